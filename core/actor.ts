@@ -96,7 +96,7 @@ export type Effect<P extends Protocol> =
 /** One role's transition function and its companions. */
 export interface Actor<S, P extends Protocol> {
   /** Applies one input; returns the effects for the host to run, in order. */
-  step(state: S, input: Input<P>, ctx: StepContext): Effect<P>[];
+  step(state: S, input: Input<P>, ctx: StepContext): readonly Effect<P>[];
   /** Earliest armed deadline, or `null` when no timer is armed. */
   nextDeadlineMs(state: S): number | null;
   /** Asserts the actor's own invariants; throws `AssertionError` on a bug. */

@@ -110,16 +110,27 @@ export class Writer {
   }
 }
 
+const scratch = new Float64Array(1);
+const scratchBytes = new Uint8Array(scratch.buffer);
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+  throw new Error("bitdust's codec assumes a little-endian machine");
+}
+
 /** Reads values from one encoded buffer; every read is bounds-checked. */
 export class Reader {
-  readonly buf: Uint8Array;
-  readonly view: DataView;
+  buf: Uint8Array;
   pos: number;
-  readonly end: number;
+  end: number;
 
   constructor(buf: Uint8Array) {
     this.buf = buf;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.pos = 0;
+    this.end = buf.length;
+  }
+
+  /** Points this reader at a new buffer (lets {@link decode} reuse one reader). */
+  reset(buf: Uint8Array): void {
+    this.buf = buf;
     this.pos = 0;
     this.end = buf.length;
   }
@@ -135,32 +146,38 @@ export class Reader {
 
   u16(): number {
     this.need(2);
-    const v = this.view.getUint16(this.pos, true);
-    this.pos += 2;
-    return v;
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 2;
+    return b[p] | (b[p + 1] << 8);
   }
 
   u32(): number {
     this.need(4);
-    const v = this.view.getUint32(this.pos, true);
-    this.pos += 4;
-    return v;
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 4;
+    return (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
   }
 
   f64(): number {
     this.need(8);
-    const v = this.view.getFloat64(this.pos, true);
-    this.pos += 8;
-    return v;
+    const b = this.buf;
+    const p = this.pos;
+    for (let i = 0; i < 8; i++) scratchBytes[i] = b[p + i];
+    this.pos = p + 8;
+    return scratch[0];
   }
 
   /** Unsigned LEB128, at most 2^53 - 1, minimal encoding only (canonical form). */
   varuint(): number {
+    const buf = this.buf;
+    if (this.pos < this.end && buf[this.pos] < 0x80) return buf[this.pos++];
     let result = 0;
     let scale = 1;
     for (let i = 0; i < 8; i++) {
       if (this.pos >= this.end) throw new DecodeError("truncated varint");
-      const b = this.buf[this.pos++];
+      const b = buf[this.pos++];
       result += (b & 0x7f) * scale;
       if (b < 0x80) {
         if (b === 0 && i > 0) throw new DecodeError("non-minimal varint");
@@ -513,11 +530,20 @@ export function encode<T>(codec: Codec<T>, value: T): Uint8Array<ArrayBuffer> {
 
 /** Decodes exactly one value from `bytes`; throws {@link DecodeError} on any malformed input. */
 export function decode<T>(codec: Codec<T>, bytes: Uint8Array): T {
-  const r = new Reader(bytes);
-  const value = codec.read(r);
-  if (r.pos !== r.end) throw new DecodeError(`${r.end - r.pos} trailing bytes`);
-  return value;
+  // One shared reader: decoding never re-enters itself, and this saves an allocation per message.
+  const r = sharedReader;
+  r.reset(bytes);
+  try {
+    const value = codec.read(r);
+    if (r.pos !== r.end) throw new DecodeError(`${r.end - r.pos} trailing bytes`);
+    return value;
+  } finally {
+    r.reset(EMPTY);
+  }
 }
+
+const EMPTY = new Uint8Array(0);
+const sharedReader = new Reader(EMPTY);
 
 /** Result of {@link tryDecode}: the value, or why the bytes were rejected. */
 export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: string };

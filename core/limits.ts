@@ -23,3 +23,47 @@ export const STEP_EFFECTS_MAX = 100_000;
 export const REPLAY_WINDOW = 1024;
 /** How far a packet's creation time may be from the receiver's clock, either way. */
 export const PACKET_TIME_SKEW_MS_MAX = 5 * 60 * 1000;
+
+// ---------------------------------------------------------------------------------------------
+// Identities, packets and ID servers
+
+/** Largest encoded identity document (binary form, signature included). */
+export const IDENTITY_DOC_BYTES_MAX = 8 * 1024;
+/** Largest JSON rendering of an identity document an ID server accepts in a `PUT`. */
+export const IDENTITY_JSON_BYTES_MAX = 24 * 1024;
+/** Most contacts (`tcp://host:port`, `relay://<router>`) an identity may list. */
+export const IDENTITY_CONTACTS_MAX = 8;
+/** Fewest ID-server URLs an identity lists as its sources. */
+export const IDENTITY_SOURCES_MIN = 1;
+/** Most ID-server URLs an identity lists as its sources. */
+export const IDENTITY_SOURCES_MAX = 6;
+/** Largest contact or source URL, in bytes. */
+export const IDENTITY_URL_BYTES_MAX = 256;
+/** Most identity documents one ID server hosts. */
+export const IDSERVER_IDENTITIES_MAX = 200_000;
+/** Most supplier offers one ID server keeps in its directory. */
+export const IDSERVER_OFFERS_MAX = 200_000;
+/** Most names one `GET /` page lists. */
+export const IDSERVER_LIST_PAGE_MAX = 1000;
+/** Most blob reads an ID server keeps in flight while it loads its documents at start. */
+export const IDSERVER_LOAD_READS_MAX = 64;
+/** Most HTTP requests an ID server's host holds open waiting for the actor's answer. */
+export const IDSERVER_PENDING_REQUESTS_MAX = 10_000;
+/** Longest life of a supplier offer, from its issue time to its expiry. */
+export const OFFER_TTL_MS_MAX = 24 * 60 * 60 * 1000;
+/** Most offers one offer query may ask for and one reply may carry. */
+export const OFFER_QUERY_RESULTS_MAX = 64;
+/** Most suppliers one offer query may exclude. */
+export const OFFER_QUERY_EXCLUDE_MAX = 256;
+/** Most identities a node's identity cache holds. */
+export const IDENTITY_CACHE_ENTRIES_MAX = 100_000;
+/** Most senders whose replay window a receiver keeps. */
+export const REPLAY_SENDERS_MAX = 100_000;
+/** Largest packet id, in bytes. */
+export const PACKET_ID_BYTES_MAX = 64;
+/** Largest packet payload: the largest message minus room for the envelope. */
+export const PACKET_PAYLOAD_BYTES_MAX = MESSAGE_BYTES_MAX - 2 * 1024;
+/** Public Ed25519 and X25519 keys, in bytes. */
+export const PUBLIC_KEY_BYTES = 32;
+/** Ed25519 signatures, in bytes. */
+export const SIGNATURE_BYTES = 64;

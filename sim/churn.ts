@@ -1,0 +1,87 @@
+/**
+ * The churn model: when nodes go offline, for how long, and which ones leave for good.
+ *
+ * Each eligible node alternates online spells and offline spells. Online spells are exponential
+ * with mean `1 / churnPerDay` days (a node goes offline at a rate of `churnPerDay` per day);
+ * offline spells are exponential with mean `downtimeHoursMean` hours. With probability
+ * `permanent`, an offline spell is a departure instead: the node and its disk are gone for good
+ * and the `onDepart` hook may put a fresh node in its place (the population stays constant).
+ *
+ * Every node's spells come from its own stream (`churn:<name>`), so adding a node or changing
+ * what other nodes do does not move anyone's schedule.
+ *
+ * @module
+ */
+
+import type { Protocol } from "../core/actor.ts";
+import { Random } from "../core/prng.ts";
+import type { SimNode, Simulator } from "./simulator.ts";
+
+/** Churn parameters, as the `sim` flags set them. */
+export interface ChurnConfig {
+  /** Offline events per node per simulated day (0 disables churn). */
+  churnPerDay: number;
+  /** Mean length of an offline spell, hours. */
+  downtimeHoursMean: number;
+  /** Share of offline spells that are departures for good. */
+  permanent: number;
+}
+
+/** Hooks that tie churn to the workload. */
+export interface ChurnHooks<P extends Protocol> {
+  /** Whether this node may depart for good (users never do: they come back with their key). */
+  canDepart(node: SimNode<P>): boolean;
+  /** Called after a node departs; typically adds a fresh node and calls {@link Churn.watch}. */
+  onDepart?(node: SimNode<P>, sim: Simulator<P>): void;
+  /** Called after a node goes offline or comes back. */
+  onChange?(node: SimNode<P>, sim: Simulator<P>): void;
+}
+
+const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
+
+/** Drives offline spells and departures for the nodes it watches. */
+export class Churn<P extends Protocol> {
+  readonly config: ChurnConfig;
+  readonly #sim: Simulator<P>;
+  readonly #hooks: ChurnHooks<P>;
+  offlineSpells = 0;
+  departures = 0;
+
+  constructor(sim: Simulator<P>, config: ChurnConfig, hooks: ChurnHooks<P>) {
+    this.#sim = sim;
+    this.config = config;
+    this.#hooks = hooks;
+  }
+
+  /** Starts churning `node` from now on. */
+  watch(node: SimNode<P>): void {
+    if (this.config.churnPerDay <= 0) return;
+    const random = Random.stream(this.#sim.seed, `churn:${node.id}`);
+    this.#scheduleOffline(node, random);
+  }
+
+  #scheduleOffline(node: SimNode<P>, random: Random): void {
+    const sim = this.#sim;
+    const uptimeMs = random.exponential(DAY_MS / this.config.churnPerDay);
+    sim.at(sim.nowMs + uptimeMs, () => {
+      if (node.status !== "online") return;
+      if (random.chance(this.config.permanent) && this.#hooks.canDepart(node)) {
+        this.departures++;
+        sim.depart(node);
+        this.#hooks.onDepart?.(node, sim);
+        return;
+      }
+      this.offlineSpells++;
+      sim.setOffline(node);
+      this.#hooks.onChange?.(node, sim);
+      const downMs = random.exponential(this.config.downtimeHoursMean * HOUR_MS);
+      sim.at(sim.nowMs + downMs, () => {
+        if (node.status !== "offline") return;
+        sim.setOnline(node);
+        this.#hooks.onChange?.(node, sim);
+        this.#scheduleOffline(node, random);
+      });
+    });
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * `deno task sim [flags]`: runs a whole network in one process and reports what happened.
+ *
+ * Flags are in `sim/flags.ts` (and `--help`). Progress goes to stderr only when stderr is a
+ * terminal; the report table goes to stdout, and with `--json PATH` to a file as well. Bad flags
+ * print one line and exit 2; a failure of the simulation itself prints the seed and exits 1.
+ *
+ * @module
+ */
+
+import { FlagError, flagsHelp, parseFlags, type SimFlags } from "./flags.ts";
+import { runDemo } from "./demo_workload.ts";
+import { formatTable, type Report } from "./report.ts";
+import { SimulationError } from "./simulator.ts";
+
+function progressPrinter(quiet: boolean): ((done: number, events: number) => void) | undefined {
+  if (quiet || !Deno.stderr.isTerminal()) return undefined;
+  const encoder = new TextEncoder();
+  let last = 0;
+  return (done, events) => {
+    const now = performance.now();
+    if (now - last < 200 && done < 1) return;
+    last = now;
+    const line = `\r${(done * 100).toFixed(0).padStart(3)}%  ${
+      events.toLocaleString("en-US")
+    } events`;
+    Deno.stderr.writeSync(encoder.encode(done >= 1 ? `${line}\n` : line));
+  };
+}
+
+function parameters(flags: SimFlags): Report {
+  return {
+    seed: flags.seed,
+    nodes: flags.nodes,
+    churn: flags.churn,
+    downtimeHours: flags.downtimeHours,
+    permanent: flags.permanent,
+    days: flags.days,
+    ecc: flags.ecc,
+    customers: flags.customers,
+    files: flags.files,
+    fileSize: flags.fileSize,
+    repair: flags.repair,
+  };
+}
+
+async function main(args: string[]): Promise<number> {
+  let flags: SimFlags;
+  try {
+    flags = parseFlags(args);
+  } catch (e) {
+    if (e instanceof FlagError) {
+      console.error(`sim: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (flags.help) {
+    console.log(flagsHelp());
+    return 0;
+  }
+  const started = performance.now();
+  let body: Report;
+  try {
+    body = runDemo(flags, progressPrinter(flags.quiet));
+  } catch (e) {
+    if (e instanceof SimulationError) {
+      console.error(`sim: simulation failed; reproduce with --seed ${JSON.stringify(e.seed)}`);
+      console.error(`sim: ${e.message}`);
+      if (e.cause instanceof Error && e.cause.stack) console.error(e.cause.stack);
+      return 1;
+    }
+    throw e;
+  }
+  const report: Report = {
+    ...parameters(flags),
+    ...body,
+    wallMs: Math.round(performance.now() - started),
+  };
+  console.log(formatTable(report));
+  if (flags.json !== null) {
+    try {
+      await Deno.writeTextFile(flags.json, JSON.stringify(report, null, 2) + "\n");
+    } catch (e) {
+      console.error(`sim: cannot write the report to ${flags.json}: ${(e as Error).message}`);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,221 @@
+/**
+ * The simulated network: when (and whether) a message sent now reaches its recipient.
+ *
+ * Model, per message of `size` bytes from node `a` to node `b`:
+ * 1. Upload: `a`'s uplink sends one message at a time at `a`'s upload rate; a message waits for
+ *    the ones queued before it. Transmission ends at `txEnd`.
+ * 2. Propagation: the link `a↔b` has a base latency drawn once per link (log-normal around
+ *    `latencyMsMedian`, symmetric, derived by hashing the pair, so it costs no memory), and each
+ *    message adds log-normal jitter.
+ * 3. Download: `b`'s downlink receives one message at a time at `b`'s download rate.
+ * 4. Faults: with probability `loss` the message vanishes; with `duplicate` a second copy follows
+ *    later; with `reorder` it is delayed by up to twice its latency and may overtake or be
+ *    overtaken. Otherwise links are FIFO like a TCP connection: a message never arrives before one
+ *    sent earlier on the same link.
+ * 5. Partitions: every node belongs to a group (0 by default); messages between groups are
+ *    dropped, at send time and again at delivery time (a partition can start while in flight).
+ *
+ * Per-node state is a few typed-array slots; per-link state ({@link LinkTiming}) is created by
+ * the caller for links that carry traffic and holds the link's base latency and FIFO horizon.
+ *
+ * @module
+ */
+
+import { hashString32, mix32, type Random } from "../core/prng.ts";
+import { assert } from "../core/assert.ts";
+
+/** Network parameters. Rates in bytes per second, times in milliseconds, faults as probabilities. */
+export interface NetworkConfig {
+  latencyMsMedian: number;
+  /** Spread of per-link base latency (sigma of the log-normal). */
+  latencySigma: number;
+  /** Spread of per-message jitter around the link's base (sigma of the log-normal). */
+  jitterSigma: number;
+  uploadBytesPerSec: number;
+  downloadBytesPerSec: number;
+  /** Spread of per-node bandwidth (sigma of a log-normal factor). */
+  bandwidthSigma: number;
+  loss: number;
+  duplicate: number;
+  reorder: number;
+}
+
+/** A home-broadband-like default: 40 ms median, 20 Mbit/s up, 100 Mbit/s down, no faults. */
+export const DEFAULT_NETWORK: NetworkConfig = {
+  latencyMsMedian: 40,
+  latencySigma: 0.5,
+  jitterSigma: 0.1,
+  uploadBytesPerSec: 2_500_000,
+  downloadBytesPerSec: 12_500_000,
+  bandwidthSigma: 0.5,
+  loss: 0,
+  duplicate: 0,
+  reorder: 0,
+};
+
+/** Checks a configuration; returns a one-line complaint or `null`. */
+export function validateNetwork(c: NetworkConfig): string | null {
+  for (const key of ["loss", "duplicate", "reorder"] as const) {
+    if (!(c[key] >= 0 && c[key] <= 1)) return `${key} must be between 0 and 1, got ${c[key]}`;
+  }
+  if (!(c.latencyMsMedian >= 0)) return `latency must be >= 0, got ${c.latencyMsMedian}`;
+  if (!(c.uploadBytesPerSec > 0 && c.downloadBytesPerSec > 0)) return "bandwidth must be > 0";
+  return null;
+}
+
+/** Outcome of {@link Network.transmit}: up to two arrival times (a duplicate), or none. */
+export interface Transmission {
+  /** Number of copies that will arrive: 0 (lost or partitioned), 1 or 2. */
+  copies: number;
+  first: number;
+  second: number;
+  /** Why nothing arrives, when `copies` is 0. */
+  dropped: "" | "loss" | "partition";
+}
+
+/** Timing state of one directed link, owned by the caller (one per sender and recipient). */
+export interface LinkTiming {
+  /** Base one-way latency in ms. */
+  baseMs: number;
+  /** Latest planned arrival on this link, for FIFO order. */
+  lastArrival: number;
+}
+
+/** Per-node queues and per-link FIFO state of the simulated network. */
+export class Network {
+  readonly config: NetworkConfig;
+  readonly #random: Random;
+  readonly #salt: number;
+  #upFreeAt = new Float64Array(64);
+  #downFreeAt = new Float64Array(64);
+  #upRate = new Float64Array(64);
+  #downRate = new Float64Array(64);
+  #group = new Int32Array(64);
+  #nodes = 0;
+  readonly #out: Transmission = { copies: 0, first: 0, second: 0, dropped: "" };
+
+  constructor(config: NetworkConfig, random: Random) {
+    const problem = validateNetwork(config);
+    if (problem !== null) throw new RangeError(problem);
+    this.config = config;
+    this.#random = random;
+    this.#salt = random.fork("links").nextU32();
+  }
+
+  /** Registers node `index` (indices are dense and never reused), drawing its bandwidth. */
+  addNode(index: number, random: Random): void {
+    assert(index === this.#nodes, `nodes must be added in order: ${index} != ${this.#nodes}`);
+    if (index >= this.#upRate.length) this.#grow();
+    const c = this.config;
+    this.#upRate[index] = c.uploadBytesPerSec * Math.exp(c.bandwidthSigma * random.normal());
+    this.#downRate[index] = c.downloadBytesPerSec * Math.exp(c.bandwidthSigma * random.normal());
+    this.#nodes++;
+  }
+
+  #grow(): void {
+    const n = this.#upRate.length * 2;
+    const grow = <T extends Float64Array | Int32Array>(old: T, fresh: T): T => {
+      fresh.set(old);
+      return fresh;
+    };
+    this.#upFreeAt = grow(this.#upFreeAt, new Float64Array(n));
+    this.#downFreeAt = grow(this.#downFreeAt, new Float64Array(n));
+    this.#upRate = grow(this.#upRate, new Float64Array(n));
+    this.#downRate = grow(this.#downRate, new Float64Array(n));
+    this.#group = grow(this.#group, new Int32Array(n));
+  }
+
+  /** Number of nodes registered. */
+  get nodes(): number {
+    return this.#nodes;
+  }
+
+  /** Puts each listed node in group `i` of `groups`; unlisted nodes go to group 0. */
+  partition(groups: readonly (readonly number[])[]): void {
+    this.#group.fill(0);
+    groups.forEach((members, g) => {
+      for (const m of members) this.#group[m] = g + 1;
+    });
+  }
+
+  /** Removes every partition. */
+  heal(): void {
+    this.#group.fill(0);
+  }
+
+  /** Whether `a` and `b` can currently talk. */
+  connected(a: number, b: number): boolean {
+    return this.#group[a] === this.#group[b];
+  }
+
+  /** Base one-way latency of the link `a↔b` in ms (symmetric, stable for a run). */
+  baseLatencyMs(a: number, b: number): number {
+    const lo = a < b ? a : b;
+    const hi = a < b ? b : a;
+    const h1 = mix32(lo * 0x9e3779b1 + hi + this.#salt);
+    const h2 = mix32(h1 ^ hashString32("latency", hi));
+    // Box–Muller from two hash-derived uniforms: a log-normal factor without stored state.
+    const u = (h1 + 1) / 4294967297;
+    const v = h2 / 4294967296;
+    const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    return this.config.latencyMsMedian * Math.exp(this.config.latencySigma * z);
+  }
+
+  /** Timing state for a new directed link `from → to`. */
+  link(from: number, to: number): LinkTiming {
+    return { baseMs: from === to ? 0 : this.baseLatencyMs(from, to), lastArrival: -Infinity };
+  }
+
+  /**
+   * Plans the delivery of a `size`-byte message sent at `nowMs` over `link` (from
+   * {@link Network.link}). The returned object is reused by the next call: read it first.
+   */
+  transmit(
+    from: number,
+    to: number,
+    size: number,
+    nowMs: number,
+    link: LinkTiming,
+  ): Transmission {
+    const out = this.#out;
+    const c = this.config;
+    const rng = this.#random;
+    out.copies = 0;
+    out.dropped = "";
+    if (this.#group[from] !== this.#group[to]) {
+      out.dropped = "partition";
+      return out;
+    }
+    // The sender's uplink is busy until the message has left, lost or not.
+    const txStart = Math.max(nowMs, this.#upFreeAt[from]);
+    const txEnd = txStart + (size * 1000) / this.#upRate[from];
+    this.#upFreeAt[from] = txEnd;
+    if (c.loss > 0 && rng.float() < c.loss) {
+      out.dropped = "loss";
+      return out;
+    }
+    const base = link.baseMs;
+    let latency = c.jitterSigma > 0 ? base * Math.exp(c.jitterSigma * rng.normal()) : base;
+    const reordered = c.reorder > 0 && rng.float() < c.reorder;
+    if (reordered) latency += rng.float() * 2 * base;
+    let arrival = this.#download(to, txEnd + latency, size);
+    if (!reordered) {
+      if (link.lastArrival > arrival) arrival = link.lastArrival;
+      link.lastArrival = arrival;
+    }
+    out.copies = 1;
+    out.first = arrival;
+    if (c.duplicate > 0 && rng.float() < c.duplicate) {
+      out.copies = 2;
+      out.second = this.#download(to, arrival + rng.float() * 2 * base, size);
+    }
+    return out;
+  }
+
+  #download(to: number, start: number, size: number): number {
+    const begin = Math.max(start, this.#downFreeAt[to]);
+    const end = begin + (size * 1000) / this.#downRate[to];
+    this.#downFreeAt[to] = end;
+    return end;
+  }
+}

@@ -1,0 +1,621 @@
+/**
+ * The deterministic discrete-event simulator: many actors, one virtual clock, one seed.
+ *
+ * Theory of operation. Every node is a real actor (`core/actor.ts`) with its own state, random
+ * stream (derived from the run seed and the node's index) and simulated disk. The simulator pops
+ * the earliest event from its queue, advances virtual time to it, and turns it into an input for
+ * one node: a delivered message, a timeout, a finished blob operation or CPU job, a command, or a
+ * start. It then runs the effects the actor returned: messages are encoded with the protocol codec
+ * and handed to the network model, blob operations go to the node's disk, jobs run inline through
+ * the configured runner, notices and trace events go to listeners. Time jumps from event to event.
+ *
+ * Packets on simulated links: each directed link numbers its packets; the receiver keeps a replay
+ * window and drops duplicates and packets too far behind. The link stands in for the
+ * authenticated session of the real transport: with frame faults on, some frames are altered or
+ * forged in flight and fail the link's frame check, and some carry garbage from an authenticated
+ * but broken peer and fail to decode. Every drop is counted by reason; none reaches the actor.
+ *
+ * Node lifecycle: online → offline (timers stop, messages to it are dropped, its disk stays;
+ * completions of its blob operations and jobs wait until it returns) → online again (it gets a
+ * `start` input and its overdue timer fires) … or departed (node and disk gone for good).
+ *
+ * Determinism: nothing here reads the wall clock or `Math.random`, iterates a hash map to decide
+ * an order, or depends on anything but the seed and the calls made to it. The trace hash covers
+ * every delivery and every trace effect; the same seed gives the same hash.
+ *
+ * @module
+ */
+
+import type {
+  Actor,
+  BlobResult,
+  Effect,
+  Input,
+  NodeId,
+  Protocol,
+  StepContext,
+  StepCrypto,
+} from "../core/actor.ts";
+import { assert, AssertionError } from "../core/assert.ts";
+import { type Codec, encode as encodeShared, tryDecode } from "../core/codec.ts";
+import { simNodeId } from "../core/ids.ts";
+import { SIM_NODES_MAX, STEP_EFFECTS_MAX } from "../core/limits.ts";
+import { Random, type Seed } from "../core/prng.ts";
+import { DEFAULT_DISK, type DiskConfig, SimDisk } from "./disk.ts";
+import { EventQueue } from "./event_queue.ts";
+import { Metrics } from "./metrics.ts";
+import { DEFAULT_NETWORK, type LinkTiming, Network, type NetworkConfig } from "./network.ts";
+import { checksum32, TraceHash } from "./trace_hash.ts";
+
+/** Node status. */
+export type NodeStatus = "online" | "offline" | "departed";
+
+/** Link-level fault injection: probabilities per sent frame. */
+export interface FrameFaults {
+  /** A bit of the frame is flipped in flight (the link's frame check must catch it). */
+  alter: number;
+  /** A forged copy claiming the same sender is injected (fails the frame check). */
+  forge: number;
+  /** The sender's payload is replaced by random bytes under a valid frame check. */
+  garbage: number;
+}
+
+/** A job's outcome as the configured runner reports it. */
+export interface JobOutcome<R> {
+  result: R;
+  /** Simulated CPU time, in ms, before the result is delivered (0 by default). */
+  costMs?: number;
+}
+
+/** Everything that configures a run besides the nodes. */
+export interface SimConfig<P extends Protocol> {
+  seed: Seed;
+  codec: Codec<P["message"]>;
+  network?: Partial<NetworkConfig>;
+  disk?: Partial<DiskConfig>;
+  faults?: Partial<FrameFaults>;
+  /** Runs CPU jobs inline. Required if any actor emits `job` effects. */
+  runJob?: (job: P["job"], node: SimNode<P>) => JobOutcome<P["jobResult"]>;
+  /** Creates a node's crypto on first use. Required if any actor touches `ctx.crypto`. */
+  cryptoFor?: (node: SimNode<P>) => StepCrypto;
+  /** Called for every `notice` effect. */
+  onNotice?: (node: SimNode<P>, notice: P["notice"], sim: Simulator<P>) => void;
+  /** Called for every `trace` effect, for logs; the hash covers them either way. */
+  onTrace?: (node: SimNode<P>, event: string, detail: Record<string, unknown> | undefined) => void;
+  /** Call `invariants` after every step (default true). */
+  checkInvariants?: boolean;
+}
+
+/** One simulated node. */
+export interface SimNode<P extends Protocol> {
+  readonly index: number;
+  readonly id: NodeId;
+  readonly role: string;
+  // deno-lint-ignore no-explicit-any
+  readonly actor: Actor<any, P>;
+  // deno-lint-ignore no-explicit-any
+  readonly state: any;
+  readonly random: Random;
+  status: NodeStatus;
+  /** Created on first blob operation. */
+  disk: SimDisk | null;
+  crypto: StepCrypto | null;
+  /** Completions that arrived while offline, delivered when the node returns. */
+  held: Input<P>[] | null;
+  /** Virtual time of the armed timer event, or Infinity. */
+  timerAt: number;
+  timerGen: number;
+  /** Outgoing links that have carried traffic, by recipient index. */
+  links: Map<number, SimLink> | null;
+}
+
+/** One directed link: network timing, the sender's sequence, the receiver's replay window. */
+interface SimLink extends LinkTiming {
+  sendSeq: number;
+  /** Highest sequence number the receiver accepted, and a bitmap of the ones below it. */
+  recvHighest: number;
+  recvMask: number;
+}
+
+/** A failure of the simulation itself (a bug): carries what is needed to reproduce it. */
+export class SimulationError extends Error {
+  override name = "SimulationError";
+  constructor(
+    message: string,
+    readonly seed: Seed,
+    readonly atMs: number,
+    override readonly cause?: unknown,
+  ) {
+    super(`${message} (seed ${JSON.stringify(seed)}, at ${atMs.toFixed(3)} ms virtual)`);
+  }
+}
+
+const enum Kind {
+  Deliver,
+  Timer,
+  Io,
+  Job,
+  Call,
+}
+
+interface SimEvent {
+  t: number;
+  seq: number;
+  kind: Kind;
+  node: number;
+  /** Deliver: sender index. Timer: generation. Io/Job: effect id. */
+  a: number;
+  /** Deliver: link sequence number. */
+  b: number;
+  /** Deliver: frame bytes. Io: result. Job: result. Call: callback. */
+  payload: unknown;
+  /** Deliver: frame check value (when frame faults are on). */
+  check: number;
+  /** Deliver: the link it travels on. */
+  link: SimLink | null;
+}
+
+/** Counters the hot path keeps as fields; published into {@link Simulator.metrics} on demand. */
+export interface SimCounters {
+  events: number;
+  steps: number;
+  sent: number;
+  delivered: number;
+  bytesSent: number;
+  dropLoss: number;
+  dropPartition: number;
+  dropOffline: number;
+  dropUnroutable: number;
+  dropReplay: number;
+  dropFrameCheck: number;
+  dropMalformed: number;
+  duplicates: number;
+}
+
+export class Simulator<P extends Protocol> {
+  readonly seed: Seed;
+  readonly metrics = new Metrics();
+  readonly trace = new TraceHash();
+  readonly network: Network;
+  readonly nodes: SimNode<P>[] = [];
+  readonly counters: SimCounters = {
+    events: 0,
+    steps: 0,
+    sent: 0,
+    delivered: 0,
+    bytesSent: 0,
+    dropLoss: 0,
+    dropPartition: 0,
+    dropOffline: 0,
+    dropUnroutable: 0,
+    dropReplay: 0,
+    dropFrameCheck: 0,
+    dropMalformed: 0,
+    duplicates: 0,
+  };
+  #now = 0;
+  readonly #queue = new EventQueue<SimEvent>();
+  readonly #byId = new Map<NodeId, number>();
+  readonly #config: SimConfig<P>;
+  readonly #disk: DiskConfig;
+  readonly #faults: FrameFaults;
+  readonly #faultsOn: boolean;
+  readonly #random: Random;
+  readonly #check: boolean;
+  readonly #ctx: { nowMs: number; random: Random; self: NodeId; crypto: StepCrypto };
+  #ctxNode: SimNode<P> | null = null;
+
+  constructor(config: SimConfig<P>) {
+    this.seed = config.seed;
+    this.#config = config;
+    this.#random = Random.stream(config.seed, "simulator");
+    this.network = new Network(
+      { ...DEFAULT_NETWORK, ...config.network },
+      Random.stream(config.seed, "network"),
+    );
+    this.#disk = { ...DEFAULT_DISK, ...config.disk };
+    this.#faults = { alter: 0, forge: 0, garbage: 0, ...config.faults };
+    this.#faultsOn = this.#faults.alter + this.#faults.forge + this.#faults.garbage > 0;
+    this.#check = config.checkInvariants ?? true;
+    const sim = this;
+    this.#ctx = {
+      nowMs: 0,
+      random: this.#random,
+      self: "",
+      get crypto(): StepCrypto {
+        return sim.#cryptoOf(sim.#ctxNode!);
+      },
+    };
+  }
+
+  /** Current virtual time in ms. */
+  get nowMs(): number {
+    return this.#now;
+  }
+
+  /** Number of pending events. */
+  get pending(): number {
+    return this.#queue.size;
+  }
+
+  /**
+   * Adds a node running `actor` from `state`; it boots (gets `start`) at the current time.
+   * Its name is `n<index>` unless `id` is given.
+   */
+  // deno-lint-ignore no-explicit-any
+  addNode(role: string, actor: Actor<any, P>, state: unknown, id?: NodeId): SimNode<P> {
+    const index = this.nodes.length;
+    assert(index < SIM_NODES_MAX, `more than ${SIM_NODES_MAX} nodes`);
+    const name = id ?? simNodeId(index);
+    assert(!this.#byId.has(name), `duplicate node name ${name}`);
+    const random = Random.stream(this.seed, `node:${index}`);
+    const node: SimNode<P> = {
+      index,
+      id: name,
+      role,
+      actor,
+      state,
+      random,
+      status: "online",
+      disk: null,
+      crypto: null,
+      held: null,
+      timerAt: Infinity,
+      timerGen: 0,
+      links: null,
+    };
+    this.nodes.push(node);
+    this.#byId.set(name, index);
+    this.network.addNode(index, random.fork("bandwidth"));
+    this.#traceEvent(index, "node_added");
+    this.#guard(node, { kind: "start" });
+    return node;
+  }
+
+  /** The node named `id`, if it was ever added. */
+  node(id: NodeId): SimNode<P> | undefined {
+    const i = this.#byId.get(id);
+    return i === undefined ? undefined : this.nodes[i];
+  }
+
+  /** Takes a node offline: its timers stop and messages to it are dropped; its disk survives. */
+  setOffline(node: SimNode<P>): void {
+    if (node.status !== "online") return;
+    node.status = "offline";
+    node.held = [];
+    this.#traceEvent(node.index, "offline");
+  }
+
+  /** Brings an offline node back: it gets `start`, held completions, and overdue timers. */
+  setOnline(node: SimNode<P>): void {
+    if (node.status !== "offline") return;
+    node.status = "online";
+    this.#traceEvent(node.index, "online");
+    const held = node.held ?? [];
+    node.held = null;
+    this.#guard(node, { kind: "start" });
+    for (const input of held) if (node.status === "online") this.#guard(node, input);
+  }
+
+  /** The node leaves for good: state and disk are gone, its name never answers again. */
+  depart(node: SimNode<P>): void {
+    if (node.status === "departed") return;
+    node.status = "departed";
+    node.disk = null;
+    node.held = null;
+    node.timerGen++;
+    node.timerAt = Infinity;
+    this.#traceEvent(node.index, "departed");
+  }
+
+  /** Schedules `fn` at virtual time `atMs` (not before now). Runs in seed-determined order. */
+  at(atMs: number, fn: (sim: Simulator<P>) => void): void {
+    this.#push(Kind.Call, Math.max(atMs, this.#now), -1, 0, 0, fn, 0, null);
+  }
+
+  /** Delivers a command from the node's own user now (as an event, after the current one). */
+  command(node: SimNode<P>, command: P["command"]): void {
+    this.at(this.#now, () => {
+      if (node.status === "online") this.#guard(node, { kind: "command", command });
+    });
+  }
+
+  /** Runs events until virtual time `untilMs` (inclusive) or until none are left. */
+  runUntil(untilMs: number, maxEvents = Infinity): void {
+    const queue = this.#queue;
+    let budget = maxEvents;
+    while (budget-- > 0) {
+      const next = queue.peek();
+      if (next === undefined || next.t > untilMs) break;
+      queue.pop();
+      this.#now = next.t;
+      this.counters.events++;
+      this.#dispatch(next);
+    }
+    if (queue.size === 0 || queue.peek()!.t > untilMs) this.#now = Math.max(this.#now, untilMs);
+  }
+
+  /** Runs until the queue is empty or `maxEvents` events have run; returns whether it emptied. */
+  runUntilIdle(maxEvents = 10_000_000): boolean {
+    this.runUntil(Infinity, maxEvents);
+    return this.#queue.size === 0;
+  }
+
+  /** Publishes the hot-path counters into {@link metrics} and returns a snapshot. */
+  snapshotMetrics(): Record<string, number> {
+    for (const [key, value] of Object.entries(this.counters)) this.metrics.set(`sim.${key}`, value);
+    return this.metrics.snapshot();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  #push(
+    kind: Kind,
+    t: number,
+    node: number,
+    a: number,
+    b: number,
+    payload: unknown,
+    check: number,
+    link: SimLink | null,
+  ): void {
+    this.#queue.push({ t, seq: 0, kind, node, a, b, payload, check, link });
+  }
+
+  #dispatch(ev: SimEvent): void {
+    switch (ev.kind) {
+      case Kind.Deliver:
+        return this.#deliver(ev);
+      case Kind.Timer:
+        return this.#timer(ev);
+      case Kind.Io:
+      case Kind.Job: {
+        const node = this.nodes[ev.node];
+        const input: Input<P> = ev.kind === Kind.Io
+          ? { kind: "io_done", id: ev.a, result: ev.payload as BlobResult }
+          : { kind: "job_done", id: ev.a, result: ev.payload as P["jobResult"] };
+        if (node.status === "online") this.#guard(node, input);
+        else if (node.status === "offline") node.held!.push(input);
+        return;
+      }
+      case Kind.Call:
+        try {
+          (ev.payload as (sim: Simulator<P>) => void)(this);
+        } catch (e) {
+          throw this.#wrap(e, "scheduled call failed");
+        }
+        return;
+    }
+  }
+
+  #deliver(ev: SimEvent): void {
+    const node = this.nodes[ev.node];
+    const from = ev.a;
+    if (node.status !== "online") {
+      this.counters.dropOffline++;
+      return;
+    }
+    if (!this.network.connected(from, ev.node)) {
+      this.counters.dropPartition++;
+      return;
+    }
+    const frame = ev.payload as Uint8Array;
+    if (this.#faultsOn && checksum32(frame) !== ev.check) {
+      this.counters.dropFrameCheck++;
+      return;
+    }
+    if (!acceptSequence(ev.link!, ev.b)) {
+      this.counters.dropReplay++;
+      return;
+    }
+    const decoded = tryDecode(this.#config.codec, frame);
+    if (!decoded.ok) {
+      this.counters.dropMalformed++;
+      return;
+    }
+    this.counters.delivered++;
+    const trace = this.trace;
+    trace.number(ev.t);
+    trace.word(from);
+    trace.word(ev.node);
+    trace.bytes(frame);
+    this.#guard(node, { kind: "message", from: this.nodes[from].id, message: decoded.value });
+  }
+
+  #timer(ev: SimEvent): void {
+    const node = this.nodes[ev.node];
+    if (ev.a !== node.timerGen) return; // superseded
+    node.timerAt = Infinity;
+    if (node.status !== "online") return; // re-armed when it comes back
+    const due = node.actor.nextDeadlineMs(node.state);
+    if (due === null) return;
+    if (due > this.#now) {
+      this.#arm(node, due);
+      return;
+    }
+    this.#guard(node, { kind: "timeout", nowMs: this.#now });
+  }
+
+  #arm(node: SimNode<P>, due: number): void {
+    node.timerGen++;
+    node.timerAt = Math.max(due, this.#now);
+    this.#push(Kind.Timer, node.timerAt, node.index, node.timerGen, 0, null, 0, null);
+  }
+
+  /** Runs one step, turning an unexpected exception into a {@link SimulationError}. */
+  #guard(node: SimNode<P>, input: Input<P>): void {
+    let effects: readonly Effect<P>[];
+    try {
+      effects = this.#step(node, input);
+    } catch (e) {
+      throw this.#wrap(e, `node ${node.id} (${node.role}) failed on ${input.kind}`);
+    }
+    for (let i = 0; i < effects.length; i++) this.#apply(node, effects[i]);
+    const due = node.actor.nextDeadlineMs(node.state);
+    if (due === null) {
+      if (node.timerAt !== Infinity) {
+        node.timerGen++;
+        node.timerAt = Infinity;
+      }
+    } else if (due < node.timerAt) {
+      this.#arm(node, due);
+    }
+  }
+
+  #step(node: SimNode<P>, input: Input<P>): readonly Effect<P>[] {
+    const ctx = this.#ctx;
+    ctx.nowMs = this.#now;
+    ctx.random = node.random;
+    ctx.self = node.id;
+    this.#ctxNode = node;
+    this.counters.steps++;
+    const effects = node.actor.step(node.state, input, ctx as StepContext);
+    assert(effects.length <= STEP_EFFECTS_MAX, `step returned ${effects.length} effects`);
+    if (this.#check) node.actor.invariants(node.state);
+    return effects;
+  }
+
+  #wrap(e: unknown, what: string): SimulationError {
+    if (e instanceof SimulationError) return e;
+    const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    return new SimulationError(`${what}: ${detail}`, this.seed, this.#now, e);
+  }
+
+  #apply(node: SimNode<P>, effect: Effect<P>): void {
+    switch (effect.kind) {
+      case "send":
+        return this.#send(node, effect.to, effect.message);
+      case "io": {
+        if (node.disk === null) node.disk = new SimDisk(this.#disk);
+        const { result, costMs } = node.disk.apply(effect.op, node.random);
+        this.#push(Kind.Io, this.#now + costMs, node.index, effect.id, 0, result, 0, null);
+        return;
+      }
+      case "job": {
+        const runJob = this.#config.runJob;
+        assert(runJob !== undefined, "an actor emitted a job but the simulation has no runJob");
+        const outcome = runJob(effect.job, node);
+        const t = this.#now + (outcome.costMs ?? 0);
+        this.#push(Kind.Job, t, node.index, effect.id, 0, outcome.result, 0, null);
+        return;
+      }
+      case "notice":
+        this.#config.onNotice?.(node, effect.notice, this);
+        return;
+      case "trace":
+        this.#traceEvent(node.index, effect.event);
+        this.#config.onTrace?.(node, effect.event, effect.detail);
+        return;
+    }
+  }
+
+  #send(node: SimNode<P>, to: NodeId, message: P["message"]): void {
+    const target = this.#byId.get(to);
+    const c = this.counters;
+    if (target === undefined || this.nodes[target].status === "departed") {
+      c.dropUnroutable++;
+      return;
+    }
+    let frame = encodeFrame(this.#config.codec, message);
+    c.sent++;
+    c.bytesSent += frame.length;
+    const links = node.links ?? (node.links = new Map());
+    let link = links.get(target);
+    if (link === undefined) {
+      const timing = this.network.link(node.index, target);
+      link = { ...timing, sendSeq: 0, recvHighest: -1, recvMask: 0 };
+      links.set(target, link);
+    }
+    const seq = link.sendSeq++;
+    const plan = this.network.transmit(node.index, target, frame.length, this.#now, link);
+    if (plan.copies === 0) {
+      if (plan.dropped === "loss") c.dropLoss++;
+      else c.dropPartition++;
+      return;
+    }
+    let check = 0;
+    if (this.#faultsOn) {
+      frame = this.#injectFaults(node.index, target, frame, seq, plan.first, link);
+      check = this.#lastCheck;
+    }
+    this.#push(Kind.Deliver, plan.first, target, node.index, seq, frame, check, link);
+    if (plan.copies === 2) {
+      c.duplicates++;
+      this.#push(Kind.Deliver, plan.second, target, node.index, seq, frame, check, link);
+    }
+  }
+
+  #lastCheck = 0;
+
+  /** Applies frame faults; leaves the valid frame check of the original in `#lastCheck`. */
+  #injectFaults(
+    from: number,
+    to: number,
+    frame: Uint8Array,
+    seq: number,
+    at: number,
+    link: SimLink,
+  ): Uint8Array {
+    const f = this.#faults;
+    const rng = this.#random;
+    if (f.garbage > 0 && rng.float() < f.garbage) {
+      // An authenticated peer sending nonsense: the frame check passes, decoding must not.
+      frame = rng.bytes(1 + rng.int(Math.max(1, frame.length)));
+    }
+    this.#lastCheck = checksum32(frame);
+    if (f.forge > 0 && rng.float() < f.forge) {
+      const forged = rng.bytes(frame.length);
+      this.#push(Kind.Deliver, at, to, from, seq, forged, rng.nextU32(), link);
+    }
+    if (f.alter > 0 && rng.float() < f.alter && frame.length > 0) {
+      const altered = frame.slice();
+      altered[rng.int(altered.length)] ^= 1 << rng.int(8);
+      return altered;
+    }
+    return frame;
+  }
+
+  #cryptoOf(node: SimNode<P>): StepCrypto {
+    if (node.crypto === null) {
+      const make = this.#config.cryptoFor;
+      assert(make !== undefined, "an actor used ctx.crypto but the simulation has no cryptoFor");
+      node.crypto = make(node);
+    }
+    return node.crypto;
+  }
+
+  #traceEvent(index: number, event: string): void {
+    this.trace.number(this.#now);
+    this.trace.word(index);
+    this.trace.string(event);
+  }
+}
+
+function encodeFrame<M>(codec: Codec<M>, message: M): Uint8Array {
+  // Our own message must always encode; a failure here is a bug in an actor.
+  try {
+    return encodeShared(codec, message);
+  } catch (e) {
+    if (e instanceof RangeError) throw new AssertionError(`unencodable message: ${e.message}`);
+    throw e;
+  }
+}
+
+const REPLAY_SPAN = 32;
+
+/** Replay window of a link: accept each sequence number once, refuse ones too far behind. */
+function acceptSequence(link: SimLink, seq: number): boolean {
+  const highest = link.recvHighest;
+  if (seq > highest) {
+    const shift = seq - highest;
+    link.recvMask = shift >= REPLAY_SPAN ? 1 : ((link.recvMask << shift) | 1);
+    link.recvHighest = seq;
+    return true;
+  }
+  const behind = highest - seq;
+  if (behind >= REPLAY_SPAN) return false;
+  const bit = 1 << behind;
+  if ((link.recvMask & bit) !== 0) return false;
+  link.recvMask |= bit;
+  return true;
+}
