@@ -118,7 +118,9 @@ export function offerIdentity(
   const old = cache.entries.get(doc.name);
   let status: IdentityCacheStatus = "new";
   if (old !== undefined) {
-    if (!bytesEqual(old.doc.signingKey, doc.signingKey)) return refuse(cache, "key_changed", old.doc);
+    if (!bytesEqual(old.doc.signingKey, doc.signingKey)) {
+      return refuse(cache, "key_changed", old.doc);
+    }
     if (doc.revision < old.doc.revision) return refuse(cache, "older_revision", old.doc);
     if (doc.revision === old.doc.revision) {
       if (!bytesEqual(old.bytes, checked.bytes)) return refuse(cache, "conflict", old.doc);

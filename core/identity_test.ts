@@ -125,7 +125,10 @@ Deno.test("URL rules for sources and contacts", () => {
   }
   for (const c of ["tcp://1.2.3.4:5", "relay://r1", "sim://n1"]) assert.ok(isContactUrl(c), c);
   for (const c of ["tcp://host", "udp://a:1", "relay://"]) assert.equal(isContactUrl(c), false, c);
-  assert.equal(validateIdentityBody(body({ sources: ["http://a:1", "http://a:1"] })), "invalid_sources");
+  assert.equal(
+    validateIdentityBody(body({ sources: ["http://a:1", "http://a:1"] })),
+    "invalid_sources",
+  );
   assert.throws(() => signIdentity(body({ name: "" }), crypto.sign), RangeError);
 });
 
