@@ -1,0 +1,108 @@
+/**
+ * Small dense matrices over GF(2^8), row-major in one `Uint8Array`, and the encoding matrix of
+ * the reed-solomon-erasure crate.
+ *
+ * @module
+ */
+
+import { inv, mul, pow } from "./gf256.ts";
+
+/** A `rows × cols` matrix over GF(2^8), row-major. */
+export interface Matrix {
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: Uint8Array;
+}
+
+/** The zero matrix. */
+export function zeros(rows: number, cols: number): Matrix {
+  return { rows, cols, data: new Uint8Array(rows * cols) };
+}
+
+/** The identity matrix of size `n`. */
+export function identity(n: number): Matrix {
+  const m = zeros(n, n);
+  for (let i = 0; i < n; i++) m.data[i * n + i] = 1;
+  return m;
+}
+
+/** `a × b`. */
+export function multiply(a: Matrix, b: Matrix): Matrix {
+  if (a.cols !== b.rows) {
+    throw new RangeError(`cannot multiply ${a.rows}×${a.cols} by ${b.rows}×${b.cols}`);
+  }
+  const out = zeros(a.rows, b.cols);
+  for (let r = 0; r < a.rows; r++) {
+    for (let c = 0; c < b.cols; c++) {
+      let acc = 0;
+      for (let i = 0; i < a.cols; i++) acc ^= mul(a.data[r * a.cols + i], b.data[i * b.cols + c]);
+      out.data[r * b.cols + c] = acc;
+    }
+  }
+  return out;
+}
+
+/** The matrix made of the listed rows of `m`, in that order. */
+export function selectRows(m: Matrix, rows: readonly number[]): Matrix {
+  const out = zeros(rows.length, m.cols);
+  rows.forEach((r, i) => out.data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), i * m.cols));
+  return out;
+}
+
+/**
+ * Inverse of a square matrix by Gauss–Jordan elimination; throws `RangeError` if it is singular
+ * (which never happens for rows of an encoding matrix: any K of them are independent).
+ */
+export function invert(m: Matrix): Matrix {
+  const n = m.rows;
+  if (m.cols !== n) throw new RangeError(`cannot invert a ${m.rows}×${m.cols} matrix`);
+  const w = 2 * n;
+  const a = new Uint8Array(n * w); // [m | I]
+  for (let r = 0; r < n; r++) {
+    a.set(m.data.subarray(r * n, (r + 1) * n), r * w);
+    a[r * w + n + r] = 1;
+  }
+  for (let col = 0; col < n; col++) {
+    let pivot = col;
+    while (pivot < n && a[pivot * w + col] === 0) pivot++;
+    if (pivot === n) throw new RangeError("matrix is singular");
+    if (pivot !== col) swapRows(a, w, pivot, col);
+    const scale = inv(a[col * w + col]);
+    for (let c = 0; c < w; c++) a[col * w + c] = mul(a[col * w + c], scale);
+    for (let r = 0; r < n; r++) {
+      const f = a[r * w + col];
+      if (r === col || f === 0) continue;
+      for (let c = 0; c < w; c++) a[r * w + c] ^= mul(f, a[col * w + c]);
+    }
+  }
+  const out = zeros(n, n);
+  for (let r = 0; r < n; r++) out.data.set(a.subarray(r * w + n, (r + 1) * w), r * n);
+  return out;
+}
+
+function swapRows(a: Uint8Array, w: number, i: number, j: number): void {
+  const t = a.slice(i * w, (i + 1) * w);
+  a.copyWithin(i * w, j * w, (j + 1) * w);
+  a.set(t, j * w);
+}
+
+/** Vandermonde matrix: `v[r][c] = r^c` in GF(2^8). */
+export function vandermonde(rows: number, cols: number): Matrix {
+  const m = zeros(rows, cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) m.data[r * cols + c] = pow(r, c);
+  }
+  return m;
+}
+
+/**
+ * The systematic encoding matrix of the reed-solomon-erasure crate (and klauspost/reedsolomon's
+ * default): a `total × data` Vandermonde matrix times the inverse of its top `data × data` square.
+ * Its top is the identity (data fragments are the data), and any `data` of its rows are
+ * independent, so any `data` fragments rebuild the rest.
+ */
+export function encodingMatrix(dataShards: number, totalShards: number): Matrix {
+  const v = vandermonde(totalShards, dataShards);
+  const top = selectRows(v, Array.from({ length: dataShards }, (_, i) => i));
+  return multiply(v, invert(top));
+}
