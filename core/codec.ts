@@ -246,15 +246,20 @@ export const uint: Codec<number> = {
   read: (r) => r.varuint(),
 };
 
-/** Signed safe integer, zig-zag varint. */
+const INT_MAX = 2 ** 52 - 1;
+
+/** Signed integer of magnitude below 2^52 (so its zig-zag form stays exact), as a varint. */
 export const int: Codec<number> = {
   name: "int",
   write(w, v) {
-    if (!Number.isSafeInteger(v)) throw new RangeError(`int out of range: ${v}`);
+    if (!(Number.isInteger(v) && Math.abs(v) <= INT_MAX)) {
+      throw new RangeError(`int out of range: ${v}`);
+    }
     w.varuint(v >= 0 ? v * 2 : -v * 2 - 1);
   },
   read(r) {
     const z = r.varuint();
+    if (z > 2 * INT_MAX + 1) throw new DecodeError("int out of range");
     return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
   },
 };

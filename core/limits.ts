@@ -47,6 +47,8 @@ export const IDSERVER_OFFERS_MAX = 200_000;
 export const IDSERVER_LIST_PAGE_MAX = 1000;
 /** Most blob reads an ID server keeps in flight while it loads its documents at start. */
 export const IDSERVER_LOAD_READS_MAX = 64;
+/** Most document writes an ID server keeps in flight; more publishes are refused as `busy`. */
+export const IDSERVER_WRITES_PENDING_MAX = 1024;
 /** Most HTTP requests an ID server's host holds open waiting for the actor's answer. */
 export const IDSERVER_PENDING_REQUESTS_MAX = 10_000;
 /** Longest life of a supplier offer, from its issue time to its expiry. */

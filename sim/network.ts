@@ -24,7 +24,7 @@
 import { hashString32, mix32, type Random } from "../core/prng.ts";
 import { assert } from "../core/assert.ts";
 
-/** Network parameters. Rates in bytes per second, times in milliseconds, faults as probabilities. */
+/** Network parameters: rates in bytes per second, times in ms, faults as probabilities. */
 export interface NetworkConfig {
   latencyMsMedian: number;
   /** Spread of per-link base latency (sigma of the log-normal). */
@@ -198,8 +198,13 @@ export class Network {
     let latency = c.jitterSigma > 0 ? base * Math.exp(c.jitterSigma * rng.normal()) : base;
     const reordered = c.reorder > 0 && rng.float() < c.reorder;
     if (reordered) latency += rng.float() * 2 * base;
-    let arrival = this.#download(to, txEnd + latency, size);
-    if (!reordered) {
+    let arrival: number;
+    if (reordered) {
+      // A reordered message bypasses both FIFO and the downlink queue (which is planned in send
+      // order and would otherwise put it back in line).
+      arrival = txEnd + latency + (size * 1000) / this.#downRate[to];
+    } else {
+      arrival = this.#download(to, txEnd + latency, size);
       if (link.lastArrival > arrival) arrival = link.lastArrival;
       link.lastArrival = arrival;
     }

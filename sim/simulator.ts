@@ -217,13 +217,13 @@ export class Simulator<P extends Protocol> {
     this.#faults = { alter: 0, forge: 0, garbage: 0, ...config.faults };
     this.#faultsOn = this.#faults.alter + this.#faults.forge + this.#faults.garbage > 0;
     this.#check = config.checkInvariants ?? true;
-    const sim = this;
+    const cryptoOfCurrent = () => this.#cryptoOf(this.#ctxNode!);
     this.#ctx = {
       nowMs: 0,
       random: this.#random,
       self: "",
       get crypto(): StepCrypto {
-        return sim.#cryptoOf(sim.#ctxNode!);
+        return cryptoOfCurrent();
       },
     };
   }

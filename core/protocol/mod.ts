@@ -13,9 +13,11 @@
 
 import { type Codec, union, type UnionOf } from "../codec.ts";
 import { demoMessages } from "./demo.ts";
+import { identityMessages } from "./identity.ts";
 
 const table = {
   ...demoMessages,
+  ...identityMessages,
 };
 
 /** Every message of the protocol, discriminated by `type`. */

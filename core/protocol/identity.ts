@@ -1,0 +1,164 @@
+/**
+ * Messages of identities and ID servers, tags 16–47, and the signed supplier offer.
+ *
+ * | tag | message                | from → to           | answer                   |
+ * |-----|------------------------|---------------------|--------------------------|
+ * | 16  | `identity_publish`     | any node → ID server | `identity_publish_reply` |
+ * | 17  | `identity_publish_reply` | ID server → node   |                          |
+ * | 18  | `identity_fetch`       | any node → ID server | `identity_fetch_reply`   |
+ * | 19  | `identity_fetch_reply` | ID server → node     |                          |
+ * | 20  | `offer_announce`       | supplier → ID server | `offer_announce_reply`   |
+ * | 21  | `offer_announce_reply` | ID server → supplier |                          |
+ * | 22  | `offer_query`          | customer → ID server | `offer_query_reply`      |
+ * | 23  | `offer_query_reply`    | ID server → customer |                          |
+ *
+ * Every request carries a `requestId` chosen by the asker, echoed in the answer.
+ *
+ * A **supplier offer** says "supplier S offers N free bytes, from `issuedMs` until `expiresMs`",
+ * signed by S's identity key over `"BDOF"`, a version byte and the canonical body, so an ID server
+ * cannot invent or inflate offers and a customer can verify each one it is handed against S's
+ * identity. An offer with `freeBytes` 0 withdraws the supplier's earlier offer.
+ *
+ * @module
+ */
+
+import type { StepCrypto } from "../actor.ts";
+import {
+  array,
+  bytes,
+  encode,
+  fixedBytes,
+  oneOf,
+  optional,
+  string,
+  struct,
+  type StructOf,
+  uint,
+} from "../codec.ts";
+import { IDENTITY_REJECT_REASONS } from "../identity.ts";
+import {
+  IDENTITY_DOC_BYTES_MAX,
+  NODE_ID_BYTES_MAX,
+  OFFER_QUERY_EXCLUDE_MAX,
+  OFFER_QUERY_RESULTS_MAX,
+  SIGNATURE_BYTES,
+} from "../limits.ts";
+
+/** Leading bytes of the data an offer signature covers: `"BDOF"` and the format version. */
+export const OFFER_MAGIC: Uint8Array<ArrayBuffer> = Uint8Array.from([0x42, 0x44, 0x4f, 0x46, 1]);
+
+const offerBodyFields = {
+  supplier: string(NODE_ID_BYTES_MAX),
+  freeBytes: uint,
+  issuedMs: uint,
+  expiresMs: uint,
+};
+const offerBodyCodec = struct(offerBodyFields);
+/** Codec of a signed supplier offer. */
+export const offerCodec = struct({ ...offerBodyFields, signature: fixedBytes(SIGNATURE_BYTES) });
+
+/** What a supplier offers, before signing. */
+export type OfferBody = StructOf<typeof offerBodyFields>;
+/** A supplier offer signed by the supplier. */
+export type SignedOffer = StructOf<typeof offerCodec.fields>;
+
+/** The bytes an offer's signature covers. */
+export function offerSignedBytes(body: OfferBody): Uint8Array<ArrayBuffer> {
+  const encoded = encode(offerBodyCodec, {
+    supplier: body.supplier,
+    freeBytes: body.freeBytes,
+    issuedMs: body.issuedMs,
+    expiresMs: body.expiresMs,
+  });
+  const out = new Uint8Array(OFFER_MAGIC.length + encoded.length);
+  out.set(OFFER_MAGIC);
+  out.set(encoded, OFFER_MAGIC.length);
+  return out;
+}
+
+/** Signs an offer with the supplier's own key (`ctx.crypto.sign`). */
+export function signOffer(body: OfferBody, sign: (data: Uint8Array) => Uint8Array): SignedOffer {
+  return { ...body, signature: sign(offerSignedBytes(body)).slice() };
+}
+
+/** Whether `offer` is signed by the holder of `signingKey`. */
+export function verifyOffer(
+  offer: SignedOffer,
+  signingKey: Uint8Array,
+  crypto: Pick<StepCrypto, "verify">,
+): boolean {
+  return crypto.verify(signingKey, offerSignedBytes(offer), offer.signature);
+}
+
+/** Outcomes of publishing an identity document to an ID server. */
+export const PUBLISH_OUTCOMES = [
+  "stored",
+  "unchanged",
+  ...IDENTITY_REJECT_REASONS,
+  "name_mismatch",
+  "key_changed",
+  "older_revision",
+  "conflict",
+  "full",
+  "busy",
+  "starting",
+  "io_error",
+] as const;
+/** One of {@link PUBLISH_OUTCOMES}; all but `stored` and `unchanged` are refusals. */
+export type PublishOutcome = typeof PUBLISH_OUTCOMES[number];
+
+/** Outcomes of fetching a document. */
+export const FETCH_OUTCOMES = ["found", "not_found", "starting"] as const;
+/** One of {@link FETCH_OUTCOMES}. */
+export type FetchOutcome = typeof FETCH_OUTCOMES[number];
+
+/** Outcomes of announcing an offer; all but `stored` and `withdrawn` are refusals. */
+export const OFFER_OUTCOMES = [
+  "stored",
+  "withdrawn",
+  "invalid",
+  "unknown_supplier",
+  "bad_signature",
+  "expired",
+  "too_long",
+  "stale",
+  "full",
+  "starting",
+] as const;
+/** One of {@link OFFER_OUTCOMES}. */
+export type OfferOutcome = typeof OFFER_OUTCOMES[number];
+
+const document = bytes(IDENTITY_DOC_BYTES_MAX);
+const name = string(NODE_ID_BYTES_MAX);
+
+/** Wire table of the identity and ID-server messages. */
+export const identityMessages = {
+  identity_publish: [16, struct({ requestId: uint, document })],
+  identity_publish_reply: [
+    17,
+    struct({ requestId: uint, name, outcome: oneOf(PUBLISH_OUTCOMES), revision: uint }),
+  ],
+  identity_fetch: [18, struct({ requestId: uint, name })],
+  identity_fetch_reply: [
+    19,
+    struct({ requestId: uint, name, outcome: oneOf(FETCH_OUTCOMES), document: optional(document) }),
+  ],
+  offer_announce: [20, struct({ requestId: uint, offer: offerCodec })],
+  offer_announce_reply: [
+    21,
+    struct({ requestId: uint, supplier: name, outcome: oneOf(OFFER_OUTCOMES) }),
+  ],
+  offer_query: [
+    22,
+    struct({
+      requestId: uint,
+      count: uint,
+      minFreeBytes: uint,
+      exclude: array(name, OFFER_QUERY_EXCLUDE_MAX),
+    }),
+  ],
+  offer_query_reply: [
+    23,
+    struct({ requestId: uint, offers: array(offerCodec, OFFER_QUERY_RESULTS_MAX) }),
+  ],
+} as const;

@@ -1,0 +1,223 @@
+import fc from "fast-check";
+import type { Message } from "../core/protocol/mod.ts";
+import { heartbeat, type HeartbeatProtocol, heartbeatState } from "../actors/demo/heartbeat.ts";
+import { messageCodec } from "../core/protocol/mod.ts";
+import { type SimNode, SimulationError, Simulator } from "./simulator.ts";
+import {
+  drive,
+  recorder,
+  recorderState,
+  requester,
+  requesterState,
+  type TestProtocol,
+  testSim,
+} from "./testing.ts";
+import { Churn } from "./churn.ts";
+
+function ping(seq: number): Message {
+  return { type: "ping", seq, sentMs: 0 };
+}
+
+function sendAll(
+  sim: Simulator<TestProtocol>,
+  from: SimNode<TestProtocol>,
+  to: string,
+  count: number,
+) {
+  for (let i = 0; i < count; i++) sim.command(from, { send: to, message: ping(i) });
+}
+
+Deno.test("with no loss and no partition every message arrives exactly once, in order", () => {
+  fc.assert(
+    fc.property(fc.nat(2 ** 30), fc.integer({ min: 1, max: 200 }), (seed, n) => {
+      const sim = testSim(seed);
+      const a = sim.addNode("a", recorder, recorderState());
+      const b = sim.addNode("b", recorder, recorderState());
+      sendAll(sim, a, b.id, n);
+      drive(sim);
+      const got = (b.state.received as { message: Message }[]).map((r) => r.message);
+      const seqs = got.map((m) => (m.type === "ping" ? m.seq : -1));
+      if (seqs.join() !== Array.from({ length: n }, (_, i) => i).join()) {
+        throw new Error(`received ${seqs}`);
+      }
+      if (a.state.received.length !== n) throw new Error("pongs missing");
+    }),
+    { numRuns: 50 },
+  );
+});
+
+Deno.test("duplicated packets are dropped by the replay window; the actor sees each once", () => {
+  const sim = testSim(7, { network: { duplicate: 0.5 } });
+  const a = sim.addNode("a", recorder, recorderState());
+  const b = sim.addNode("b", recorder, recorderState());
+  sendAll(sim, a, b.id, 300);
+  drive(sim);
+  if (b.state.received.length !== 300) throw new Error(`got ${b.state.received.length}`);
+  if (sim.counters.duplicates < 100) throw new Error("duplication did not happen");
+  if (sim.counters.dropReplay !== sim.counters.duplicates) {
+    throw new Error(`replays ${sim.counters.dropReplay} != duplicates ${sim.counters.duplicates}`);
+  }
+});
+
+Deno.test("reordering delivers out of order but never loses or repeats a message", () => {
+  const sim = testSim(8, { network: { reorder: 0.3 } });
+  const a = sim.addNode("a", recorder, recorderState());
+  const b = sim.addNode("b", recorder, recorderState());
+  sendAll(sim, a, b.id, 20);
+  drive(sim);
+  const seqs = b.state.received.map((r: { message: Message }) =>
+    r.message.type === "ping" ? r.message.seq : -1
+  );
+  if ([...seqs].sort((x, y) => x - y).join() !== Array.from({ length: 20 }, (_, i) => i).join()) {
+    throw new Error(`lost or repeated: ${seqs}`);
+  }
+  if (seqs.every((s: number, i: number) => s === i)) throw new Error("no reordering happened");
+});
+
+Deno.test("loss drops about the configured share, and a requester's retries get through", () => {
+  const sim = testSim(9, { network: { loss: 0.3 } });
+  const a = sim.addNode("a", recorder, recorderState());
+  const b = sim.addNode("b", recorder, recorderState());
+  sendAll(sim, a, b.id, 2000);
+  drive(sim);
+  const share = sim.counters.dropLoss / sim.counters.sent;
+  if (Math.abs(share - 0.3) > 0.03) throw new Error(`loss share ${share}`);
+
+  const answers: { tries: number }[] = [];
+  const sim2 = testSim(10, {
+    network: { loss: 0.6 },
+    onNotice: (_n, notice) => void ("answer" in notice && answers.push(notice)),
+  });
+  const client = sim2.addNode("client", requester, requesterState(500));
+  const server = sim2.addNode("server", recorder, recorderState());
+  sim2.command(client, { ask: server.id });
+  drive(sim2);
+  if (answers.length !== 1) throw new Error(`answers: ${answers.length}`);
+  if (client.state.tries !== answers[0].tries) throw new Error("tries mismatch");
+});
+
+Deno.test("partitions drop traffic between groups and healing restores it", () => {
+  const sim = testSim(11);
+  const a = sim.addNode("a", recorder, recorderState());
+  const b = sim.addNode("b", recorder, recorderState());
+  sim.network.partition([[a.index]]);
+  sendAll(sim, a, b.id, 5);
+  drive(sim);
+  if (b.state.received.length !== 0) throw new Error("crossed a partition");
+  if (sim.counters.dropPartition !== 5) throw new Error(`drops ${sim.counters.dropPartition}`);
+  sim.network.heal();
+  sendAll(sim, a, b.id, 5);
+  drive(sim);
+  if (b.state.received.length !== 5) throw new Error("heal did not restore traffic");
+});
+
+Deno.test("bandwidth: a large message takes size / rate, and a queue forms behind it", () => {
+  const sim = testSim(12, {
+    network: { bandwidthSigma: 0, jitterSigma: 0, latencySigma: 0, latencyMsMedian: 10 },
+  });
+  const a = sim.addNode("a", recorder, recorderState());
+  const b = sim.addNode("b", recorder, recorderState());
+  const big: Message = { type: "gossip", about: "x".repeat(200), hops: 0 };
+  for (let i = 0; i < 3; i++) sim.command(a, { send: b.id, message: big });
+  drive(sim);
+  const times = b.state.received.map((r: { atMs: number }) => r.atMs);
+  // Each frame leaves at the 2.5 MB/s upload rate; three queue one after another.
+  const size = sim.counters.bytesSent / 3;
+  if (size !== 204) throw new Error(`frame size ${size}`);
+  const perMessage = (size * 1000) / 2_500_000;
+  const expectedFirst = perMessage + 10 + (size * 1000) / 12_500_000;
+  if (Math.abs(times[0] - expectedFirst) > 1e-6) throw new Error(`first at ${times[0]}`);
+  if (Math.abs(times[2] - times[0] - 2 * perMessage) > 1e-6) throw new Error(`times ${times}`);
+});
+
+Deno.test("frame faults: altered and forged frames fail the check, garbage fails to decode", () => {
+  const sim = testSim(13, { faults: { alter: 0.1, forge: 0.1, garbage: 0.1 } });
+  const a = sim.addNode("a", recorder, recorderState());
+  const b = sim.addNode("b", recorder, recorderState());
+  sendAll(sim, a, b.id, 1000);
+  drive(sim);
+  const c = sim.counters;
+  if (c.dropFrameCheck < 100 || c.dropMalformed < 20) {
+    throw new Error(`frame check ${c.dropFrameCheck}, malformed ${c.dropMalformed}`);
+  }
+  for (const r of b.state.received) {
+    if (r.message.type !== "ping" && r.message.type !== "pong" && r.message.type !== "gossip") {
+      throw new Error("a corrupted message reached the actor");
+    }
+  }
+});
+
+Deno.test("offline nodes get no messages, keep their disk, and get held completions back", () => {
+  const sim = testSim(14);
+  const a = sim.addNode("a", recorder, recorderState());
+  const b = sim.addNode("b", recorder, recorderState());
+  sim.command(a, { job: 21 });
+  sim.at(0, () => sim.setOffline(a));
+  sendAll(sim, b, a.id, 3);
+  drive(sim);
+  if (a.state.received.length !== 0) throw new Error("offline node got messages");
+  if (a.state.jobResults.length !== 0) throw new Error("offline node stepped");
+  if (sim.counters.dropOffline !== 3) throw new Error(`dropOffline ${sim.counters.dropOffline}`);
+  sim.setOnline(a);
+  if (a.state.starts !== 2) throw new Error("no start on return");
+  if (a.state.jobResults.join() !== "42") throw new Error(`job results ${a.state.jobResults}`);
+  sim.depart(b);
+  sendAll(sim, a, b.id, 2);
+  drive(sim);
+  if (sim.counters.dropUnroutable !== 2) throw new Error("departed node still routable");
+});
+
+Deno.test("timers: an offline node's timer waits, and fires when it returns", () => {
+  const sim = new Simulator<HeartbeatProtocol>({ seed: 3, codec: messageCodec });
+  const a = sim.addNode("hb", heartbeat, heartbeatState(["n1"], 1000));
+  const b = sim.addNode("hb", heartbeat, heartbeatState(["n0"], 1000));
+  sim.runUntil(10_000);
+  const pings = a.state.pings;
+  if (pings < 8) throw new Error(`pings ${pings}`);
+  sim.setOffline(a);
+  sim.runUntil(20_000);
+  if (a.state.pings !== pings) throw new Error("offline node's timer fired");
+  sim.setOnline(a);
+  sim.runUntil(30_000);
+  if (a.state.pings < pings + 8) throw new Error("timer did not resume");
+  if (b.state.pongs < 8) throw new Error("b got no pongs");
+});
+
+Deno.test("an actor's failure stops the run with a SimulationError naming the seed", () => {
+  const sim = testSim("seed-xyz");
+  const bad = sim.addNode("a", recorder, recorderState());
+  bad.state.starts = 0; // breaks the recorder's invariant on the next step
+  sim.command(bad, { job: 1 });
+  try {
+    drive(sim);
+    throw new Error("no failure");
+  } catch (e) {
+    if (!(e instanceof SimulationError)) throw e;
+    if (!e.message.includes('"seed-xyz"')) throw new Error(e.message);
+  }
+});
+
+function demoHash(seed: number): string {
+  const sim = new Simulator<HeartbeatProtocol>({
+    seed,
+    codec: messageCodec,
+    network: { loss: 0.01, reorder: 0.01, duplicate: 0.01 },
+  });
+  const churn = new Churn(sim, { churnPerDay: 5, downtimeHoursMean: 2, permanent: 0.2 }, {
+    canDepart: () => true,
+  });
+  for (let i = 0; i < 30; i++) {
+    const peers = [(i + 1) % 30, (i + 7) % 30].map((j) => `n${j}`);
+    churn.watch(sim.addNode("hb", heartbeat, heartbeatState(peers, 60_000)));
+  }
+  sim.runUntil(2 * 86_400_000);
+  return sim.trace.hex();
+}
+
+Deno.test("determinism: the same seed gives the same trace hash, another seed another", () => {
+  const a = demoHash(1);
+  const b = demoHash(1);
+  const c = demoHash(2);
+  if (a !== b) throw new Error(`same seed, different hashes: ${a} ${b}`);
+  if (a === c) throw new Error("different seeds, same hash");
+});
