@@ -1,0 +1,25 @@
+/**
+ * The ID-server role: hosts signed identity documents and a directory of supplier offers.
+ *
+ * A sans-IO actor ({@link idServerActor}); `net/idserver_http.ts` puts a real HTTP front on it,
+ * and the simulator runs it as a node that others message.
+ *
+ * @module
+ */
+
+export { idServerActor, LOAD_RETRY_MS, nextDeadlineMs, step } from "./step.ts";
+export { OFFER_SWEEP_INTERVAL_MS } from "./offers.ts";
+export {
+  DOC_KEY_PREFIX,
+  docKey,
+  type HostedIdentity,
+  type IdentityListReply,
+  type IdServerAnswer,
+  type IdServerLimits,
+  type IdServerNotice,
+  type IdServerProtocol,
+  type IdServerRequest,
+  type IdServerState,
+  idServerState,
+  invariants,
+} from "./state.ts";

@@ -1,0 +1,103 @@
+/**
+ * The ID server's directory of supplier offers: announce, query, expire.
+ *
+ * @module
+ */
+
+import type { NodeId, StepContext } from "../../core/actor.ts";
+import { isNodeId } from "../../core/ids.ts";
+import {
+  OFFER_QUERY_RESULTS_MAX,
+  OFFER_TTL_MS_MAX,
+  PACKET_TIME_SKEW_MS_MAX,
+} from "../../core/limits.ts";
+import { type OfferOutcome, type SignedOffer, verifyOffer } from "../../core/protocol/identity.ts";
+import type { MessageOf } from "../../core/protocol/mod.ts";
+import { count, type IdServerState } from "./state.ts";
+
+/** How often expired offers are swept out while any offer is held. */
+export const OFFER_SWEEP_INTERVAL_MS = 60_000;
+
+/** Judges and stores an announced offer; returns the outcome to answer with. */
+export function announceOffer(
+  state: IdServerState,
+  offer: SignedOffer,
+  ctx: StepContext,
+): OfferOutcome {
+  const outcome = judgeOffer(state, offer, ctx);
+  count(state, `offer.${outcome}`);
+  return outcome;
+}
+
+function judgeOffer(state: IdServerState, o: SignedOffer, ctx: StepContext): OfferOutcome {
+  if (state.phase !== "ready") return "starting";
+  if (!isNodeId(o.supplier) || o.expiresMs <= o.issuedMs) return "invalid";
+  if (o.issuedMs > ctx.nowMs + PACKET_TIME_SKEW_MS_MAX) return "invalid";
+  if (o.expiresMs <= ctx.nowMs) return "expired";
+  if (o.expiresMs - o.issuedMs > OFFER_TTL_MS_MAX) return "too_long";
+  const hosted = state.docs.get(o.supplier);
+  if (hosted === undefined) return "unknown_supplier";
+  if (!verifyOffer(o, hosted.signingKey, ctx.crypto)) return "bad_signature";
+  const old = state.offers.get(o.supplier);
+  if (old !== undefined && o.issuedMs <= old.issuedMs) return "stale";
+  if (o.freeBytes === 0) {
+    if (old !== undefined) removeOffer(state, o.supplier);
+    return "withdrawn";
+  }
+  if (old === undefined) {
+    if (state.offers.size >= state.limits.offersMax) return "full";
+    state.offerSlot.set(o.supplier, state.offerOrder.length);
+    state.offerOrder.push(o.supplier);
+  }
+  state.offers.set(o.supplier, { ...o, signature: o.signature.slice() });
+  state.sweepAtMs ??= ctx.nowMs + OFFER_SWEEP_INTERVAL_MS;
+  return "stored";
+}
+
+function removeOffer(state: IdServerState, supplier: NodeId): void {
+  const slot = state.offerSlot.get(supplier)!;
+  const last = state.offerOrder.pop()!;
+  if (last !== supplier) {
+    state.offerOrder[slot] = last;
+    state.offerSlot.set(last, slot);
+  }
+  state.offerSlot.delete(supplier);
+  state.offers.delete(supplier);
+}
+
+/**
+ * Up to `count` live offers with at least `minFreeBytes`, none from `exclude`. The scan starts at
+ * a random slot, so customers asking at once are spread over different suppliers; it visits each
+ * offer at most once, so a query costs at most {@link IdServerState.limits}`.offersMax` steps.
+ */
+export function queryOffers(
+  state: IdServerState,
+  query: MessageOf<"offer_query">,
+  ctx: StepContext,
+): SignedOffer[] {
+  count(state, "query");
+  const want = Math.min(query.count, OFFER_QUERY_RESULTS_MAX);
+  const order = state.offerOrder;
+  const out: SignedOffer[] = [];
+  if (want === 0 || order.length === 0 || state.phase !== "ready") return out;
+  const exclude = new Set(query.exclude);
+  const start = ctx.random.int(order.length);
+  for (let i = 0; i < order.length && out.length < want; i++) {
+    const name = order[(start + i) % order.length];
+    const offer = state.offers.get(name)!;
+    if (offer.expiresMs <= ctx.nowMs || offer.freeBytes < query.minFreeBytes) continue;
+    if (!exclude.has(name)) out.push(offer);
+  }
+  return out;
+}
+
+/** Drops expired offers and re-arms the sweep while offers remain. */
+export function sweepOffers(state: IdServerState, nowMs: number): void {
+  const expired = state.offerOrder.filter((name) => state.offers.get(name)!.expiresMs <= nowMs);
+  for (const name of expired) removeOffer(state, name);
+  if (expired.length > 0) {
+    state.counters["offer.expired_swept"] = (state.counters["offer.expired_swept"] ?? 0) +
+      expired.length;
+  }
+  state.sweepAtMs = state.offers.size > 0 ? nowMs + OFFER_SWEEP_INTERVAL_MS : null;
+}

@@ -1,0 +1,195 @@
+/**
+ * State, protocol types and invariants of the ID-server actor (see `step.ts` for how it moves).
+ *
+ * @module
+ */
+
+import type { NodeId } from "../../core/actor.ts";
+import { assert } from "../../core/assert.ts";
+import { IDSERVER_IDENTITIES_MAX, IDSERVER_OFFERS_MAX } from "../../core/limits.ts";
+import type { Message, MessageOf } from "../../core/protocol/mod.ts";
+import type { SignedOffer } from "../../core/protocol/identity.ts";
+
+/** Blob-key prefix of hosted documents: `id/<name>` holds `<name>`'s binary document. */
+export const DOC_KEY_PREFIX = "id/";
+
+/** The blob key of `name`'s document. */
+export function docKey(name: NodeId): string {
+  return DOC_KEY_PREFIX + name;
+}
+
+/** Requests the ID server answers, from its local host (HTTP) or from other nodes. */
+export type IdServerRequest =
+  | (MessageOf<"identity_publish"> & { name?: NodeId })
+  | MessageOf<"identity_fetch">
+  | MessageOf<"offer_announce">
+  | MessageOf<"offer_query">
+  | { type: "identity_list"; requestId: number; after: string; limit: number };
+
+/** A page of hosted names, answering `identity_list`. */
+export interface IdentityListReply {
+  type: "identity_list_reply";
+  requestId: number;
+  names: NodeId[];
+  /** Whether names after the last one listed exist. */
+  more: boolean;
+}
+
+/** Answers to {@link IdServerRequest}s, as notices to the host or messages to nodes. */
+export type IdServerAnswer =
+  | MessageOf<"identity_publish_reply">
+  | MessageOf<"identity_fetch_reply">
+  | MessageOf<"offer_announce_reply">
+  | MessageOf<"offer_query_reply">
+  | IdentityListReply;
+
+/** What the actor tells its host besides answers: when its documents are loaded. */
+export type IdServerNotice =
+  | IdServerAnswer
+  | { type: "ready"; identities: number; corrupt: number };
+
+/** The ID server's protocol: commands are the local form of the requests other nodes send. */
+export interface IdServerProtocol {
+  message: Message;
+  job: never;
+  jobResult: never;
+  command: IdServerRequest;
+  notice: IdServerNotice;
+}
+
+/** One hosted document, as much of it as the server needs to judge the next upload. */
+export interface HostedIdentity {
+  revision: number;
+  signingKey: Uint8Array;
+  bytes: Uint8Array<ArrayBuffer>;
+}
+
+/** Who asked: the local host (answer with a notice) or a node (answer with a message). */
+export type Requester = { via: "command" } | { via: "message"; from: NodeId };
+
+/** A publish whose document is being written; it is answered when the write completes. */
+export interface PendingWrite {
+  name: NodeId;
+  entry: HostedIdentity;
+  requester: Requester;
+  requestId: number;
+}
+
+/** Progress of loading the hosted documents at start. */
+export interface LoadState {
+  /** Io id of the `list`, while it is outstanding. */
+  listId: number | null;
+  /** Keys to read, from the list. */
+  keys: string[];
+  /** Index of the next key to read. */
+  next: number;
+  /** Reads in flight: io id to key. */
+  reads: Map<number, string>;
+  /** When to list again after a failed list, or `null`. */
+  retryAtMs: number | null;
+}
+
+/** Configurable maxima (tests lower them to reach the reject paths). */
+export interface IdServerLimits {
+  identitiesMax: number;
+  offersMax: number;
+}
+
+/** Everything one ID server holds. */
+export interface IdServerState {
+  phase: "idle" | "loading" | "ready";
+  limits: IdServerLimits;
+  /** Hosted documents by name. */
+  docs: Map<NodeId, HostedIdentity>;
+  /** Hosted names, sorted, for paged listing. */
+  names: NodeId[];
+  /** Current offer by supplier. */
+  offers: Map<NodeId, SignedOffer>;
+  /** Suppliers with an offer, in slot order (for sampling), and each one's slot. */
+  offerOrder: NodeId[];
+  offerSlot: Map<NodeId, number>;
+  /** Publishes waiting for their write, by io id; and the names being written. */
+  writes: Map<number, PendingWrite>;
+  writing: Set<NodeId>;
+  load: LoadState;
+  nextIoId: number;
+  /** Timer: next sweep of expired offers, or `null`. */
+  sweepAtMs: number | null;
+  /** Counts of every outcome, by name (`publish.stored`, `offer.bad_signature`, ...). */
+  counters: Record<string, number>;
+}
+
+/** A fresh, empty ID server; it loads its documents when it gets `start`. */
+export function idServerState(limits: Partial<IdServerLimits> = {}): IdServerState {
+  const full: IdServerLimits = {
+    identitiesMax: limits.identitiesMax ?? IDSERVER_IDENTITIES_MAX,
+    offersMax: limits.offersMax ?? IDSERVER_OFFERS_MAX,
+  };
+  assert(full.identitiesMax >= 1 && full.offersMax >= 1, "ID server limits must be positive");
+  return {
+    phase: "idle",
+    limits: full,
+    docs: new Map(),
+    names: [],
+    offers: new Map(),
+    offerOrder: [],
+    offerSlot: new Map(),
+    writes: new Map(),
+    writing: new Set(),
+    load: { listId: null, keys: [], next: 0, reads: new Map(), retryAtMs: null },
+    nextIoId: 1,
+    sweepAtMs: null,
+    counters: {},
+  };
+}
+
+/** Adds one to counter `name`. */
+export function count(state: IdServerState, name: string): void {
+  state.counters[name] = (state.counters[name] ?? 0) + 1;
+}
+
+/** Inserts a new name into the sorted list of hosted names. */
+export function insertName(names: NodeId[], name: NodeId): void {
+  let lo = 0;
+  let hi = names.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (names[mid] < name) lo = mid + 1;
+    else hi = mid;
+  }
+  assert(names[lo] !== name, `name ${name} listed twice`);
+  names.splice(lo, 0, name);
+}
+
+/** Index of the first name after `after` in the sorted list. */
+export function firstAfter(names: NodeId[], after: string): number {
+  let lo = 0;
+  let hi = names.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (names[mid] <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Tables above this size get only the cheap checks after each step. */
+const FULL_CHECK_MAX = 5000;
+
+/** Asserts the ID server's own rules: bounded tables, consistent indexes. */
+export function invariants(state: IdServerState): void {
+  const { docs, names, offers, offerOrder, offerSlot } = state;
+  assert(docs.size <= state.limits.identitiesMax, "more identities than the maximum");
+  assert(offers.size <= state.limits.offersMax, "more offers than the maximum");
+  assert(names.length === docs.size, "name index out of step with the documents");
+  assert(offerOrder.length === offers.size && offerSlot.size === offers.size, "offer index");
+  assert(state.writing.size === state.writes.size, "one write in flight per name at most");
+  assert(state.phase !== "ready" || state.load.reads.size === 0, "ready while still loading");
+  if (docs.size <= FULL_CHECK_MAX) {
+    for (let i = 1; i < names.length; i++) assert(names[i - 1] < names[i], "names unsorted");
+    for (const name of names) assert(docs.has(name), `listed name ${name} is not hosted`);
+  }
+  if (offers.size <= FULL_CHECK_MAX) {
+    offerOrder.forEach((name, i) => assert(offerSlot.get(name) === i, `offer slot of ${name}`));
+  }
+}

@@ -1,0 +1,326 @@
+/**
+ * The ID server: hosts signed identity documents and a directory of supplier offers.
+ *
+ * Theory of operation.
+ * - States: `idle` → (`start`) → `loading` → `ready`. Loading lists the blobs under `id/` and reads
+ *   them, at most `IDSERVER_LOAD_READS_MAX` at a time, re-verifying each document (a damaged
+ *   blob is skipped and counted as `load.corrupt`); then the actor emits the `ready` notice. Before
+ *   `ready` every request is answered `starting`. A later `start` (back online) changes nothing.
+ * - Publishing: a document is accepted only if it decodes, is within `IDENTITY_DOC_BYTES_MAX`,
+ *   is validly self-signed, names the name it is uploaded under (HTTP), and is either new or a
+ *   higher revision under the same signing key: `key_changed` refuses takeovers and name
+ *   squatting, `older_revision` rollbacks, `conflict` a second document with the same revision.
+ *   An accepted document is written to blob `id/<name>` and answered `stored` only when the write
+ *   completed; until then it is not served, and other uploads of that name are answered `busy`,
+ *   so writes of one name never race. At most `identitiesMax` names are hosted (`full`), at most
+ *   `IDSERVER_WRITES_PENDING_MAX` writes are in flight (`busy`).
+ * - Offers (`offers.ts`): a supplier whose identity is hosted here announces "N free bytes until
+ *   T", signed by its identity key. Offers live in memory only (suppliers re-announce well before
+ *   they expire; losing them on restart costs one announcement round). At most `offersMax`.
+ * - Timers: `sweepAtMs`, armed while any offer is held, drops expired offers every
+ *   `OFFER_SWEEP_INTERVAL_MS`; `load.retryAtMs` lists again after a failed list.
+ * - Messages (requests from nodes are answered by a message to the sender; the same requests from
+ *   the host, e.g. the HTTP front, arrive as commands and are answered by notices):
+ *
+ * | request            | answer                   | outcomes                                 |
+ * |--------------------|--------------------------|------------------------------------------|
+ * | `identity_publish` | `identity_publish_reply` | stored, unchanged, or a refusal reason   |
+ * | `identity_fetch`   | `identity_fetch_reply`   | found (with the document), not_found     |
+ * | `offer_announce`   | `offer_announce_reply`   | stored, withdrawn, or a refusal reason   |
+ * | `offer_query`      | `offer_query_reply`      | up to `count` live offers (random start) |
+ * | `identity_list`    | `identity_list_reply`    | (command only) one sorted page of names  |
+ *
+ * Any other message is counted as `message.unexpected` and dropped.
+ *
+ * @module
+ */
+
+import type { Actor, BlobResult, Effect, Input, NodeId, StepContext } from "../../core/actor.ts";
+import { NO_EFFECTS } from "../../core/actor.ts";
+import { assert } from "../../core/assert.ts";
+import { checkIdentity } from "../../core/identity.ts";
+import { bytesEqual } from "../../core/ids.ts";
+import {
+  IDSERVER_LIST_PAGE_MAX,
+  IDSERVER_LOAD_READS_MAX,
+  IDSERVER_WRITES_PENDING_MAX,
+} from "../../core/limits.ts";
+import type { PublishOutcome } from "../../core/protocol/identity.ts";
+import type { Message, MessageOf } from "../../core/protocol/mod.ts";
+import { announceOffer, queryOffers, sweepOffers } from "./offers.ts";
+import {
+  count,
+  DOC_KEY_PREFIX,
+  docKey,
+  firstAfter,
+  type IdServerAnswer,
+  type IdServerProtocol,
+  type IdServerRequest,
+  type IdServerState,
+  insertName,
+  invariants,
+  type Requester,
+} from "./state.ts";
+
+type Out = Effect<IdServerProtocol>[];
+
+/** How long to wait before listing the documents again after a failed list. */
+export const LOAD_RETRY_MS = 1000;
+
+/** Applies one input to the ID server. */
+export function step(
+  state: IdServerState,
+  input: Input<IdServerProtocol>,
+  ctx: StepContext,
+): readonly Effect<IdServerProtocol>[] {
+  switch (input.kind) {
+    case "start":
+      return state.phase === "idle" ? beginLoad(state) : NO_EFFECTS;
+    case "command":
+      return onRequest(state, input.command, { via: "command" }, ctx);
+    case "message":
+      return onMessage(state, input.from, input.message, ctx);
+    case "io_done":
+      return onIoDone(state, input.id, input.result, ctx);
+    case "timeout":
+      return onTimeout(state, ctx);
+    case "job_done":
+      assert(false, "the ID server never runs jobs");
+  }
+}
+
+/** Earliest armed timer: the offer sweep or the load retry. */
+export function nextDeadlineMs(state: IdServerState): number | null {
+  const a = state.sweepAtMs;
+  const b = state.load.retryAtMs;
+  if (a === null) return b;
+  return b === null ? a : Math.min(a, b);
+}
+
+/** The ID server as an {@link Actor}. */
+export const idServerActor: Actor<IdServerState, IdServerProtocol> = {
+  step,
+  nextDeadlineMs,
+  invariants,
+};
+
+function answer(requester: Requester, reply: IdServerAnswer): Effect<IdServerProtocol> {
+  if (requester.via === "command") return { kind: "notice", notice: reply };
+  assert(reply.type !== "identity_list_reply", "listing is a local command only");
+  return { kind: "send", to: requester.from, message: reply };
+}
+
+function onMessage(state: IdServerState, from: NodeId, message: Message, ctx: StepContext): Out {
+  switch (message.type) {
+    case "identity_publish":
+    case "identity_fetch":
+    case "offer_announce":
+    case "offer_query":
+      return onRequest(state, message, { via: "message", from }, ctx);
+    default:
+      count(state, "message.unexpected");
+      return [{
+        kind: "trace",
+        event: "idserver.unexpected",
+        detail: { from, type: message.type },
+      }];
+  }
+}
+
+function onRequest(
+  state: IdServerState,
+  request: IdServerRequest,
+  requester: Requester,
+  ctx: StepContext,
+): Out {
+  const requestId = request.requestId;
+  switch (request.type) {
+    case "identity_publish":
+      return publish(state, request, requester, ctx);
+    case "identity_fetch":
+      return [answer(requester, fetch(state, request))];
+    case "identity_list":
+      return [answer(requester, list(state, request))];
+    case "offer_announce": {
+      const outcome = announceOffer(state, request.offer, ctx);
+      const supplier = request.offer.supplier;
+      return [answer(requester, { type: "offer_announce_reply", requestId, supplier, outcome })];
+    }
+    case "offer_query": {
+      const offers = queryOffers(state, request, ctx);
+      return [answer(requester, { type: "offer_query_reply", requestId, offers })];
+    }
+  }
+}
+
+function publish(
+  state: IdServerState,
+  request: IdServerRequest & { type: "identity_publish" },
+  requester: Requester,
+  ctx: StepContext,
+): Out {
+  const reply = (outcome: PublishOutcome, name: string, revision = 0): Out => {
+    count(state, `publish.${outcome}`);
+    const requestId = request.requestId;
+    return [
+      answer(requester, { type: "identity_publish_reply", requestId, name, outcome, revision }),
+    ];
+  };
+  const asked = request.name ?? "";
+  if (state.phase !== "ready") return reply("starting", asked);
+  const checked = checkIdentity(request.document, ctx.crypto);
+  if (!checked.ok) return reply(checked.reason, asked);
+  const doc = checked.doc;
+  if (request.name !== undefined && request.name !== doc.name) return reply("name_mismatch", asked);
+  if (state.writing.has(doc.name)) return reply("busy", doc.name);
+  const old = state.docs.get(doc.name);
+  if (old !== undefined) {
+    if (!bytesEqual(old.signingKey, doc.signingKey)) {
+      return reply("key_changed", doc.name, old.revision);
+    }
+    if (doc.revision < old.revision) return reply("older_revision", doc.name, old.revision);
+    if (doc.revision === old.revision) {
+      const same = bytesEqual(old.bytes, checked.bytes);
+      return reply(same ? "unchanged" : "conflict", doc.name, old.revision);
+    }
+  } else if (state.docs.size + state.writing.size >= state.limits.identitiesMax) {
+    return reply("full", doc.name);
+  }
+  if (state.writes.size >= IDSERVER_WRITES_PENDING_MAX) return reply("busy", doc.name);
+  const id = state.nextIoId++;
+  const entry = { revision: doc.revision, signingKey: doc.signingKey, bytes: checked.bytes };
+  state.writes.set(id, { name: doc.name, entry, requester, requestId: request.requestId });
+  state.writing.add(doc.name);
+  return [{ kind: "io", id, op: { op: "write", key: docKey(doc.name), data: checked.bytes } }];
+}
+
+function finishWrite(state: IdServerState, id: number, result: BlobResult): Out {
+  const pending = state.writes.get(id)!;
+  state.writes.delete(id);
+  state.writing.delete(pending.name);
+  const { name, entry, requester, requestId } = pending;
+  let outcome: PublishOutcome = "io_error";
+  if (result.ok) {
+    if (!state.docs.has(name)) insertName(state.names, name);
+    state.docs.set(name, entry);
+    outcome = "stored";
+  }
+  count(state, `publish.${outcome}`);
+  const revision = entry.revision;
+  const reply = answer(requester, {
+    type: "identity_publish_reply",
+    requestId,
+    name,
+    outcome,
+    revision,
+  });
+  if (result.ok) return [reply];
+  const detail = { name, error: result.error };
+  return [reply, { kind: "trace", event: "idserver.write_failed", detail }];
+}
+
+function fetch(state: IdServerState, request: MessageOf<"identity_fetch">): IdServerAnswer {
+  const { requestId, name } = request;
+  const base = { type: "identity_fetch_reply", requestId, name } as const;
+  if (state.phase !== "ready") {
+    count(state, "fetch.starting");
+    return { ...base, outcome: "starting", document: undefined };
+  }
+  const hosted = state.docs.get(name);
+  count(state, hosted === undefined ? "fetch.not_found" : "fetch.found");
+  if (hosted === undefined) return { ...base, outcome: "not_found", document: undefined };
+  return { ...base, outcome: "found", document: hosted.bytes };
+}
+
+function list(
+  state: IdServerState,
+  request: IdServerRequest & { type: "identity_list" },
+): IdServerAnswer {
+  count(state, "list");
+  const limit = Math.max(0, Math.min(request.limit, IDSERVER_LIST_PAGE_MAX));
+  const from = firstAfter(state.names, request.after);
+  const names = state.names.slice(from, from + limit);
+  const more = from + names.length < state.names.length;
+  return { type: "identity_list_reply", requestId: request.requestId, names, more };
+}
+
+function beginLoad(state: IdServerState): Out {
+  state.phase = "loading";
+  const id = state.nextIoId++;
+  state.load.listId = id;
+  state.load.retryAtMs = null;
+  return [{ kind: "io", id, op: { op: "list", prefix: DOC_KEY_PREFIX } }];
+}
+
+function onIoDone(state: IdServerState, id: number, result: BlobResult, ctx: StepContext): Out {
+  if (state.writes.has(id)) return finishWrite(state, id, result);
+  const load = state.load;
+  if (id === load.listId) {
+    load.listId = null;
+    if (!result.ok) {
+      count(state, "load.list_failed");
+      load.retryAtMs = ctx.nowMs + LOAD_RETRY_MS;
+      return [{ kind: "trace", event: "idserver.list_failed", detail: { error: result.error } }];
+    }
+    load.keys = result.keys ?? [];
+    load.next = 0;
+    return continueLoad(state);
+  }
+  const key = load.reads.get(id);
+  assert(key !== undefined, `io completion ${id} matches no request`);
+  load.reads.delete(id);
+  const out = loadDocument(state, key, result, ctx);
+  return out.concat(continueLoad(state));
+}
+
+function loadDocument(
+  state: IdServerState,
+  key: string,
+  result: BlobResult,
+  ctx: StepContext,
+): Out {
+  const data = result.ok ? result.data : undefined;
+  const checked = data === undefined ? undefined : checkIdentity(data, ctx.crypto);
+  if (checked === undefined || !checked.ok || docKey(checked.doc.name) !== key) {
+    count(state, "load.corrupt");
+    return [{ kind: "trace", event: "idserver.load_corrupt", detail: { key } }];
+  }
+  const doc = checked.doc;
+  if (state.docs.has(doc.name) || state.docs.size >= state.limits.identitiesMax) {
+    count(state, "load.skipped");
+    return [];
+  }
+  insertName(state.names, doc.name);
+  state.docs.set(doc.name, {
+    revision: doc.revision,
+    signingKey: doc.signingKey,
+    bytes: checked.bytes,
+  });
+  return [];
+}
+
+function continueLoad(state: IdServerState): Out {
+  const load = state.load;
+  const out: Out = [];
+  while (load.reads.size < IDSERVER_LOAD_READS_MAX && load.next < load.keys.length) {
+    const key = load.keys[load.next++];
+    const id = state.nextIoId++;
+    load.reads.set(id, key);
+    out.push({ kind: "io", id, op: { op: "read", key } });
+  }
+  if (load.reads.size === 0 && load.next >= load.keys.length) {
+    state.phase = "ready";
+    load.keys = [];
+    const corrupt = state.counters["load.corrupt"] ?? 0;
+    out.push({ kind: "notice", notice: { type: "ready", identities: state.docs.size, corrupt } });
+  }
+  return out;
+}
+
+function onTimeout(state: IdServerState, ctx: StepContext): Out {
+  const out: Out = [];
+  if (state.sweepAtMs !== null && ctx.nowMs >= state.sweepAtMs) sweepOffers(state, ctx.nowMs);
+  const retry = state.load.retryAtMs;
+  if (retry !== null && ctx.nowMs >= retry) out.push(...beginLoad(state));
+  return out;
+}

@@ -1,0 +1,317 @@
+import assert from "node:assert/strict";
+import type { BlobOp, BlobResult, Effect, Input, StepContext } from "../../core/actor.ts";
+import { encodeIdentity, type IdentityBody, signIdentity } from "../../core/identity.ts";
+import { Random } from "../../core/prng.ts";
+import { encode } from "../../core/codec.ts";
+import { type OfferBody, signOffer } from "../../core/protocol/identity.ts";
+import { type Message, messageCodec } from "../../core/protocol/mod.ts";
+import { generateSigningKeyPair, stepCryptoFor } from "../../data/signing.ts";
+import {
+  idServerActor,
+  type IdServerNotice,
+  type IdServerProtocol,
+  type IdServerRequest,
+  type IdServerState,
+  idServerState,
+  OFFER_SWEEP_INTERVAL_MS,
+} from "./mod.ts";
+
+const crypto = stepCryptoFor();
+
+/** Drives the actor synchronously with an in-memory blob map, like a host would. */
+class Driver {
+  state: IdServerState;
+  blobs: Map<string, Uint8Array>;
+  notices: IdServerNotice[] = [];
+  sent: { to: string; message: Message }[] = [];
+  held: { id: number; op: BlobOp }[] = [];
+  holdIo = false;
+  failWrites = false;
+  nowMs = 1_000_000;
+  random = Random.stream(1);
+
+  constructor(blobs = new Map<string, Uint8Array>(), limits = {}) {
+    this.blobs = blobs;
+    this.state = idServerState(limits);
+    this.deliver({ kind: "start" });
+  }
+
+  ctx(): StepContext {
+    return { nowMs: this.nowMs, random: this.random, self: "ids", crypto };
+  }
+
+  deliver(input: Input<IdServerProtocol>): void {
+    const effects = idServerActor.step(this.state, input, this.ctx());
+    idServerActor.invariants(this.state);
+    for (const e of effects) this.run(e);
+  }
+
+  run(e: Effect<IdServerProtocol>): void {
+    if (e.kind === "notice") this.notices.push(e.notice);
+    else if (e.kind === "send") {
+      // Messages cross the wire encoded, even here.
+      encode(messageCodec, e.message);
+      this.sent.push({ to: e.to, message: e.message });
+    } else if (e.kind === "io") {
+      if (this.holdIo) this.held.push({ id: e.id, op: e.op });
+      else this.deliver({ kind: "io_done", id: e.id, result: this.io(e.op) });
+    }
+  }
+
+  io(op: BlobOp): BlobResult {
+    switch (op.op) {
+      case "write":
+        if (this.failWrites) return { ok: false, error: "io_error" };
+        this.blobs.set(op.key, op.data.slice());
+        return { ok: true };
+      case "read": {
+        const data = this.blobs.get(op.key);
+        return data === undefined ? { ok: false, error: "not_found" } : { ok: true, data };
+      }
+      case "delete":
+        this.blobs.delete(op.key);
+        return { ok: true };
+      case "list":
+        return { ok: true, keys: [...this.blobs.keys()].filter((k) => k.startsWith(op.prefix)) };
+    }
+  }
+
+  release(): void {
+    const held = this.held;
+    this.held = [];
+    for (const { id, op } of held) this.deliver({ kind: "io_done", id, result: this.io(op) });
+  }
+
+  ask(command: IdServerRequest): IdServerNotice {
+    const before = this.notices.length;
+    this.deliver({ kind: "command", command });
+    assert.equal(this.notices.length, before + 1);
+    return this.notices[this.notices.length - 1];
+  }
+
+  publish(document: Uint8Array, name?: string): string {
+    const n = this.ask({ type: "identity_publish", requestId: 1, document, name });
+    assert.equal(n.type, "identity_publish_reply");
+    return (n as { outcome: string }).outcome;
+  }
+
+  advance(ms: number): void {
+    this.nowMs += ms;
+    const due = idServerActor.nextDeadlineMs(this.state);
+    if (due !== null && due <= this.nowMs) this.deliver({ kind: "timeout", nowMs: this.nowMs });
+  }
+}
+
+const alice = generateSigningKeyPair();
+const mallory = generateSigningKeyPair();
+const aliceCrypto = stepCryptoFor(alice.privateKey);
+const malloryCrypto = stepCryptoFor(mallory.privateKey);
+
+function doc(
+  name: string,
+  revision: number,
+  over: Partial<IdentityBody> = {},
+  sign = aliceCrypto.sign,
+) {
+  const body: IdentityBody = {
+    name,
+    signingKey: alice.publicKey,
+    agreementKey: new Uint8Array(32),
+    contacts: [],
+    sources: ["sim://ids"],
+    revision,
+    dateMs: 5,
+    ...over,
+  };
+  return encodeIdentity(signIdentity(body, sign));
+}
+
+Deno.test("idserver: publish, fetch, update, and every publish refusal", () => {
+  const d = new Driver();
+  assert.deepEqual(d.notices[0], { type: "ready", identities: 0, corrupt: 0 });
+  assert.equal(d.publish(doc("alice", 1), "alice"), "stored");
+  const fetched = d.ask({ type: "identity_fetch", requestId: 2, name: "alice" });
+  assert.ok(fetched.type === "identity_fetch_reply" && fetched.outcome === "found");
+  assert.deepEqual(fetched.document, doc("alice", 1));
+  assert.equal(d.publish(doc("alice", 1)), "unchanged");
+  assert.equal(d.publish(doc("alice", 3)), "stored");
+  assert.equal(d.publish(doc("alice", 2)), "older_revision");
+  assert.equal(d.publish(doc("alice", 3, { dateMs: 9 })), "conflict");
+  const takeover = doc("alice", 9, { signingKey: mallory.publicKey }, malloryCrypto.sign);
+  assert.equal(d.publish(takeover), "key_changed");
+  assert.equal(d.publish(doc("alice", 4), "bob"), "name_mismatch");
+  assert.equal(d.publish(new Uint8Array(9000)), "oversized");
+  assert.equal(d.publish(new Uint8Array(10)), "malformed");
+  const forged = doc("alice", 5).slice();
+  forged[forged.length - 1] ^= 1;
+  assert.equal(d.publish(forged), "bad_signature");
+  const missing = d.ask({ type: "identity_fetch", requestId: 3, name: "nobody" });
+  assert.ok(missing.type === "identity_fetch_reply" && missing.outcome === "not_found");
+  assert.equal(d.state.counters["publish.stored"], 2);
+  assert.equal(d.state.docs.get("alice")!.revision, 3);
+});
+
+Deno.test("idserver: answers only after the write, one write per name, io errors reported", () => {
+  const d = new Driver();
+  d.holdIo = true;
+  const before = d.notices.length;
+  d.deliver({
+    kind: "command",
+    command: { type: "identity_publish", requestId: 7, document: doc("a", 1) },
+  });
+  assert.equal(d.notices.length, before, "no answer before the write completes");
+  assert.equal(d.publish(doc("a", 2)), "busy");
+  const early = d.ask({ type: "identity_fetch", requestId: 8, name: "a" });
+  assert.ok(early.type === "identity_fetch_reply" && early.outcome === "not_found");
+  d.holdIo = false;
+  d.release();
+  assert.deepEqual(d.notices.at(-1), {
+    type: "identity_publish_reply",
+    requestId: 7,
+    name: "a",
+    outcome: "stored",
+    revision: 1,
+  });
+  d.failWrites = true;
+  assert.equal(d.publish(doc("a", 2)), "io_error");
+  assert.equal(d.state.docs.get("a")!.revision, 1, "a failed write is not served");
+});
+
+Deno.test("idserver: a full server refuses new names but updates hosted ones", () => {
+  const d = new Driver(new Map(), { identitiesMax: 2 });
+  assert.equal(d.publish(doc("a", 1)), "stored");
+  assert.equal(d.publish(doc("b", 1)), "stored");
+  assert.equal(d.publish(doc("c", 1)), "full");
+  assert.equal(d.publish(doc("a", 2)), "stored");
+});
+
+Deno.test("idserver: documents survive a restart; damaged blobs are skipped", () => {
+  const d = new Driver();
+  for (const name of ["x", "y", "z"]) d.publish(doc(name, 1));
+  d.blobs.set("id/broken", new Uint8Array([1, 2, 3]));
+  d.blobs.set("id/w", doc("x", 2)); // a document filed under the wrong name
+  const before = d.publish(doc("x", 2));
+  assert.equal(before, "stored");
+  const again = new Driver(d.blobs);
+  const ready = again.notices[0];
+  assert.deepEqual(ready, { type: "ready", identities: 3, corrupt: 2 });
+  assert.equal(again.state.docs.get("x")!.revision, 2);
+  assert.equal(again.publish(doc("x", 1)), "older_revision");
+});
+
+Deno.test("idserver: requests before loading finished are answered 'starting'", () => {
+  const blobs = new Map([["id/a", doc("a", 1)]]);
+  const d = new Driver(new Map());
+  d.state = idServerState();
+  d.holdIo = true;
+  d.blobs = blobs;
+  d.deliver({ kind: "start" });
+  assert.equal(d.publish(doc("b", 1)), "starting");
+  d.holdIo = false;
+  d.release(); // the list
+  assert.equal(d.state.phase, "ready");
+  assert.equal(d.state.docs.size, 1);
+});
+
+Deno.test("idserver: lists hosted names in sorted pages", () => {
+  const d = new Driver();
+  for (const name of ["m", "c", "x", "a", "q"]) d.publish(doc(name, 1));
+  const page1 = d.ask({ type: "identity_list", requestId: 1, after: "", limit: 2 });
+  assert.deepEqual(page1, {
+    type: "identity_list_reply",
+    requestId: 1,
+    names: ["a", "c"],
+    more: true,
+  });
+  const page2 = d.ask({ type: "identity_list", requestId: 2, after: "c", limit: 10 });
+  assert.deepEqual(page2, {
+    type: "identity_list_reply",
+    requestId: 2,
+    names: ["m", "q", "x"],
+    more: false,
+  });
+});
+
+function offer(over: Partial<OfferBody> = {}, sign = aliceCrypto.sign) {
+  return signOffer({
+    supplier: "s1",
+    freeBytes: 1000,
+    issuedMs: 1_000_000,
+    expiresMs: 2_000_000,
+    ...over,
+  }, sign);
+}
+
+Deno.test("idserver: offers are verified, replaced, withdrawn, queried and expire", () => {
+  const d = new Driver();
+  for (const name of ["s1", "s2", "s3"]) d.publish(doc(name, 1));
+  const announce = (o: ReturnType<typeof offer>) => {
+    const n = d.ask({ type: "offer_announce", requestId: 1, offer: o });
+    return (n as { outcome: string }).outcome;
+  };
+  assert.equal(announce(offer()), "stored");
+  assert.equal(announce(offer({ supplier: "s2", freeBytes: 10 })), "stored");
+  assert.equal(announce(offer({ supplier: "s3", freeBytes: 5000 })), "stored");
+  assert.equal(announce(offer()), "stale");
+  assert.equal(announce(offer({ supplier: "nobody" })), "unknown_supplier");
+  assert.equal(
+    announce(offer({ supplier: "s1", issuedMs: 1_000_001 }, malloryCrypto.sign)),
+    "bad_signature",
+  );
+  assert.equal(announce(offer({ expiresMs: 999_999, issuedMs: 1 })), "expired");
+  assert.equal(announce(offer({ issuedMs: 1, expiresMs: 100 * 86_400_000 })), "too_long");
+  assert.equal(announce(offer({ supplier: "bad name" })), "invalid");
+  const query = (count: number, minFreeBytes: number, exclude: string[] = []) => {
+    const n = d.ask({ type: "offer_query", requestId: 2, count, minFreeBytes, exclude });
+    assert.equal(n.type, "offer_query_reply");
+    return (n as { offers: { supplier: string }[] }).offers.map((o) => o.supplier).sort();
+  };
+  assert.deepEqual(query(10, 100), ["s1", "s3"]);
+  assert.deepEqual(query(10, 100, ["s3"]), ["s1"]);
+  assert.equal(query(1, 0).length, 1);
+  assert.equal(announce(offer({ supplier: "s3", freeBytes: 0, issuedMs: 1_000_001 })), "withdrawn");
+  assert.deepEqual(query(10, 0), ["s1", "s2"]);
+  assert.equal(
+    announce(offer({ supplier: "s2", issuedMs: 1_000_002, expiresMs: 1_030_000 })),
+    "stored",
+  );
+  d.advance(OFFER_SWEEP_INTERVAL_MS);
+  assert.deepEqual(query(10, 0), ["s1"]);
+  assert.equal(d.state.offers.size, 1);
+  d.advance(2_000_000);
+  assert.equal(d.state.offers.size, 0);
+  assert.equal(d.state.sweepAtMs, null);
+});
+
+Deno.test("idserver: a full offer directory refuses new suppliers", () => {
+  const d = new Driver(new Map(), { offersMax: 1 });
+  d.publish(doc("s1", 1));
+  d.publish(doc("s2", 1));
+  const announce = (o: ReturnType<typeof offer>) =>
+    (d.ask({ type: "offer_announce", requestId: 1, offer: o }) as { outcome: string }).outcome;
+  assert.equal(announce(offer()), "stored");
+  assert.equal(announce(offer({ supplier: "s2" })), "full");
+});
+
+Deno.test("idserver: nodes' messages are answered by messages to the sender", () => {
+  const d = new Driver();
+  d.deliver({
+    kind: "message",
+    from: "n5",
+    message: { type: "identity_publish", requestId: 4, document: doc("n5", 1) },
+  });
+  d.deliver({
+    kind: "message",
+    from: "n6",
+    message: { type: "identity_fetch", requestId: 5, name: "n5" },
+  });
+  d.deliver({ kind: "message", from: "n6", message: { type: "ping", seq: 1, sentMs: 0 } });
+  assert.equal(d.sent.length, 2);
+  assert.equal(d.sent[0].to, "n5");
+  assert.equal(d.sent[0].message.type, "identity_publish_reply");
+  assert.equal(d.sent[1].to, "n6");
+  assert.ok(
+    d.sent[1].message.type === "identity_fetch_reply" && d.sent[1].message.outcome === "found",
+  );
+  assert.equal(d.state.counters["message.unexpected"], 1);
+});
