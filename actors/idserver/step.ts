@@ -138,7 +138,7 @@ function onRequest(
     case "identity_publish":
       return publish(state, request, requester, ctx);
     case "identity_fetch":
-      return [answer(requester, fetch(state, request))];
+      return [answer(requester, fetchDocument(state, request))];
     case "identity_list":
       return [answer(requester, list(state, request))];
     case "offer_announce": {
@@ -219,7 +219,7 @@ function finishWrite(state: IdServerState, id: number, result: BlobResult): Out 
   return [reply, { kind: "trace", event: "idserver.write_failed", detail }];
 }
 
-function fetch(state: IdServerState, request: MessageOf<"identity_fetch">): IdServerAnswer {
+function fetchDocument(state: IdServerState, request: MessageOf<"identity_fetch">): IdServerAnswer {
   const { requestId, name } = request;
   const base = { type: "identity_fetch_reply", requestId, name } as const;
   if (state.phase !== "ready") {
