@@ -1,0 +1,209 @@
+/**
+ * The real host: drives one actor with the wall clock, a blob store and injected parts.
+ *
+ * Theory of operation. The host owns the actor's state and feeds it one input at a time. Inputs
+ * that arrive while a step runs (a notice subscriber that answers synchronously, say) wait in a
+ * queue, so `step` never re-enters. After each step it runs the effects in order:
+ * - `io`: the {@link BlobOp} runs against the {@link BlobStore}; its {@link BlobResult} comes back
+ *   later as `io_done` with the actor's id;
+ * - `job`: the injected `runJob` (inline or on a worker; an actor that emits jobs needs one); its
+ *   result comes back as `job_done`;
+ * - `send`: the injected transport callback (none for an HTTP-only ID server; a send without one
+ *   is a wiring bug);
+ * - `notice`: every subscriber is called with it;
+ * - `trace`: the injected logger.
+ * Then it asks `nextDeadlineMs` and keeps exactly one `setTimeout` armed for the earliest
+ * deadline; when it fires the actor gets `{ kind: "timeout", nowMs }`. After every step the
+ * actor's `invariants` run, as in the simulator.
+ *
+ * An exception out of `step` or `invariants` is a bug of ours: the host stops taking inputs and
+ * reports it through `onFatal` (by default `reportError`, which ends the process).
+ *
+ * @module
+ */
+
+import type {
+  Actor,
+  Effect,
+  Input,
+  NodeId,
+  Protocol,
+  StepContext,
+  StepCrypto,
+} from "../core/actor.ts";
+import type { Random } from "../core/prng.ts";
+import { type BlobStore, runBlobOp } from "./blob_store.ts";
+
+/** Longest delay `setTimeout` takes; later deadlines are re-checked when it fires. */
+const TIMER_DELAY_MS_MAX = 2 ** 31 - 1;
+
+/** What a {@link Host} is made of. */
+export interface HostOptions<S, P extends Protocol> {
+  actor: Actor<S, P>;
+  state: S;
+  /** This node's name. */
+  self: NodeId;
+  crypto: StepCrypto;
+  random: Random;
+  store: BlobStore;
+  /** Wall clock in ms (default `Date.now`). */
+  clock?: () => number;
+  /** Runs a CPU job (on a worker, or inline). Required if the actor emits jobs. */
+  runJob?: (job: P["job"]) => P["jobResult"] | Promise<P["jobResult"]>;
+  /** Sends a message to another node. Required if the actor emits sends. */
+  send?: (to: NodeId, message: P["message"]) => void;
+  /** Receives trace events (default: dropped). */
+  trace?: (event: string, detail?: Record<string, string | number | boolean>) => void;
+  /** Receives a bug of ours (an exception from the actor); default `reportError`. */
+  onFatal?: (error: unknown) => void;
+}
+
+/** Drives one actor for real. Create it, `subscribe`, then `start`. */
+export class Host<S, P extends Protocol> {
+  readonly #o: HostOptions<S, P>;
+  readonly #clock: () => number;
+  readonly #queue: Input<P>[] = [];
+  readonly #subscribers = new Set<(notice: P["notice"]) => void>();
+  readonly #inFlight = new Set<Promise<void>>();
+  #draining = false;
+  #stopped = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAtMs: number | null = null;
+
+  constructor(options: HostOptions<S, P>) {
+    this.#o = options;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /** The actor's state (read it, never change it from outside). */
+  get state(): S {
+    return this.#o.state;
+  }
+
+  /** Calls `fn` with every notice; returns the function that unsubscribes. */
+  subscribe(fn: (notice: P["notice"]) => void): () => void {
+    this.#subscribers.add(fn);
+    return () => this.#subscribers.delete(fn);
+  }
+
+  /** Delivers `{ kind: "start" }`. */
+  start(): void {
+    this.deliver({ kind: "start" });
+  }
+
+  /** Queues one input and runs the actor until the queue is empty. Ignored once stopped. */
+  deliver(input: Input<P>): void {
+    if (this.#stopped) return;
+    this.#queue.push(input);
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
+        this.#stepOnce(next);
+        if (this.#stopped) break;
+      }
+    } catch (e) {
+      this.#fail(e);
+    } finally {
+      this.#draining = false;
+    }
+    this.#armTimer();
+  }
+
+  #stepOnce(input: Input<P>): void {
+    const o = this.#o;
+    const ctx: StepContext = {
+      nowMs: this.#clock(),
+      random: o.random,
+      self: o.self,
+      crypto: o.crypto,
+    };
+    const effects = o.actor.step(o.state, input, ctx);
+    o.actor.invariants(o.state);
+    for (const effect of effects) this.#run(effect);
+  }
+
+  #run(effect: Effect<P>): void {
+    const o = this.#o;
+    switch (effect.kind) {
+      case "io": {
+        const { id, op } = effect;
+        this.#track(
+          runBlobOp(o.store, op).then(
+            (result) => this.deliver({ kind: "io_done", id, result }),
+            (e) => this.#fail(e), // runBlobOp turns store failures into values: this is a bug
+          ),
+        );
+        return;
+      }
+      case "job": {
+        const runJob = o.runJob;
+        if (runJob === undefined) throw new Error("actor emitted a job but the host has no runner");
+        const { id, job } = effect;
+        this.#track(
+          Promise.resolve().then(() => runJob(job)).then(
+            (result) => this.deliver({ kind: "job_done", id, result }),
+            (e) => this.#fail(e),
+          ),
+        );
+        return;
+      }
+      case "send":
+        if (o.send === undefined) throw new Error("actor sent a message but the host has no link");
+        o.send(effect.to, effect.message);
+        return;
+      case "notice":
+        for (const fn of this.#subscribers) fn(effect.notice);
+        return;
+      case "trace":
+        o.trace?.(effect.event, effect.detail);
+        return;
+    }
+  }
+
+  #track(p: Promise<void>): void {
+    const tracked = p.catch((e) => this.#fail(e)).finally(() => this.#inFlight.delete(tracked));
+    this.#inFlight.add(tracked);
+  }
+
+  #armTimer(): void {
+    if (this.#stopped) return;
+    const at = this.#o.actor.nextDeadlineMs(this.#o.state);
+    if (at === this.#timerAtMs) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAtMs = at;
+    if (at === null) return;
+    const delay = Math.min(Math.max(0, at - this.#clock()), TIMER_DELAY_MS_MAX);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAtMs = null;
+      this.deliver({ kind: "timeout", nowMs: this.#clock() });
+    }, delay);
+  }
+
+  #fail(e: unknown): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#clearTimer();
+    (this.#o.onFatal ?? reportError)(e);
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAtMs = null;
+  }
+
+  /** Resolves when no blob operation or job is in flight. */
+  async settled(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+  }
+
+  /** Stops taking inputs, disarms the timer and waits for blob operations in flight. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#clearTimer();
+    await this.settled();
+  }
+}
