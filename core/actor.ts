@@ -64,10 +64,14 @@ export interface StepContext {
   readonly crypto: StepCrypto;
 }
 
-/** A blob operation on the node's local store (fragments, manifests, metadata). */
+/**
+ * A blob operation on the node's local store (fragments, manifests, metadata). A read may ask
+ * for a byte range (`offset`, `length`); it returns fewer bytes at the end of the blob. Keys under
+ * `src:` name the user's own files, read-only, for backups.
+ */
 export type BlobOp =
   | { op: "write"; key: string; data: Uint8Array }
-  | { op: "read"; key: string }
+  | { op: "read"; key: string; offset?: number; length?: number }
   | { op: "delete"; key: string }
   | { op: "list"; prefix: string };
 

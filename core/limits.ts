@@ -69,3 +69,15 @@ export const PACKET_PAYLOAD_BYTES_MAX = MESSAGE_BYTES_MAX - 2 * 1024;
 export const PUBLIC_KEY_BYTES = 32;
 /** Ed25519 signatures, in bytes. */
 export const SIGNATURE_BYTES = 64;
+/** Largest fragment a supplier accepts: a 16 MiB block under `mirror:N`, plus its tag. */
+export const FRAGMENT_BYTES_MAX = 16 * 1024 * 1024 + 64;
+/** Largest fragment key a customer may choose, in bytes. */
+export const FRAGMENT_KEY_BYTES_MAX = 128;
+/** Most keys one `remove` may name. */
+export const REMOVE_KEYS_MAX = 1024;
+/** Most keys one `list_reply` carries (the customer pages with `after`). */
+export const LIST_KEYS_MAX = 1024;
+/** Largest Merkle leaf an audit answer may carry. */
+export const AUDIT_LEAF_BYTES_MAX = 64 * 1024;
+/** Most sibling hashes in an audit answer's Merkle path (trees of up to 2^32 leaves). */
+export const AUDIT_PATH_MAX = 32;

@@ -31,11 +31,16 @@ export const DEFAULT_DISK: DiskConfig = {
   failure: 0,
 };
 
+/** Produces the bytes of a read-only mounted blob: `length` bytes at `offset` (fewer at its end). */
+export type MountReader = (key: string, offset: number, length: number) => Uint8Array | null;
+
 /** One node's blobs. */
 export class SimDisk {
   readonly blobs = new Map<string, Uint8Array>();
   usedBytes = 0;
   readonly config: DiskConfig;
+  /** Read-only blobs generated on demand (a user's source files), by key prefix. */
+  readonly mounts = new Map<string, MountReader>();
 
   constructor(config: DiskConfig) {
     this.config = config;
@@ -62,9 +67,14 @@ export class SimDisk {
         return { result: { ok: true }, costMs: this.#cost(op.data.length) };
       }
       case "read": {
+        const offset = op.offset ?? 0;
+        const mounted = this.#mounted(op.key, offset, op.length);
+        if (mounted !== undefined) return mounted;
         const data = this.blobs.get(op.key);
         if (data === undefined) return { result: { ok: false, error: "not_found" }, costMs: 0 };
-        return { result: { ok: true, data: data.slice() }, costMs: this.#cost(data.length) };
+        const end = op.length === undefined ? data.length : offset + op.length;
+        const part = data.slice(offset, end);
+        return { result: { ok: true, data: part }, costMs: this.#cost(part.length) };
       }
       case "delete": {
         const old = this.blobs.get(op.key);
@@ -79,6 +89,18 @@ export class SimDisk {
         return { result: { ok: true, keys }, costMs: c.opLatencyMs };
       }
     }
+  }
+
+  #mounted(key: string, offset: number, length: number | undefined) {
+    for (const [prefix, reader] of this.mounts) {
+      if (!key.startsWith(prefix)) continue;
+      const data = reader(key, offset, length ?? Number.MAX_SAFE_INTEGER);
+      if (data === null) {
+        return { result: { ok: false, error: "not_found" } as BlobResult, costMs: 0 };
+      }
+      return { result: { ok: true, data } as BlobResult, costMs: this.#cost(data.length) };
+    }
+    return undefined;
   }
 
   #cost(bytes: number): number {

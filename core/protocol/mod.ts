@@ -14,10 +14,12 @@
 import { type Codec, union, type UnionOf } from "../codec.ts";
 import { demoMessages } from "./demo.ts";
 import { identityMessages } from "./identity.ts";
+import { storageMessages } from "./storage.ts";
 
 const table = {
   ...demoMessages,
   ...identityMessages,
+  ...storageMessages,
 };
 
 /** Every message of the protocol, discriminated by `type`. */

@@ -1,0 +1,139 @@
+/**
+ * Shared vocabulary of the storage roles: fragment keys, ECC schemes as numbers, and the CPU jobs
+ * (encryption, erasure coding, hashing, proofs) that customer and supplier actors hand to their
+ * host. Hosts run the jobs with `data/` (inline in the simulator, on workers in the real node);
+ * actors only see requests and results.
+ *
+ * @module
+ */
+
+import { FRAGMENT_KEY_BYTES_MAX } from "./limits.ts";
+
+/** An ECC scheme in numbers: `rs:K+M` has k data and m parity fragments; `mirror:N` has k = 1. */
+export interface EccScheme {
+  /** The scheme as text: `rs:4+4`, `mirror:2`. */
+  text: string;
+  kind: "rs" | "mirror";
+  /** Fragments needed to read a block. */
+  k: number;
+  /** Fragments that may be lost. */
+  m: number;
+  /** Fragments per block, one per supplier position: k + m. */
+  n: number;
+}
+
+/** Parses `rs:K+M` or `mirror:N`; returns `null` when malformed or out of range. */
+export function eccScheme(text: string): EccScheme | null {
+  const rs = /^rs:(\d{1,3})\+(\d{1,3})$/.exec(text);
+  if (rs !== null) {
+    const k = Number(rs[1]);
+    const m = Number(rs[2]);
+    if (k < 1 || k + m > 256) return null;
+    return { text, kind: "rs", k, m, n: k + m };
+  }
+  const mirror = /^mirror:(\d{1,3})$/.exec(text);
+  if (mirror !== null) {
+    const n = Number(mirror[1]);
+    if (n < 1 || n > 256) return null;
+    return { text, kind: "mirror", k: 1, m: n - 1, n };
+  }
+  return null;
+}
+
+const KEY_PART = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Whether `key` is an acceptable fragment key: 1–128 bytes, parts of letters, digits, `_` and
+ * `-` joined by `/`. No dots, so no key can climb out of a supplier's folder.
+ */
+export function isFragmentKey(key: string): boolean {
+  if (key.length === 0 || key.length > FRAGMENT_KEY_BYTES_MAX) return false;
+  const parts = key.split("/");
+  return parts.every((p) => KEY_PART.test(p));
+}
+
+/** Key of the fragment at `position` of block `blockIndex` of file `fileIndex` of a version. */
+export function fragmentKey(
+  versionId: string,
+  fileIndex: number,
+  blockIndex: number,
+  position: number,
+): string {
+  return `${versionId}/${fileIndex}/${blockIndex}/${position}`;
+}
+
+/** Key of the fragment at `position` of block `blockIndex` of a version's manifest. */
+export function manifestKey(versionId: string, blockIndex: number, position: number): string {
+  return `${versionId}/m/${blockIndex}/${position}`;
+}
+
+/** CPU jobs of the storage roles. Byte arrays are handed over, not copied. */
+export type StorageJob =
+  | {
+    type: "seal";
+    fileKey: Uint8Array;
+    fileSalt: Uint8Array;
+    blockIndex: number;
+    plaintext: Uint8Array;
+    scheme: string;
+  }
+  | {
+    type: "open";
+    fileKey: Uint8Array;
+    fileSalt: Uint8Array;
+    blockIndex: number;
+    scheme: string;
+    fragments: (Uint8Array | undefined)[];
+    cipherSize: number;
+    fragmentHashes: Uint8Array[];
+  }
+  | {
+    type: "rebuild";
+    scheme: string;
+    fragments: (Uint8Array | undefined)[];
+    wanted: number[];
+    cipherSize: number;
+    fragmentHashes: Uint8Array[];
+  }
+  | { type: "prove"; data: Uint8Array; leafIndex: number; leafBytes: number }
+  | {
+    type: "verify_proof";
+    root: Uint8Array;
+    leaf: Uint8Array;
+    size: number;
+    leafIndex: number;
+    leafBytes: number;
+    path: Uint8Array[];
+  };
+
+/** Why a job failed. */
+export type JobFailure =
+  | "too_few_fragments"
+  | "integrity"
+  | "authentication"
+  | "invalid";
+
+/** Results of {@link StorageJob}s, by the job's type. */
+export type StorageJobResult =
+  | {
+    type: "sealed";
+    fragments: Uint8Array[];
+    fragmentHashes: Uint8Array[];
+    merkleRoots: Uint8Array[];
+    cipherSize: number;
+    plainSize: number;
+    fragmentSize: number;
+  }
+  | { type: "opened"; plaintext: Uint8Array }
+  | { type: "rebuilt"; fragments: Uint8Array[] }
+  | { type: "proved"; size: number; leaf: Uint8Array; path: Uint8Array[] }
+  | { type: "verified"; ok: boolean }
+  | { type: "failed"; error: JobFailure; message: string };
+
+/** Merkle leaf size used for audits (matches the data path's default). */
+export const AUDIT_LEAF_BYTES = 16 * 1024;
+
+/** Number of Merkle leaves of a fragment of `size` bytes (at least one). */
+export function leafCountOf(size: number, leafBytes = AUDIT_LEAF_BYTES): number {
+  return Math.max(1, Math.ceil(size / leafBytes));
+}
