@@ -75,9 +75,12 @@ export type BlobOp =
   | { op: "delete"; key: string }
   | { op: "list"; prefix: string };
 
-/** Completion of a {@link BlobOp}: read data, listed keys, or an error the actor must handle. */
+/**
+ * Completion of a {@link BlobOp}: read data, or listed keys (sorted) with their sizes in bytes,
+ * or an error the actor must handle.
+ */
 export type BlobResult =
-  | { ok: true; data?: Uint8Array; keys?: string[] }
+  | { ok: true; data?: Uint8Array; keys?: string[]; sizes?: number[] }
   | { ok: false; error: "not_found" | "no_space" | "io_error"; detail?: string };
 
 /** Everything a host can hand to `step`. */

@@ -86,7 +86,8 @@ export class SimDisk {
       }
       case "list": {
         const keys = [...this.blobs.keys()].filter((k) => k.startsWith(op.prefix)).sort();
-        return { result: { ok: true, keys }, costMs: c.opLatencyMs };
+        const sizes = keys.map((k) => this.blobs.get(k)!.length);
+        return { result: { ok: true, keys, sizes }, costMs: c.opLatencyMs };
       }
     }
   }
