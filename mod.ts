@@ -11,3 +11,4 @@ export { Random } from "./core/prng.ts";
 export type { Seed } from "./core/prng.ts";
 export * as codec from "./core/codec.ts";
 export type * from "./core/actor.ts";
+export * as data from "./data/mod.ts";

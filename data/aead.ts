@@ -117,6 +117,26 @@ async function webKey(key: Uint8Array, usage: KeyUsage): Promise<CryptoKey> {
   return await crypto.subtle.importKey("raw", owned(key), "AES-GCM", false, [usage]);
 }
 
+/** Imports a raw 32-byte key for {@link encryptWith}. */
+export async function importEncryptionKey(key: Uint8Array): Promise<CryptoKey> {
+  checkLength(key, KEY_BYTES, "AES-256-GCM key");
+  return await webKey(key, "encrypt");
+}
+
+/**
+ * Starts a WebCrypto encryption with an imported key. The work is handed to a worker thread at
+ * once, so the caller can compute something else before awaiting the result.
+ */
+export function encryptWith(
+  key: CryptoKey,
+  plaintext: Uint8Array,
+  options: AeadOptions = {},
+): Promise<Uint8Array<ArrayBuffer>> {
+  checkLength(options.nonce ?? BLOCK_NONCE, NONCE_BYTES, "AES-GCM nonce");
+  return crypto.subtle.encrypt(webParams(options), key, owned(plaintext))
+    .then((out) => new Uint8Array(out));
+}
+
 /** Same as {@link encryptSync} through WebCrypto: same output, computed off the main thread. */
 export async function encrypt(
   key: Uint8Array,

@@ -34,7 +34,10 @@ export async function compileKernel(relaxed = false): Promise<Uint8Array> {
 function base64Lines(bytes: Uint8Array): string {
   const b64 = encodeBase64(bytes);
   const lines: string[] = [];
-  for (let i = 0; i < b64.length; i += 96) lines.push(`  "${b64.slice(i, i + 96)}"`);
+  // Indented as `deno fmt` wants it: continuation lines of the `+` chain get four spaces.
+  for (let i = 0; i < b64.length; i += 96) {
+    lines.push(`${i === 0 ? "  " : "    "}"${b64.slice(i, i + 96)}"`);
+  }
   return lines.join(" +\n") + ",";
 }
 
