@@ -11,7 +11,12 @@
 type Command = { summary: string; load: () => Promise<{ run(args: string[]): Promise<number> }> };
 
 /** Every subcommand, in the order `bitdust help` lists them. */
-const commands: Record<string, Command> = {};
+const commands: Record<string, Command> = {
+  idserver: {
+    summary: "host identity documents and the supplier directory over HTTP",
+    load: () => import("./net/cli/idserver.ts"),
+  },
+};
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);

@@ -1,0 +1,312 @@
+/**
+ * The ID server's HTTP front (hono): turns requests into actor commands and notices into replies.
+ *
+ * | method | path           | does                                                          |
+ * |--------|----------------|---------------------------------------------------------------|
+ * | GET    | `/<name>.json` | the document as JSON ({@link identityToJson}); 404 if absent   |
+ * | PUT    | `/<name>.json` | stores a document (JSON, or binary as `application/octet-stream`) |
+ * | GET    | `/`            | hosted names, sorted: `?after=<name>&limit=<n>` pages (≤ 1000) |
+ * | POST   | `/offers`      | announces a signed supplier offer (JSON, see {@link offerToJson}) |
+ * | GET    | `/offers`      | `?count=&minFreeBytes=&exclude=a,b`: live offers              |
+ *
+ * Every refusal is a 4xx or 5xx with a JSON body `{ "error": <reason>, "message": <sentence> }`;
+ * the reason is the actor's outcome (`older_revision`, `key_changed`, ...). Bodies over
+ * `IDENTITY_JSON_BYTES_MAX` are refused with 413 before they are read in full. At most
+ * `IDSERVER_PENDING_REQUESTS_MAX` requests wait for the actor at once (503 beyond), each at most
+ * {@link REQUEST_TIMEOUT_MS}.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type {
+  IdServerNotice,
+  IdServerProtocol,
+  IdServerRequest,
+  IdServerState,
+} from "../actors/idserver/mod.ts";
+import { decodeIdentity, identityFromJson, identityToJson } from "../core/identity.ts";
+import { fromHex, isNodeId, toHex } from "../core/ids.ts";
+import {
+  IDENTITY_JSON_BYTES_MAX,
+  IDSERVER_LIST_PAGE_MAX,
+  IDSERVER_PENDING_REQUESTS_MAX,
+  OFFER_QUERY_EXCLUDE_MAX,
+  OFFER_QUERY_RESULTS_MAX,
+  SIGNATURE_BYTES,
+} from "../core/limits.ts";
+import type { OfferOutcome, PublishOutcome, SignedOffer } from "../core/protocol/identity.ts";
+import type { Host } from "./host.ts";
+
+/** Longest wait for the actor's answer to one request. */
+export const REQUEST_TIMEOUT_MS = 10_000;
+/** Largest offer announcement body. */
+const OFFER_JSON_BYTES_MAX = 4096;
+/** Names per `GET /` page when the client does not say. */
+const LIST_PAGE_DEFAULT = 100;
+
+type Status = 200 | 400 | 403 | 404 | 409 | 413 | 500 | 503 | 507;
+
+const PUBLISH_STATUS: Record<PublishOutcome, Status> = {
+  stored: 200,
+  unchanged: 200,
+  oversized: 413,
+  malformed: 400,
+  invalid_name: 400,
+  invalid_contacts: 400,
+  invalid_sources: 400,
+  name_mismatch: 400,
+  bad_signature: 403,
+  key_changed: 403,
+  older_revision: 409,
+  conflict: 409,
+  full: 507,
+  busy: 503,
+  starting: 503,
+  io_error: 500,
+};
+
+const OFFER_STATUS: Record<OfferOutcome, Status> = {
+  stored: 200,
+  withdrawn: 200,
+  invalid: 400,
+  expired: 400,
+  too_long: 400,
+  unknown_supplier: 403,
+  bad_signature: 403,
+  stale: 409,
+  full: 507,
+  starting: 503,
+};
+
+const MESSAGES: Record<string, string> = {
+  oversized: "the document is larger than this server accepts",
+  malformed: "the body is not a well-formed identity document",
+  invalid_name: "the document's name is not a valid node name",
+  invalid_contacts: "the document's contacts are not valid tcp:// or relay:// URLs",
+  invalid_sources: "the document must list 1 to 6 distinct ID-server URLs as sources",
+  name_mismatch: "the document's name differs from the name in the URL",
+  bad_signature: "the signature does not verify under the document's own key",
+  key_changed: "this name is held by another key; only its owner may update it",
+  older_revision: "a higher revision is already hosted; bump the revision and re-sign",
+  conflict: "another document with this revision is hosted; bump the revision and re-sign",
+  full: "this server hosts as many entries as it can; try another ID server",
+  busy: "another upload of this name is in progress; retry shortly",
+  starting: "the server is still loading; retry shortly",
+  io_error: "the server could not store the document; retry later",
+  not_found: "no document with this name is hosted here",
+  bad_request: "the request is not valid",
+  timeout: "the server did not answer in time",
+  unknown_supplier: "the supplier's identity is not hosted on this server",
+  expired: "the offer has already expired",
+  too_long: "the offer lives longer than this server accepts",
+  stale: "a newer offer from this supplier is already listed",
+  invalid: "the offer is not valid",
+};
+
+function fail(c: Context, status: Status, error: string, detail?: string): Response {
+  const message = MESSAGES[error] ?? error;
+  const headers: Record<string, string> = status === 503 ? { "Retry-After": "1" } : {};
+  return c.json({ error, message: detail ? `${message} (${detail})` : message }, status, headers);
+}
+
+/** A signed supplier offer as JSON: the signature in lower-case hex. */
+export interface OfferJson {
+  supplier: string;
+  freeBytes: number;
+  issuedMs: number;
+  expiresMs: number;
+  signature: string;
+}
+
+/** Renders a signed offer as JSON-ready data. */
+export function offerToJson(o: SignedOffer): OfferJson {
+  const { supplier, freeBytes, issuedMs, expiresMs } = o;
+  return { supplier, freeBytes, issuedMs, expiresMs, signature: toHex(o.signature) };
+}
+
+/** Parses {@link offerToJson}'s rendering; `null` when a field is missing or of the wrong type. */
+export function offerFromJson(v: unknown): SignedOffer | null {
+  if (typeof v !== "object" || v === null) return null;
+  const o = v as Record<string, unknown>;
+  const uint = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+  if (typeof o.supplier !== "string" || !uint(o.freeBytes) || !uint(o.issuedMs)) return null;
+  if (!uint(o.expiresMs) || typeof o.signature !== "string") return null;
+  if (!/^[0-9a-f]*$/.test(o.signature) || o.signature.length !== 2 * SIGNATURE_BYTES) return null;
+  const { supplier, freeBytes, issuedMs, expiresMs } = o;
+  return { supplier, freeBytes, issuedMs, expiresMs, signature: fromHex(o.signature) };
+}
+
+type Answer = Exclude<IdServerNotice, { type: "ready" }>;
+
+/** Matches actor answers to the HTTP requests waiting for them. */
+class Pending {
+  #next = 1;
+  #waiting = new Map<number, (answer: Answer | null) => void>();
+
+  constructor(host: Host<IdServerState, IdServerProtocol>) {
+    host.subscribe((notice) => {
+      if (notice.type === "ready") return;
+      const resolve = this.#waiting.get(notice.requestId);
+      if (resolve !== undefined) resolve(notice);
+    });
+  }
+
+  /** Sends `build(requestId)` to the actor and waits for its answer; `null` when it timed out. */
+  ask(host: Host<IdServerState, IdServerProtocol>, build: (id: number) => IdServerRequest) {
+    if (this.#waiting.size >= IDSERVER_PENDING_REQUESTS_MAX) return Promise.resolve(null);
+    const id = this.#next++;
+    return new Promise<Answer | null>((resolve) => {
+      const timer = setTimeout(() => done(null), REQUEST_TIMEOUT_MS);
+      const done = (answer: Answer | null) => {
+        clearTimeout(timer);
+        this.#waiting.delete(id);
+        resolve(answer);
+      };
+      this.#waiting.set(id, done);
+      host.deliver({ kind: "command", command: build(id) });
+    });
+  }
+
+  /** Requests still waiting. */
+  get size(): number {
+    return this.#waiting.size;
+  }
+}
+
+/** Builds the HTTP application of an ID server driven by `host`. */
+export function idServerApp(host: Host<IdServerState, IdServerProtocol>): Hono {
+  const pending = new Pending(host);
+  const ask = (build: (id: number) => IdServerRequest) => pending.ask(host, build);
+  const app = new Hono();
+  app.onError((_e, c) => fail(c, 500, "io_error"));
+  app.notFound((c) => fail(c, 404, "not_found", "unknown path"));
+
+  app.get("/", async (c) => {
+    const after = c.req.query("after") ?? "";
+    const limit = parseLimit(c.req.query("limit"), LIST_PAGE_DEFAULT, IDSERVER_LIST_PAGE_MAX);
+    if (limit === null) return fail(c, 400, "bad_request", "limit must be 1..1000");
+    const answer = await ask((requestId) => ({ type: "identity_list", requestId, after, limit }));
+    if (answer?.type !== "identity_list_reply") return fail(c, 503, "timeout");
+    const next = answer.more ? answer.names[answer.names.length - 1] : null;
+    return c.json({ names: answer.names, next });
+  });
+
+  app.get("/offers", (c) => getOffers(c, ask));
+  app.post(
+    "/offers",
+    bodyLimit({ maxSize: OFFER_JSON_BYTES_MAX, onError: tooLarge }),
+    (c) => postOffer(c, ask),
+  );
+  app.get("/:file", (c) => getDocument(c, ask));
+  app.put(
+    "/:file",
+    bodyLimit({ maxSize: IDENTITY_JSON_BYTES_MAX, onError: tooLarge }),
+    (c) => putDocument(c, ask),
+  );
+  return app;
+}
+
+type Ask = (build: (id: number) => IdServerRequest) => Promise<Answer | null>;
+
+function tooLarge(c: Context): Response {
+  return fail(c, 413, "oversized");
+}
+
+function parseLimit(raw: string | undefined, fallback: number, max: number): number | null {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) && n >= 1 && n <= max ? n : null;
+}
+
+/** The node name of a `/<name>.json` path, or `null`. */
+function nameOf(c: Context): string | null {
+  const file = c.req.param("file") ?? "";
+  if (!file.endsWith(".json")) return null;
+  const name = file.slice(0, -".json".length);
+  return isNodeId(name) ? name : null;
+}
+
+async function getDocument(c: Context, ask: Ask): Promise<Response> {
+  const name = nameOf(c);
+  if (name === null) return fail(c, 404, "not_found", "paths are /<name>.json");
+  const answer = await ask((requestId) => ({ type: "identity_fetch", requestId, name }));
+  if (answer?.type !== "identity_fetch_reply") return fail(c, 503, "timeout");
+  if (answer.outcome === "starting") return fail(c, 503, "starting");
+  if (answer.outcome === "not_found" || answer.document === undefined) {
+    return fail(c, 404, "not_found");
+  }
+  const decoded = decodeIdentity(answer.document);
+  if (!decoded.ok) return fail(c, 500, "io_error", "a hosted document does not decode");
+  c.header("Cache-Control", "no-cache");
+  return c.json(identityToJson(decoded.doc));
+}
+
+async function putDocument(c: Context, ask: Ask): Promise<Response> {
+  const name = nameOf(c);
+  if (name === null) return fail(c, 400, "invalid_name", "paths are /<name>.json");
+  const body = new Uint8Array(await c.req.arrayBuffer());
+  let document: Uint8Array;
+  if ((c.req.header("content-type") ?? "").startsWith("application/octet-stream")) {
+    document = body;
+  } else {
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(body));
+    } catch {
+      return fail(c, 400, "malformed", "the body is not JSON");
+    }
+    const parsed = identityFromJson(json);
+    if (!parsed.ok) return fail(c, PUBLISH_STATUS[parsed.reason], parsed.reason, parsed.detail);
+    document = parsed.bytes;
+  }
+  const answer = await ask((requestId) => ({
+    type: "identity_publish",
+    requestId,
+    document,
+    name,
+  }));
+  if (answer?.type !== "identity_publish_reply") return fail(c, 503, "timeout");
+  const status = PUBLISH_STATUS[answer.outcome];
+  if (status !== 200) return fail(c, status, answer.outcome);
+  return c.json({ outcome: answer.outcome, name: answer.name, revision: answer.revision });
+}
+
+async function getOffers(c: Context, ask: Ask): Promise<Response> {
+  const count = parseLimit(c.req.query("count"), 8, OFFER_QUERY_RESULTS_MAX);
+  const minFreeBytes = Number(c.req.query("minFreeBytes") ?? "0");
+  const exclude = (c.req.query("exclude") ?? "").split(",").filter((s) => s !== "");
+  if (count === null || !Number.isSafeInteger(minFreeBytes) || minFreeBytes < 0) {
+    return fail(c, 400, "bad_request", "count must be 1..64 and minFreeBytes a whole number");
+  }
+  if (exclude.length > OFFER_QUERY_EXCLUDE_MAX || !exclude.every(isNodeId)) {
+    return fail(c, 400, "bad_request", "exclude lists at most 256 node names");
+  }
+  const answer = await ask((requestId) => ({
+    type: "offer_query",
+    requestId,
+    count,
+    minFreeBytes,
+    exclude,
+  }));
+  if (answer?.type !== "offer_query_reply") return fail(c, 503, "timeout");
+  return c.json({ offers: answer.offers.map(offerToJson) });
+}
+
+async function postOffer(c: Context, ask: Ask): Promise<Response> {
+  let offer: SignedOffer | null = null;
+  try {
+    offer = offerFromJson(await c.req.json());
+  } catch {
+    offer = null;
+  }
+  if (offer === null) return fail(c, 400, "invalid", "the body is not an offer");
+  const signed = offer;
+  const answer = await ask((requestId) => ({ type: "offer_announce", requestId, offer: signed }));
+  if (answer?.type !== "offer_announce_reply") return fail(c, 503, "timeout");
+  const status = OFFER_STATUS[answer.outcome];
+  if (status !== 200) return fail(c, status, answer.outcome);
+  return c.json({ outcome: answer.outcome });
+}
