@@ -1,0 +1,303 @@
+/**
+ * The ID server as a user runs it: `bitdust idserver` processes on loopback, spoken to over HTTP.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  encodeIdentity,
+  type IdentityDocument,
+  identityToJson,
+  signIdentity,
+} from "../core/identity.ts";
+import { createIdentityCache } from "../core/identity_cache.ts";
+import { signOffer } from "../core/protocol/identity.ts";
+import { stepCryptoFor } from "../data/signing.ts";
+import {
+  createIdentity,
+  fetchIdentity,
+  IdentityPublisher,
+  IdentityResolver,
+  publishIdentity,
+} from "../net/identity_client.ts";
+import { offerToJson } from "../net/idserver_http.ts";
+import { generateNodeKeys, type NodeKeys } from "../net/keys.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** A running `bitdust idserver` child process. */
+interface Server {
+  url: string;
+  child: Deno.ChildProcess;
+  stop(signal?: Deno.Signal): Promise<number>;
+}
+
+async function startServer(dataDir: string, extra: string[] = []): Promise<Server> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", "idserver", "--port", "0", "--data", dataDir, ...extra],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  let url = "";
+  while (url === "") {
+    const { done, value } = await reader.read();
+    if (done) {
+      await child.status;
+      throw new Error(`idserver exited before listening: ${seen} ${await stderr}`);
+    }
+    seen += value;
+    const m = /^listening (http:\/\/127\.0\.0\.1:\d+)$/m.exec(seen);
+    if (m !== null) url = m[1];
+  }
+  const rest = (async () => {
+    while (!(await reader.read()).done) { /* drain */ }
+  })();
+  let stopped: Promise<number> | undefined;
+  const stop = (signal: Deno.Signal = "SIGTERM") => {
+    stopped ??= (async () => {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+      const status = await child.status;
+      await rest;
+      await stderr;
+      return status.code;
+    })();
+    return stopped;
+  };
+  return { url, child, stop };
+}
+
+function person(name: string): { keys: NodeKeys; sign: (d: Uint8Array) => Uint8Array } {
+  const keys = generateNodeKeys(name);
+  return { keys, sign: stepCryptoFor(keys.signingPrivateKey).sign };
+}
+
+function put(url: string, body: BodyInit, type = "application/json") {
+  return fetch(url, { method: "PUT", headers: { "content-type": type }, body });
+}
+
+async function expectError(res: Response, status: number, error: string): Promise<void> {
+  const body = await res.json();
+  assert.equal(res.status, status, JSON.stringify(body));
+  assert.equal(body.error, error);
+  assert.equal(typeof body.message, "string");
+}
+
+async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "bitdust-idserver-" });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** `doc`'s fields, signed again by `sign` (which may be somebody else's key). */
+function resign(doc: IdentityDocument, sign: (d: Uint8Array) => Uint8Array): IdentityDocument {
+  const { signature: _, ...body } = doc;
+  return signIdentity(body, sign);
+}
+
+Deno.test("idserver over HTTP: upload, fetch, update, refusals, offers, restart", async () => {
+  await withTempDir(async (dir) => {
+    let server = await startServer(dir);
+    try {
+      const alice = person("alice");
+      const v1 = createIdentity(
+        alice.keys,
+        [server.url],
+        ["tcp://127.0.0.1:7001"],
+        1000,
+        alice.sign,
+      );
+      const url = `${server.url}/alice.json`;
+      assert.equal((await fetch(url)).status, 404, "nothing hosted yet");
+      await (await fetch(url)).body?.cancel();
+      assert.deepEqual(await publishIdentity(server.url, v1), { ok: true, outcome: "stored" });
+      const got = await fetch(url);
+      assert.equal(got.status, 200);
+      assert.deepEqual(await got.json(), identityToJson(v1));
+      assert.deepEqual(await publishIdentity(server.url, v1), { ok: true, outcome: "unchanged" });
+
+      const v3 = createIdentity(alice.keys, [server.url], [], 2000, alice.sign);
+      const v3signed = resign({ ...v3, revision: 3 }, alice.sign);
+      assert.deepEqual(await publishIdentity(server.url, v3signed), {
+        ok: true,
+        outcome: "stored",
+      });
+      const v2signed = resign({ ...v3, revision: 2 }, alice.sign);
+      await expectError(
+        await put(url, JSON.stringify(identityToJson(v2signed))),
+        409,
+        "older_revision",
+      );
+
+      const mallory = person("mallory");
+      const takeover = resign(
+        { ...v3, revision: 9, signingKey: mallory.keys.signingPublicKey },
+        mallory.sign,
+      );
+      await expectError(
+        await put(url, JSON.stringify(identityToJson(takeover))),
+        403,
+        "key_changed",
+      );
+      const forged = { ...identityToJson(v3signed), revision: 10 };
+      await expectError(await put(url, JSON.stringify(forged)), 403, "bad_signature");
+      await expectError(await put(url, "this is not json"), 400, "malformed");
+      await expectError(await put(url, JSON.stringify({ name: "alice" })), 400, "malformed");
+      await expectError(await put(url, "x".repeat(100_000)), 413, "oversized");
+      await expectError(
+        await put(url, new Uint8Array(50), "application/octet-stream"),
+        400,
+        "malformed",
+      );
+      await expectError(
+        await put(`${server.url}/bob.json`, JSON.stringify(identityToJson(v3signed))),
+        400,
+        "name_mismatch",
+      );
+      await expectError(await put(`${server.url}/a%20b.json`, "{}"), 400, "invalid_name");
+      const binary = encodeIdentity(resign({ ...v3, revision: 4 }, alice.sign));
+      const binaryRes = await put(url, binary, "application/octet-stream");
+      assert.equal(binaryRes.status, 200);
+      await binaryRes.body?.cancel();
+
+      // Still serving after all that.
+      const fetched = await fetchIdentity(server.url, "alice");
+      assert.ok(fetched.ok);
+      const list = await (await fetch(`${server.url}/?limit=10`)).json();
+      assert.deepEqual(list, { names: ["alice"], next: null });
+      await expectError(await fetch(`${server.url}/?limit=0`), 400, "bad_request");
+
+      const offer = signOffer(
+        {
+          supplier: "alice",
+          freeBytes: 1 << 30,
+          issuedMs: Date.now(),
+          expiresMs: Date.now() + 60_000,
+        },
+        alice.sign,
+      );
+      const posted = await fetch(`${server.url}/offers`, {
+        method: "POST",
+        body: JSON.stringify(offerToJson(offer)),
+      });
+      assert.deepEqual(await posted.json(), { outcome: "stored" });
+      const offers = await (await fetch(`${server.url}/offers?count=5&minFreeBytes=1000`)).json();
+      assert.deepEqual(offers, { offers: [offerToJson(offer)] });
+      const none = await (await fetch(`${server.url}/offers?exclude=alice`)).json();
+      assert.deepEqual(none, { offers: [] });
+
+      assert.equal(await server.stop("SIGTERM"), 0, "clean exit on SIGTERM");
+      server = await startServer(dir);
+      const after = await fetchIdentity(server.url, "alice");
+      assert.ok(after.ok);
+      assert.deepEqual(after.bytes, binary, "revision 4 survived the restart");
+      const url2 = `${server.url}/alice.json`;
+      await expectError(
+        await put(url2, JSON.stringify(identityToJson(v3signed))),
+        409,
+        "older_revision",
+      );
+      assert.equal(await server.stop("SIGINT"), 0, "clean exit on SIGINT");
+    } finally {
+      await server.stop("SIGKILL");
+    }
+  });
+});
+
+Deno.test("rotation: a dead ID server is replaced and a peer's cache follows", async () => {
+  await withTempDir(async (dir) => {
+    const servers = await Promise.all(["a", "b", "c"].map((n) => startServer(`${dir}/${n}`)));
+    const [a, b, c] = servers;
+    try {
+      const alice = person("alice");
+      const known = servers.map((s) => s.url);
+      const v1 = createIdentity(alice.keys, [a.url, b.url], ["relay://r1"], 1000, alice.sign);
+      const publisher = new IdentityPublisher(alice.keys, v1, known, alice.sign, {
+        timeoutMs: 2000,
+      });
+      const first = await publisher.publishAndRotate();
+      assert.ok(first.complete);
+      assert.equal(first.document.revision, 1);
+
+      const peerCache = createIdentityCache();
+      const peer = new IdentityResolver(peerCache, stepCryptoFor(), { timeoutMs: 2000 });
+      const seen = await peer.resolve("alice", [a.url, b.url]);
+      assert.ok(seen.ok && seen.status === "new" && seen.source === a.url);
+
+      assert.notEqual(await a.stop("SIGKILL"), 0, "server a is dead");
+      const rotated = await publisher.publishAndRotate();
+      assert.ok(rotated.complete, JSON.stringify(rotated.results));
+      assert.deepEqual(rotated.dropped, [a.url]);
+      assert.deepEqual(rotated.document.sources, [b.url, c.url]);
+      assert.equal(rotated.document.revision, 2);
+
+      // The peer asks the sources it knows (a is gone, b has revision 2) and follows.
+      const followed = await peer.resolve("alice");
+      assert.ok(followed.ok, JSON.stringify(followed));
+      assert.equal(followed.status, "updated");
+      assert.equal(followed.doc.revision, 2);
+      assert.deepEqual(followed.doc.sources, [b.url, c.url]);
+      const fromC = await fetchIdentity(c.url, "alice");
+      assert.ok(fromC.ok);
+
+      // Another key cannot take the name over on the new server, nor roll the peer back.
+      const mallory = person("mallory");
+      const takeover = resign(
+        { ...rotated.document, revision: 3, signingKey: mallory.keys.signingPublicKey },
+        mallory.sign,
+      );
+      const refused = await publishIdentity(c.url, takeover);
+      assert.ok(!refused.ok && refused.reason === "key_changed");
+      const stale = await peer.resolve("alice", [c.url]);
+      assert.ok(stale.ok && stale.status === "unchanged");
+    } finally {
+      await Promise.all(servers.map((s) => s.stop("SIGKILL")));
+    }
+  });
+});
+
+Deno.test("rotation: with no server left to rotate to, the report says so", async () => {
+  await withTempDir(async (dir) => {
+    const a = await startServer(`${dir}/a`);
+    try {
+      const alice = person("alice");
+      const v1 = createIdentity(alice.keys, [a.url], [], 1000, alice.sign);
+      const publisher = new IdentityPublisher(alice.keys, v1, [a.url], alice.sign, {
+        timeoutMs: 2000,
+      });
+      await a.stop("SIGKILL");
+      const report = await publisher.publishAndRotate();
+      assert.equal(report.complete, false);
+      assert.equal(report.document.revision, 1);
+      const r = report.results[0].result;
+      assert.ok(!r.ok && r.reason === "unreachable");
+    } finally {
+      await a.stop("SIGKILL");
+    }
+  });
+});
+
+Deno.test("bitdust idserver: bad flags exit 2 with one line on stderr", async () => {
+  for (const args of [["--port", "99999", "--data", "x"], ["--data"], ["--nope"], []]) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "main.ts", "idserver", ...args],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 2, args.join(" "));
+    const err = new TextDecoder().decode(out.stderr).trim();
+    assert.equal(err.split("\n").length, 1, err);
+    assert.match(err, /^bitdust idserver: /);
+    assert.equal(out.stdout.length, 0);
+  }
+});
