@@ -12,3 +12,4 @@ export type { Seed } from "./core/prng.ts";
 export * as codec from "./core/codec.ts";
 export type * from "./core/actor.ts";
 export * as data from "./data/mod.ts";
+export * as identity from "./core/identity.ts";

@@ -1,0 +1,247 @@
+/**
+ * Identity benchmarks: Ed25519 on `node:crypto` against WebCrypto, identity documents and packet
+ * checks per second, and a load check of a real `bitdust idserver` process.
+ *
+ * - Signatures: sign and verify per second with `node:crypto` (synchronous, what the hosts use,
+ *   with the public key's `KeyObject` cached and without) against WebCrypto (awaited one by one,
+ *   and a batch of 256 awaited together), as ratios to WebCrypto.
+ * - Documents: `signIdentity`+`encodeIdentity`, and `checkIdentity` (decode + verify).
+ * - Packets: `checkPacket` on plain packets (link-authenticated) against signed ones: the cost the
+ *   "who authenticates what" rule saves per message.
+ * - HTTP: a server subprocess; a client with {@link CONCURRENCY} requests in flight PUTs
+ *   {@link DOCS} distinct documents, then GETs them {@link GET_ROUNDS} times over. The server's
+ *   resident memory (`VmRSS` from `/proc/<pid>/status`) before and after.
+ *
+ * @module
+ */
+
+import { checkIdentity, encodeIdentity, identityToJson, signIdentity } from "../core/identity.ts";
+import {
+  checkPacket,
+  createPacketGuard,
+  encodePacket,
+  encodeSignedPacket,
+} from "../core/packet.ts";
+import { generateX25519KeyPair } from "../data/seal.ts";
+import {
+  generateSigningKeyPair,
+  importPrivateKey,
+  signWith,
+  verifySignature,
+  verifySignatureUncached,
+} from "../data/signing.ts";
+
+/** Requests the HTTP client keeps in flight. */
+const CONCURRENCY = 32;
+/** Distinct documents uploaded. */
+const DOCS = 2000;
+/** Times every document is fetched. */
+const GET_ROUNDS = 5;
+
+function perSecond(count: number, ms: number): number {
+  return (count * 1000) / ms;
+}
+
+function show(label: string, perSec: number, base?: number): void {
+  const rate = perSec >= 1e6
+    ? `${(perSec / 1e6).toFixed(2)} M/s`
+    : `${(perSec / 1e3).toFixed(1)} k/s`;
+  const ratio = base === undefined ? "" : `  (${(perSec / base).toFixed(2)}× WebCrypto)`;
+  console.log(`${label.padEnd(44)} ${rate.padStart(11)}${ratio}`);
+}
+
+function timeSync(n: number, fn: (i: number) => void): number {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) fn(i);
+  return perSecond(n, performance.now() - t0);
+}
+
+async function timeAsync(n: number, fn: (i: number) => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await fn(i);
+  return perSecond(n, performance.now() - t0);
+}
+
+async function signatures(): Promise<void> {
+  const n = 5000;
+  const data = new Uint8Array(300).fill(7); // about an identity document or a small packet
+  const pair = generateSigningKeyPair();
+  const key = importPrivateKey(pair.privateKey);
+  const sig = signWith(key, data);
+  const web = await crypto.subtle.generateKey("Ed25519", true, ["sign", "verify"]) as CryptoKeyPair;
+  const webSig = new Uint8Array(await crypto.subtle.sign("Ed25519", web.privateKey, data));
+  const webPublic = new Uint8Array(await crypto.subtle.exportKey("raw", web.publicKey));
+  if (!verifySignature(webPublic, data, webSig)) throw new Error("WebCrypto and node disagree");
+  timeSync(500, () => signWith(key, data)); // warm up
+  const webSign = await timeAsync(n, () => crypto.subtle.sign("Ed25519", web.privateKey, data));
+  const webVerify = await timeAsync(
+    n,
+    () => crypto.subtle.verify("Ed25519", web.publicKey, webSig, data),
+  );
+  const t0 = performance.now();
+  for (let i = 0; i < n; i += 256) {
+    const batch = Array.from(
+      { length: 256 },
+      () => crypto.subtle.verify("Ed25519", web.publicKey, webSig, data),
+    );
+    await Promise.all(batch);
+  }
+  const webBatch = perSecond(Math.ceil(n / 256) * 256, performance.now() - t0);
+  show("WebCrypto sign (awaited each)", webSign);
+  show("node:crypto sign (sync)", timeSync(n, () => signWith(key, data)), webSign);
+  show("WebCrypto verify (awaited each)", webVerify);
+  show("WebCrypto verify (256 in flight)", webBatch, webVerify);
+  show(
+    "node:crypto verify, KeyObject cached",
+    timeSync(n, () => verifySignature(pair.publicKey, data, sig)),
+    webVerify,
+  );
+  show(
+    "node:crypto verify, key imported each time",
+    timeSync(n, () => verifySignatureUncached(pair.publicKey, data, sig)),
+    webVerify,
+  );
+}
+
+function documentsAndPackets(): void {
+  const pair = generateSigningKeyPair();
+  const key = importPrivateKey(pair.privateKey);
+  const sign = (d: Uint8Array) => signWith(key, d);
+  const crypto = { verify: verifySignature };
+  const body = {
+    name: "alice",
+    signingKey: pair.publicKey,
+    agreementKey: generateX25519KeyPair().publicKey,
+    contacts: ["tcp://192.0.2.1:7000", "relay://router-1"],
+    sources: ["https://id1.example.org", "https://id2.example.org", "https://id3.example.org"],
+    revision: 1,
+    dateMs: 1_700_000_000_000,
+  };
+  const bytes = encodeIdentity(signIdentity(body, sign));
+  console.log(
+    `identity document: ${bytes.length} bytes binary, ` +
+      `${JSON.stringify(identityToJson(signIdentity(body, sign))).length} bytes JSON`,
+  );
+  const n = 5000;
+  const signRate = timeSync(n, (i) => encodeIdentity(signIdentity({ ...body, revision: i }, sign)));
+  const checkRate = timeSync(n, () => checkIdentity(bytes, crypto));
+  show("identity sign + encode", signRate);
+  show("identity check (decode + verify)", checkRate);
+  const packet = (seq: number) => ({
+    command: 1,
+    sender: "alice",
+    recipient: "bob",
+    packetId: "p",
+    createdMs: 1_000_000,
+    seq,
+    sealed: false,
+    payload: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]),
+  });
+  const plain = Array.from({ length: n }, (_, i) => encodePacket(packet(i)));
+  const signed = Array.from({ length: n }, (_, i) => encodeSignedPacket(packet(i), sign));
+  const ctx = (from: string) => ({
+    nowMs: 1_000_000,
+    from,
+    signingKeyOf: () => pair.publicKey,
+    crypto,
+  });
+  let guard = createPacketGuard("bob");
+  const plainRate = timeSync(n, (i) => checkPacket(guard, plain[i], ctx("alice")));
+  guard = createPacketGuard("bob");
+  const signedRate = timeSync(n, (i) => checkPacket(guard, signed[i], ctx("router")));
+  show("checkPacket, plain (link-authenticated)", plainRate);
+  show("checkPacket, signed (relayed)", signedRate);
+  console.log(`a signed packet costs ${(plainRate / signedRate).toFixed(0)}× a plain one to check`);
+}
+
+async function rssKiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+}
+
+async function spawnServer(dir: string): Promise<{ url: string; child: Deno.ChildProcess }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", "idserver", "--port", "0", "--data", dir],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`idserver did not start: ${seen}`);
+    seen += value;
+    const m = /listening (\S+)/.exec(seen);
+    if (m !== null) {
+      reader.releaseLock();
+      child.stdout.cancel().catch(() => {});
+      return { url: m[1], child };
+    }
+  }
+}
+
+async function pool(n: number, fn: (i: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    for (let i = next++; i < n; i = next++) await fn(i);
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return perSecond(n, performance.now() - t0);
+}
+
+async function httpLoad(): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "bitdust-bench-" });
+  const { url, child } = await spawnServer(dir);
+  try {
+    const rssBefore = await rssKiB(child.pid);
+    const pair = generateSigningKeyPair();
+    const key = importPrivateKey(pair.privateKey);
+    const agreementKey = generateX25519KeyPair().publicKey;
+    const bodies = Array.from(
+      { length: DOCS },
+      (_, i) =>
+        JSON.stringify(identityToJson(signIdentity({
+          name: `node-${i}`,
+          signingKey: pair.publicKey,
+          agreementKey,
+          contacts: [`tcp://192.0.2.${i % 250}:7000`],
+          sources: [url],
+          revision: 1,
+          dateMs: 1_700_000_000_000,
+        }, (d) => signWith(key, d)))),
+    );
+    const putRate = await pool(DOCS, async (i) => {
+      const res = await fetch(`${url}/node-${i}.json`, { method: "PUT", body: bodies[i] });
+      if (res.status !== 200) throw new Error(`PUT ${res.status}: ${await res.text()}`);
+      await res.body?.cancel();
+    });
+    const getRate = await pool(DOCS * GET_ROUNDS, async (i) => {
+      const res = await fetch(`${url}/node-${i % DOCS}.json`);
+      if (res.status !== 200) throw new Error(`GET ${res.status}`);
+      await res.arrayBuffer();
+    });
+    const rssAfter = await rssKiB(child.pid);
+    console.log(`HTTP, ${CONCURRENCY} requests in flight, ${DOCS} documents:`);
+    show(`  PUT (verify + Deno KV write)`, putRate);
+    show(`  GET`, getRate);
+    console.log(
+      `  server RSS: ${(rssBefore / 1024).toFixed(1)} MiB before, ` +
+        `${(rssAfter / 1024).toFixed(1)} MiB after`,
+    );
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Runs every identity benchmark and prints the figures. */
+export async function run(): Promise<void> {
+  await signatures();
+  documentsAndPackets();
+  await httpLoad();
+}
+
+if (import.meta.main) await run();
