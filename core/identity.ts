@@ -26,13 +26,13 @@
 import type { NodeId, StepCrypto } from "./actor.ts";
 import {
   array,
+  type Codec,
   decode,
   DecodeError,
   encode,
   fixedBytes,
   string,
   struct,
-  type StructOf,
   uint,
 } from "./codec.ts";
 import { bytesEqual, fromHex, isNodeId, toHex } from "./ids.ts";
@@ -52,6 +52,30 @@ export const IDENTITY_MAGIC: Uint8Array<ArrayBuffer> = Uint8Array.from([0x42, 0x
 /** Value of the `format` field of the JSON rendering. */
 export const IDENTITY_JSON_FORMAT = "bitdust-identity/1";
 
+/** What a document says about its node, before signing. */
+export interface IdentityBody {
+  /** The node's name ({@link isNodeId}). */
+  name: NodeId;
+  /** Raw Ed25519 public key (32 bytes): signs this document and everything the node signs. */
+  signingKey: Uint8Array;
+  /** Raw X25519 public key (32 bytes): what others seal payloads to. */
+  agreementKey: Uint8Array;
+  /** How to reach the node: `tcp://host:port`, `relay://<router>`, `sim://<node>`. */
+  contacts: string[];
+  /** 1–6 ID-server base URLs hosting this document. */
+  sources: string[];
+  /** Grows with every new version; ID servers and caches refuse lower ones. */
+  revision: number;
+  /** When this revision was made, in ms since the epoch. */
+  dateMs: number;
+}
+
+/** A signed identity document. */
+export interface IdentityDocument extends IdentityBody {
+  /** Ed25519 signature by `signingKey` over {@link identitySignedBytes}. */
+  signature: Uint8Array;
+}
+
 const bodyFields = {
   name: string(NODE_ID_BYTES_MAX),
   signingKey: fixedBytes(PUBLIC_KEY_BYTES),
@@ -61,13 +85,11 @@ const bodyFields = {
   revision: uint,
   dateMs: uint,
 };
-const bodyCodec = struct(bodyFields);
-const documentCodec = struct({ ...bodyFields, signature: fixedBytes(SIGNATURE_BYTES) });
-
-/** What a document says about its node, before signing. */
-export type IdentityBody = StructOf<typeof bodyFields>;
-/** A signed identity document. */
-export type IdentityDocument = StructOf<typeof documentCodec.fields>;
+const bodyCodec: Codec<IdentityBody> = struct(bodyFields);
+const documentCodec: Codec<IdentityDocument> = struct({
+  ...bodyFields,
+  signature: fixedBytes(SIGNATURE_BYTES),
+});
 
 /** Why a peer's identity document was refused. */
 export type IdentityRejectReason =

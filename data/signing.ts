@@ -2,14 +2,17 @@
  * Synchronous Ed25519 signing and SHA-256 for hosts, on `node:crypto`.
  *
  * Actors check signatures inside `step`, which cannot await, so hosts lend them a synchronous
- * {@link StepCrypto}. WebCrypto has Ed25519 but only behind promises; `node:crypto` signs and
- * verifies synchronously and, measured here (`deno task bench idserver`), about twice as fast:
- * roughly 50,000 signatures and 25,000 verifications per second per core, against about 11,000
- * verifications for WebCrypto. Both produce and accept the same RFC 8032 signatures.
+ * {@link StepCrypto}, and the hosts use `node:crypto` for it. WebCrypto has Ed25519 but only
+ * behind promises. Measured here (`deno task bench idserver`, one core, 300-byte messages):
+ * `node:crypto` signs about 54,000/s against 21,000/s for WebCrypto awaited one by one (2.6×),
+ * and verifies about 26,000/s against 16,000/s (1.7×). WebCrypto only catches up with 256
+ * verifications in flight (about 31,000/s, spread over threads), which a synchronous `step`
+ * cannot use. Both produce and accept the same RFC 8032 signatures (the bench checks it).
  *
  * Keys cross our API as raw bytes (32-byte public and private keys, 64-byte signatures). Turning
- * raw bytes into a `KeyObject` costs about a fifth of a verification, so public keys are kept in a
- * bounded cache ({@link VERIFY_KEY_CACHE_MAX}); an evicted key is simply imported again.
+ * raw bytes into a `KeyObject` costs about a fifth of a verification (26,000/s cached against
+ * 21,000/s importing each time), so public keys are kept in a bounded cache
+ * ({@link VERIFY_KEY_CACHE_MAX}); an evicted key is simply imported again.
  *
  * @module
  */

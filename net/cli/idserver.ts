@@ -116,7 +116,8 @@ export async function run(args: string[]): Promise<number> {
   try {
     const ready = waitForReady(host);
     host.start();
-    await ready;
+    const first = await Promise.race([ready.then(() => "ready"), stop.done]);
+    if (first !== "ready") return 0; // stopped while loading
     return await serve(host, flags, stop.done);
   } finally {
     stop.remove();
