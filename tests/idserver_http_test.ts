@@ -104,108 +104,93 @@ function resign(doc: IdentityDocument, sign: (d: Uint8Array) => Uint8Array): Ide
   return signIdentity(body, sign);
 }
 
+type Person = ReturnType<typeof person>;
+const json = (doc: IdentityDocument) => JSON.stringify(identityToJson(doc));
+
+/** Uploads revision 1, fetches it, uploads revision 3; returns revision 3. */
+async function uploadAndUpdate(server: Server, alice: Person): Promise<IdentityDocument> {
+  const url = `${server.url}/alice.json`;
+  await expectError(await fetch(url), 404, "not_found");
+  const v1 = createIdentity(alice.keys, [server.url], ["tcp://127.0.0.1:7001"], 1000, alice.sign);
+  assert.deepEqual(await publishIdentity(server.url, v1), { ok: true, outcome: "stored" });
+  const got = await fetch(url);
+  assert.equal(got.status, 200);
+  assert.deepEqual(await got.json(), identityToJson(v1));
+  assert.deepEqual(await publishIdentity(server.url, v1), { ok: true, outcome: "unchanged" });
+  const v3 = resign({ ...v1, contacts: [], revision: 3, dateMs: 2000 }, alice.sign);
+  assert.deepEqual(await publishIdentity(server.url, v3), { ok: true, outcome: "stored" });
+  return v3;
+}
+
+/** Every refusal over HTTP: a 4xx status and a JSON error naming the reason. */
+async function refusals(server: Server, alice: Person, v3: IdentityDocument): Promise<void> {
+  const url = `${server.url}/alice.json`;
+  const v2 = resign({ ...v3, revision: 2 }, alice.sign);
+  await expectError(await put(url, json(v2)), 409, "older_revision");
+  await expectError(await put(url, json({ ...v3, dateMs: 1 })), 403, "bad_signature");
+  const conflict = resign({ ...v3, dateMs: 5 }, alice.sign);
+  await expectError(await put(url, json(conflict)), 409, "conflict");
+  const mallory = person("mallory");
+  const takeover = resign(
+    { ...v3, revision: 9, signingKey: mallory.keys.signingPublicKey },
+    mallory.sign,
+  );
+  await expectError(await put(url, json(takeover)), 403, "key_changed");
+  await expectError(await put(url, "this is not json"), 400, "malformed");
+  await expectError(await put(url, JSON.stringify({ name: "alice" })), 400, "malformed");
+  await expectError(await put(url, "x".repeat(100_000)), 413, "oversized");
+  const garbage = new Uint8Array(50);
+  await expectError(await put(url, garbage, "application/octet-stream"), 400, "malformed");
+  await expectError(await put(`${server.url}/bob.json`, json(v3)), 400, "name_mismatch");
+  await expectError(await put(`${server.url}/a%20b.json`, "{}"), 400, "invalid_name");
+  await expectError(await fetch(`${server.url}/?limit=0`), 400, "bad_request");
+}
+
+/** A supplier offer announced over HTTP and found by a query. */
+async function offers(server: Server, alice: Person): Promise<void> {
+  const now = Date.now();
+  const offer = signOffer(
+    { supplier: "alice", freeBytes: 1 << 30, issuedMs: now, expiresMs: now + 60_000 },
+    alice.sign,
+  );
+  const posted = await fetch(`${server.url}/offers`, {
+    method: "POST",
+    body: JSON.stringify(offerToJson(offer)),
+  });
+  assert.deepEqual(await posted.json(), { outcome: "stored" });
+  const found = await (await fetch(`${server.url}/offers?count=5&minFreeBytes=1000`)).json();
+  assert.deepEqual(found, { offers: [offerToJson(offer)] });
+  const none = await (await fetch(`${server.url}/offers?exclude=alice`)).json();
+  assert.deepEqual(none, { offers: [] });
+  const stale = await fetch(`${server.url}/offers`, {
+    method: "POST",
+    body: JSON.stringify(offerToJson(offer)),
+  });
+  await expectError(stale, 409, "stale");
+}
+
 Deno.test("idserver over HTTP: upload, fetch, update, refusals, offers, restart", async () => {
   await withTempDir(async (dir) => {
     let server = await startServer(dir);
     try {
       const alice = person("alice");
-      const v1 = createIdentity(
-        alice.keys,
-        [server.url],
-        ["tcp://127.0.0.1:7001"],
-        1000,
-        alice.sign,
-      );
-      const url = `${server.url}/alice.json`;
-      assert.equal((await fetch(url)).status, 404, "nothing hosted yet");
-      await (await fetch(url)).body?.cancel();
-      assert.deepEqual(await publishIdentity(server.url, v1), { ok: true, outcome: "stored" });
-      const got = await fetch(url);
-      assert.equal(got.status, 200);
-      assert.deepEqual(await got.json(), identityToJson(v1));
-      assert.deepEqual(await publishIdentity(server.url, v1), { ok: true, outcome: "unchanged" });
-
-      const v3 = createIdentity(alice.keys, [server.url], [], 2000, alice.sign);
-      const v3signed = resign({ ...v3, revision: 3 }, alice.sign);
-      assert.deepEqual(await publishIdentity(server.url, v3signed), {
-        ok: true,
-        outcome: "stored",
-      });
-      const v2signed = resign({ ...v3, revision: 2 }, alice.sign);
-      await expectError(
-        await put(url, JSON.stringify(identityToJson(v2signed))),
-        409,
-        "older_revision",
-      );
-
-      const mallory = person("mallory");
-      const takeover = resign(
-        { ...v3, revision: 9, signingKey: mallory.keys.signingPublicKey },
-        mallory.sign,
-      );
-      await expectError(
-        await put(url, JSON.stringify(identityToJson(takeover))),
-        403,
-        "key_changed",
-      );
-      const forged = { ...identityToJson(v3signed), revision: 10 };
-      await expectError(await put(url, JSON.stringify(forged)), 403, "bad_signature");
-      await expectError(await put(url, "this is not json"), 400, "malformed");
-      await expectError(await put(url, JSON.stringify({ name: "alice" })), 400, "malformed");
-      await expectError(await put(url, "x".repeat(100_000)), 413, "oversized");
-      await expectError(
-        await put(url, new Uint8Array(50), "application/octet-stream"),
-        400,
-        "malformed",
-      );
-      await expectError(
-        await put(`${server.url}/bob.json`, JSON.stringify(identityToJson(v3signed))),
-        400,
-        "name_mismatch",
-      );
-      await expectError(await put(`${server.url}/a%20b.json`, "{}"), 400, "invalid_name");
-      const binary = encodeIdentity(resign({ ...v3, revision: 4 }, alice.sign));
-      const binaryRes = await put(url, binary, "application/octet-stream");
-      assert.equal(binaryRes.status, 200);
-      await binaryRes.body?.cancel();
-
+      const v3 = await uploadAndUpdate(server, alice);
+      await refusals(server, alice, v3);
+      const v4 = encodeIdentity(resign({ ...v3, revision: 4 }, alice.sign));
+      const binary = await put(`${server.url}/alice.json`, v4, "application/octet-stream");
+      assert.equal(binary.status, 200, "binary upload");
+      await binary.body?.cancel();
+      await offers(server, alice);
       // Still serving after all that.
-      const fetched = await fetchIdentity(server.url, "alice");
-      assert.ok(fetched.ok);
       const list = await (await fetch(`${server.url}/?limit=10`)).json();
       assert.deepEqual(list, { names: ["alice"], next: null });
-      await expectError(await fetch(`${server.url}/?limit=0`), 400, "bad_request");
-
-      const offer = signOffer(
-        {
-          supplier: "alice",
-          freeBytes: 1 << 30,
-          issuedMs: Date.now(),
-          expiresMs: Date.now() + 60_000,
-        },
-        alice.sign,
-      );
-      const posted = await fetch(`${server.url}/offers`, {
-        method: "POST",
-        body: JSON.stringify(offerToJson(offer)),
-      });
-      assert.deepEqual(await posted.json(), { outcome: "stored" });
-      const offers = await (await fetch(`${server.url}/offers?count=5&minFreeBytes=1000`)).json();
-      assert.deepEqual(offers, { offers: [offerToJson(offer)] });
-      const none = await (await fetch(`${server.url}/offers?exclude=alice`)).json();
-      assert.deepEqual(none, { offers: [] });
 
       assert.equal(await server.stop("SIGTERM"), 0, "clean exit on SIGTERM");
       server = await startServer(dir);
       const after = await fetchIdentity(server.url, "alice");
       assert.ok(after.ok);
-      assert.deepEqual(after.bytes, binary, "revision 4 survived the restart");
-      const url2 = `${server.url}/alice.json`;
-      await expectError(
-        await put(url2, JSON.stringify(identityToJson(v3signed))),
-        409,
-        "older_revision",
-      );
+      assert.deepEqual(after.bytes, v4, "revision 4 survived the restart");
+      await expectError(await put(`${server.url}/alice.json`, json(v3)), 409, "older_revision");
       assert.equal(await server.stop("SIGINT"), 0, "clean exit on SIGINT");
     } finally {
       await server.stop("SIGKILL");
