@@ -81,3 +81,21 @@ export const LIST_KEYS_MAX = 1024;
 export const AUDIT_LEAF_BYTES_MAX = 64 * 1024;
 /** Most sibling hashes in an audit answer's Merkle path (trees of up to 2^32 leaves). */
 export const AUDIT_PATH_MAX = 32;
+
+// ---------------------------------------------------------------------------------------------
+// Suppliers
+
+/** Most customers (storage contracts) one supplier holds. */
+export const SUPPLIER_CUSTOMERS_MAX = 10_000;
+/** Most fragments a supplier keeps for one customer. */
+export const SUPPLIER_FRAGMENTS_PER_CUSTOMER_MAX = 1_000_000;
+/** Most fragments a supplier indexes over all its customers. */
+export const SUPPLIER_FRAGMENTS_MAX = 10_000_000;
+/** Most blob operations a supplier keeps in flight; more requests are refused as `busy`. */
+export const SUPPLIER_BLOB_OPS_MAX = 256;
+/** Most audits (a fragment read, then a proof job) a supplier works on at once. */
+export const SUPPLIER_AUDITS_MAX = 32;
+/** Most removals and contract cancellations a supplier has queued or running at once. */
+export const SUPPLIER_DELETE_TASKS_MAX = 256;
+/** Largest encoded contract record on a supplier's disk. */
+export const SUPPLIER_CONTRACT_RECORD_BYTES_MAX = 512;
