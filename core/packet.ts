@@ -25,6 +25,10 @@
  * `oversized`, `malformed`, `wrong_recipient`, `time_window`, `unknown_sender`, `unsigned`,
  * `bad_signature`, `replayed`; and `bad_seal` from {@link openPacket}.
  *
+ * Signed statements ({@link signStatement}, {@link verifyStatement}) are the same idea for what
+ * is not a packet but must be checked by a third party later: supplier offers, storage
+ * contracts, family records. Each kind has its own 4-byte domain tag.
+ *
  * Replay: the receiver keeps, per sender, the highest sequence seen and a bitmap of the last
  * {@link REPLAY_WINDOW} sequences; a sequence seen before, or older than the window, is a replay.
  * Senders must keep their sequence increasing across restarts: start it at
@@ -41,6 +45,7 @@ import { assert, AssertionError } from "./assert.ts";
 import {
   bool,
   bytes,
+  type Codec,
   decode,
   DecodeError,
   encode,
@@ -400,4 +405,50 @@ export function openPacket(
   const open = { ...packet, sealed: false, payload };
   if (!commandMatches(open)) return reject(guard, "bad_seal", "command does not match");
   return { ok: true, packet: open, signed: false };
+}
+
+/**
+ * The bytes a signature over a structured statement covers: a 4-byte ASCII `domain` tag and a
+ * version byte, then `value` in `codec`'s canonical encoding. Distinct domains (`"BDOF"` supplier
+ * offers, `"BDCT"` storage contracts, `"BDFM"` family records, ...) keep a signature made for one
+ * kind of statement from passing for another.
+ */
+export function statementBytes<T>(
+  domain: string,
+  version: number,
+  codec: Codec<T>,
+  value: T,
+): Uint8Array<ArrayBuffer> {
+  if (!/^[A-Z]{4}$/.test(domain)) throw new RangeError(`domain must be 4 capitals: ${domain}`);
+  if (!(version >= 0 && version <= 255)) throw new RangeError(`bad version ${version}`);
+  const encoded = encode(codec, value);
+  const out = new Uint8Array(5 + encoded.length);
+  for (let i = 0; i < 4; i++) out[i] = domain.charCodeAt(i);
+  out[4] = version;
+  out.set(encoded, 5);
+  return out;
+}
+
+/** Signs a statement (see {@link statementBytes}) with the signer's key. */
+export function signStatement<T>(
+  domain: string,
+  version: number,
+  codec: Codec<T>,
+  value: T,
+  sign: (data: Uint8Array) => Uint8Array,
+): Uint8Array<ArrayBuffer> {
+  return sign(statementBytes(domain, version, codec, value)).slice();
+}
+
+/** Whether `signature` signs the statement under the raw Ed25519 `publicKey`. */
+export function verifyStatement<T>(
+  domain: string,
+  version: number,
+  codec: Codec<T>,
+  value: T,
+  signature: Uint8Array,
+  publicKey: Uint8Array,
+  crypto: Pick<StepCrypto, "verify">,
+): boolean {
+  return crypto.verify(publicKey, statementBytes(domain, version, codec, value), signature);
 }

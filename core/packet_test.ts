@@ -19,6 +19,9 @@ import {
   type PacketGuard,
   type PacketRejectReason,
   sealPacket,
+  signStatement,
+  statementBytes,
+  verifyStatement,
 } from "./packet.ts";
 
 const alice = generateSigningKeyPair();
@@ -223,4 +226,18 @@ Deno.test("property: random bytes never throw from checkPacket()", () => {
     }),
     500,
   );
+});
+
+Deno.test("signed statements are bound to their domain, version and every field", () => {
+  const Offer = struct({ who: string(16), n: uint });
+  const value = { who: "s1", n: 5 };
+  const sig = signStatement("BDOF", 1, Offer, value, aliceCrypto.sign);
+  const ok = (d: string, v: number, val: typeof value, s = sig, key = alice.publicKey) =>
+    verifyStatement(d, v, Offer, val, s, key, aliceCrypto);
+  assert.ok(ok("BDOF", 1, value));
+  assert.equal(ok("BDCT", 1, value), false, "another domain");
+  assert.equal(ok("BDOF", 2, value), false, "another version");
+  assert.equal(ok("BDOF", 1, { who: "s1", n: 6 }), false, "another value");
+  assert.equal(ok("BDOF", 1, value, sig, mallory.publicKey), false, "another key");
+  assert.throws(() => statementBytes("bad", 1, Offer, value), RangeError);
 });

@@ -15,9 +15,9 @@
  * Every request carries a `requestId` chosen by the asker, echoed in the answer.
  *
  * A **supplier offer** says "supplier S offers N free bytes, from `issuedMs` until `expiresMs`",
- * signed by S's identity key over `"BDOF"`, a version byte and the canonical body, so an ID server
- * cannot invent or inflate offers and a customer can verify each one it is handed against S's
- * identity. An offer with `freeBytes` 0 withdraws the supplier's earlier offer.
+ * signed by S's identity key over `"BDOF"`, a version byte and the canonical body (a signed
+ * statement, `core/packet.ts`), so an ID server cannot invent or inflate offers and a customer
+ * can verify each one it is handed against S's identity. An offer with `freeBytes` 0 withdraws the supplier's earlier offer.
  *
  * @module
  */
@@ -26,7 +26,6 @@ import type { StepCrypto } from "../actor.ts";
 import {
   array,
   bytes,
-  encode,
   fixedBytes,
   oneOf,
   optional,
@@ -36,6 +35,7 @@ import {
   uint,
 } from "../codec.ts";
 import { IDENTITY_REJECT_REASONS } from "../identity.ts";
+import { signStatement, verifyStatement } from "../packet.ts";
 import {
   IDENTITY_DOC_BYTES_MAX,
   NODE_ID_BYTES_MAX,
@@ -44,8 +44,9 @@ import {
   SIGNATURE_BYTES,
 } from "../limits.ts";
 
-/** Leading bytes of the data an offer signature covers: `"BDOF"` and the format version. */
-export const OFFER_MAGIC: Uint8Array<ArrayBuffer> = Uint8Array.from([0x42, 0x44, 0x4f, 0x46, 1]);
+/** Domain tag and version of offer signatures (see `statementBytes` in `core/packet.ts`). */
+export const OFFER_DOMAIN = "BDOF";
+const OFFER_VERSION = 1;
 
 const offerBodyFields = {
   supplier: string(NODE_ID_BYTES_MAX),
@@ -62,23 +63,25 @@ export type OfferBody = StructOf<typeof offerBodyFields>;
 /** A supplier offer signed by the supplier. */
 export type SignedOffer = StructOf<typeof offerCodec.fields>;
 
-/** The bytes an offer's signature covers. */
-export function offerSignedBytes(body: OfferBody): Uint8Array<ArrayBuffer> {
-  const encoded = encode(offerBodyCodec, {
-    supplier: body.supplier,
-    freeBytes: body.freeBytes,
-    issuedMs: body.issuedMs,
-    expiresMs: body.expiresMs,
-  });
-  const out = new Uint8Array(OFFER_MAGIC.length + encoded.length);
-  out.set(OFFER_MAGIC);
-  out.set(encoded, OFFER_MAGIC.length);
-  return out;
+function offerBody(o: OfferBody): OfferBody {
+  return {
+    supplier: o.supplier,
+    freeBytes: o.freeBytes,
+    issuedMs: o.issuedMs,
+    expiresMs: o.expiresMs,
+  };
 }
 
 /** Signs an offer with the supplier's own key (`ctx.crypto.sign`). */
 export function signOffer(body: OfferBody, sign: (data: Uint8Array) => Uint8Array): SignedOffer {
-  return { ...body, signature: sign(offerSignedBytes(body)).slice() };
+  const signature = signStatement(
+    OFFER_DOMAIN,
+    OFFER_VERSION,
+    offerBodyCodec,
+    offerBody(body),
+    sign,
+  );
+  return { ...offerBody(body), signature };
 }
 
 /** Whether `offer` is signed by the holder of `signingKey`. */
@@ -87,7 +90,16 @@ export function verifyOffer(
   signingKey: Uint8Array,
   crypto: Pick<StepCrypto, "verify">,
 ): boolean {
-  return crypto.verify(signingKey, offerSignedBytes(offer), offer.signature);
+  const body = offerBody(offer);
+  return verifyStatement(
+    OFFER_DOMAIN,
+    OFFER_VERSION,
+    offerBodyCodec,
+    body,
+    offer.signature,
+    signingKey,
+    crypto,
+  );
 }
 
 /** Outcomes of publishing an identity document to an ID server. */
