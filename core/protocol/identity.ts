@@ -17,7 +17,8 @@
  * A **supplier offer** says "supplier S offers N free bytes, from `issuedMs` until `expiresMs`",
  * signed by S's identity key over `"BDOF"`, a version byte and the canonical body (a signed
  * statement, `core/packet.ts`), so an ID server cannot invent or inflate offers and a customer
- * can verify each one it is handed against S's identity. An offer with `freeBytes` 0 withdraws the supplier's earlier offer.
+ * can verify each one it is handed against S's identity. An offer with `freeBytes` 0 withdraws
+ * the supplier's earlier offer.
  *
  * @module
  */
