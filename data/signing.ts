@@ -3,15 +3,15 @@
  *
  * Actors check signatures inside `step`, which cannot await, so hosts lend them a synchronous
  * {@link StepCrypto}, and the hosts use `node:crypto` for it. WebCrypto has Ed25519 but only
- * behind promises. Measured here (`deno task bench idserver`, one core, 300-byte messages):
- * `node:crypto` signs about 54,000/s against 21,000/s for WebCrypto awaited one by one (2.6×),
- * and verifies about 26,000/s against 16,000/s (1.7×). WebCrypto only catches up with 256
- * verifications in flight (about 31,000/s, spread over threads), which a synchronous `step`
+ * behind promises. Measured here (`deno task bench idserver`, 300-byte messages, two runs on a
+ * shared machine): `node:crypto` signs about 54,000/s, 1.7–2.6× WebCrypto awaited one by one,
+ * and verifies about 26,000/s, 1.7–2.6× WebCrypto. WebCrypto only comes close with 256
+ * verifications in flight (20,000–31,000/s, spread over threads), which a synchronous `step`
  * cannot use. Both produce and accept the same RFC 8032 signatures (the bench checks it).
  *
  * Keys cross our API as raw bytes (32-byte public and private keys, 64-byte signatures). Turning
  * raw bytes into a `KeyObject` costs about a fifth of a verification (26,000/s cached against
- * 21,000/s importing each time), so public keys are kept in a bounded cache
+ * 19,000–21,000/s importing each time), so public keys are kept in a bounded cache
  * ({@link VERIFY_KEY_CACHE_MAX}); an evicted key is simply imported again.
  *
  * @module
