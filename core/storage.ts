@@ -8,6 +8,7 @@
  */
 
 import { FRAGMENT_KEY_BYTES_MAX } from "./limits.ts";
+import type { Manifest } from "./manifest.ts";
 
 /** An ECC scheme in numbers: `rs:K+M` has k data and m parity fragments; `mirror:N` has k = 1. */
 export interface EccScheme {
@@ -104,6 +105,17 @@ export type StorageJob =
     leafIndex: number;
     leafBytes: number;
     path: Uint8Array[];
+  }
+  /** Encode, encrypt and erasure-code a manifest; answered like `seal`. */
+  | { type: "seal_manifest"; manifest: Manifest; fileKey: Uint8Array; scheme: string }
+  /** Rebuild, decrypt and decode a manifest from its fragments (hashes optional). */
+  | {
+    type: "open_manifest";
+    fileKey: Uint8Array;
+    scheme: string;
+    fragments: (Uint8Array | undefined)[];
+    cipherSize: number;
+    fragmentHashes?: Uint8Array[];
   };
 
 /** Why a job failed. */
@@ -111,7 +123,7 @@ export type JobFailure =
   | "too_few_fragments"
   | "integrity"
   | "authentication"
-  | "invalid";
+  | "format";
 
 /** Results of {@link StorageJob}s, by the job's type. */
 export type StorageJobResult =
@@ -128,6 +140,7 @@ export type StorageJobResult =
   | { type: "rebuilt"; fragments: Uint8Array[] }
   | { type: "proved"; size: number; leaf: Uint8Array; path: Uint8Array[] }
   | { type: "verified"; ok: boolean }
+  | { type: "manifest"; manifest: Manifest }
   | { type: "failed"; error: JobFailure; message: string };
 
 /** Merkle leaf size used for audits (matches the data path's default). */

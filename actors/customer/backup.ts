@@ -1,0 +1,336 @@
+/**
+ * Backups: read each file block by block, seal it (encrypt, erasure-code, hash), send fragment i
+ * to position i, and record the version only when every fragment of every block and of its
+ * manifest has been acknowledged by the supplier at its position.
+ *
+ * At most `blocksInFlightMax` blocks are held in memory at once (being read, sealed, or waiting
+ * for acknowledgements), so a backup of any size runs in constant memory. A fragment whose
+ * supplier is offline waits in memory until it answers again or is replaced; a fragment whose
+ * supplier acknowledged it and was fired afterwards is rebuilt by repair instead.
+ *
+ * @module
+ */
+
+import type { BlobResult, StepContext } from "../../core/actor.ts";
+import { fromHex, toHex } from "../../core/ids.ts";
+import type { MessageOf } from "../../core/protocol/mod.ts";
+import { AUDIT_LEAF_BYTES, type StorageJobResult } from "../../core/storage.ts";
+import { fire, markSeen, markSilent, reachable } from "./family.ts";
+import type { E } from "./protocol.ts";
+import { continuation, request } from "./requests.ts";
+import type {
+  BackupRun,
+  BlockRec,
+  CustomerState,
+  FileRec,
+  RepairTask,
+  SourceFile,
+  VersionRec,
+} from "./state.ts";
+
+/** A fresh record for a block whose fragments will be `${key}/${position}`. */
+export function newBlock(s: CustomerState, key: string, plainSize: number): BlockRec {
+  const n = s.scheme.n;
+  return {
+    key,
+    plainSize,
+    cipherSize: 0,
+    fragmentSize: 0,
+    hashes: [],
+    roots: [],
+    held: new Uint8Array(n),
+    storing: new Uint8Array(n),
+    pending: null,
+    repairing: false,
+  };
+}
+
+/** Starts the next queued backup when none runs and the family is complete. */
+export function startBackup(s: CustomerState, ctx: StepContext, out: E[]): void {
+  if (s.backup !== null || s.backupQueue.length === 0) return;
+  if (!s.positions.every((p) => p.state === "active")) return;
+  const job = s.backupQueue.shift()!;
+  const id = toHex(ctx.random.bytes(16));
+  if (s.versions.length >= s.options.versionsMax) {
+    const reason = `the catalogue holds ${s.versions.length} versions already; delete some first`;
+    out.push({ kind: "notice", notice: { type: "backup_failed", versionId: id, reason } });
+    return;
+  }
+  const files: FileRec[] = job.files.map((f: SourceFile) => ({
+    path: f.path,
+    size: f.size,
+    mode: f.mode,
+    mtimeMs: f.mtimeMs,
+    salt: ctx.random.bytes(32),
+    blocks: [],
+  }));
+  const version: VersionRec = {
+    id,
+    label: job.label,
+    createdMs: ctx.nowMs,
+    status: "uploading",
+    files,
+    manifest: null,
+  };
+  s.versions.push(version);
+  s.backup = { version, nextFile: 0, nextBlock: 0, inFlight: 0, uploading: [], phase: "blocks" };
+  out.push({ kind: "notice", notice: { type: "backup_started", versionId: id, label: job.label } });
+  out.push({ kind: "trace", event: "backup_started", detail: { version: id } });
+}
+
+/** Reads more blocks while there is room, sends pending fragments, finishes when all is held. */
+export function pumpBackup(s: CustomerState, ctx: StepContext, out: E[]): void {
+  const run = s.backup;
+  if (run === null) return;
+  while (run.phase === "blocks" && run.inFlight < s.options.blocksInFlightMax) {
+    if (!readNextBlock(s, run, out)) break;
+  }
+  if (run.phase === "blocks" && run.nextFile >= run.version.files.length && sealing(run) === 0) {
+    sealManifest(s, run, out);
+  }
+  for (const block of run.uploading) sendStores(s, ctx, out, block, null);
+  if (run.phase === "finishing" && run.inFlight === 0) finish(s, run, out);
+}
+
+function sealing(run: BackupRun): number {
+  return run.inFlight - run.uploading.length;
+}
+
+function readNextBlock(s: CustomerState, run: BackupRun, out: E[]): boolean {
+  const files = run.version.files;
+  while (run.nextFile < files.length) {
+    const file = files[run.nextFile];
+    const offset = run.nextBlock * s.options.blockBytes;
+    if (offset >= file.size) {
+      run.nextFile++;
+      run.nextBlock = 0;
+      continue;
+    }
+    const length = Math.min(s.options.blockBytes, file.size - offset);
+    const blockIndex = run.nextBlock++;
+    const block = newBlock(s, `${run.version.id}/${run.nextFile}/${blockIndex}`, length);
+    file.blocks.push(block);
+    run.inFlight++;
+    const id = continuation(s, { kind: "source", block, file, blockIndex });
+    out.push({ kind: "io", id, op: { op: "read", key: `src:${file.path}`, offset, length } });
+    return true;
+  }
+  return false;
+}
+
+/** A block of a source file was read: seal it, or fail the backup if the file changed. */
+export function onSourceRead(
+  s: CustomerState,
+  out: E[],
+  block: BlockRec,
+  file: FileRec,
+  blockIndex: number,
+  result: BlobResult,
+): void {
+  const run = s.backup;
+  if (run === null || !block.key.startsWith(`${run.version.id}/`)) return; // an abandoned backup
+  if (!result.ok || result.data === undefined) {
+    const why = result.ok ? "no data" : result.error;
+    return failBackup(s, out, `cannot read ${file.path}: ${why}`);
+  }
+  if (result.data.length !== block.plainSize) {
+    const offset = blockIndex * s.options.blockBytes;
+    const reason = `${file.path} changed during the backup: expected ${block.plainSize} bytes ` +
+      `at offset ${offset}, read ${result.data.length}`;
+    return failBackup(s, out, reason);
+  }
+  const id = continuation(s, { kind: "seal", block });
+  out.push({
+    kind: "job",
+    id,
+    job: {
+      type: "seal",
+      fileKey: s.fileKey,
+      fileSalt: file.salt,
+      blockIndex,
+      plaintext: result.data,
+      scheme: s.scheme.text,
+    },
+  });
+}
+
+/** A block (or the manifest) was sealed: keep its fragments until every position has them. */
+export function onSealed(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  block: BlockRec,
+  result: StorageJobResult,
+): void {
+  const run = s.backup;
+  if (run === null || !block.key.startsWith(`${run.version.id}/`)) return; // an abandoned backup
+  if (result.type !== "sealed") {
+    failBackup(
+      s,
+      out,
+      `sealing failed: ${result.type === "failed" ? result.message : result.type}`,
+    );
+    return;
+  }
+  block.cipherSize = result.cipherSize;
+  block.fragmentSize = result.fragmentSize;
+  block.hashes = result.fragmentHashes;
+  block.roots = result.merkleRoots;
+  block.pending = result.fragments;
+  run.uploading.push(block);
+  sendStores(s, ctx, out, block, null);
+}
+
+function sealManifest(s: CustomerState, run: BackupRun, out: E[]): void {
+  const v = run.version;
+  run.phase = "manifest";
+  run.inFlight++;
+  const block = newBlock(s, `${v.id}/m/0`, 0);
+  v.manifest = block;
+  const id = continuation(s, { kind: "seal", block });
+  const manifest = {
+    versionId: fromHex(v.id),
+    createdMs: Math.max(0, Math.floor(v.createdMs)),
+    label: v.label,
+    scheme: s.scheme.text,
+    blockBytes: s.options.blockBytes,
+    leafBytes: AUDIT_LEAF_BYTES,
+    files: v.files.map((f) => ({
+      path: f.path,
+      size: f.size,
+      mode: f.mode,
+      mtimeMs: f.mtimeMs,
+      salt: f.salt,
+      blocks: f.blocks.map((b) => ({
+        plainSize: b.plainSize,
+        cipherSize: b.cipherSize,
+        wrappedKey: undefined,
+        fragmentHashes: b.hashes,
+        merkleRoots: b.roots,
+      })),
+    })),
+  };
+  out.push({
+    kind: "job",
+    id,
+    job: { type: "seal_manifest", manifest, fileKey: s.fileKey, scheme: s.scheme.text },
+  });
+  run.phase = "finishing";
+}
+
+/**
+ * Sends the fragments of `block` that its positions lack: from memory during a backup, or the
+ * rebuilt ones of a repair (`fragments`, with the task to report to).
+ */
+export function sendStores(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  block: BlockRec,
+  repair: RepairTask | null,
+): void {
+  const source = repair === null ? block.pending : repair.rebuilt;
+  if (source === null) return;
+  for (let p = 0; p < block.held.length; p++) {
+    const data = source[p];
+    if (data === undefined || block.held[p] === 1 || block.storing[p] === 1) continue;
+    if (repair !== null && !repair.targets.includes(p)) continue;
+    if (!reachable(s, p, ctx.nowMs)) continue;
+    const supplier = s.positions[p].supplier!;
+    const sent = request(s, ctx, out, supplier, {
+      type: "store",
+      key: `${block.key}/${p}`,
+      hash: block.hashes[p],
+      data,
+    }, { kind: "store", position: p, block, repair });
+    if (!sent) return;
+    block.storing[p] = 1;
+    if (repair !== null) repair.storesPending++;
+  }
+}
+
+/** A supplier answered a store. */
+export function onStoreReply(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  p: number,
+  block: BlockRec,
+  m: MessageOf<"store_reply">,
+  from: string,
+): void {
+  block.storing[p] = 0;
+  if (s.positions[p].supplier !== from) return; // fired meanwhile
+  markSeen(s, p, ctx.nowMs);
+  if (m.outcome === "stored") {
+    block.held[p] = 1;
+    s.counters.uploadedBytes += block.fragmentSize;
+    if (block.pending !== null) {
+      block.pending[p] = undefined;
+      if (block.held.every((h) => h === 1)) releaseBlock(s, block, out);
+    }
+    return;
+  }
+  s.counters.refused++;
+  if (m.outcome === "no_contract" || m.outcome === "over_quota" || m.outcome === "no_space") {
+    if (s.options.repair) fire(s, ctx, out, p, `store refused: ${m.outcome}`);
+    else markSilent(s, p, ctx.nowMs);
+  } else {
+    markSilent(s, p, ctx.nowMs); // busy, io_error, bad_hash: try again later
+  }
+}
+
+/** A store got no answer. */
+export function onStoreTimeout(s: CustomerState, ctx: StepContext, p: number, block: BlockRec) {
+  block.storing[p] = 0;
+  if (s.positions[p].state === "active") markSilent(s, p, ctx.nowMs);
+}
+
+function releaseBlock(s: CustomerState, block: BlockRec, out: E[]): void {
+  block.pending = null;
+  const run = s.backup;
+  if (run === null) return;
+  const i = run.uploading.indexOf(block);
+  if (i < 0) return;
+  run.uploading.splice(i, 1);
+  run.inFlight--;
+  const total = run.version.files.reduce((n, f) => n + f.size, 0);
+  const done = run.version.files.reduce(
+    (n, f) => n + f.blocks.filter((b) => b.pending === null && b.cipherSize > 0).length,
+    0,
+  );
+  out.push({
+    kind: "notice",
+    notice: {
+      type: "backup_progress",
+      versionId: run.version.id,
+      bytesDone: Math.min(total, done * s.options.blockBytes),
+      bytesTotal: total,
+    },
+  });
+}
+
+function finish(s: CustomerState, run: BackupRun, out: E[]): void {
+  const v = run.version;
+  v.status = "complete";
+  s.backup = null;
+  s.counters.backupsDone++;
+  const bytes = v.files.reduce((n, f) => n + f.size, 0);
+  out.push({
+    kind: "notice",
+    notice: { type: "backup_done", versionId: v.id, files: v.files.length, bytes },
+  });
+  out.push({ kind: "trace", event: "backup_done", detail: { version: v.id, bytes } });
+}
+
+/** Abandons the running backup: its version is dropped, its fragments asked to be removed. */
+export function failBackup(s: CustomerState, out: E[], reason: string): void {
+  const run = s.backup;
+  if (run === null) return;
+  s.backup = null;
+  const v = run.version;
+  s.versions = s.versions.filter((x) => x !== v);
+  for (const f of v.files) for (const b of f.blocks) b.pending = null;
+  out.push({ kind: "notice", notice: { type: "backup_failed", versionId: v.id, reason } });
+  out.push({ kind: "trace", event: "backup_failed", detail: { version: v.id } });
+}

@@ -1,0 +1,87 @@
+/**
+ * The user's commands that need no pipeline: delete a version, list versions, report status.
+ *
+ * @module
+ */
+
+import type { StepContext } from "../../core/actor.ts";
+import { REMOVE_KEYS_MAX } from "../../core/limits.ts";
+import { failBackup } from "./backup.ts";
+import type { E, PositionSummary, VersionSummary } from "./protocol.ts";
+import { request } from "./requests.ts";
+import type { BlockRec, CustomerState, VersionRec } from "./state.ts";
+
+function blocksOf(v: VersionRec): BlockRec[] {
+  const blocks = v.files.flatMap((f) => f.blocks);
+  if (v.manifest !== null) blocks.push(v.manifest);
+  return blocks;
+}
+
+/** Forgets a version and asks every active supplier to remove the fragments it holds of it. */
+export function deleteVersion(s: CustomerState, ctx: StepContext, out: E[], versionId: string) {
+  const v = s.versions.find((x) => x.id === versionId);
+  if (v === undefined) {
+    const reason = `no version ${versionId}; list the versions with 'ls'`;
+    out.push({ kind: "notice", notice: { type: "command_failed", command: "delete", reason } });
+    return;
+  }
+  if (s.backup !== null && s.backup.version === v) failBackup(s, out, "deleted by the user");
+  s.versions = s.versions.filter((x) => x !== v);
+  const blocks = blocksOf(v);
+  s.positions.forEach((p, i) => {
+    if (p.state !== "active") return;
+    const keys = blocks.filter((b) => b.held[i] === 1).map((b) => `${b.key}/${i}`);
+    for (let at = 0; at < keys.length; at += REMOVE_KEYS_MAX) {
+      const chunk = keys.slice(at, at + REMOVE_KEYS_MAX);
+      request(s, ctx, out, p.supplier!, { type: "remove", keys: chunk }, { kind: "remove" });
+    }
+  });
+  for (const b of blocks) b.held.fill(0);
+  out.push({ kind: "notice", notice: { type: "deleted", versionId } });
+  out.push({ kind: "trace", event: "deleted", detail: { version: versionId } });
+}
+
+/** The catalogue as the user sees it. */
+export function listVersions(s: CustomerState): VersionSummary[] {
+  return s.versions.map((v) => ({
+    versionId: v.id,
+    label: v.label,
+    createdMs: v.createdMs,
+    complete: v.status === "complete",
+    files: v.files.map((f) => ({ path: f.path, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs })),
+  }));
+}
+
+/** The family and the health of the catalogue. */
+export function status(s: CustomerState): Extract<E, { kind: "notice" }>["notice"] {
+  const missing = new Array(s.positions.length).fill(0);
+  let degraded = 0;
+  let atRisk = 0;
+  for (const v of s.versions) {
+    if (v.status !== "complete") continue;
+    for (const b of blocksOf(v)) {
+      let held = 0;
+      b.held.forEach((h, p) => {
+        if (h === 1 && s.positions[p].state === "active") held++;
+        else missing[p]++;
+      });
+      if (held < s.scheme.n) degraded++;
+      if (held < s.scheme.k) atRisk++;
+    }
+  }
+  const positions: PositionSummary[] = s.positions.map((p, i) => ({
+    position: i,
+    supplier: p.supplier,
+    state: p.state,
+    online: p.online,
+    lastSeenMs: p.lastSeenMs,
+    missing: missing[i],
+  }));
+  return {
+    type: "status",
+    scheme: s.scheme.text,
+    positions,
+    blocksDegraded: degraded,
+    blocksAtRisk: atRisk,
+  };
+}

@@ -1,0 +1,262 @@
+/**
+ * The family: hiring suppliers, probing them, auditing them, firing the ones that vanish or lie.
+ *
+ * Hiring asks an ID server for offers (excluding the family and suppliers it has fired or that
+ * refused), then asks candidates one by one for a contract. Probing sends every active supplier
+ * a `probe` each interval; any answer marks it online and seen. A supplier silent for
+ * `fireAfterMs`, one that fails an audit or lost our contract, or one caught serving a corrupted
+ * fragment is fired: its fragments count as lost, it is asked to drop our data, and its position
+ * is hired again. Audits pick a random fragment the supplier holds and a random Merkle leaf; the
+ * answer is checked against the root recorded at backup time, so a supplier cannot pass without
+ * the bytes.
+ *
+ * @module
+ */
+
+import type { NodeId, StepContext } from "../../core/actor.ts";
+import type { MessageOf } from "../../core/protocol/mod.ts";
+import { AUDIT_LEAF_BYTES, leafCountOf } from "../../core/storage.ts";
+import { OFFER_QUERY_EXCLUDE_MAX, OFFER_QUERY_RESULTS_MAX } from "../../core/limits.ts";
+import type { E } from "./protocol.ts";
+import { continuation, request } from "./requests.ts";
+import type { BlockRec, CustomerState, Position } from "./state.ts";
+
+/** Index of the position `supplier` holds, or -1. */
+export function positionOf(s: CustomerState, supplier: NodeId): number {
+  return s.positions.findIndex((p) => p.supplier === supplier);
+}
+
+/** Records that the supplier at `i` answered. */
+export function markSeen(s: CustomerState, i: number, nowMs: number): void {
+  const p = s.positions[i];
+  p.lastSeenMs = nowMs;
+  p.online = true;
+}
+
+/** Records that the supplier at `i` did not answer in time. */
+export function markSilent(s: CustomerState, i: number, nowMs: number): void {
+  const p = s.positions[i];
+  p.online = false;
+  p.retryAtMs = nowMs + s.options.probeIntervalMs;
+}
+
+/** Whether new work may be sent to position `i` now. */
+export function reachable(s: CustomerState, i: number, nowMs: number): boolean {
+  const p = s.positions[i];
+  return p.state === "active" && (p.online || nowMs >= p.retryAtMs);
+}
+
+/** Whether every position has an active supplier. */
+export function familyComplete(s: CustomerState): boolean {
+  return s.positions.every((p) => p.state === "active");
+}
+
+function exclude(s: CustomerState, supplier: NodeId): void {
+  if (s.excluded.includes(supplier)) return;
+  s.excluded.push(supplier);
+  if (s.excluded.length > s.options.excludedMax) s.excluded.shift();
+}
+
+/** Fires the supplier at position `i`: its fragments count as lost and the place is hired again. */
+export function fire(s: CustomerState, ctx: StepContext, out: E[], i: number, reason: string) {
+  const p = s.positions[i];
+  if (p.supplier === null) return;
+  const supplier = p.supplier;
+  request(s, ctx, out, supplier, { type: "contract_cancel" }, { kind: "cancel" });
+  exclude(s, supplier);
+  p.supplier = null;
+  p.state = "empty";
+  p.online = false;
+  p.probePending = false;
+  forEachBlock(s, (b) => {
+    b.held[i] = 0;
+  });
+  s.counters.fired++;
+  out.push({ kind: "notice", notice: { type: "fired", position: i, supplier, reason } });
+  out.push({ kind: "trace", event: "fired", detail: { position: i, supplier, reason } });
+}
+
+/** Calls `fn` for every block of every version (files and manifests). */
+export function forEachBlock(s: CustomerState, fn: (b: BlockRec) => void): void {
+  for (const v of s.versions) {
+    for (const f of v.files) for (const b of f.blocks) fn(b);
+    if (v.manifest !== null) fn(v.manifest);
+  }
+}
+
+/** Starts hiring for empty positions when it is time. */
+export function hire(s: CustomerState, ctx: StepContext, out: E[]): void {
+  const empty = s.positions.filter((p) => p.state === "empty").length;
+  if (empty === 0) return;
+  for (let i = 0; i < s.positions.length && s.candidates.length > 0; i++) {
+    const p = s.positions[i];
+    if (p.state !== "empty") continue;
+    const candidate = s.candidates.shift()!;
+    if (positionOf(s, candidate) >= 0 || s.excluded.includes(candidate)) {
+      i--;
+      continue;
+    }
+    const asked = request(s, ctx, out, candidate, {
+      type: "contract_request",
+      quotaBytes: s.options.quotaBytes,
+    }, { kind: "contract", position: i, supplier: candidate });
+    if (!asked) return;
+    p.state = "hiring";
+    p.candidate = candidate;
+  }
+  const stillEmpty = s.positions.some((p) => p.state === "empty");
+  const querying = [...s.requests.values()].some((r) => r.purpose.kind === "offer_query");
+  if (!stillEmpty || querying || ctx.nowMs < s.hireRetryAtMs) return;
+  const family = s.positions.flatMap((p) => [p.supplier, p.candidate]).filter((x) => x !== null);
+  const excludeList = [...family, ...s.excluded].slice(-OFFER_QUERY_EXCLUDE_MAX) as NodeId[];
+  const server = s.idServers[s.nextIdServer++ % s.idServers.length];
+  request(s, ctx, out, server, {
+    type: "offer_query",
+    count: Math.min(OFFER_QUERY_RESULTS_MAX, empty * 3),
+    minFreeBytes: s.options.quotaBytes,
+    exclude: excludeList,
+  }, { kind: "offer_query" });
+}
+
+/** Offers arrived: remember them as candidates, in random order. */
+export function onOffers(
+  s: CustomerState,
+  ctx: StepContext,
+  m: MessageOf<"offer_query_reply">,
+): void {
+  const family = new Set(s.positions.map((p) => p.supplier));
+  const fresh = m.offers.map((o) => o.supplier).filter((x) =>
+    !family.has(x) && !s.excluded.includes(x) && x !== s.name
+  );
+  s.candidates = ctx.random.shuffle([...new Set(fresh)]);
+  if (s.candidates.length === 0) s.hireRetryAtMs = ctx.nowMs + s.options.hireRetryMs;
+}
+
+/** Nobody answered the offer query: wait before asking again. */
+export function onOffersTimeout(s: CustomerState, ctx: StepContext): void {
+  s.hireRetryAtMs = ctx.nowMs + s.options.hireRetryMs / 10;
+}
+
+/** A candidate answered the contract request. */
+export function onContract(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  i: number,
+  supplier: NodeId,
+  accepted: boolean,
+): void {
+  const p = s.positions[i];
+  if (p.state !== "hiring" || p.candidate !== supplier) return;
+  p.candidate = null;
+  if (!accepted || positionOf(s, supplier) >= 0) {
+    s.counters.refused++;
+    exclude(s, supplier);
+    p.state = "empty";
+    return;
+  }
+  p.state = "active";
+  p.supplier = supplier;
+  p.hiredMs = ctx.nowMs;
+  markSeen(s, i, ctx.nowMs);
+  s.counters.hired++;
+  if (s.counters.hired > s.positions.length) s.counters.replaced++;
+  out.push({ kind: "notice", notice: { type: "hired", position: i, supplier } });
+  out.push({ kind: "trace", event: "hired", detail: { position: i, supplier } });
+  // A new member holds nothing yet: look for fragments to rebuild soon.
+  if (s.options.repair) s.nextRepairScanAtMs = ctx.nowMs;
+}
+
+/** Probes every active supplier that has no probe pending. */
+export function probeAll(s: CustomerState, ctx: StepContext, out: E[]): void {
+  s.positions.forEach((p, i) => {
+    if (p.state !== "active" || p.probePending) return;
+    if (request(s, ctx, out, p.supplier!, { type: "probe" }, { kind: "probe", position: i })) {
+      p.probePending = true;
+    }
+  });
+}
+
+/** Fires every supplier silent for longer than `fireAfterMs`. */
+export function fireSilent(s: CustomerState, ctx: StepContext, out: E[]): void {
+  s.positions.forEach((p, i) => {
+    if (p.state === "active" && ctx.nowMs - p.lastSeenMs > s.options.fireAfterMs) {
+      fire(s, ctx, out, i, `silent for ${Math.round((ctx.nowMs - p.lastSeenMs) / 60_000)} min`);
+    } else if (p.state === "active" && ctx.nowMs - p.lastSeenMs > s.options.offlineAfterMs) {
+      p.online = false;
+    }
+  });
+}
+
+/** Audits the next online supplier on a random fragment it should hold. */
+export function auditNext(s: CustomerState, ctx: StepContext, out: E[]): void {
+  const n = s.positions.length;
+  const i = s.nextAuditPosition++ % n;
+  const p = s.positions[i];
+  if (p.state !== "active" || !p.online) return;
+  const complete = s.versions.filter((v) => v.status === "complete");
+  if (complete.length === 0) return;
+  const v = ctx.random.pick(complete);
+  const blocks = v.files.flatMap((f) => f.blocks);
+  if (v.manifest !== null) blocks.push(v.manifest);
+  const block = ctx.random.pick(blocks);
+  if (block.held[i] !== 1) return;
+  const leafIndex = ctx.random.int(leafCountOf(block.fragmentSize, AUDIT_LEAF_BYTES));
+  request(s, ctx, out, p.supplier!, {
+    type: "audit",
+    key: `${block.key}/${i}`,
+    leafIndex,
+    leafBytes: AUDIT_LEAF_BYTES,
+  }, { kind: "audit", position: i, block, leafIndex });
+}
+
+/** An audit answer: check the proof against the recorded root, or fire on a refusal. */
+export function onAudit(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  i: number,
+  block: BlockRec,
+  leafIndex: number,
+  m: MessageOf<"audit_reply">,
+): void {
+  const p: Position = s.positions[i];
+  if (m.outcome === "busy" || m.outcome === "io_error") return;
+  if (m.outcome !== "found") {
+    s.counters.auditsFailed++;
+    fire(s, ctx, out, i, `audit answered ${m.outcome}`);
+    return;
+  }
+  const id = continuation(s, { kind: "verify_audit", position: i, supplier: p.supplier! });
+  out.push({
+    kind: "job",
+    id,
+    job: {
+      type: "verify_proof",
+      root: block.roots[i],
+      leaf: m.leaf,
+      size: m.size,
+      leafIndex,
+      leafBytes: AUDIT_LEAF_BYTES,
+      path: m.path,
+    },
+  });
+}
+
+/** The verdict on an audit proof. */
+export function onAuditVerified(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  i: number,
+  supplier: NodeId,
+  ok: boolean,
+): void {
+  if (s.positions[i].supplier !== supplier) return;
+  if (ok) {
+    s.counters.auditsPassed++;
+    return;
+  }
+  s.counters.auditsFailed++;
+  fire(s, ctx, out, i, "audit proof does not match the recorded Merkle root");
+}

@@ -1,0 +1,92 @@
+/**
+ * What the customer's own user (the CLI through the daemon, or the simulation's workload) asks of
+ * it, and what it answers.
+ *
+ * @module
+ */
+
+import type { Effect, NodeId } from "../../core/actor.ts";
+import type { Message } from "../../core/protocol/mod.ts";
+import type { StorageJob, StorageJobResult } from "../../core/storage.ts";
+import type { SourceFile } from "./state.ts";
+
+/** Requests from the user. */
+export type CustomerCommand =
+  /** Back up these files, read from `src:<path>`; answered by `backup_done` or `backup_failed`. */
+  | { type: "backup"; label: string; files: SourceFile[] }
+  /** Restore these files (all when empty) of a version; blocks arrive as `restored_block`. */
+  | { type: "restore"; restoreId: number; versionId: string; files: number[] }
+  /** Forget a version and ask the suppliers to remove its fragments. */
+  | { type: "delete"; versionId: string }
+  /** Ask for the catalogue (`versions`) or the family (`status`). */
+  | { type: "list" }
+  | { type: "status" };
+
+/** A version as the user sees it. */
+export interface VersionSummary {
+  versionId: string;
+  label: string;
+  createdMs: number;
+  complete: boolean;
+  files: { path: string; size: number; mode: number; mtimeMs: number }[];
+}
+
+/** A family position as the user sees it. */
+export interface PositionSummary {
+  position: number;
+  supplier: NodeId | null;
+  state: "empty" | "hiring" | "active";
+  online: boolean;
+  lastSeenMs: number;
+  /** Fragments this position should hold but does not (yet). */
+  missing: number;
+}
+
+/** What the customer tells its user. */
+export type CustomerNotice =
+  | { type: "hired"; position: number; supplier: NodeId }
+  | { type: "fired"; position: number; supplier: NodeId; reason: string }
+  | { type: "backup_started"; versionId: string; label: string }
+  | { type: "backup_progress"; versionId: string; bytesDone: number; bytesTotal: number }
+  | { type: "backup_done"; versionId: string; files: number; bytes: number }
+  | { type: "backup_failed"; versionId: string; reason: string }
+  | {
+    type: "restored_block";
+    restoreId: number;
+    fileIndex: number;
+    blockIndex: number;
+    offset: number;
+    data: Uint8Array;
+  }
+  | {
+    type: "restored_file";
+    restoreId: number;
+    fileIndex: number;
+    file: VersionSummary["files"][0];
+  }
+  | { type: "restore_done"; restoreId: number; files: number }
+  | { type: "restore_failed"; restoreId: number; reason: string; missing: number }
+  | { type: "deleted"; versionId: string }
+  /** A command was refused at once (unknown version, queue full, ...). */
+  | { type: "command_failed"; command: CustomerCommand["type"]; reason: string }
+  | { type: "versions"; versions: VersionSummary[] }
+  | {
+    type: "status";
+    scheme: string;
+    positions: PositionSummary[];
+    /** Blocks with fewer than N fragments held, and with fewer than K (not restorable now). */
+    blocksDegraded: number;
+    blocksAtRisk: number;
+  };
+
+/** The customer's protocol: the shared messages, storage jobs, these commands and notices. */
+export interface CustomerProtocol {
+  message: Message;
+  job: StorageJob;
+  jobResult: StorageJobResult;
+  command: CustomerCommand;
+  notice: CustomerNotice;
+}
+
+/** An effect of the customer. */
+export type E = Effect<CustomerProtocol>;

@@ -1,0 +1,129 @@
+/**
+ * Repair: find fragments that an active member of the family should hold but does not (it was
+ * hired to replace a fired one, or it lost data), fetch K good fragments of the block from the
+ * others, recompute the missing ones (no key needed), and store them at their positions.
+ *
+ * A scan runs every `repairScanMs` and right after a hire; at most `repairsInFlightMax` blocks
+ * are repaired at once. Repair traffic (fragments fetched and stored) is counted in
+ * `repairBytes`, rebuilt fragments in `repairFragments`.
+ *
+ * @module
+ */
+
+import type { StepContext } from "../../core/actor.ts";
+import type { StorageJobResult } from "../../core/storage.ts";
+import { sendStores } from "./backup.ts";
+import { reachable } from "./family.ts";
+import { askMore, newGather } from "./gather.ts";
+import type { E } from "./protocol.ts";
+import { continuation } from "./requests.ts";
+import type { BlockRec, CustomerState, RepairTask } from "./state.ts";
+
+/** Positions of `block` that should be rebuilt now. */
+function missingTargets(s: CustomerState, block: BlockRec, nowMs: number): number[] {
+  const targets: number[] = [];
+  for (let p = 0; p < block.held.length; p++) {
+    if (block.held[p] === 1 || block.storing[p] === 1) continue;
+    if (block.pending !== null && block.pending[p] !== undefined) continue; // a backup sends it
+    if (reachable(s, p, nowMs)) targets.push(p);
+  }
+  return targets;
+}
+
+/** Looks for blocks to repair and starts tasks while there is room. */
+export function scanForRepairs(s: CustomerState, ctx: StepContext, out: E[]): void {
+  for (const v of s.versions) {
+    const blocks = v.files.flatMap((f) => f.blocks);
+    if (v.manifest !== null) blocks.push(v.manifest);
+    for (const block of blocks) {
+      if (s.repairs.length >= s.options.repairsInFlightMax) return;
+      if (block.repairing || block.cipherSize === 0) continue;
+      const targets = missingTargets(s, block, ctx.nowMs);
+      if (targets.length === 0) continue;
+      const task: RepairTask = {
+        ...newGather(s, block),
+        role: "repair",
+        targets,
+        rebuilt: null,
+        storesPending: 0,
+      };
+      if (!askMore(s, ctx, out, task)) continue; // fewer than K holders reachable: cannot now
+      block.repairing = true;
+      s.repairs.push(task);
+    }
+  }
+}
+
+/** Keeps running tasks fed: asks for replacement fragments, ends tasks that are done. */
+export function pumpRepairs(s: CustomerState, ctx: StepContext, out: E[]): void {
+  for (const task of [...s.repairs]) {
+    if (!s.versions.some((v) => blockOf(v, task.block))) {
+      endTask(s, task, false); // the version was deleted
+    } else if (task.working && task.got + task.inFlight < s.scheme.k) {
+      if (!askMore(s, ctx, out, task)) endTask(s, task, false);
+    } else if (task.rebuilt !== null) {
+      sendStores(s, ctx, out, task.block, task);
+      if (task.storesPending === 0) endTask(s, task, true);
+    }
+  }
+}
+
+function blockOf(v: { files: { blocks: BlockRec[] }[]; manifest: BlockRec | null }, b: BlockRec) {
+  return v.manifest === b || v.files.some((f) => f.blocks.includes(b));
+}
+
+/** The task has K fragments: recompute the missing ones. */
+export function rebuildGathered(s: CustomerState, out: E[], task: RepairTask): void {
+  task.working = false;
+  for (const f of task.fragments) if (f !== undefined) s.counters.repairBytes += f.length;
+  const id = continuation(s, { kind: "rebuild", task });
+  out.push({
+    kind: "job",
+    id,
+    job: {
+      type: "rebuild",
+      scheme: s.scheme.text,
+      fragments: task.fragments,
+      wanted: task.targets,
+      cipherSize: task.block.cipherSize,
+      fragmentHashes: task.block.hashes,
+    },
+  });
+}
+
+/** The rebuild job finished: store the results. */
+export function onRebuilt(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  task: RepairTask,
+  result: StorageJobResult,
+): void {
+  if (!s.repairs.includes(task)) return;
+  if (result.type !== "rebuilt") return endTask(s, task, false);
+  const rebuilt: (Uint8Array | undefined)[] = new Array(s.scheme.n).fill(undefined);
+  task.targets.forEach((p, i) => (rebuilt[p] = result.fragments[i]));
+  task.rebuilt = rebuilt;
+  task.fragments = [];
+  sendStores(s, ctx, out, task.block, task);
+  if (task.storesPending === 0) endTask(s, task, true);
+}
+
+/** A store of a rebuilt fragment was answered (or timed out). */
+export function onRepairStore(s: CustomerState, task: RepairTask, stored: boolean, bytes: number) {
+  task.storesPending--;
+  if (stored) {
+    s.counters.repairFragments++;
+    s.counters.repairBytes += bytes;
+  }
+  if (task.storesPending === 0) endTask(s, task, true);
+}
+
+function endTask(s: CustomerState, task: RepairTask, ok: boolean): void {
+  const i = s.repairs.indexOf(task);
+  if (i < 0) return;
+  s.repairs.splice(i, 1);
+  task.block.repairing = false;
+  task.working = false;
+  if (!ok) s.counters.repairTasksFailed++;
+}

@@ -1,0 +1,196 @@
+/**
+ * Restores: for every block of the asked files, gather K verified fragments, decrypt, and hand
+ * the plaintext to the user as `restored_block` notices (the host writes it at `offset`). Blocks
+ * are restored a few at a time, in order; a restore fails as soon as one block cannot be had,
+ * with a message that says how many fragments are missing.
+ *
+ * @module
+ */
+
+import type { StepContext } from "../../core/actor.ts";
+import type { StorageJobResult } from "../../core/storage.ts";
+import { askMore, newGather } from "./gather.ts";
+import type { E } from "./protocol.ts";
+import { continuation } from "./requests.ts";
+import type { CustomerState, RestoreBlock, RestoreRun, VersionRec } from "./state.ts";
+
+/** Queues a restore; answers at once when the version or a file does not exist. */
+export function queueRestore(
+  s: CustomerState,
+  out: E[],
+  restoreId: number,
+  versionId: string,
+  files: number[],
+): void {
+  const fail = (reason: string): void => {
+    out.push({ kind: "notice", notice: { type: "restore_failed", restoreId, reason, missing: 0 } });
+  };
+  const v = s.versions.find((x) => x.id === versionId);
+  if (v === undefined) return fail(`no version ${versionId}; list the versions with 'ls'`);
+  if (v.status !== "complete") return fail(`version ${versionId} is not completely backed up`);
+  const wanted = files.length === 0 ? v.files.map((_, i) => i) : files;
+  const bad = wanted.find((i) => !(Number.isInteger(i) && i >= 0 && i < v.files.length));
+  if (bad !== undefined) return fail(`version ${versionId} has no file number ${bad}`);
+  if (s.restores.length >= s.options.queuedMax) return fail("too many restores queued; try later");
+  s.restores.push({
+    restoreId,
+    versionId,
+    files: wanted,
+    fileCursor: 0,
+    blockCursor: 0,
+    active: [],
+    restoredFiles: 0,
+  });
+}
+
+function versionOf(s: CustomerState, run: RestoreRun): VersionRec | undefined {
+  return s.versions.find((v) => v.id === run.versionId);
+}
+
+/** Advances the first queued restore: starts blocks while there is room, finishes when done. */
+export function pumpRestore(s: CustomerState, ctx: StepContext, out: E[]): void {
+  const run = s.restores[0];
+  if (run === undefined) return;
+  const v = versionOf(s, run);
+  if (v === undefined) return failRestore(s, out, run, "the version was deleted meanwhile", 0);
+  while (run.active.length < s.options.blocksInFlightMax && run.fileCursor < run.files.length) {
+    const fileIndex = run.files[run.fileCursor];
+    const file = v.files[fileIndex];
+    if (run.blockCursor >= file.blocks.length) {
+      run.fileCursor++;
+      run.blockCursor = 0;
+      if (!run.active.some((a) => a.fileIndex === fileIndex)) fileDone(s, out, run, v, fileIndex);
+      continue;
+    }
+    const blockIndex = run.blockCursor++;
+    const g: RestoreBlock = {
+      ...newGather(s, file.blocks[blockIndex]),
+      role: "restore",
+      run,
+      fileIndex,
+      blockIndex,
+    };
+    run.active.push(g);
+    if (!askMore(s, ctx, out, g)) return gatherFailed(s, out, run, g);
+  }
+  for (const g of run.active) {
+    if (g.working && g.got + g.inFlight < s.scheme.k && !askMore(s, ctx, out, g)) {
+      return gatherFailed(s, out, run, g);
+    }
+  }
+  if (run.fileCursor >= run.files.length && run.active.length === 0) {
+    s.restores.shift();
+    s.counters.restoresDone++;
+    out.push({
+      kind: "notice",
+      notice: { type: "restore_done", restoreId: run.restoreId, files: run.restoredFiles },
+    });
+  }
+}
+
+/** The gather of `g` has K fragments: decrypt. */
+export function openGathered(s: CustomerState, out: E[], run: RestoreRun, g: RestoreBlock): void {
+  const v = versionOf(s, run)!;
+  const file = v.files[g.fileIndex];
+  g.working = false;
+  const id = continuation(s, { kind: "open", gather: g, run });
+  out.push({
+    kind: "job",
+    id,
+    job: {
+      type: "open",
+      fileKey: s.fileKey,
+      fileSalt: file.salt,
+      blockIndex: g.blockIndex,
+      scheme: s.scheme.text,
+      fragments: g.fragments,
+      cipherSize: g.block.cipherSize,
+      fragmentHashes: g.block.hashes,
+    },
+  });
+}
+
+/** A block was decrypted (or could not be). */
+export function onOpened(
+  s: CustomerState,
+  out: E[],
+  run: RestoreRun,
+  g: RestoreBlock,
+  result: StorageJobResult,
+): void {
+  if (s.restores[0] !== run) return; // the restore failed meanwhile
+  const v = versionOf(s, run);
+  if (v === undefined) return;
+  if (result.type !== "opened") {
+    const why = result.type === "failed" ? result.message : result.type;
+    return failRestore(
+      s,
+      out,
+      run,
+      `block ${g.blockIndex} of ${v.files[g.fileIndex].path}: ${why}`,
+      0,
+    );
+  }
+  run.active.splice(run.active.indexOf(g), 1);
+  out.push({
+    kind: "notice",
+    notice: {
+      type: "restored_block",
+      restoreId: run.restoreId,
+      fileIndex: g.fileIndex,
+      blockIndex: g.blockIndex,
+      offset: g.blockIndex * s.options.blockBytes,
+      data: result.plaintext,
+    },
+  });
+  const issuedAll = run.fileCursor > run.files.indexOf(g.fileIndex);
+  if (issuedAll && !run.active.some((a) => a.fileIndex === g.fileIndex)) {
+    fileDone(s, out, run, v, g.fileIndex);
+  }
+}
+
+function fileDone(s: CustomerState, out: E[], run: RestoreRun, v: VersionRec, fileIndex: number) {
+  const f = v.files[fileIndex];
+  run.restoredFiles++;
+  out.push({
+    kind: "notice",
+    notice: {
+      type: "restored_file",
+      restoreId: run.restoreId,
+      fileIndex,
+      file: { path: f.path, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs },
+    },
+  });
+  void s;
+}
+
+/** A block cannot be gathered: the restore fails, saying how many fragments are missing. */
+export function gatherFailed(s: CustomerState, out: E[], run: RestoreRun, g: RestoreBlock): void {
+  const v = versionOf(s, run)!;
+  const k = s.scheme.k;
+  const n = s.scheme.n;
+  const held = g.block.held.reduce((a, b) => a + b, 0);
+  const missing = k - g.got;
+  const path = v.files[g.fileIndex].path;
+  const reason = `block ${g.blockIndex} of ${path}: only ${g.got} of the ${k} fragments needed ` +
+    `could be fetched (${missing} missing); of ${n} suppliers, ${held} hold it and ` +
+    `${g.failed} did not answer or lacked it`;
+  failRestore(s, out, run, reason, missing);
+}
+
+function failRestore(
+  s: CustomerState,
+  out: E[],
+  run: RestoreRun,
+  reason: string,
+  missing: number,
+): void {
+  for (const g of run.active) g.working = false;
+  s.restores = s.restores.filter((r) => r !== run);
+  s.counters.restoresFailed++;
+  out.push({
+    kind: "notice",
+    notice: { type: "restore_failed", restoreId: run.restoreId, reason, missing },
+  });
+  out.push({ kind: "trace", event: "restore_failed", detail: { missing } });
+}

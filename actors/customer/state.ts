@@ -1,0 +1,378 @@
+/**
+ * The customer's state: its family of suppliers, its catalogue of versions, and the work in
+ * progress (backups, restores, repairs, requests awaiting answers).
+ *
+ * @module
+ */
+
+import type { NodeId } from "../../core/actor.ts";
+import { assert } from "../../core/assert.ts";
+import type { Message } from "../../core/protocol/mod.ts";
+import type { EccScheme } from "../../core/storage.ts";
+
+/** Timers, thresholds and limits of a customer; every one is a named, documented option. */
+export interface CustomerOptions {
+  /** How often each supplier is probed (the heartbeat). */
+  probeIntervalMs: number;
+  /** Silence after which a supplier counts as offline (no new work is sent to it). */
+  offlineAfterMs: number;
+  /** Silence after which a supplier is fired and replaced (repair only). */
+  fireAfterMs: number;
+  /** How long a request waits for its answer. */
+  requestTimeoutMs: number;
+  /** Time between two audits of the same supplier (repair only). */
+  auditIntervalMs: number;
+  /** Wait before asking the ID servers for offers again after a fruitless round. */
+  hireRetryMs: number;
+  /** How often the catalogue is scanned for fragments to rebuild (repair only). */
+  repairScanMs: number;
+  /** Monitoring, firing, audits and rebuilding on (false: the `--no-repair` baseline). */
+  repair: boolean;
+  /** Bytes per block. */
+  blockBytes: number;
+  /** Quota asked of each supplier. */
+  quotaBytes: number;
+  /** Most requests awaiting an answer at once. */
+  requestsInFlightMax: number;
+  /** Most blocks a backup or restore holds in memory at once. */
+  blocksInFlightMax: number;
+  /** Most blocks being rebuilt at once. */
+  repairsInFlightMax: number;
+  /** Most backups and restores waiting their turn. */
+  queuedMax: number;
+  /** Most suppliers remembered as not to be hired again. */
+  excludedMax: number;
+  /** Most versions in the catalogue. */
+  versionsMax: number;
+}
+
+/** Defaults for a home connection: probes every 10 min, fire after a day of silence. */
+export const DEFAULT_CUSTOMER_OPTIONS: CustomerOptions = {
+  probeIntervalMs: 10 * 60_000,
+  offlineAfterMs: 30 * 60_000,
+  fireAfterMs: 24 * 3_600_000,
+  requestTimeoutMs: 2 * 60_000,
+  auditIntervalMs: 24 * 3_600_000,
+  hireRetryMs: 10 * 60_000,
+  repairScanMs: 10 * 60_000,
+  repair: true,
+  blockBytes: 4 * 1024 * 1024,
+  quotaBytes: 1024 ** 3,
+  requestsInFlightMax: 512,
+  blocksInFlightMax: 4,
+  repairsInFlightMax: 4,
+  queuedMax: 64,
+  excludedMax: 256,
+  versionsMax: 10_000,
+};
+
+/** What a customer is configured with. */
+export interface CustomerConfig {
+  name: NodeId;
+  /** ID servers to ask for supplier offers. */
+  idServers: NodeId[];
+  scheme: EccScheme;
+  /** The user's 32-byte file key; it never leaves this node in the clear. */
+  fileKey: Uint8Array;
+  options?: Partial<CustomerOptions>;
+}
+
+/** One place in the family: position i holds fragment i of every block. */
+export interface Position {
+  supplier: NodeId | null;
+  state: "empty" | "hiring" | "active";
+  /** Candidate asked for a contract while `hiring`. */
+  candidate: NodeId | null;
+  /** Last time the supplier answered anything. */
+  lastSeenMs: number;
+  /** Whether it answered lately; requests only go to online suppliers (restores try all). */
+  online: boolean;
+  /** When to try an offline supplier again without monitoring. */
+  retryAtMs: number;
+  probePending: boolean;
+  hiredMs: number;
+}
+
+/** One block (of a file or of a manifest) and where its fragments are. */
+export interface BlockRec {
+  /** Key prefix: fragment p is `${key}/${p}`. */
+  key: string;
+  plainSize: number;
+  cipherSize: number;
+  fragmentSize: number;
+  hashes: Uint8Array[];
+  roots: Uint8Array[];
+  /** Per position: 1 when the position's current supplier acknowledged the fragment. */
+  held: Uint8Array;
+  /** Per position: 1 while a store to it is awaiting its answer. */
+  storing: Uint8Array;
+  /** Sealed fragments not yet acknowledged (a backup in progress), else null. */
+  pending: (Uint8Array | undefined)[] | null;
+  /** Whether a repair task is working on it. */
+  repairing: boolean;
+}
+
+/** One file of a version. */
+export interface FileRec {
+  path: string;
+  size: number;
+  mode: number;
+  mtimeMs: number;
+  salt: Uint8Array;
+  blocks: BlockRec[];
+}
+
+/** One backup. */
+export interface VersionRec {
+  id: string;
+  label: string;
+  createdMs: number;
+  status: "uploading" | "complete";
+  files: FileRec[];
+  /** The sealed manifest, erasure-coded like a block. */
+  manifest: BlockRec | null;
+}
+
+/** A file a backup should read, from `src:<path>`. */
+export interface SourceFile {
+  path: string;
+  size: number;
+  mode: number;
+  mtimeMs: number;
+}
+
+/** The backup being made. */
+export interface BackupRun {
+  version: VersionRec;
+  /** Next block to read: file and block index. */
+  nextFile: number;
+  nextBlock: number;
+  /** Blocks read or sealed or uploading. */
+  inFlight: number;
+  /** Blocks whose fragments await acknowledgements. */
+  uploading: BlockRec[];
+  phase: "blocks" | "manifest" | "finishing";
+}
+
+/** A restore waiting or running. */
+export interface RestoreRun {
+  restoreId: number;
+  versionId: string;
+  files: number[];
+  /** Cursor over (file, block) pairs. */
+  fileCursor: number;
+  blockCursor: number;
+  active: RestoreBlock[];
+  restoredFiles: number;
+}
+
+/** Fetching the fragments of one block, for a restore or a repair. */
+export interface GatherBase {
+  block: BlockRec;
+  fragments: (Uint8Array | undefined)[];
+  /** Per position: 0 not asked, 1 asked, 2 answered with the fragment, 3 failed. */
+  asked: Uint8Array;
+  inFlight: number;
+  got: number;
+  /** Suppliers that did not answer or did not have it, for the error message. */
+  failed: number;
+  working: boolean;
+}
+
+/** One block of a restore. */
+export interface RestoreBlock extends GatherBase {
+  role: "restore";
+  run: RestoreRun;
+  fileIndex: number;
+  blockIndex: number;
+}
+
+/** Rebuilding the missing fragments of one block. */
+export interface RepairTask extends GatherBase {
+  role: "repair";
+  /** Positions to rebuild. */
+  targets: number[];
+  /** Rebuilt fragments (at the target positions) once the rebuild job is done. */
+  rebuilt: (Uint8Array | undefined)[] | null;
+  storesPending: number;
+}
+
+/** A gather of either kind. */
+export type Gather = RestoreBlock | RepairTask;
+
+/** Why a request was sent: decides what its answer or its timeout does. */
+export type RequestPurpose =
+  | { kind: "offer_query" }
+  | { kind: "contract"; position: number; supplier: NodeId }
+  | { kind: "cancel" }
+  | { kind: "probe"; position: number }
+  | { kind: "audit"; position: number; block: BlockRec; leafIndex: number }
+  | { kind: "store"; position: number; block: BlockRec; repair: RepairTask | null }
+  | { kind: "fetch"; position: number; gather: Gather }
+  | { kind: "remove" };
+
+/** A request awaiting its answer. */
+export interface PendingRequest {
+  id: number;
+  to: NodeId;
+  deadlineMs: number;
+  purpose: RequestPurpose;
+}
+
+/** What a blob read or a job is for. */
+export type Continuation =
+  | { kind: "source"; block: BlockRec; file: FileRec; blockIndex: number }
+  | { kind: "seal"; block: BlockRec }
+  | { kind: "seal_manifest"; version: VersionRec }
+  | { kind: "open"; gather: RestoreBlock; run: RestoreRun }
+  | { kind: "rebuild"; task: RepairTask }
+  | { kind: "verify_audit"; position: number; supplier: NodeId };
+
+/** Counters for reports and tests. */
+export interface CustomerCounters {
+  hired: number;
+  fired: number;
+  replaced: number;
+  auditsPassed: number;
+  auditsFailed: number;
+  corruptFragments: number;
+  repairFragments: number;
+  repairBytes: number;
+  repairTasksFailed: number;
+  uploadedBytes: number;
+  backupsDone: number;
+  restoresDone: number;
+  restoresFailed: number;
+  timeouts: number;
+  unexpected: number;
+  refused: number;
+}
+
+/** The whole state of a customer node. */
+export interface CustomerState {
+  name: NodeId;
+  idServers: NodeId[];
+  scheme: EccScheme;
+  fileKey: Uint8Array;
+  options: CustomerOptions;
+  positions: Position[];
+  /** Offers not yet tried, from the last query. */
+  candidates: NodeId[];
+  /** Suppliers not to hire again (fired or refusing), oldest first. */
+  excluded: NodeId[];
+  hireRetryAtMs: number;
+  nextIdServer: number;
+  versions: VersionRec[];
+  backup: BackupRun | null;
+  backupQueue: { label: string; files: SourceFile[] }[];
+  restores: RestoreRun[];
+  repairs: RepairTask[];
+  requests: Map<number, PendingRequest>;
+  continuations: Map<number, Continuation>;
+  nextRequestId: number;
+  nextOpId: number;
+  nextProbeAtMs: number | null;
+  nextAuditAtMs: number | null;
+  nextAuditPosition: number;
+  nextRepairScanAtMs: number | null;
+  started: boolean;
+  /** Time of the latest step (lets `nextDeadlineMs` skip deadlines already passed). */
+  nowMs: number;
+  counters: CustomerCounters;
+}
+
+/** A new customer with an empty family and catalogue. */
+export function customerState(config: CustomerConfig): CustomerState {
+  const options = { ...DEFAULT_CUSTOMER_OPTIONS, ...config.options };
+  if (config.fileKey.length !== 32) throw new RangeError("the file key must be 32 bytes");
+  if (config.idServers.length === 0) throw new RangeError("a customer needs an ID server");
+  const positions: Position[] = [];
+  for (let i = 0; i < config.scheme.n; i++) {
+    positions.push({
+      supplier: null,
+      state: "empty",
+      candidate: null,
+      lastSeenMs: 0,
+      online: false,
+      retryAtMs: 0,
+      probePending: false,
+      hiredMs: 0,
+    });
+  }
+  return {
+    name: config.name,
+    idServers: [...config.idServers],
+    scheme: config.scheme,
+    fileKey: config.fileKey,
+    options,
+    positions,
+    candidates: [],
+    excluded: [],
+    hireRetryAtMs: 0,
+    nextIdServer: 0,
+    versions: [],
+    backup: null,
+    backupQueue: [],
+    restores: [],
+    repairs: [],
+    requests: new Map(),
+    continuations: new Map(),
+    nextRequestId: 1,
+    nextOpId: 1,
+    nextProbeAtMs: null,
+    nextAuditAtMs: null,
+    nextAuditPosition: 0,
+    nextRepairScanAtMs: null,
+    started: false,
+    nowMs: 0,
+    counters: {
+      hired: 0,
+      fired: 0,
+      replaced: 0,
+      auditsPassed: 0,
+      auditsFailed: 0,
+      corruptFragments: 0,
+      repairFragments: 0,
+      repairBytes: 0,
+      repairTasksFailed: 0,
+      uploadedBytes: 0,
+      backupsDone: 0,
+      restoresDone: 0,
+      restoresFailed: 0,
+      timeouts: 0,
+      unexpected: 0,
+      refused: 0,
+    },
+  };
+}
+
+/** The customer's own rules; a violation is a bug. */
+export function invariants(s: CustomerState): void {
+  const o = s.options;
+  assert(s.requests.size <= o.requestsInFlightMax, "too many requests in flight");
+  assert(s.repairs.length <= o.repairsInFlightMax, "too many repairs");
+  assert(s.excluded.length <= o.excludedMax, "exclusion list over its limit");
+  assert(s.versions.length <= o.versionsMax, "too many versions");
+  assert(s.backupQueue.length + s.restores.length <= 2 * o.queuedMax, "queues over their limit");
+  const seen = new Set<NodeId>();
+  for (const p of s.positions) {
+    assert((p.state === "active") === (p.supplier !== null), "active iff it has a supplier");
+    assert((p.state === "hiring") === (p.candidate !== null), "hiring iff it has a candidate");
+    if (p.supplier !== null) {
+      assert(!seen.has(p.supplier), `supplier ${p.supplier} holds two positions`);
+      seen.add(p.supplier);
+    }
+  }
+  if (s.backup !== null) {
+    assert(s.backup.inFlight <= o.blocksInFlightMax, "backup holds too many blocks");
+    assert(s.backup.inFlight >= s.backup.uploading.length, "uploading blocks not counted");
+  }
+  let prev = -Infinity;
+  for (const r of s.requests.values()) {
+    assert(r.deadlineMs >= prev, "request deadlines out of order");
+    prev = r.deadlineMs;
+  }
+}
+
+/** A message type the customer sends; used for typed request helpers. */
+export type Outgoing = Message;

@@ -1,0 +1,320 @@
+/**
+ * The customer (user) actor: keeps a user's files alive on a family of suppliers.
+ *
+ * Theory of operation.
+ *
+ * States. The family has N positions (the ECC scheme's fragments per block); each is `empty`,
+ * `hiring` (a contract was asked of a candidate) or `active` (a supplier holds position i's
+ * fragment of every block). An active supplier is `online` while it answers. The catalogue holds
+ * versions (`uploading` until every fragment of every block and of the manifest is acknowledged,
+ * then `complete`). Work in progress: one backup at a time, restores one at a time in queue
+ * order, up to `repairsInFlightMax` repair tasks, and requests awaiting answers.
+ *
+ * Timers (all in state; `nextDeadlineMs` returns the earliest):
+ * - request deadlines (`requestTimeoutMs` after sending; the oldest expires first);
+ * - `nextProbeAtMs`: probe every active supplier, mark silent ones offline, fire those silent
+ *   for `fireAfterMs` (repair only);
+ * - `nextAuditAtMs`: audit one supplier, round robin (repair only);
+ * - `nextRepairScanAtMs`: look for fragments to rebuild (repair only);
+ * - `hireRetryAtMs` and each offline position's `retryAtMs`: when to try again.
+ *
+ * Limits: requests in flight, blocks in memory, repair tasks, queued backups and restores,
+ * remembered exclusions, versions (all in {@link CustomerOptions}); over a limit, new work waits
+ * or the command is refused with a notice.
+ *
+ * Messages (see `core/protocol/storage.ts` and `core/protocol/identity.ts`):
+ * | sends                | to        | answer handled                                       |
+ * |----------------------|-----------|------------------------------------------------------|
+ * | `offer_query`        | ID server | offers become hiring candidates                      |
+ * | `contract_request`   | candidate | accepted: position active; else excluded             |
+ * | `probe`              | supplier  | seen; `contract: false` means it lost us: fire       |
+ * | `store`              | supplier  | fragment held; refusals: retry or fire               |
+ * | `fetch`              | supplier  | verified against its hash, else fire                 |
+ * | `audit`              | supplier  | Merkle proof checked against the root, else fire     |
+ * | `remove`, `contract_cancel` | supplier | best effort                                  |
+ *
+ * Lifecycle: on the first `start` the timers are armed and hiring begins. On a later `start`
+ * (back from offline) every supplier is given a fresh grace period: the customer's own absence
+ * says nothing about them. Answers from unknown requests or unexpected senders are counted in
+ * `counters.unexpected` and ignored.
+ *
+ * @module
+ */
+
+import type { Actor, BlobResult, Input, StepContext } from "../../core/actor.ts";
+import type { Message } from "../../core/protocol/mod.ts";
+import type { StorageJobResult } from "../../core/storage.ts";
+import {
+  onSealed,
+  onSourceRead,
+  onStoreReply,
+  onStoreTimeout,
+  pumpBackup,
+  startBackup,
+} from "./backup.ts";
+import { deleteVersion, listVersions, status } from "./commands.ts";
+import {
+  auditNext,
+  fire,
+  fireSilent,
+  hire,
+  markSeen,
+  markSilent,
+  onAudit,
+  onAuditVerified,
+  onContract,
+  onOffers,
+  onOffersTimeout,
+  probeAll,
+} from "./family.ts";
+import { onFetchReply, onFetchTimeout } from "./gather.ts";
+import type { CustomerCommand, CustomerProtocol, E } from "./protocol.ts";
+import {
+  onRebuilt,
+  onRepairStore,
+  pumpRepairs,
+  rebuildGathered,
+  scanForRepairs,
+} from "./repair.ts";
+import { expiredRequests, firstRequestDeadline, takeRequest } from "./requests.ts";
+import { onOpened, openGathered, pumpRestore, queueRestore } from "./restore.ts";
+import { type CustomerState, invariants, type PendingRequest } from "./state.ts";
+
+function step(s: CustomerState, input: Input<CustomerProtocol>, ctx: StepContext): readonly E[] {
+  const out: E[] = [];
+  s.nowMs = ctx.nowMs;
+  switch (input.kind) {
+    case "start":
+      onStart(s, ctx);
+      break;
+    case "message":
+      onMessage(s, ctx, out, input.from, input.message);
+      break;
+    case "timeout":
+      onTimeout(s, ctx, out);
+      break;
+    case "io_done":
+      onIo(s, out, input.id, input.result);
+      break;
+    case "job_done":
+      onJob(s, ctx, out, input.id, input.result);
+      break;
+    case "command":
+      onCommand(s, ctx, out, input.command);
+      break;
+  }
+  pump(s, ctx, out);
+  return out;
+}
+
+function onStart(s: CustomerState, ctx: StepContext): void {
+  const o = s.options;
+  if (!s.started) {
+    s.started = true;
+    if (o.repair) {
+      s.nextProbeAtMs = ctx.nowMs + o.probeIntervalMs * ctx.random.float();
+      s.nextAuditAtMs = ctx.nowMs + (o.auditIntervalMs / s.scheme.n) * (0.5 + ctx.random.float());
+      s.nextRepairScanAtMs = ctx.nowMs + o.repairScanMs;
+    }
+    return;
+  }
+  // Back from a pause: our absence says nothing about the suppliers.
+  for (const p of s.positions) {
+    if (p.state !== "active") continue;
+    p.lastSeenMs = ctx.nowMs;
+    p.online = true;
+    p.retryAtMs = 0;
+    p.probePending = false;
+  }
+  if (o.repair) s.nextProbeAtMs = Math.min(s.nextProbeAtMs ?? Infinity, ctx.nowMs + 1000);
+}
+
+/** Drives every pipeline forward; runs after each input. */
+function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
+  hire(s, ctx, out);
+  startBackup(s, ctx, out);
+  pumpBackup(s, ctx, out);
+  pumpRestore(s, ctx, out);
+  if (s.options.repair) pumpRepairs(s, ctx, out);
+}
+
+function onTimeout(s: CustomerState, ctx: StepContext, out: E[]): void {
+  for (const r of expiredRequests(s, ctx.nowMs)) onRequestTimeout(s, ctx, out, r);
+  const o = s.options;
+  const now = ctx.nowMs;
+  if (s.nextProbeAtMs !== null && now >= s.nextProbeAtMs) {
+    s.nextProbeAtMs = now + o.probeIntervalMs;
+    fireSilent(s, ctx, out);
+    probeAll(s, ctx, out);
+  }
+  if (s.nextAuditAtMs !== null && now >= s.nextAuditAtMs) {
+    s.nextAuditAtMs = now + o.auditIntervalMs / s.scheme.n;
+    auditNext(s, ctx, out);
+  }
+  if (s.nextRepairScanAtMs !== null && now >= s.nextRepairScanAtMs) {
+    s.nextRepairScanAtMs = now + o.repairScanMs;
+    scanForRepairs(s, ctx, out);
+  }
+}
+
+function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: PendingRequest) {
+  s.counters.timeouts++;
+  const purpose = r.purpose;
+  switch (purpose.kind) {
+    case "offer_query":
+      return onOffersTimeout(s, ctx);
+    case "contract":
+      return onContract(s, ctx, out, purpose.position, purpose.supplier, false);
+    case "probe":
+      s.positions[purpose.position].probePending = false;
+      if (s.positions[purpose.position].supplier === r.to) {
+        markSilent(s, purpose.position, ctx.nowMs);
+      }
+      return;
+    case "audit":
+      if (s.positions[purpose.position].supplier === r.to) {
+        markSilent(s, purpose.position, ctx.nowMs);
+      }
+      return;
+    case "store":
+      onStoreTimeout(s, ctx, purpose.position, purpose.block);
+      if (purpose.repair !== null) onRepairStore(s, purpose.repair, false, 0);
+      return;
+    case "fetch":
+      onFetchTimeout(s, ctx, purpose.gather, purpose.position);
+      return;
+    case "cancel":
+    case "remove":
+      return;
+  }
+}
+
+function onMessage(s: CustomerState, ctx: StepContext, out: E[], from: string, m: Message): void {
+  if (!("requestId" in m)) {
+    s.counters.unexpected++;
+    return;
+  }
+  const r = takeRequest(s, from, m.requestId);
+  if (r === null) {
+    s.counters.unexpected++;
+    return;
+  }
+  const p = r.purpose;
+  if (m.type === "offer_query_reply" && p.kind === "offer_query") return onOffers(s, ctx, m);
+  if (m.type === "contract_reply" && p.kind === "contract") {
+    return onContract(s, ctx, out, p.position, p.supplier, m.outcome === "accepted");
+  }
+  if (m.type === "probe_reply" && p.kind === "probe") {
+    s.positions[p.position].probePending = false;
+    if (s.positions[p.position].supplier !== from) return;
+    markSeen(s, p.position, ctx.nowMs);
+    if (!m.contract && s.options.repair) {
+      fire(s, ctx, out, p.position, "it no longer has a contract with us");
+    }
+    return;
+  }
+  if (m.type === "store_reply" && p.kind === "store") {
+    onStoreReply(s, ctx, out, p.position, p.block, m, from);
+    const stored = m.outcome === "stored";
+    if (p.repair !== null) onRepairStore(s, p.repair, stored, stored ? p.block.fragmentSize : 0);
+    return;
+  }
+  if (m.type === "fetch_reply" && p.kind === "fetch") return onFetched(s, ctx, out, p, from, m);
+  if (m.type === "audit_reply" && p.kind === "audit") {
+    if (s.positions[p.position].supplier !== from) return;
+    markSeen(s, p.position, ctx.nowMs);
+    return onAudit(s, ctx, out, p.position, p.block, p.leafIndex, m);
+  }
+  if (m.type === "contract_cancel_reply" || m.type === "remove_reply") return;
+  s.counters.unexpected++;
+}
+
+function onFetched(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  p: Extract<PendingRequest["purpose"], { kind: "fetch" }>,
+  from: string,
+  m: Extract<Message, { type: "fetch_reply" }>,
+): void {
+  const g = p.gather;
+  if (!g.working) return;
+  const complete = onFetchReply(s, ctx, out, g, p.position, from, m);
+  if (!complete) return;
+  if (g.role === "restore") openGathered(s, out, g.run, g);
+  else rebuildGathered(s, out, g);
+}
+
+function onIo(s: CustomerState, out: E[], id: number, result: BlobResult): void {
+  const c = s.continuations.get(id);
+  if (c === undefined) return;
+  s.continuations.delete(id);
+  if (c.kind === "source") onSourceRead(s, out, c.block, c.file, c.blockIndex, result);
+}
+
+function onJob(s: CustomerState, ctx: StepContext, out: E[], id: number, r: StorageJobResult) {
+  const c = s.continuations.get(id);
+  if (c === undefined) return;
+  s.continuations.delete(id);
+  switch (c.kind) {
+    case "seal":
+      return onSealed(s, ctx, out, c.block, r);
+    case "seal_manifest":
+      return;
+    case "open":
+      return onOpened(s, out, c.run, c.gather, r);
+    case "rebuild":
+      return onRebuilt(s, ctx, out, c.task, r);
+    case "verify_audit":
+      return onAuditVerified(s, ctx, out, c.position, c.supplier, r.type === "verified" && r.ok);
+    case "source":
+      return;
+  }
+}
+
+function onCommand(s: CustomerState, ctx: StepContext, out: E[], c: CustomerCommand): void {
+  switch (c.type) {
+    case "backup":
+      if (s.backupQueue.length >= s.options.queuedMax) {
+        const reason = "too many backups queued; try later";
+        out.push({ kind: "notice", notice: { type: "command_failed", command: "backup", reason } });
+        return;
+      }
+      s.backupQueue.push({ label: c.label, files: c.files });
+      return;
+    case "restore":
+      return queueRestore(s, out, c.restoreId, c.versionId, c.files);
+    case "delete":
+      return deleteVersion(s, ctx, out, c.versionId);
+    case "list":
+      out.push({ kind: "notice", notice: { type: "versions", versions: listVersions(s) } });
+      return;
+    case "status":
+      out.push({ kind: "notice", notice: status(s) });
+      return;
+  }
+}
+
+function nextDeadlineMs(s: CustomerState): number | null {
+  let t = firstRequestDeadline(s) ?? Infinity;
+  for (const x of [s.nextProbeAtMs, s.nextAuditAtMs, s.nextRepairScanAtMs]) {
+    if (x !== null && x < t) t = x;
+  }
+  const now = s.nowMs;
+  if (s.hireRetryAtMs > now && s.positions.some((p) => p.state === "empty")) {
+    t = Math.min(t, s.hireRetryAtMs);
+  }
+  if (s.backup !== null || s.restores.length > 0) {
+    for (const p of s.positions) {
+      if (p.state === "active" && !p.online && p.retryAtMs > now) t = Math.min(t, p.retryAtMs);
+    }
+  }
+  return t === Infinity ? null : t;
+}
+
+/** The customer actor. */
+export const customer: Actor<CustomerState, CustomerProtocol> = {
+  step,
+  nextDeadlineMs,
+  invariants,
+};
