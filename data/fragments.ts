@@ -47,6 +47,32 @@ export function encodeFragments(scheme: Scheme | string, bytes: Uint8Array): Uin
   return fragments;
 }
 
+/**
+ * Like {@link encodeFragments} but takes ownership of `bytes`: the data fragments are views into
+ * it where no padding is needed, so only the parity (and a padded last data shard) is allocated
+ * and nothing is copied. For the pipeline, which owns its fresh ciphertext; `bytes` must not be
+ * changed afterwards.
+ */
+export function encodeFragmentsAdopting(scheme: Scheme, bytes: Uint8Array): Uint8Array[] {
+  if (scheme.kind === "mirror") return encodeFragments(scheme, bytes);
+  const size = fragmentSize(scheme, bytes.length);
+  const data: Uint8Array[] = [];
+  for (let i = 0; i < scheme.k; i++) {
+    const start = i * size;
+    if (start + size <= bytes.length) {
+      data.push(bytes.subarray(start, start + size));
+    } else {
+      const padded = new Uint8Array(size);
+      if (start < bytes.length) padded.set(bytes.subarray(start));
+      data.push(padded);
+    }
+  }
+  const all = new Uint8Array(scheme.m * size);
+  const parity = Array.from({ length: scheme.m }, (_, i) => all.subarray(i * size, (i + 1) * size));
+  if (scheme.m > 0 && size > 0) reedSolomon(scheme.k, scheme.m).encode(data, parity);
+  return [...data, ...parity];
+}
+
 /** Throws {@link IntegrityError} unless every present fragment has the expected size. */
 function checkSizes(fragments: readonly (Uint8Array | undefined)[], s: Scheme, size: number) {
   if (fragments.length !== s.n) {

@@ -178,3 +178,11 @@ Deno.test("property: random manifests round-trip through the codec", () => {
     100,
   );
 });
+
+Deno.test("regression: an index whose owner key is not a curve point is refused (FC_SEED=834560280)", () => {
+  const { manifest } = sampleVersion();
+  const signed = signFragmentIndex(fragmentIndexOf(manifest, owner), signer);
+  const bad = signed.slice();
+  bad[46 >> 3] ^= 1 << (46 & 7); // bit 46: inside the owner's public key
+  assertThrows(() => openFragmentIndex(bad, verifier), IntegrityError);
+});

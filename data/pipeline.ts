@@ -28,8 +28,8 @@ import type { FileEntry } from "./manifest.ts";
 import type { RandomBytes } from "./_bytes.ts";
 import { unwrapKey, wrapKey } from "./seal.ts";
 import { AuthenticationError, IntegrityError, TooFewFragmentsError } from "./errors.ts";
-import { decodeFragments, encodeFragments, reconstructFragments } from "./fragments.ts";
-import { hashFragment, LEAF_BYTES_DEFAULT, sha256 } from "./merkle.ts";
+import { decodeFragments, encodeFragmentsAdopting, reconstructFragments } from "./fragments.ts";
+import { hashFragment, LEAF_BYTES_DEFAULT, merkleRoot, sha256 } from "./merkle.ts";
 import { fragmentSize, type Scheme, toScheme } from "./scheme.ts";
 
 /** Which key encrypts a block: derived from the file key, or a random one given as is. */
@@ -86,7 +86,7 @@ function codeCiphertext(
   leafBytes: number,
 ): SealedBlock {
   const s = toScheme(scheme);
-  const fragments = encodeFragments(s, ciphertext);
+  const fragments = encodeFragmentsAdopting(s, ciphertext);
   const fragmentHashes: Uint8Array[] = [];
   const merkleRoots: Uint8Array[] = [];
   for (const f of fragments) {
@@ -94,14 +94,43 @@ function codeCiphertext(
     fragmentHashes.push(h.sha256);
     merkleRoots.push(h.merkleRoot);
   }
-  const cipherSize = ciphertext.length;
+  return sealedOf(s, ciphertext.length, plainSize, fragments, fragmentHashes, merkleRoots);
+}
+
+/**
+ * {@link codeCiphertext} with the plain SHA-256 of the fragments computed by WebCrypto on worker
+ * threads while this thread builds the Merkle trees: the two hash passes run side by side.
+ */
+async function codeCiphertextAsync(
+  ciphertext: Uint8Array,
+  plainSize: number,
+  scheme: Scheme,
+  leafBytes: number,
+): Promise<SealedBlock> {
+  const fragments = encodeFragmentsAdopting(scheme, ciphertext);
+  const digests = Promise.all(
+    fragments.map((f) => crypto.subtle.digest("SHA-256", f as Uint8Array<ArrayBuffer>)),
+  );
+  const merkleRoots = fragments.map((f) => merkleRoot(f, leafBytes));
+  const fragmentHashes = (await digests).map((d) => new Uint8Array(d));
+  return sealedOf(scheme, ciphertext.length, plainSize, fragments, fragmentHashes, merkleRoots);
+}
+
+function sealedOf(
+  scheme: Scheme,
+  cipherSize: number,
+  plainSize: number,
+  fragments: Uint8Array[],
+  fragmentHashes: Uint8Array[],
+  merkleRoots: Uint8Array[],
+): SealedBlock {
   return {
     fragments,
     fragmentHashes,
     merkleRoots,
     cipherSize,
     plainSize,
-    fragmentSize: fragmentSize(s, cipherSize),
+    fragmentSize: fragmentSize(scheme, cipherSize),
   };
 }
 
@@ -301,7 +330,7 @@ export async function* sealStream(
     if (pending !== undefined) {
       const ciphertext = await pending.cipher;
       yield {
-        ...codeCiphertext(ciphertext, pending.plainSize, scheme, leafBytes),
+        ...await codeCiphertextAsync(ciphertext, pending.plainSize, scheme, leafBytes),
         blockIndex: pending.blockIndex,
       };
     }
@@ -311,7 +340,7 @@ export async function* sealStream(
   if (pending !== undefined) {
     const ciphertext = await pending.cipher;
     yield {
-      ...codeCiphertext(ciphertext, pending.plainSize, scheme, leafBytes),
+      ...await codeCiphertextAsync(ciphertext, pending.plainSize, scheme, leafBytes),
       blockIndex: pending.blockIndex,
     };
   }

@@ -207,3 +207,21 @@ Deno.test("openBytes() and openStream() restore files with derived and wrapped b
   assertEquals(openBytes(entry2, fileKey, scheme, (i) => wrapped[i].fragments), file);
   assertThrows(() => openBytes(entry2, randomKey(), scheme, (i) => wrapped[i].fragments));
 });
+
+Deno.test("regression: a flipped padding bit with a forged hash is refused (FC_SEED=1241102978)", () => {
+  // rs:9+0 over an empty block: 16 bytes of tag in 2-byte shards, the last shard pure padding.
+  const scheme = rsScheme(9, 0);
+  const sealed = sealBlock({
+    fileKey,
+    fileSalt,
+    blockIndex: 1,
+    plaintext: new Uint8Array(0),
+    scheme,
+  });
+  const fragments = sealed.fragments.map((f) => f.slice());
+  fragments[8][0] ^= 1;
+  const fragmentHashes = sealed.fragmentHashes.slice();
+  fragmentHashes[8] = sha256(fragments[8]);
+  const args = { ...sealed, fileKey, fileSalt, blockIndex: 1, scheme, fragments, fragmentHashes };
+  assertThrows(() => openBlock(args), IntegrityError, "padding");
+});
