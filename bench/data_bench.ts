@@ -212,7 +212,8 @@ async function benchPipeline(): Promise<void> {
   ], rows);
   console.log(
     "\nsync = node:crypto AES-GCM on this thread (the simulator's path); stream = WebCrypto " +
-      "AES-GCM on a worker thread, coding and hashing the previous block meanwhile (the real node).",
+      "AES-GCM on a worker thread, coding and hashing the previous block meanwhile " +
+      "(the real node).",
   );
 }
 

@@ -20,7 +20,7 @@
  */
 
 import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
-import { checkLength, drawBytes, owned, plain, type RandomBytes } from "./_bytes.ts";
+import { checkLength, drawBytes, owned, type RandomBytes } from "./_bytes.ts";
 import { AuthenticationError } from "./errors.ts";
 
 /** AES-256 key length in bytes. */
@@ -34,6 +34,8 @@ export const FILE_SALT_BYTES = 32;
 /** The nonce of every block: safe because a block key encrypts exactly one block. */
 export const BLOCK_NONCE: Uint8Array = new Uint8Array(NONCE_BYTES);
 
+/** Piece size for streaming through `node:crypto` (fits the L2 cache). */
+const STREAM_CHUNK_BYTES = 256 * 1024;
 const BLOCK_INFO_PREFIX = new TextEncoder().encode("bitdust/block-key/v1");
 
 /** Options of an AES-GCM call. */
@@ -69,11 +71,15 @@ export function encryptSync(
   checkKeyAndNonce(key, nonce);
   const cipher = createCipheriv("aes-256-gcm", key, nonce, { authTagLength: TAG_BYTES });
   if (options.associatedData !== undefined) cipher.setAAD(options.associatedData);
+  // Stream through cache-sized pieces into one output: a single large allocation, not two.
   const out = new Uint8Array(plaintext.length + TAG_BYTES);
-  const body = cipher.update(plaintext);
-  out.set(body, 0);
-  const rest = cipher.final();
-  out.set(rest, body.length);
+  let at = 0;
+  for (let i = 0; i < plaintext.length; i += STREAM_CHUNK_BYTES) {
+    const piece = cipher.update(plaintext.subarray(i, i + STREAM_CHUNK_BYTES));
+    out.set(piece, at);
+    at += piece.length;
+  }
+  out.set(cipher.final(), at);
   out.set(cipher.getAuthTag(), plaintext.length);
   return out;
 }
@@ -96,14 +102,20 @@ export function decryptSync(
   const decipher = createDecipheriv("aes-256-gcm", key, nonce, { authTagLength: TAG_BYTES });
   decipher.setAuthTag(sealed.subarray(bodyBytes));
   if (options.associatedData !== undefined) decipher.setAAD(options.associatedData);
-  const body = decipher.update(sealed.subarray(0, bodyBytes));
+  const body = new Uint8Array(bodyBytes);
+  let at = 0;
+  for (let i = 0; i < bodyBytes; i += STREAM_CHUNK_BYTES) {
+    const piece = decipher.update(sealed.subarray(i, Math.min(bodyBytes, i + STREAM_CHUNK_BYTES)));
+    body.set(piece, at);
+    at += piece.length;
+  }
   try {
-    decipher.final();
+    body.set(decipher.final(), at);
   } catch {
     body.fill(0); // never let unauthenticated plaintext escape
     throw new AuthenticationError("decryption failed: wrong key or altered data");
   }
-  return plain(body);
+  return body;
 }
 
 function webParams(options: AeadOptions): AesGcmParams {

@@ -14,7 +14,7 @@ import {
 import { AuthenticationError } from "./errors.ts";
 import { check } from "./_fc_test_util.ts";
 
-Deno.test("property: sync and WebCrypto AES-GCM give the same bytes and open each other", async () => {
+Deno.test("property: sync and WebCrypto AES-GCM agree and open each other", async () => {
   const cases = fc.sample(
     fc.record({ msg: fc.uint8Array({ maxLength: 5000 }), ad: fc.option(fc.uint8Array()) }),
     { numRuns: 40 },

@@ -35,7 +35,7 @@ export function splitBlocks(
   return Array.from({ length: n }, (_, i) => bytes.subarray(i * blockBytes, (i + 1) * blockBytes));
 }
 
-/** Anything that yields byte chunks: a `ReadableStream` (e.g. `Deno.FsFile.readable`) or a generator. */
+/** What yields byte chunks: a `ReadableStream` (e.g. `Deno.FsFile.readable`) or a generator. */
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 /**

@@ -150,7 +150,9 @@ export function fragmentIndexOf(manifest: Manifest, owner: Uint8Array): Fragment
  *     blocks: [] },
  *   (bytes) => new Uint8Array(sign(null, bytes, privateKey)),
  * );
- * const index = openFragmentIndex(signed, (_key, bytes, sig) => verify(null, bytes, publicKey, sig));
+ * const check = (_key: Uint8Array, bytes: Uint8Array, sig: Uint8Array) =>
+ *   verify(null, bytes, publicKey, sig);
+ * const index = openFragmentIndex(signed, check);
  * console.assert(index.scheme === "rs:4+4");
  * ```
  */

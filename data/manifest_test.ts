@@ -179,7 +179,8 @@ Deno.test("property: random manifests round-trip through the codec", () => {
   );
 });
 
-Deno.test("regression: an index whose owner key is not a curve point is refused (FC_SEED=834560280)", () => {
+// Regression for FC_SEED=834560280.
+Deno.test("regression: an index whose owner key is not a curve point is refused", () => {
   const { manifest } = sampleVersion();
   const signed = signFragmentIndex(fragmentIndexOf(manifest, owner), signer);
   const bad = signed.slice();

@@ -188,7 +188,9 @@ export interface OpenBlockInput extends BlockKeyInput {
   fragmentHashes: readonly Uint8Array[];
   /**
    * What to do with a fragment whose hash is wrong: `"skip"` (default) treats it as missing and
-   * goes on if K good ones remain; `"throw"` stops with an {@link IntegrityError}.
+   * goes on if K good ones remain; `"throw"` stops with an {@link IntegrityError}. Fragments are
+   * checked in position order until K good ones are found; the rest are not read (use
+   * {@link corruptFragments} to check them all).
    */
   onHashMismatch?: "skip" | "throw";
 }
@@ -231,19 +233,52 @@ export function openBlock(input: OpenBlockInput): Uint8Array {
   if (input.cipherSize < TAG_BYTES) {
     throw new AuthenticationError(`cipher size ${input.cipherSize} is below the tag size`);
   }
-  const size = fragmentSize(s, input.cipherSize);
-  const bad = corruptFragments(input.fragments, input.fragmentHashes, size);
-  if (bad.length > 0 && input.onHashMismatch === "throw") {
-    throw new IntegrityError(`fragment ${bad[0]} does not match its hash`, bad[0]);
-  }
-  const good = input.fragments.map((f, i) => (bad.includes(i) ? undefined : f));
-  const present = good.filter((f) => f !== undefined).length;
-  if (present < s.k) {
-    const detail = bad.length > 0 ? `${bad.length} dropped for a bad hash: ${bad.join(", ")}` : "";
-    throw new TooFewFragmentsError(s.k, present, detail);
-  }
-  const ciphertext = decodeFragments(s, good, input.cipherSize);
+  const usable = pickGood(s, input, input.onHashMismatch === "throw", new Set());
+  const ciphertext = decodeFragments(s, usable, input.cipherSize);
   return decryptSync(blockKeyOf(input), ciphertext);
+}
+
+/**
+ * The first K fragments, in position order (data fragments first: they need no decoding), whose
+ * size and SHA-256 are right; the others become `undefined`. Only as many fragments are hashed as
+ * are needed. Positions in `skip` are never used. Throws {@link TooFewFragmentsError} when fewer
+ * than K good ones exist, or {@link IntegrityError} at the first bad one when `strict`.
+ */
+function pickGood(
+  s: Scheme,
+  input: {
+    fragments: readonly (Uint8Array | undefined)[];
+    fragmentHashes: readonly Uint8Array[];
+    cipherSize: number;
+  },
+  strict: boolean,
+  skip: ReadonlySet<number>,
+): (Uint8Array | undefined)[] {
+  const { fragments, fragmentHashes } = input;
+  if (fragments.length !== s.n || fragmentHashes.length !== s.n) {
+    throw new RangeError(`need ${s.n} fragment slots and hashes, got ${fragments.length}`);
+  }
+  const size = fragmentSize(s, input.cipherSize);
+  const usable: (Uint8Array | undefined)[] = new Array(s.n).fill(undefined);
+  const bad: number[] = [];
+  let good = 0;
+  for (let p = 0; p < s.n && good < s.k; p++) {
+    const f = fragments[p];
+    if (f === undefined || skip.has(p)) continue;
+    if (f.length === size && sameHash(sha256(f), fragmentHashes[p])) {
+      usable[p] = f;
+      good++;
+    } else if (strict) {
+      throw new IntegrityError(`fragment ${p} does not match its hash`, p);
+    } else {
+      bad.push(p);
+    }
+  }
+  if (good < s.k) {
+    const detail = bad.length > 0 ? `${bad.length} dropped for a bad hash: ${bad.join(", ")}` : "";
+    throw new TooFewFragmentsError(s.k, good, detail);
+  }
+  return usable;
 }
 
 /** Arguments of {@link rebuildFragments}. */
@@ -268,9 +303,9 @@ export function rebuildFragments(input: RebuildInput): Uint8Array[] {
   const s = toScheme(input.scheme);
   let fragments = input.fragments;
   if (input.fragmentHashes !== undefined) {
-    const size = fragmentSize(s, input.cipherSize);
-    const bad = corruptFragments(fragments, input.fragmentHashes, size);
-    fragments = fragments.map((f, i) => (bad.includes(i) ? undefined : f));
+    // Recompute every wanted position from K checked others, even one that is at hand.
+    const checked = { ...input, fragmentHashes: input.fragmentHashes };
+    fragments = pickGood(s, checked, false, new Set(input.wanted));
   }
   return reconstructFragments(s, fragments, input.wanted, input.cipherSize).map((f) =>
     f.byteOffset === 0 && f.byteLength === f.buffer.byteLength ? f : f.slice()
@@ -401,7 +436,7 @@ export function openBytes(
   return out;
 }
 
-/** Restores a file as a stream, one block in memory at a time; fragments come from `fragmentsOf`. */
+/** Restores a file as a stream, one block in memory at a time, fragments from `fragmentsOf`. */
 export function openStream(
   entry: FileEntry,
   fileKey: Uint8Array,

@@ -5,7 +5,8 @@
 ;;   tables: per input j, the low and high tables of each output row (32 bytes per row and input),
 ;;   src:    k input rows of `len` bytes each, back to back (row j at src + j·len),
 ;;   dst:    the output rows, same stride.
-;; `len` is a multiple of 16. Outputs are overwritten. Regenerate kernel_wasm.ts with `deno task wasm`.
+;; `len` is a multiple of 16. Outputs are overwritten.
+;; Regenerate kernel_wasm.ts with `deno task wasm`.
 (module
   (memory (export "memory") 1)
 

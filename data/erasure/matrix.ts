@@ -5,7 +5,7 @@
  * @module
  */
 
-import { inv, mul, pow } from "./gf256.ts";
+import { inv, MUL_TABLE, pow } from "./gf256.ts";
 
 /** A `rows × cols` matrix over GF(2^8), row-major. */
 export interface Matrix {
@@ -32,14 +32,21 @@ export function multiply(a: Matrix, b: Matrix): Matrix {
     throw new RangeError(`cannot multiply ${a.rows}×${a.cols} by ${b.rows}×${b.cols}`);
   }
   const out = zeros(a.rows, b.cols);
+  const w = b.cols;
   for (let r = 0; r < a.rows; r++) {
-    for (let c = 0; c < b.cols; c++) {
-      let acc = 0;
-      for (let i = 0; i < a.cols; i++) acc ^= mul(a.data[r * a.cols + i], b.data[i * b.cols + c]);
-      out.data[r * b.cols + c] = acc;
+    const o = out.data.subarray(r * w, (r + 1) * w);
+    for (let i = 0; i < a.cols; i++) {
+      const f = a.data[r * a.cols + i];
+      if (f !== 0) addScaledRow(o, b.data.subarray(i * w, (i + 1) * w), f);
     }
   }
   return out;
+}
+
+/** `target += f · row`, element by element, through the product table row of `f`. */
+function addScaledRow(target: Uint8Array, row: Uint8Array, f: number): void {
+  const t = MUL_TABLE.subarray(f * 256, f * 256 + 256);
+  for (let c = 0; c < target.length; c++) target[c] ^= t[row[c]];
 }
 
 /** The matrix made of the listed rows of `m`, in that order. */
@@ -67,12 +74,12 @@ export function invert(m: Matrix): Matrix {
     while (pivot < n && a[pivot * w + col] === 0) pivot++;
     if (pivot === n) throw new RangeError("matrix is singular");
     if (pivot !== col) swapRows(a, w, pivot, col);
-    const scale = inv(a[col * w + col]);
-    for (let c = 0; c < w; c++) a[col * w + c] = mul(a[col * w + c], scale);
+    const pivotRow = a.subarray(col * w, (col + 1) * w);
+    const scale = MUL_TABLE.subarray(inv(pivotRow[col]) * 256, inv(pivotRow[col]) * 256 + 256);
+    for (let c = 0; c < w; c++) pivotRow[c] = scale[pivotRow[c]];
     for (let r = 0; r < n; r++) {
       const f = a[r * w + col];
-      if (r === col || f === 0) continue;
-      for (let c = 0; c < w; c++) a[r * w + c] ^= mul(f, a[col * w + c]);
+      if (r !== col && f !== 0) addScaledRow(a.subarray(r * w, (r + 1) * w), pivotRow, f);
     }
   }
   const out = zeros(n, n);
