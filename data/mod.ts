@@ -123,6 +123,7 @@ export {
 } from "./merkle.ts";
 export {
   type BlockKeyInput,
+  blockWrappingKey,
   corruptFragments,
   type FragmentSource,
   newWrappedBlockKey,

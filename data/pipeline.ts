@@ -19,7 +19,9 @@ import {
   encrypt,
   encryptSync,
   encryptWith,
+  hkdf,
   importEncryptionKey,
+  KEY_BYTES,
   randomKey,
   TAG_BYTES,
 } from "./aead.ts";
@@ -381,16 +383,26 @@ export async function* sealStream(
   }
 }
 
+const WRAP_INFO = new TextEncoder().encode("bitdust/block-wrap-key/v1");
+
 /**
- * A random key for one block and the same key wrapped by the file key, for the manifest's
- * `wrappedKey` (the alternative to derived block keys: losing nothing if HKDF inputs repeat).
+ * The key that wraps random block keys: HKDF of the file key, so the file key itself is only ever
+ * used as HKDF input, never directly as an AES key.
+ */
+export function blockWrappingKey(fileKey: Uint8Array): Uint8Array {
+  return hkdf(fileKey, new Uint8Array(0), WRAP_INFO, KEY_BYTES);
+}
+
+/**
+ * A random key for one block and the same key wrapped under {@link blockWrappingKey}, for the
+ * manifest's `wrappedKey`: the alternative to derived block keys.
  */
 export function newWrappedBlockKey(
   fileKey: Uint8Array,
   randomBytes?: RandomBytes,
 ): { blockKey: Uint8Array; wrappedKey: Uint8Array } {
   const blockKey = randomKey(randomBytes);
-  return { blockKey, wrappedKey: wrapKey(fileKey, blockKey, { randomBytes }) };
+  return { blockKey, wrappedKey: wrapKey(blockWrappingKey(fileKey), blockKey, { randomBytes }) };
 }
 
 /** Fragments of block `blockIndex` of a file, N slots with `undefined` where missing. */
@@ -406,7 +418,7 @@ function openEntryBlock(
   const b = entry.blocks[blockIndex];
   const key = b.wrappedKey === undefined
     ? { fileKey, fileSalt: entry.salt, blockIndex }
-    : { blockKey: unwrapKey(fileKey, b.wrappedKey) };
+    : { blockKey: unwrapKey(blockWrappingKey(fileKey), b.wrappedKey) };
   return openBlock({
     ...key,
     scheme,
