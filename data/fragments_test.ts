@@ -79,3 +79,26 @@ Deno.test("empty input gives empty fragments that still count", () => {
     TooFewFragmentsError,
   );
 });
+
+Deno.test("property: every erasure pattern of at most M fragments decodes (random K, M, size)", () => {
+  check(
+    fc.property(
+      fc.integer({ min: 1, max: 5 }),
+      fc.integer({ min: 0, max: 4 }),
+      fc.uint8Array({ maxLength: 300 }),
+      (k, m, bytes) => {
+        const scheme = rsScheme(k, m);
+        const fragments = encodeFragments(scheme, bytes);
+        for (let mask = 0; mask < 1 << scheme.n; mask++) {
+          const holed = fragments.map((f, i) => (mask & (1 << i) ? undefined : f));
+          const lost = holed.filter((f) => f === undefined).length;
+          if (lost > m) continue;
+          assertEquals(decodeFragments(scheme, holed, bytes.length), bytes, `mask ${mask}`);
+          const all = fragments.map((_, i) => i);
+          assertEquals(reconstructFragments(scheme, holed, all, bytes.length), fragments);
+        }
+      },
+    ),
+    40,
+  );
+});
