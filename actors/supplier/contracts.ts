@@ -1,0 +1,146 @@
+/**
+ * Storage contracts: granting, changing and cancelling a customer's quota.
+ *
+ * A contract is granted only when its record is on disk: the request reserves the quota (so
+ * concurrent requests never grant more than the capacity), writes `contract/<customer>`, and is
+ * answered when the write completes. A customer asking again with a contract in force changes
+ * its quota: up if the free capacity allows, down never below what it uses and has in flight.
+ * A cancellation hands the customer's blobs to a delete task (`deletes.ts`) and is answered when
+ * the disk holds nothing of the customer any more.
+ *
+ * @module
+ */
+
+import type { BlobResult, NodeId, StepContext } from "../../core/actor.ts";
+import { assert } from "../../core/assert.ts";
+import type { ContractOutcome } from "../../core/protocol/storage.ts";
+import type { MessageOf } from "../../core/protocol/mod.ts";
+import { ioRoom, issue, type Out, send, trace } from "./_effects.ts";
+import { abandonRemovals, addTask, taskRoom } from "./deletes.ts";
+import { contractKey, encodeContract } from "./records.ts";
+import {
+  count,
+  type CustomerRecord,
+  customerRecord,
+  freeBytes,
+  regrant,
+  type SupplierState,
+} from "./state.ts";
+
+function answer(
+  state: SupplierState,
+  to: NodeId,
+  requestId: number,
+  outcome: ContractOutcome,
+  quotaBytes: number,
+): Out {
+  count(state, `contract.${outcome}`);
+  return [send(to, { type: "contract_reply", requestId, outcome, quotaBytes })];
+}
+
+/** `contract_request`: grants, changes or refuses the sender's quota. */
+export function onContractRequest(
+  state: SupplierState,
+  from: NodeId,
+  m: MessageOf<"contract_request">,
+  ctx: StepContext,
+): Out {
+  // The answer has no `busy` outcome: while the supplier cannot decide, it stays silent and
+  // the customer asks again.
+  if (state.phase !== "ready") return silent(state, "contract.starting");
+  const c = state.customers.get(from);
+  if (c?.status === "closing") return answer(state, from, m.requestId, "closing", 0);
+  if (c !== undefined && c.pendingQuota !== null) return silent(state, "contract.busy");
+  if (!ioRoom(state)) return silent(state, "contract.busy");
+  if (c === undefined) {
+    if (state.customers.size >= state.options.customersMax) {
+      return answer(state, from, m.requestId, "too_many_customers", 0);
+    }
+    if (m.quotaBytes > freeBytes(state)) return answer(state, from, m.requestId, "no_space", 0);
+    const fresh = customerRecord("pending", ctx.nowMs);
+    state.customers.set(from, fresh);
+    return [writeContract(state, from, fresh, m.quotaBytes, m.requestId)];
+  }
+  const want = Math.max(m.quotaBytes, c.usedBytes + c.reservedBytes);
+  if (want === c.quotaBytes) return answer(state, from, m.requestId, "accepted", want);
+  if (want - c.quotaBytes > freeBytes(state)) {
+    return answer(state, from, m.requestId, "no_space", c.quotaBytes);
+  }
+  return [writeContract(state, from, c, want, m.requestId)];
+}
+
+function silent(state: SupplierState, counter: string): Out {
+  count(state, counter);
+  return [];
+}
+
+function writeContract(
+  state: SupplierState,
+  customer: NodeId,
+  c: CustomerRecord,
+  quotaBytes: number,
+  requestId: number,
+): Out[number] {
+  const ioId = state.nextIoId;
+  regrant(state, c, () => c.pendingQuota = { bytes: quotaBytes, ioId, requestId });
+  const data = encodeContract({ customer, quotaBytes, sinceMs: c.sinceMs });
+  const effect = issue(state, { op: "contract_write", customer }, {
+    op: "write",
+    key: contractKey(customer),
+    data,
+  });
+  assert(effect.kind === "io" && effect.id === ioId, "contract write id");
+  return effect;
+}
+
+/** The contract record was written (or not): grant the quota and answer. */
+export function finishContractWrite(
+  state: SupplierState,
+  customer: NodeId,
+  result: BlobResult,
+): Out {
+  const c = state.customers.get(customer);
+  const pending = c?.pendingQuota;
+  assert(c !== undefined && pending != null, `contract write for ${customer} without a request`);
+  const { requestId } = pending;
+  if (!result.ok) {
+    regrant(state, c, () => c.pendingQuota = null);
+    if (c.status === "pending") state.customers.delete(customer);
+    const out = [trace("supplier.contract_write_failed", { customer, error: result.error })];
+    if (result.error !== "no_space") return [...silent(state, "contract.io_error"), ...out];
+    return [...answer(state, customer, requestId, "no_space", c.quotaBytes), ...out];
+  }
+  regrant(state, c, () => {
+    // Stores admitted while the record was written may have raised the floor.
+    c.quotaBytes = Math.max(pending.bytes, c.usedBytes + c.reservedBytes);
+    c.pendingQuota = null;
+  });
+  c.status = "active";
+  const quotaBytes = c.quotaBytes;
+  return [
+    ...answer(state, customer, requestId, "accepted", quotaBytes),
+    { kind: "notice", notice: { type: "contract", customer, quotaBytes } },
+    trace("supplier.contract", { customer, quotaBytes }),
+  ];
+}
+
+/** `contract_cancel`: deletes the contract and every fragment of the sender. */
+export function onContractCancel(
+  state: SupplierState,
+  from: NodeId,
+  m: MessageOf<"contract_cancel">,
+): Out {
+  if (state.phase !== "ready") return silent(state, "cancel.starting");
+  const c = state.customers.get(from);
+  if (c === undefined) {
+    count(state, "cancel.no_contract");
+    return [send(from, { type: "contract_cancel_reply", requestId: m.requestId, removed: 0 })];
+  }
+  if (c.status === "closing") return silent(state, "cancel.in_progress");
+  if (c.pendingQuota !== null || !taskRoom(state)) return silent(state, "cancel.busy");
+  c.status = "closing";
+  abandonRemovals(state, from);
+  count(state, "cancel");
+  const out = addTask(state, "cancel", from, m.requestId, [...c.fragments.keys()]);
+  return [trace("supplier.cancel", { customer: from, fragments: c.fragments.size }), ...out];
+}

@@ -1,0 +1,202 @@
+/**
+ * Delete tasks: a customer's `remove`, a contract cancellation, the orphans found at start.
+ *
+ * Tasks run oldest first and together use at most half of the blob-operation budget, so a large
+ * cancellation never starves stores and fetches. A removal locks its keys (a store of a locked
+ * key is refused `busy`) and answers with the count it deleted. A cancellation deletes the
+ * contract blob first, so that a crash part-way leaves only orphans, then every fragment; a
+ * failed delete is retried after `deleteRetryMs`, and the answer waits until the customer's
+ * disk is empty and no store of it is in flight. Only then is its quota released.
+ *
+ * @module
+ */
+
+import type { BlobResult, NodeId, StepContext } from "../../core/actor.ts";
+import { assert } from "../../core/assert.ts";
+import { issue, type Out, send, trace } from "./_effects.ts";
+import { dropFragment } from "./fragments.ts";
+import { contractKey, fragmentBlobKey } from "./records.ts";
+import { count, type DeleteTask, regrant, type SupplierState } from "./state.ts";
+
+/** Most deletes all tasks together keep in flight. */
+export function deleteOpsMax(state: SupplierState): number {
+  return Math.max(1, Math.floor(state.options.blobOpsMax / 2));
+}
+
+/** Whether another task may be queued. */
+export function taskRoom(state: SupplierState): boolean {
+  return state.tasks.size < state.options.deleteTasksMax;
+}
+
+/** Queues a task over `keys` and starts what the budget allows. */
+export function addTask(
+  state: SupplierState,
+  kind: DeleteTask["kind"],
+  customer: NodeId,
+  requestId: number,
+  keys: string[],
+): Out {
+  assert(taskRoom(state), "delete task table full");
+  const id = state.nextIoId++;
+  state.tasks.set(id, {
+    id,
+    kind,
+    customer,
+    requestId,
+    keys,
+    next: 0,
+    inFlight: 0,
+    removed: 0,
+    failed: [],
+    retryAtMs: null,
+    contractStage: kind === "cancel" ? "todo" : "done",
+  });
+  return pumpDeletes(state);
+}
+
+/** Starts deletes while the budget allows, and finishes the tasks that are done. */
+export function pumpDeletes(state: SupplierState): Out {
+  const out: Out = [];
+  const room = () =>
+    state.deletesInFlight < deleteOpsMax(state) && state.ops.size <
+      state.options.blobOpsMax;
+  for (const task of [...state.tasks.values()]) {
+    if (task.retryAtMs === null && task.contractStage === "todo" && room()) {
+      out.push(startDelete(state, task));
+    }
+    while (task.retryAtMs === null && task.contractStage === "done" && room()) {
+      if (task.next >= task.keys.length) break;
+      out.push(startDelete(state, task));
+    }
+    if (isDone(state, task)) out.push(...finishTask(state, task));
+  }
+  return out;
+}
+
+function startDelete(state: SupplierState, task: DeleteTask): Out[number] {
+  state.deletesInFlight++;
+  task.inFlight++;
+  if (task.contractStage === "todo") {
+    task.contractStage = "in_flight";
+    const key = contractKey(task.customer);
+    return issue(state, { op: "contract_delete", task: task.id }, { op: "delete", key });
+  }
+  const key = task.keys[task.next++];
+  const blobKey = task.kind === "orphans" ? key : fragmentBlobKey(task.customer, key);
+  return issue(state, { op: "delete", task: task.id, key }, { op: "delete", key: blobKey });
+}
+
+function isDone(state: SupplierState, task: DeleteTask): boolean {
+  if (task.inFlight > 0 || task.next < task.keys.length || task.contractStage !== "done") {
+    return false;
+  }
+  if (task.kind !== "cancel") return true;
+  if (task.failed.length > 0) return false;
+  const c = state.customers.get(task.customer);
+  if (c !== undefined && c.storesInFlight > 0) return false;
+  for (const other of state.tasks.values()) {
+    if (other !== task && other.customer === task.customer && other.inFlight > 0) return false;
+  }
+  return true;
+}
+
+/** Handles a finished delete of a task. */
+export function onDeleteDone(
+  state: SupplierState,
+  taskId: number,
+  key: string | null,
+  result: BlobResult,
+  ctx: StepContext,
+): Out {
+  state.deletesInFlight--;
+  const task = state.tasks.get(taskId);
+  assert(task !== undefined, `delete of unknown task ${taskId}`);
+  task.inFlight--;
+  // A blob already gone is as deleted as it gets.
+  const gone = result.ok || result.error === "not_found";
+  if (!gone) count(state, `delete.${result.error}`);
+  if (key === null) {
+    task.contractStage = gone ? "done" : "todo";
+    if (!gone) task.retryAtMs = ctx.nowMs + state.options.deleteRetryMs;
+    return pumpDeletes(state);
+  }
+  const c = task.kind === "orphans" ? undefined : state.customers.get(task.customer);
+  if (task.kind === "remove") c?.locked.delete(key);
+  if (gone) {
+    task.removed++;
+    if (c !== undefined) dropFragment(state, c, key);
+  } else if (task.kind === "cancel") {
+    task.failed.push(key);
+  }
+  if (task.kind === "cancel" && task.failed.length > 0 && task.inFlight === 0) {
+    if (task.next >= task.keys.length) task.retryAtMs = ctx.nowMs + state.options.deleteRetryMs;
+  }
+  return pumpDeletes(state);
+}
+
+/** Retries the failed deletes of cancellations whose delay has passed. */
+export function retryDeletes(state: SupplierState, ctx: StepContext): Out {
+  let due = false;
+  for (const task of state.tasks.values()) {
+    if (task.retryAtMs === null || task.retryAtMs > ctx.nowMs) continue;
+    due = true;
+    task.retryAtMs = null;
+    task.keys = task.keys.slice(task.next).concat(task.failed);
+    task.next = 0;
+    task.failed = [];
+  }
+  return due ? pumpDeletes(state) : [];
+}
+
+/** Earliest delete retry, or `null`. */
+export function deleteDeadline(state: SupplierState): number | null {
+  let due: number | null = null;
+  for (const task of state.tasks.values()) {
+    if (task.retryAtMs !== null && (due === null || task.retryAtMs < due)) due = task.retryAtMs;
+  }
+  return due;
+}
+
+/** Stops queued (not yet started) deletes of `customer`'s removals, unlocking their keys. */
+export function abandonRemovals(state: SupplierState, customer: NodeId): void {
+  const c = state.customers.get(customer);
+  for (const task of state.tasks.values()) {
+    if (task.kind !== "remove" || task.customer !== customer) continue;
+    for (let i = task.next; i < task.keys.length; i++) c?.locked.delete(task.keys[i]);
+    task.keys.length = task.next;
+  }
+}
+
+/** Queues `key` of a cancelled customer for deletion (a store finished after the cancel). */
+export function deleteLate(state: SupplierState, customer: NodeId, key: string): void {
+  for (const task of state.tasks.values()) {
+    if (task.kind === "cancel" && task.customer === customer) {
+      task.keys.push(key);
+      return;
+    }
+  }
+  assert(false, `no cancellation of ${customer} to take ${key}`);
+}
+
+function finishTask(state: SupplierState, task: DeleteTask): Out {
+  state.tasks.delete(task.id);
+  const { customer, requestId, removed } = task;
+  count(state, `${task.kind}.done`);
+  switch (task.kind) {
+    case "remove":
+      return [send(customer, { type: "remove_reply", requestId, removed })];
+    case "orphans":
+      return [trace("supplier.orphans_removed", { removed, failed: task.keys.length - removed })];
+    case "cancel": {
+      const c = state.customers.get(customer);
+      assert(c !== undefined && c.fragments.size === 0, `cancelled ${customer} still has data`);
+      regrant(state, c, () => c.quotaBytes = 0);
+      state.customers.delete(customer);
+      return [
+        send(customer, { type: "contract_cancel_reply", requestId, removed }),
+        { kind: "notice", notice: { type: "contract_ended", customer, removed } },
+        trace("supplier.contract_ended", { customer, removed }),
+      ];
+    }
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The per-customer fragment index: sizes by key, used bytes, and sorted pages for `list`.
+ *
+ * @module
+ */
+
+import { assert } from "../../core/assert.ts";
+import type { CustomerRecord, SupplierState } from "./state.ts";
+
+/** Records fragment `key` of `c` with `size` bytes, replacing an older entry. */
+export function putFragment(
+  state: SupplierState,
+  c: CustomerRecord,
+  key: string,
+  size: number,
+  writeId: number,
+): void {
+  const old = c.fragments.get(key);
+  if (old === undefined) {
+    assert(c.fragments.size < state.options.fragmentsPerCustomerMax, "fragment table full");
+    assert(state.fragmentCount < state.options.fragmentsMax, "fragment index full");
+    state.fragmentCount++;
+    c.sorted = null;
+  } else {
+    c.usedBytes -= old.size;
+  }
+  c.fragments.set(key, { size, writeId });
+  c.usedBytes += size;
+}
+
+/** Forgets fragment `key` of `c`; returns whether it was indexed. Idempotent. */
+export function dropFragment(state: SupplierState, c: CustomerRecord, key: string): boolean {
+  const old = c.fragments.get(key);
+  if (old === undefined) return false;
+  c.fragments.delete(key);
+  c.usedBytes -= old.size;
+  state.fragmentCount--;
+  c.sorted = null;
+  return true;
+}
+
+/** Forgets every fragment of `c` (its blobs are gone). */
+export function dropAllFragments(state: SupplierState, c: CustomerRecord): void {
+  state.fragmentCount -= c.fragments.size;
+  c.fragments.clear();
+  c.usedBytes = 0;
+  c.sorted = null;
+}
+
+function sortedKeys(c: CustomerRecord): string[] {
+  if (c.sorted === null) c.sorted = [...c.fragments.keys()].sort();
+  return c.sorted;
+}
+
+/** Index of the first key in `keys` (sorted) that is greater than `bound`, or not less. */
+function search(keys: string[], bound: string, strictly: boolean): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid] < bound || (strictly && keys[mid] === bound)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * One page of `c`'s keys that start with `prefix` and sort after `after`: at most `max` keys,
+ * sorted, and whether more follow.
+ */
+export function listPage(
+  c: CustomerRecord,
+  prefix: string,
+  after: string,
+  max: number,
+): { keys: string[]; more: boolean } {
+  const keys = sortedKeys(c);
+  let i = Math.max(search(keys, prefix, false), search(keys, after, true));
+  const out: string[] = [];
+  while (i < keys.length && keys[i].startsWith(prefix)) {
+    if (out.length === max) return { keys: out, more: true };
+    out.push(keys[i++]);
+  }
+  return { keys: out, more: false };
+}

@@ -1,0 +1,173 @@
+/**
+ * Loading at start: the contracts and the fragment index are rebuilt from the disk alone, so a
+ * supplier restarted from a fresh state over its old disk comes back with everything.
+ *
+ * Order: list `contract/`, read each record (as many at once as the blob budget allows), then
+ * list `frag/` (keys and sizes) and index each fragment under its customer. A blob that belongs
+ * to no contract (left by a cancellation cut short, or under a damaged record) is an orphan and
+ * is deleted once loaded. A failed list or read restarts the load after `loadRetryMs`.
+ *
+ * @module
+ */
+
+import type { BlobResult, StepContext } from "../../core/actor.ts";
+import { assert } from "../../core/assert.ts";
+import { issue, type Out, trace } from "./_effects.ts";
+import { putFragment } from "./fragments.ts";
+import {
+  CONTRACT_PREFIX,
+  decodeContract,
+  FRAGMENT_PREFIX,
+  parseFragmentBlobKey,
+} from "./records.ts";
+import {
+  count,
+  customerRecord,
+  emptyLoad,
+  type PendingIo,
+  regrant,
+  type SupplierState,
+} from "./state.ts";
+
+/** Forgets anything half-loaded and lists the contracts. */
+export function beginLoad(state: SupplierState): Out {
+  state.phase = "loading";
+  state.customers.clear();
+  state.grantedBytes = 0;
+  state.fragmentCount = 0;
+  state.capacityBytes = state.options.capacityBytes;
+  state.load = emptyLoad();
+  state.load.inFlight = 1;
+  return [issue(state, { op: "load_list", what: "contracts" }, {
+    op: "list",
+    prefix: CONTRACT_PREFIX,
+  })];
+}
+
+/** Handles the completion of a load operation; `ready` effects follow when loading is done. */
+export function onLoadIo(
+  state: SupplierState,
+  io: PendingIo & { op: "load_list" | "load_read" },
+  result: BlobResult,
+  ctx: StepContext,
+): { out: Out; done: boolean } {
+  const load = state.load;
+  load.inFlight--;
+  if (load.failed || (!result.ok && (io.op === "load_list" || result.error !== "not_found"))) {
+    return { out: loadFailed(state, io, result, ctx), done: false };
+  }
+  if (io.op === "load_read") {
+    loadContract(state, io.key, result);
+    return { out: continueReads(state), done: false };
+  }
+  if (io.what === "contracts") {
+    load.keys = result.ok ? result.keys ?? [] : [];
+    return { out: continueReads(state), done: false };
+  }
+  if (!result.ok || result.keys === undefined || result.sizes?.length !== result.keys.length) {
+    count(state, "load.no_sizes");
+    return { out: loadFailed(state, io, { ok: false, error: "io_error" }, ctx), done: false };
+  }
+  indexFragments(state, result.keys, result.sizes);
+  return { out: finishLoad(state), done: true };
+}
+
+function loadFailed(
+  state: SupplierState,
+  io: PendingIo,
+  result: BlobResult,
+  ctx: StepContext,
+): Out {
+  const load = state.load;
+  const out: Out = [];
+  if (!load.failed) {
+    load.failed = true;
+    count(state, "load.failed");
+    const error = result.ok ? "ok" : result.error;
+    out.push(trace("supplier.load_failed", { op: io.op, error }));
+  }
+  if (load.inFlight === 0) load.retryAtMs = ctx.nowMs + state.options.loadRetryMs;
+  return out;
+}
+
+function loadContract(state: SupplierState, key: string, result: BlobResult): void {
+  const load = state.load;
+  if (!result.ok) {
+    count(state, "load.contract_vanished"); // deleted between the list and the read
+    return;
+  }
+  const record = decodeContract(key, result.data ?? new Uint8Array(0));
+  if (record === null) {
+    count(state, "load.contract_corrupt");
+    load.orphans.push(key);
+    return;
+  }
+  if (state.customers.size >= state.options.customersMax) {
+    count(state, "load.contract_skipped");
+    load.skipped.add(record.customer);
+    return;
+  }
+  const c = customerRecord("active", record.sinceMs);
+  regrant(state, c, () => c.quotaBytes = record.quotaBytes);
+  state.customers.set(record.customer, c);
+}
+
+function continueReads(state: SupplierState): Out {
+  const load = state.load;
+  const out: Out = [];
+  while (state.ops.size < state.options.blobOpsMax && load.next < load.keys.length) {
+    const key = load.keys[load.next++];
+    load.inFlight++;
+    out.push(issue(state, { op: "load_read", key }, { op: "read", key }));
+  }
+  if (load.inFlight === 0) {
+    load.inFlight = 1;
+    const list = issue(state, { op: "load_list", what: "fragments" }, {
+      op: "list",
+      prefix: FRAGMENT_PREFIX,
+    });
+    out.push(list);
+  }
+  return out;
+}
+
+function indexFragments(state: SupplierState, keys: string[], sizes: number[]): void {
+  const o = state.options;
+  const load = state.load;
+  for (let i = 0; i < keys.length; i++) {
+    const parsed = parseFragmentBlobKey(keys[i]);
+    const c = parsed === null ? undefined : state.customers.get(parsed.customer);
+    if (parsed !== null && load.skipped.has(parsed.customer)) {
+      count(state, "load.fragment_skipped");
+    } else if (c === undefined || parsed === null) {
+      load.orphans.push(keys[i]);
+    } else if (
+      c.fragments.size >= o.fragmentsPerCustomerMax || state.fragmentCount >= o.fragmentsMax
+    ) {
+      count(state, "load.fragment_skipped");
+    } else {
+      putFragment(state, c, parsed.key, sizes[i], 0);
+    }
+  }
+}
+
+function finishLoad(state: SupplierState): Out {
+  const load = state.load;
+  assert(load.inFlight === 0, "loaded with operations in flight");
+  state.phase = "ready";
+  const out: Out = [];
+  if (state.grantedBytes > state.capacityBytes) {
+    // The operator lowered the capacity below what was granted: keep every contract, offer 0.
+    count(state, "load.over_capacity");
+    out.push(trace("supplier.over_capacity", { granted: state.grantedBytes }));
+    state.capacityBytes = state.grantedBytes;
+  }
+  const loaded = {
+    customers: state.customers.size,
+    fragments: state.fragmentCount,
+    orphans: load.orphans.length,
+  };
+  out.push({ kind: "notice", notice: { type: "loaded", ...loaded } });
+  out.push(trace("supplier.loaded", loaded));
+  return out;
+}

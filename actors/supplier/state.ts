@@ -1,0 +1,454 @@
+/**
+ * State, configuration, protocol types and invariants of the supplier actor (see `step.ts` for
+ * how it moves).
+ *
+ * @module
+ */
+
+import type { NodeId } from "../../core/actor.ts";
+import { assert } from "../../core/assert.ts";
+import { isNodeId } from "../../core/ids.ts";
+import {
+  IDENTITY_DOC_BYTES_MAX,
+  IDENTITY_SOURCES_MAX,
+  OFFER_TTL_MS_MAX,
+  SUPPLIER_AUDITS_MAX,
+  SUPPLIER_BLOB_OPS_MAX,
+  SUPPLIER_CUSTOMERS_MAX,
+  SUPPLIER_DELETE_TASKS_MAX,
+  SUPPLIER_FRAGMENTS_MAX,
+  SUPPLIER_FRAGMENTS_PER_CUSTOMER_MAX,
+} from "../../core/limits.ts";
+import type { OfferOutcome, PublishOutcome } from "../../core/protocol/identity.ts";
+import type { Message } from "../../core/protocol/mod.ts";
+import type { StorageJob, StorageJobResult } from "../../core/storage.ts";
+
+/** Commands from the supplier's own operator. */
+export type SupplierCommand = { type: "status" };
+
+/** A snapshot of the supplier, answering the `status` command. */
+export interface SupplierStatus {
+  type: "status";
+  phase: SupplierState["phase"];
+  customers: number;
+  fragments: number;
+  capacityBytes: number;
+  grantedBytes: number;
+  usedBytes: number;
+  /** Bytes offered to new customers: capacity minus granted quotas (0 when full). */
+  freeBytes: number;
+  /** ID servers that host the supplier's current identity. */
+  published: number;
+}
+
+/** What the supplier tells its operator. */
+export type SupplierNotice =
+  | { type: "loaded"; customers: number; fragments: number; orphans: number }
+  | { type: "contract"; customer: NodeId; quotaBytes: number }
+  | { type: "contract_ended"; customer: NodeId; removed: number }
+  | { type: "publish_refused"; idServer: NodeId; outcome: PublishOutcome }
+  | { type: "offer_refused"; idServer: NodeId; outcome: OfferOutcome }
+  | SupplierStatus;
+
+/** The supplier's protocol: storage messages in, proof jobs out, operator commands and notices. */
+export interface SupplierProtocol {
+  message: Message;
+  job: StorageJob;
+  jobResult: StorageJobResult;
+  command: SupplierCommand;
+  notice: SupplierNotice;
+}
+
+/** Everything that configures one supplier; only the first four fields are required. */
+export interface SupplierConfig {
+  /** The supplier's node name; offers are signed in this name. */
+  name: NodeId;
+  /** The supplier's encoded, signed identity document, published to every ID server. */
+  identityDocument: Uint8Array;
+  /** Bytes of disk the supplier lends in total. */
+  capacityBytes: number;
+  /** ID servers to publish the identity to and announce offers at (at most 6). */
+  idServers: NodeId[];
+  /** Time between two offer announcements at one ID server (default 1 h). */
+  announceIntervalMs?: number;
+  /** Life of one offer, from issue to expiry; longer than the interval (default 2 h). */
+  offerTtlMs?: number;
+  /** How long to wait for an ID server's answer before trying again (default 30 s). */
+  replyTimeoutMs?: number;
+  /** First delay before retrying an unanswered or refused publish or announce (default 5 s). */
+  retryMs?: number;
+  /** Longest retry delay; delays double up to it (default 10 min). */
+  retryMsMax?: number;
+  /** Re-announce early when free space moved by this share of the capacity (default 0.1). */
+  reannounceShare?: number;
+  /** Delay before loading again after a failed list or read at start (default 1 s). */
+  loadRetryMs?: number;
+  /** Delay before retrying the failed deletes of a cancelled contract (default 10 s). */
+  deleteRetryMs?: number;
+  /** Table maxima; tests lower them to reach the reject paths. */
+  customersMax?: number;
+  fragmentsPerCustomerMax?: number;
+  fragmentsMax?: number;
+  blobOpsMax?: number;
+  auditsMax?: number;
+  deleteTasksMax?: number;
+}
+
+/** {@link SupplierConfig} with every default filled in. */
+export type SupplierOptions = Required<SupplierConfig>;
+
+/** Default timers of {@link SupplierConfig}. */
+export const SUPPLIER_DEFAULTS = {
+  announceIntervalMs: 60 * 60 * 1000,
+  offerTtlMs: 2 * 60 * 60 * 1000,
+  replyTimeoutMs: 30_000,
+  retryMs: 5_000,
+  retryMsMax: 10 * 60 * 1000,
+  reannounceShare: 0.1,
+  loadRetryMs: 1_000,
+  deleteRetryMs: 10_000,
+} as const;
+
+/** One stored fragment: its size and the io id of the write that stored it (0: loaded). */
+export interface FragmentEntry {
+  size: number;
+  writeId: number;
+}
+
+/** A quota being written to the contract blob; the grant is reserved until the write ends. */
+export interface PendingQuota {
+  bytes: number;
+  ioId: number;
+  requestId: number;
+}
+
+/** One customer: its contract and its fragments. */
+export interface CustomerRecord {
+  /** `pending`: first contract write in flight; `closing`: being cancelled. */
+  status: "pending" | "active" | "closing";
+  quotaBytes: number;
+  pendingQuota: PendingQuota | null;
+  sinceMs: number;
+  fragments: Map<string, FragmentEntry>;
+  /** The fragment keys sorted, or `null` until the next `list` sorts them. */
+  sorted: string[] | null;
+  /** Sum of the fragments' sizes. */
+  usedBytes: number;
+  /** Sizes of the stores in flight, reserved against the quota. */
+  reservedBytes: number;
+  /** Stores in flight, and how many of them create a new key. */
+  storesInFlight: number;
+  newKeysInFlight: number;
+  /** Keys with a store or a removal in flight: no second mutation starts on them. */
+  locked: Set<string>;
+}
+
+/** A blob operation in flight and what to do when it completes. */
+export type PendingIo =
+  | { op: "load_list"; what: "contracts" | "fragments" }
+  | { op: "load_read"; key: string }
+  | { op: "contract_write"; customer: NodeId }
+  | {
+    op: "store";
+    customer: NodeId;
+    key: string;
+    requestId: number;
+    size: number;
+    isNew: boolean;
+  }
+  | { op: "fetch"; customer: NodeId; key: string; requestId: number; writeId: number }
+  | {
+    op: "audit";
+    customer: NodeId;
+    key: string;
+    requestId: number;
+    leafIndex: number;
+    leafBytes: number;
+    writeId: number;
+  }
+  | { op: "delete"; task: number; key: string }
+  | { op: "contract_delete"; task: number };
+
+/** An audit whose proof job is running. */
+export interface PendingAudit {
+  customer: NodeId;
+  key: string;
+  requestId: number;
+}
+
+/**
+ * A queue of deletions: a customer's `remove`, a contract cancellation, or the orphan blobs
+ * found at start. Its deletes run a few at a time; it is answered when the last one completes.
+ */
+export interface DeleteTask {
+  id: number;
+  kind: "remove" | "cancel" | "orphans";
+  /** The customer (empty for orphans). */
+  customer: NodeId;
+  requestId: number;
+  /** Fragment keys (orphans: whole blob keys) still to delete, from `next` on. */
+  keys: string[];
+  next: number;
+  inFlight: number;
+  removed: number;
+  /** Keys whose delete failed; a cancellation retries them after `retryAtMs`. */
+  failed: string[];
+  retryAtMs: number | null;
+  /** A cancellation deletes the contract blob before any fragment (others start at `done`). */
+  contractStage: "todo" | "in_flight" | "done";
+}
+
+/** Progress of loading contracts and fragments from disk at start. */
+export interface LoadState {
+  /** Contract blobs still to read, from `next` on. */
+  keys: string[];
+  next: number;
+  /** Customers whose contract could not be loaded under the limits: their fragments stay. */
+  skipped: Set<NodeId>;
+  /** Blobs to delete once loaded: fragments without a contract, unreadable contracts. */
+  orphans: string[];
+  /** Load operations in flight, and whether one failed (the load restarts after them). */
+  inFlight: number;
+  failed: boolean;
+  retryAtMs: number | null;
+}
+
+/** The supplier's standing with one ID server. */
+export interface IdServerLink {
+  node: NodeId;
+  /** Whether the server answered our current identity with `stored` or `unchanged`. */
+  published: boolean;
+  /** Request awaiting its answer. */
+  pending: { kind: "publish" | "announce"; requestId: number; freeBytes: number } | null;
+  /** Next action: the answer's deadline while pending, else the next publish or announce. */
+  dueAtMs: number | null;
+  /** Current retry delay. */
+  retryMs: number;
+  /** Free bytes of the last offer the server accepted, or `null`. */
+  announcedFreeBytes: number | null;
+}
+
+/** Everything one supplier holds. */
+export interface SupplierState {
+  phase: "idle" | "loading" | "ready";
+  options: SupplierOptions;
+  /** Capacity in force: the configured one, or more if the contracts on disk grant more. */
+  capacityBytes: number;
+  customers: Map<NodeId, CustomerRecord>;
+  /** Sum over customers of the larger of the quota and a pending quota. */
+  grantedBytes: number;
+  /** Fragments indexed over all customers. */
+  fragmentCount: number;
+  /** Stores in flight that create a new key, over all customers. */
+  newKeysInFlight: number;
+  ops: Map<number, PendingIo>;
+  deletesInFlight: number;
+  /** Audits admitted: reading their fragment or proving. */
+  auditsInFlight: number;
+  jobs: Map<number, PendingAudit>;
+  /** Delete tasks by id, oldest first. */
+  tasks: Map<number, DeleteTask>;
+  load: LoadState;
+  idServers: IdServerLink[];
+  /** `issuedMs` of the last offer signed, so each offer is newer than the one before. */
+  lastIssuedMs: number;
+  nextIoId: number;
+  nextRequestId: number;
+  /** Counts of every outcome, by name (`store.stored`, `store.bad_hash`, ...). */
+  counters: Record<string, number>;
+}
+
+function positive(name: string, value: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (!(Number.isSafeInteger(value) && value >= 1 && value <= max)) {
+    throw new RangeError(`${name} must be an integer from 1 to ${max}, got ${value}`);
+  }
+}
+
+function resolveOptions(config: SupplierConfig): SupplierOptions {
+  const o: SupplierOptions = {
+    ...SUPPLIER_DEFAULTS,
+    customersMax: SUPPLIER_CUSTOMERS_MAX,
+    fragmentsPerCustomerMax: SUPPLIER_FRAGMENTS_PER_CUSTOMER_MAX,
+    fragmentsMax: SUPPLIER_FRAGMENTS_MAX,
+    blobOpsMax: SUPPLIER_BLOB_OPS_MAX,
+    auditsMax: SUPPLIER_AUDITS_MAX,
+    deleteTasksMax: SUPPLIER_DELETE_TASKS_MAX,
+    ...config,
+    idServers: [...config.idServers],
+  };
+  if (!isNodeId(o.name)) throw new RangeError(`not a node name: ${o.name}`);
+  const doc = o.identityDocument;
+  if (doc.length === 0 || doc.length > IDENTITY_DOC_BYTES_MAX) {
+    throw new RangeError(`identity document must be 1 to ${IDENTITY_DOC_BYTES_MAX} bytes`);
+  }
+  if (!(Number.isSafeInteger(o.capacityBytes) && o.capacityBytes >= 0)) {
+    throw new RangeError(`capacityBytes must be a non-negative integer, got ${o.capacityBytes}`);
+  }
+  if (o.idServers.length > IDENTITY_SOURCES_MAX || !o.idServers.every(isNodeId)) {
+    throw new RangeError(`idServers must be at most ${IDENTITY_SOURCES_MAX} node names`);
+  }
+  if (new Set(o.idServers).size !== o.idServers.length) throw new RangeError("idServers repeat");
+  positive("offerTtlMs", o.offerTtlMs, OFFER_TTL_MS_MAX);
+  positive("announceIntervalMs", o.announceIntervalMs, o.offerTtlMs - 1);
+  for (const k of ["replyTimeoutMs", "retryMs", "loadRetryMs", "deleteRetryMs"] as const) {
+    positive(k, o[k]);
+  }
+  positive("retryMsMax", o.retryMsMax);
+  if (o.retryMsMax < o.retryMs) throw new RangeError("retryMsMax must be at least retryMs");
+  if (!(o.reannounceShare > 0 && o.reannounceShare <= 1)) {
+    throw new RangeError(`reannounceShare must be in (0, 1], got ${o.reannounceShare}`);
+  }
+  positive("customersMax", o.customersMax, SUPPLIER_CUSTOMERS_MAX);
+  positive("fragmentsPerCustomerMax", o.fragmentsPerCustomerMax);
+  positive("fragmentsMax", o.fragmentsMax, SUPPLIER_FRAGMENTS_MAX);
+  positive("blobOpsMax", o.blobOpsMax, SUPPLIER_BLOB_OPS_MAX);
+  positive("auditsMax", o.auditsMax, SUPPLIER_AUDITS_MAX);
+  positive("deleteTasksMax", o.deleteTasksMax, SUPPLIER_DELETE_TASKS_MAX);
+  return o;
+}
+
+/**
+ * A fresh supplier that has not read its disk yet; it loads its contracts and fragments on its
+ * first `start`. Throws `RangeError` on a bad configuration.
+ */
+export function supplierState(config: SupplierConfig): SupplierState {
+  const options = resolveOptions(config);
+  return {
+    phase: "idle",
+    options,
+    capacityBytes: options.capacityBytes,
+    customers: new Map(),
+    grantedBytes: 0,
+    fragmentCount: 0,
+    newKeysInFlight: 0,
+    ops: new Map(),
+    deletesInFlight: 0,
+    auditsInFlight: 0,
+    jobs: new Map(),
+    tasks: new Map(),
+    load: emptyLoad(),
+    idServers: options.idServers.map((node) => ({
+      node,
+      published: false,
+      pending: null,
+      dueAtMs: null,
+      retryMs: options.retryMs,
+      announcedFreeBytes: null,
+    })),
+    lastIssuedMs: 0,
+    nextIoId: 1,
+    nextRequestId: 1,
+    counters: {},
+  };
+}
+
+/** Load progress before the first list. */
+export function emptyLoad(): LoadState {
+  return {
+    keys: [],
+    next: 0,
+    skipped: new Set(),
+    orphans: [],
+    inFlight: 0,
+    failed: false,
+    retryAtMs: null,
+  };
+}
+
+/** A new customer record with nothing granted or stored. */
+export function customerRecord(status: CustomerRecord["status"], sinceMs: number) {
+  const record: CustomerRecord = {
+    status,
+    quotaBytes: 0,
+    pendingQuota: null,
+    sinceMs,
+    fragments: new Map(),
+    sorted: null,
+    usedBytes: 0,
+    reservedBytes: 0,
+    storesInFlight: 0,
+    newKeysInFlight: 0,
+    locked: new Set(),
+  };
+  return record;
+}
+
+/** Adds one (or `n`) to counter `name`. */
+export function count(state: SupplierState, name: string, n = 1): void {
+  state.counters[name] = (state.counters[name] ?? 0) + n;
+}
+
+/** The capacity a customer holds: its quota, or a larger quota being written. */
+export function grantOf(c: CustomerRecord): number {
+  return Math.max(c.quotaBytes, c.pendingQuota?.bytes ?? 0);
+}
+
+/** Changes a customer's quota or pending quota, keeping `grantedBytes` in step. */
+export function regrant(state: SupplierState, c: CustomerRecord, change: () => void): void {
+  const before = grantOf(c);
+  change();
+  state.grantedBytes += grantOf(c) - before;
+}
+
+/** Bytes free for new grants. */
+export function freeBytes(state: SupplierState): number {
+  return Math.max(0, state.capacityBytes - state.grantedBytes);
+}
+
+/** What an offer announces: free bytes, or 0 while no new customer could be taken. */
+export function offeredBytes(state: SupplierState): number {
+  if (state.customers.size >= state.options.customersMax) return 0;
+  return freeBytes(state);
+}
+
+/** Tables above this many fragments get only the cheap checks after each step. */
+const FULL_CHECK_MAX = 20_000;
+
+/** Asserts the supplier's own rules: bounded tables, consistent accounting. */
+export function invariants(state: SupplierState): void {
+  const o = state.options;
+  assert(state.customers.size <= o.customersMax, "more customers than the maximum");
+  assert(state.fragmentCount <= o.fragmentsMax, "more fragments than the maximum");
+  assert(state.ops.size <= o.blobOpsMax, "more blob operations in flight than the maximum");
+  assert(state.deletesInFlight >= 0 && state.deletesInFlight <= state.ops.size, "delete count");
+  assert(state.auditsInFlight <= o.auditsMax, "more audits than the maximum");
+  assert(state.jobs.size <= state.auditsInFlight, "a proof job without an admitted audit");
+  assert(state.tasks.size <= o.deleteTasksMax, "more delete tasks than the maximum");
+  assert(state.grantedBytes <= state.capacityBytes, "granted more than the capacity");
+  assert(state.phase !== "idle" || state.customers.size === 0, "customers before loading");
+  let granted = 0;
+  let fragments = 0;
+  let newKeys = 0;
+  for (const c of state.customers.values()) {
+    granted += grantOf(c);
+    fragments += c.fragments.size;
+    assert(c.fragments.size <= o.fragmentsPerCustomerMax, "too many fragments for a customer");
+    assert(c.reservedBytes >= 0 && c.storesInFlight >= c.newKeysInFlight, "store accounting");
+    assert(c.newKeysInFlight >= 0 && c.usedBytes >= 0, "negative customer accounting");
+    newKeys += c.newKeysInFlight;
+    assert(c.status !== "pending" || c.fragments.size === 0, "fragments before the contract");
+  }
+  assert(granted === state.grantedBytes, "granted bytes out of step with the quotas");
+  assert(fragments === state.fragmentCount, "fragment count out of step with the index");
+  assert(newKeys === state.newKeysInFlight, "new keys in flight out of step");
+  assert(state.fragmentCount + newKeys <= o.fragmentsMax, "fragments reserved past the maximum");
+  assert(state.phase === "loading" || state.load.inFlight === 0, "load operations after loading");
+  if (fragments <= FULL_CHECK_MAX) fullCheck(state);
+}
+
+function fullCheck(state: SupplierState): void {
+  for (const [name, c] of state.customers) {
+    let used = 0;
+    for (const entry of c.fragments.values()) used += entry.size;
+    assert(used === c.usedBytes, `used bytes of ${name} differ from its index`);
+    if (c.sorted !== null) assert(c.sorted.length === c.fragments.size, "stale sorted keys");
+  }
+  let deletes = 0;
+  for (const io of state.ops.values()) {
+    if (io.op === "delete" || io.op === "contract_delete") deletes++;
+  }
+  assert(deletes === state.deletesInFlight, "delete count out of step with the operations");
+  for (const link of state.idServers) {
+    assert(link.pending === null || link.dueAtMs !== null, "an unanswered request without timer");
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * The supplier: lends disk to customers under storage contracts, and says so to ID servers.
+ *
+ * Theory of operation.
+ * - States: `idle` → (`start`) → `loading` → `ready`. Loading (`load.ts`) rebuilds contracts and
+ *   the fragment index from the disk alone: list `contract/`, read each record, list `frag/`
+ *   (keys and sizes). A failed list or read starts the load again after `loadRetryMs`. Until
+ *   `ready`, requests whose answer can say so are answered `busy`; the others (contract, cancel,
+ *   remove, probe, list) get no answer and the customer asks again. When ready the supplier
+ *   emits the `loaded` notice, deletes orphan blobs, publishes its identity and announces its
+ *   offer (`announce.ts`). Every later `start` (back online) publishes and announces again.
+ * - Disk: `contract/<customer>` holds a contract record, `frag/<customer>/<key>` a fragment.
+ *   Nothing is acknowledged before its blob operation completed: a contract only once its record
+ *   is written, a store once its fragment is, a removal or cancellation once its deletes are.
+ * - Accounting: quotas granted (pending ones included) never exceed the capacity; a customer's
+ *   used bytes are the sum of its indexed fragments; stores in flight reserve their size against
+ *   the quota; a key with a store or removal in flight is locked against a second mutation.
+ * - Timers (all in state; `nextDeadlineMs` is the earliest): `load.retryAtMs`; per ID server
+ *   `dueAtMs` (answer deadline, retry with backoff, or next announcement); per cancellation
+ *   `retryAtMs` for failed deletes.
+ * - Limits (named in `core/limits.ts`, lowered by options in tests): customers, fragments per
+ *   customer and in all, blob operations in flight (deletes use at most half), audits in
+ *   flight, queued delete tasks; each is checked on insert and refused as a value.
+ * - Messages (customers are named by the link that authenticated them; every answer goes to the
+ *   sender, and names only the sender's own fragments):
+ *
+ * | message                  | answer                  | outcomes / notes                         |
+ * |--------------------------|-------------------------|------------------------------------------|
+ * | `contract_request`       | `contract_reply`        | accepted, no_space, too_many_customers,  |
+ * |                          |                         | closing; after the record is written     |
+ * | `contract_cancel`        | `contract_cancel_reply` | removed: fragments deleted; when done    |
+ * | `store`                  | `store_reply`           | stored, no_contract, bad_key, bad_hash,  |
+ * |                          |                         | over_quota, busy, no_space, io_error     |
+ * | `fetch`                  | `fetch_reply`           | found (data), not_found, no_contract,    |
+ * |                          |                         | bad_key, busy, io_error                  |
+ * | `audit`                  | `audit_reply`           | found (size, leaf, Merkle path), bad_leaf|
+ * |                          |                         | or a fetch refusal; proved by a CPU job  |
+ * | `remove`                 | `remove_reply`          | removed: how many of the keys it deleted |
+ * | `probe`                  | `probe_reply`           | contract in force, used and quota bytes  |
+ * | `list`                   | `list_reply`            | sorted keys after `after`, `more`        |
+ * | `identity_publish_reply` | (ID server's answer)    | published, retried, or told the operator |
+ * | `offer_announce_reply`   | (ID server's answer)    | announced, retried, or told the operator |
+ *
+ * Any other message, or an answer nobody asked for, is counted and dropped. A peer's mistakes
+ * are never exceptions: each refusal is counted in `counters` (`store.bad_hash`, ...) and
+ * protocol violations are traced.
+ *
+ * @module
+ */
+
+import type { Actor, BlobResult, Effect, Input, NodeId, StepContext } from "../../core/actor.ts";
+import { assert } from "../../core/assert.ts";
+import { isNodeId } from "../../core/ids.ts";
+import type { Message } from "../../core/protocol/mod.ts";
+import type { StorageJobResult } from "../../core/storage.ts";
+import { type Out, trace } from "./_effects.ts";
+import {
+  announceIfMoved,
+  linkDeadline,
+  onLinkTimers,
+  onOfferReply,
+  onPublishReply,
+  restartLinks,
+} from "./announce.ts";
+import { finishContractWrite, onContractCancel, onContractRequest } from "./contracts.ts";
+import { addTask, deleteDeadline, onDeleteDone, pumpDeletes, retryDeletes } from "./deletes.ts";
+import { beginLoad, onLoadIo } from "./load.ts";
+import {
+  finishAuditRead,
+  finishFetch,
+  finishProof,
+  finishStore,
+  onAudit,
+  onFetch,
+  onList,
+  onProbe,
+  onRemove,
+  onStore,
+} from "./storage.ts";
+import {
+  count,
+  freeBytes,
+  invariants,
+  offeredBytes,
+  type SupplierCommand,
+  type SupplierProtocol,
+  type SupplierState,
+} from "./state.ts";
+
+/** Applies one input to the supplier. */
+export function step(
+  state: SupplierState,
+  input: Input<SupplierProtocol>,
+  ctx: StepContext,
+): readonly Effect<SupplierProtocol>[] {
+  const offered = offeredBytes(state);
+  const out = dispatch(state, input, ctx);
+  if (state.phase === "ready" && offeredBytes(state) !== offered) {
+    out.push(...announceIfMoved(state, ctx));
+  }
+  return out;
+}
+
+function dispatch(state: SupplierState, input: Input<SupplierProtocol>, ctx: StepContext): Out {
+  switch (input.kind) {
+    case "start":
+      return onStart(state, ctx);
+    case "command":
+      return onCommand(state, input.command);
+    case "message":
+      return onMessage(state, input.from, input.message, ctx);
+    case "io_done":
+      return onIoDone(state, input.id, input.result, ctx);
+    case "job_done":
+      return onJobDone(state, input.id, input.result);
+    case "timeout":
+      return onTimeout(state, ctx);
+  }
+}
+
+/** Earliest armed timer: load retry, an ID server's deadline, or a delete retry. */
+export function nextDeadlineMs(state: SupplierState): number | null {
+  let due: number | null = state.load.retryAtMs;
+  for (const t of [linkDeadline(state), deleteDeadline(state)]) {
+    if (t !== null && (due === null || t < due)) due = t;
+  }
+  return due;
+}
+
+/** The supplier as an {@link Actor}. */
+export const supplierActor: Actor<SupplierState, SupplierProtocol> = {
+  step,
+  nextDeadlineMs,
+  invariants,
+};
+
+function onStart(state: SupplierState, ctx: StepContext): Out {
+  count(state, "start");
+  if (state.phase === "idle") return beginLoad(state);
+  if (state.phase === "loading") return []; // held completions carry the load on
+  return restartLinks(state, ctx);
+}
+
+function onCommand(state: SupplierState, command: SupplierCommand): Out {
+  if (command.type !== "status") {
+    count(state, "command.unknown");
+    return [];
+  }
+  let usedBytes = 0;
+  for (const c of state.customers.values()) usedBytes += c.usedBytes;
+  return [{
+    kind: "notice",
+    notice: {
+      type: "status",
+      phase: state.phase,
+      customers: state.customers.size,
+      fragments: state.fragmentCount,
+      capacityBytes: state.capacityBytes,
+      grantedBytes: state.grantedBytes,
+      usedBytes,
+      freeBytes: freeBytes(state),
+      published: state.idServers.filter((l) => l.published).length,
+    },
+  }];
+}
+
+function onMessage(state: SupplierState, from: NodeId, m: Message, ctx: StepContext): Out {
+  if (!isNodeId(from)) {
+    // Blob keys are built from sender names: a host that hands over a bad one is refused.
+    count(state, "message.bad_sender");
+    return [trace("supplier.bad_sender", { type: m.type })];
+  }
+  switch (m.type) {
+    case "contract_request":
+      return onContractRequest(state, from, m, ctx);
+    case "contract_cancel":
+      return onContractCancel(state, from, m);
+    case "store":
+      return onStore(state, from, m, ctx);
+    case "fetch":
+      return onFetch(state, from, m);
+    case "audit":
+      return onAudit(state, from, m);
+    case "remove":
+      return onRemove(state, from, m);
+    case "probe":
+      return onProbe(state, from, m);
+    case "list":
+      return onList(state, from, m);
+    case "identity_publish_reply":
+      return onPublishReply(state, from, m, ctx);
+    case "offer_announce_reply":
+      return onOfferReply(state, from, m, ctx);
+    default:
+      count(state, "message.unexpected");
+      return [trace("supplier.unexpected", { from, type: m.type })];
+  }
+}
+
+function onIoDone(state: SupplierState, id: number, result: BlobResult, ctx: StepContext): Out {
+  const io = state.ops.get(id);
+  assert(io !== undefined, `io completion ${id} matches no operation`);
+  state.ops.delete(id);
+  let out: Out;
+  switch (io.op) {
+    case "load_list":
+    case "load_read": {
+      const loaded = onLoadIo(state, io, result, ctx);
+      if (!loaded.done) return loaded.out;
+      return [...loaded.out, ...afterLoad(state, ctx)];
+    }
+    case "contract_write":
+      out = finishContractWrite(state, io.customer, result);
+      break;
+    case "store":
+      out = finishStore(state, id, io, result);
+      break;
+    case "fetch":
+      out = finishFetch(state, io, result);
+      break;
+    case "audit":
+      out = finishAuditRead(state, io, result);
+      break;
+    case "delete":
+      return onDeleteDone(state, io.task, io.key, result, ctx);
+    case "contract_delete":
+      return onDeleteDone(state, io.task, null, result, ctx);
+  }
+  // A finished operation frees room for queued deletes (and may let a cancellation finish).
+  return state.tasks.size === 0 ? out : out.concat(pumpDeletes(state));
+}
+
+function afterLoad(state: SupplierState, ctx: StepContext): Out {
+  const orphans = state.load.orphans;
+  state.load.orphans = [];
+  const out = orphans.length === 0 ? [] : addTask(state, "orphans", "", 0, orphans);
+  return out.concat(restartLinks(state, ctx));
+}
+
+function onJobDone(state: SupplierState, id: number, result: StorageJobResult): Out {
+  return finishProof(state, id, result);
+}
+
+function onTimeout(state: SupplierState, ctx: StepContext): Out {
+  const out: Out = [];
+  const retry = state.load.retryAtMs;
+  if (retry !== null && ctx.nowMs >= retry) {
+    state.load.retryAtMs = null;
+    out.push(...beginLoad(state));
+  }
+  out.push(...onLinkTimers(state, ctx));
+  out.push(...retryDeletes(state, ctx));
+  return out;
+}
