@@ -110,9 +110,9 @@ export function finishContractWrite(
     if (result.error !== "no_space") return [...silent(state, "contract.io_error"), ...out];
     return [...answer(state, customer, requestId, "no_space", c.quotaBytes), ...out];
   }
+  // Stores admitted meanwhile were held to the smaller quota, so the new one covers them.
   regrant(state, c, () => {
-    // Stores admitted while the record was written may have raised the floor.
-    c.quotaBytes = Math.max(pending.bytes, c.usedBytes + c.reservedBytes);
+    c.quotaBytes = pending.bytes;
     c.pendingQuota = null;
   });
   c.status = "active";

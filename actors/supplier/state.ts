@@ -383,6 +383,15 @@ export function grantOf(c: CustomerRecord): number {
   return Math.max(c.quotaBytes, c.pendingQuota?.bytes ?? 0);
 }
 
+/**
+ * The quota stores are checked against: while a new quota is being written, the smaller of the
+ * old and the new, so the quota in force never falls below what is used, on disk or in memory.
+ */
+export function storeQuota(c: CustomerRecord): number {
+  const pending = c.pendingQuota;
+  return pending === null ? c.quotaBytes : Math.min(c.quotaBytes, pending.bytes);
+}
+
 /** Changes a customer's quota or pending quota, keeping `grantedBytes` in step. */
 export function regrant(state: SupplierState, c: CustomerRecord, change: () => void): void {
   const before = grantOf(c);
@@ -427,6 +436,8 @@ export function invariants(state: SupplierState): void {
     assert(c.newKeysInFlight >= 0 && c.usedBytes >= 0, "negative customer accounting");
     newKeys += c.newKeysInFlight;
     assert(c.status !== "pending" || c.fragments.size === 0, "fragments before the contract");
+    const pending = c.pendingQuota;
+    assert(pending === null || c.usedBytes + c.reservedBytes <= pending.bytes, "quota below use");
   }
   assert(granted === state.grantedBytes, "granted bytes out of step with the quotas");
   assert(fragments === state.fragmentCount, "fragment count out of step with the index");

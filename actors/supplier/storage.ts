@@ -17,7 +17,13 @@ import { ioRoom, issue, type Out, send, trace } from "./_effects.ts";
 import { addTask, deleteLate, taskRoom } from "./deletes.ts";
 import { dropFragment, listPage, putFragment } from "./fragments.ts";
 import { fragmentBlobKey } from "./records.ts";
-import { count, type CustomerRecord, type PendingIo, type SupplierState } from "./state.ts";
+import {
+  count,
+  type CustomerRecord,
+  type PendingIo,
+  storeQuota,
+  type SupplierState,
+} from "./state.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -62,7 +68,7 @@ export function onStore(
     if (state.fragmentCount + state.newKeysInFlight >= o.fragmentsMax) return refuse("no_space");
   }
   const size = m.data.length;
-  if (c.usedBytes + c.reservedBytes - (old?.size ?? 0) + size > c.quotaBytes) {
+  if (c.usedBytes + c.reservedBytes - (old?.size ?? 0) + size > storeQuota(c)) {
     return refuse("over_quota");
   }
   // Last, because it is the one check that costs CPU.

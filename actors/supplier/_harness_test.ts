@@ -1,0 +1,344 @@
+/**
+ * Test harnesses for the supplier: a direct driver (the actor over a simulated disk, effects
+ * run in order, blob operations optionally held and released in any order) and a small network
+ * in the real simulator with an ID server and scripted customers.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type {
+  Actor,
+  BlobOp,
+  Effect,
+  Input,
+  NodeId,
+  StepContext,
+  StepCrypto,
+} from "../../core/actor.ts";
+import { encodeIdentity, signIdentity } from "../../core/identity.ts";
+import { decode, encode } from "../../core/codec.ts";
+import { Random } from "../../core/prng.ts";
+import { type Message, messageCodec } from "../../core/protocol/mod.ts";
+import type { StorageJob, StorageJobResult } from "../../core/storage.ts";
+import { runStorageJob } from "../../data/jobs.ts";
+import { sha256 } from "../../data/merkle.ts";
+import { publicKeyOf, stepCryptoFor } from "../../data/signing.ts";
+import { DEFAULT_DISK, type DiskConfig, SimDisk } from "../../sim/disk.ts";
+import { type SimNode, Simulator } from "../../sim/simulator.ts";
+import {
+  idServerActor,
+  type IdServerNotice,
+  type IdServerRequest,
+  idServerState,
+} from "../idserver/mod.ts";
+import {
+  supplierActor,
+  type SupplierCommand,
+  type SupplierConfig,
+  type SupplierNotice,
+  type SupplierProtocol,
+  type SupplierState,
+  supplierState,
+} from "./mod.ts";
+
+const textEncoder = new TextEncoder();
+
+/** A deterministic Ed25519 key pair for node `name`. */
+export function keysFor(name: string) {
+  const privateKey = sha256(textEncoder.encode(`key of ${name}`));
+  return { privateKey, publicKey: publicKeyOf(privateKey) };
+}
+
+/** Node `name`'s crypto, signing with {@link keysFor}. */
+export function cryptoFor(name: string): StepCrypto {
+  return stepCryptoFor(keysFor(name).privateKey);
+}
+
+/** A signed identity document for `name`, hosted by the ID server `ids`. */
+export function identityOf(name: string, revision = 1, ids = "ids"): Uint8Array<ArrayBuffer> {
+  const body = {
+    name,
+    signingKey: keysFor(name).publicKey,
+    agreementKey: new Uint8Array(32),
+    contacts: [`sim://${name}`],
+    sources: [`sim://${ids}`],
+    revision,
+    dateMs: 0,
+  };
+  return encodeIdentity(signIdentity(body, cryptoFor(name).sign));
+}
+
+/** A supplier configuration for tests: 1 MB, one ID server, overridable. */
+export function testConfig(over: Partial<SupplierConfig> = {}): SupplierConfig {
+  const name = over.name ?? "sup";
+  return {
+    name,
+    identityDocument: identityOf(name),
+    capacityBytes: 1_000_000,
+    idServers: ["ids"],
+    ...over,
+  };
+}
+
+/** A fragment of `size` pseudo-random bytes and its SHA-256. */
+export function fragment(size: number, seed: number) {
+  const data = Random.stream(seed, "fragment").bytes(size);
+  return { data, hash: sha256(data) };
+}
+
+type SupplierEffect = Effect<SupplierProtocol>;
+
+/**
+ * Drives one supplier directly, as a host would, over a {@link SimDisk}. Inputs are queued and
+ * run one at a time; blob operations run when issued unless `holdIo` is set, in which case they
+ * wait for {@link release} (which may run them in any order, and make some fail).
+ */
+export class Driver {
+  state: SupplierState;
+  disk: SimDisk;
+  nowMs = 1_000_000;
+  random = Random.stream(7);
+  crypto: StepCrypto;
+  sent: { to: NodeId; message: Message }[] = [];
+  notices: SupplierNotice[] = [];
+  traces: string[] = [];
+  held: { id: number; op: BlobOp }[] = [];
+  holdIo = false;
+  /** Probability that a blob operation fails with `io_error`. */
+  failure = 0;
+  #queue: Input<SupplierProtocol>[] = [];
+  #running = false;
+
+  constructor(config: Partial<SupplierConfig> = {}, disk?: SimDisk, start = true) {
+    const full = testConfig(config);
+    this.state = supplierState(full);
+    this.crypto = cryptoFor(full.name);
+    this.disk = disk ?? new SimDisk({ ...DEFAULT_DISK });
+    if (start) this.deliver({ kind: "start" });
+  }
+
+  ctx(): StepContext {
+    return {
+      nowMs: this.nowMs,
+      random: this.random,
+      self: this.state.options.name,
+      crypto: this.crypto,
+    };
+  }
+
+  deliver(input: Input<SupplierProtocol>): void {
+    this.#queue.push(input);
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
+        const effects = supplierActor.step(this.state, next, this.ctx());
+        supplierActor.invariants(this.state);
+        for (const e of effects) this.#run(e);
+      }
+    } finally {
+      this.#running = false;
+      this.#queue = [];
+    }
+  }
+
+  #run(e: SupplierEffect): void {
+    switch (e.kind) {
+      case "send": {
+        // Every answer must survive the wire.
+        const message = decode(messageCodec, encode(messageCodec, e.message).slice());
+        this.sent.push({ to: e.to, message });
+        return;
+      }
+      case "notice":
+        this.notices.push(e.notice);
+        return;
+      case "trace":
+        this.traces.push(e.event);
+        return;
+      case "job":
+        this.#queue.push({ kind: "job_done", id: e.id, result: runStorageJob(e.job) });
+        return;
+      case "io":
+        if (this.holdIo) this.held.push({ id: e.id, op: e.op });
+        else this.#queue.push({ kind: "io_done", id: e.id, result: this.#apply(e.op) });
+        return;
+    }
+  }
+
+  #apply(op: BlobOp) {
+    if (this.failure > 0 && this.random.float() < this.failure) {
+      return { ok: false as const, error: "io_error" as const };
+    }
+    return this.disk.apply(op, this.random).result;
+  }
+
+  /** Runs `n` held operations (all by default), picked in random order with `pick`. */
+  release(n = Infinity, pick?: Random): void {
+    for (let i = 0; i < n && this.held.length > 0; i++) {
+      const at = pick === undefined ? 0 : pick.int(this.held.length);
+      const [{ id, op }] = this.held.splice(at, 1);
+      this.deliver({ kind: "io_done", id, result: this.#apply(op) });
+    }
+  }
+
+  /** Delivers `message` from `from`; returns what the supplier sent `from` meanwhile. */
+  from(from: NodeId, message: Message): Message[] {
+    const before = this.sent.length;
+    this.deliver({ kind: "message", from, message });
+    return this.sent.slice(before).filter((s) => s.to === from).map((s) => s.message);
+  }
+
+  /** Delivers `message` and returns the one answer it must have produced. */
+  ask(from: NodeId, message: Message): Message {
+    const replies = this.from(from, message);
+    assert.equal(replies.length, 1, `expected one answer to ${message.type}`);
+    return replies[0];
+  }
+
+  command(command: SupplierCommand): SupplierNotice {
+    const before = this.notices.length;
+    this.deliver({ kind: "command", command });
+    assert.equal(this.notices.length, before + 1);
+    return this.notices[before];
+  }
+
+  /** Moves the clock on by `ms` and fires the timer if it is due. */
+  advance(ms: number): void {
+    this.nowMs += ms;
+    const due = supplierActor.nextDeadlineMs(this.state);
+    if (due !== null && due <= this.nowMs) this.deliver({ kind: "timeout", nowMs: this.nowMs });
+  }
+
+  counter(name: string): number {
+    return this.state.counters[name] ?? 0;
+  }
+
+  /** A contract of `quotaBytes` for `customer`, which must be accepted. */
+  contract(customer: NodeId, quotaBytes: number): void {
+    const reply = this.ask(customer, { type: "contract_request", requestId: 1, quotaBytes });
+    assert.ok(reply.type === "contract_reply" && reply.outcome === "accepted", "contract");
+  }
+
+  /** Stores a fragment of `size` bytes under `key`; returns the outcome and the data. */
+  store(customer: NodeId, key: string, size: number, seed = 1) {
+    const { data, hash } = fragment(size, seed);
+    const reply = this.ask(customer, { type: "store", requestId: 2, key, hash, data });
+    assert.equal(reply.type, "store_reply");
+    return { outcome: (reply as { outcome: string }).outcome, data };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small network in the simulator
+
+/** What a scripted customer is told to do. */
+export type ClientCommand = { to: NodeId; message: Message };
+/** What a scripted customer reports: every message it receives. */
+export type ClientNotice = { type: "received"; from: NodeId; message: Message };
+
+/** The protocol of the test network: the supplier's, the ID server's and the customers'. */
+export interface NetProtocol {
+  message: Message;
+  job: StorageJob;
+  jobResult: StorageJobResult;
+  command: SupplierCommand | IdServerRequest | ClientCommand;
+  notice: SupplierNotice | IdServerNotice | ClientNotice;
+}
+
+/** State of a scripted customer: what it received. */
+export interface ClientState {
+  received: { from: NodeId; message: Message }[];
+}
+
+/** A customer that sends what it is told to and records what it gets. */
+export const clientActor: Actor<ClientState, NetProtocol> = {
+  step(s, input) {
+    if (input.kind === "command" && "to" in input.command) {
+      return [{ kind: "send", to: input.command.to, message: input.command.message }];
+    }
+    if (input.kind === "message") s.received.push({ from: input.from, message: input.message });
+    return [];
+  },
+  nextDeadlineMs: () => null,
+  invariants: () => {},
+};
+
+/** A supplier `sup`, an ID server `ids` and scripted customers, in one simulation. */
+export class Net {
+  sim: Simulator<NetProtocol>;
+  supplier: SimNode<NetProtocol>;
+  idServer: SimNode<NetProtocol>;
+  clients = new Map<NodeId, SimNode<NetProtocol>>();
+  notices: { node: NodeId; notice: NetProtocol["notice"] }[] = [];
+  config: SupplierConfig;
+  #requestId = 100;
+
+  constructor(
+    seed: number,
+    config: Partial<SupplierConfig> = {},
+    clients = ["alice", "bob", "carol"],
+    disk: Partial<DiskConfig> = {},
+  ) {
+    this.sim = new Simulator<NetProtocol>({
+      seed,
+      codec: messageCodec,
+      disk,
+      runJob: (job) => ({ result: runStorageJob(job) }),
+      cryptoFor: (node) => cryptoFor(node.id),
+      onNotice: (node, notice) => this.notices.push({ node: node.id, notice }),
+    });
+    this.idServer = this.sim.addNode("idserver", idServerActor, idServerState(), "ids");
+    this.sim.runUntil(1000);
+    this.config = testConfig(config);
+    this.supplier = this.sim.addNode("supplier", supplierActor, supplierState(this.config), "sup");
+    for (const name of clients) {
+      this.clients.set(name, this.sim.addNode("customer", clientActor, { received: [] }, name));
+    }
+    this.run();
+  }
+
+  get state(): SupplierState {
+    return this.supplier.state;
+  }
+
+  /** Runs the simulation on for `ms` of virtual time. */
+  run(ms = 10_000): void {
+    this.sim.runUntil(this.sim.nowMs + ms);
+  }
+
+  /** Sends `message` (its request id replaced) from `client` to `to`; returns the answer. */
+  ask(client: NodeId, message: Message, to: NodeId = "sup"): Message {
+    const node = this.clients.get(client)!;
+    const requestId = this.#requestId++;
+    this.sim.command(node, { to, message: { ...message, requestId } as Message });
+    this.run();
+    const state = node.state as ClientState;
+    const answers = state.received.filter((r) =>
+      "requestId" in r.message &&
+      r.message.requestId === requestId
+    );
+    assert.equal(answers.length, 1, `one answer to ${message.type}, got ${answers.length}`);
+    return answers[0].message;
+  }
+
+  /** Every message `client` ever received. */
+  received(client: NodeId): Message[] {
+    return (this.clients.get(client)!.state as ClientState).received.map((r) => r.message);
+  }
+
+  /** The supplier's blobs whose keys start with `prefix`. */
+  blobs(prefix: string): string[] {
+    return [...(this.supplier.disk?.blobs.keys() ?? [])].filter((k) => k.startsWith(prefix));
+  }
+
+  /** Restarts the supplier from a fresh state over the same disk. */
+  restart(): void {
+    this.run();
+    this.sim.setOffline(this.supplier);
+    Object.assign(this.supplier.state, supplierState(this.config));
+    this.sim.setOnline(this.supplier);
+    this.run();
+  }
+}
