@@ -110,6 +110,8 @@ function loadContract(state: SupplierState, key: string, result: BlobResult): vo
   const c = customerRecord("active", record.sinceMs);
   regrant(state, c, () => c.quotaBytes = record.quotaBytes);
   state.customers.set(record.customer, c);
+  // The operator may have lowered the capacity below what was granted: keep every contract.
+  state.capacityBytes = Math.max(state.capacityBytes, state.grantedBytes);
 }
 
 function continueReads(state: SupplierState): Out {
@@ -156,11 +158,9 @@ function finishLoad(state: SupplierState): Out {
   assert(load.inFlight === 0, "loaded with operations in flight");
   state.phase = "ready";
   const out: Out = [];
-  if (state.grantedBytes > state.capacityBytes) {
-    // The operator lowered the capacity below what was granted: keep every contract, offer 0.
+  if (state.capacityBytes > state.options.capacityBytes) {
     count(state, "load.over_capacity");
     out.push(trace("supplier.over_capacity", { granted: state.grantedBytes }));
-    state.capacityBytes = state.grantedBytes;
   }
   const loaded = {
     customers: state.customers.size,

@@ -9,7 +9,12 @@
 import type { BlobResult, NodeId, StepContext } from "../../core/actor.ts";
 import { assert } from "../../core/assert.ts";
 import { bytesEqual } from "../../core/ids.ts";
-import { AUDIT_LEAF_BYTES_MAX, FRAGMENT_BYTES_MAX, LIST_KEYS_MAX } from "../../core/limits.ts";
+import {
+  AUDIT_LEAF_BYTES_MAX,
+  FRAGMENT_BYTES_MAX,
+  FRAGMENT_KEY_BYTES_MAX,
+  LIST_KEYS_MAX,
+} from "../../core/limits.ts";
 import type { FragmentFetchOutcome, StoreOutcome } from "../../core/protocol/storage.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import { isFragmentKey, leafCountOf, type StorageJobResult } from "../../core/storage.ts";
@@ -26,6 +31,14 @@ import {
 } from "./state.ts";
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * The key to echo in an answer: a key that could not be encoded (a host that let one through
+ * is buggy, but the answer must still go out) is echoed empty.
+ */
+function echo(key: string): string {
+  return key.length <= FRAGMENT_KEY_BYTES_MAX && /^[\x20-\x7e]*$/.test(key) ? key : "";
+}
 
 /** The sender's customer record if its contract is in force. */
 function activeCustomer(state: SupplierState, from: NodeId): CustomerRecord | undefined {
@@ -50,7 +63,7 @@ export function onStore(
   ctx: StepContext,
 ): Out {
   const refuse = (outcome: StoreOutcome): Out => [
-    send(from, { type: "store_reply", requestId: m.requestId, key: m.key, outcome }),
+    send(from, { type: "store_reply", requestId: m.requestId, key: echo(m.key), outcome }),
     ...refusal(state, from, "store", outcome),
   ];
   if (state.phase !== "ready") return refuse("busy");
@@ -129,7 +142,7 @@ function fetchReply(
 /** `fetch`: reads the sender's own fragment. */
 export function onFetch(state: SupplierState, from: NodeId, m: MessageOf<"fetch">): Out {
   const refuse = (outcome: FragmentFetchOutcome): Out => [
-    send(from, fetchReply(m.requestId, m.key, outcome)),
+    send(from, fetchReply(m.requestId, echo(m.key), outcome)),
     ...refusal(state, from, "fetch", outcome),
   ];
   if (state.phase !== "ready") return refuse("busy");
@@ -199,7 +212,7 @@ function leafOutOfRange(size: number, leafIndex: number, leafBytes: number): boo
 /** `audit`: reads the fragment, then proves leaf `leafIndex` with a CPU job. */
 export function onAudit(state: SupplierState, from: NodeId, m: MessageOf<"audit">): Out {
   const refuse = (outcome: FragmentFetchOutcome): Out => [
-    send(from, auditReply(m.requestId, m.key, outcome)),
+    send(from, auditReply(m.requestId, echo(m.key), outcome)),
     ...refusal(state, from, "audit", outcome),
   ];
   if (state.phase !== "ready") return refuse("busy");
