@@ -99,3 +99,27 @@ export const SUPPLIER_AUDITS_MAX = 32;
 export const SUPPLIER_DELETE_TASKS_MAX = 256;
 /** Largest encoded contract record on a supplier's disk. */
 export const SUPPLIER_CONTRACT_RECORD_BYTES_MAX = 512;
+
+// ---------------------------------------------------------------------------------------------
+// Transports (net/transport.ts, net/transport_memory.ts, net/tcp/)
+
+/** Bytes a TCP data frame adds to its message inside the length prefix: counter and AEAD tag. */
+export const TCP_FRAME_OVERHEAD_BYTES = 8 + 16;
+/** Largest frame body (after the 4-byte length prefix) a session accepts after its handshake. */
+export const TCP_FRAME_BYTES_MAX = MESSAGE_BYTES_MAX + TCP_FRAME_OVERHEAD_BYTES;
+/** Largest handshake frame body: an identity document, keys, a boot id and a signature. */
+export const TCP_HANDSHAKE_FRAME_BYTES_MAX = IDENTITY_DOC_BYTES_MAX + 1024;
+/** Connections accepted or dialed that have not finished their handshake yet. */
+export const TCP_HANDSHAKES_MAX = 64;
+/** Authenticated connections one TCP transport keeps open at once. */
+export const TCP_CONNECTIONS_MAX = 1024;
+/** Failed dials in a row to one peer before its queued frames are dropped. */
+export const TCP_DIAL_ATTEMPTS_MAX = 8;
+/** Peers a transport keeps state for at once (a connection, a queue or a dial backoff). */
+export const TRANSPORT_PEERS_MAX = 4096;
+/** Bytes of accepted, unwritten messages queued for one peer; more sends are refused. */
+export const TRANSPORT_PEER_QUEUE_BYTES_MAX = 2 * MESSAGE_BYTES_MAX;
+/** Accepted, unwritten messages queued for one peer; more sends are refused. */
+export const TRANSPORT_PEER_QUEUE_FRAMES_MAX = 4096;
+/** Bytes of accepted, unwritten messages queued for all peers together. */
+export const TRANSPORT_QUEUE_BYTES_MAX = 256 * 1024 * 1024;
