@@ -72,7 +72,15 @@ Deno.test("property: every leaf's proof verifies; any altered part fails", () =>
         // Another index, another size, another leaf size, an altered root.
         if (count > 1) {
           const other = (index + 1 + (flip % (count - 1))) % count;
-          assert(!verifyMerkleProof(root, leaf, { ...proof, leafIndex: other }), "moved leaf");
+          // Claiming the leaf sits elsewhere fails, unless that leaf holds the same bytes and
+          // the path happens to match (FC_SEED=1728505886: [216, 216] in 1-byte leaves).
+          const moved = verifyMerkleProof(root, leaf, { ...proof, leafIndex: other });
+          const same = merkleProof(data, other, leafBytes);
+          const twin = same.siblings.length === proof.siblings.length &&
+            same.siblings.every((x, i) => x.every((b, j) => b === proof.siblings[i][j])) &&
+            merkleLeaf(data, other, leafBytes).every((b, i) => b === leaf[i]) &&
+            merkleLeaf(data, other, leafBytes).length === leaf.length;
+          assert(moved === twin, "moved leaf");
         }
         assert(!verifyMerkleProof(root, leaf, { ...proof, size: proof.size + 1 }), "size");
         assert(!verifyMerkleProof(root, leaf, { ...proof, leafBytes: leafBytes + 1 }), "leaf size");
@@ -83,4 +91,13 @@ Deno.test("property: every leaf's proof verifies; any altered part fails", () =>
     ),
     300,
   );
+});
+
+Deno.test("regression: a proof for twin leaves verifies at both places (FC_SEED=1728505886)", () => {
+  const data = Uint8Array.of(216, 216);
+  const root = merkleRoot(data, 1);
+  const proof = merkleProof(data, 0, 1);
+  assert(verifyMerkleProof(root, data.subarray(0, 1), proof));
+  assert(verifyMerkleProof(root, data.subarray(1, 2), { ...proof, leafIndex: 1 }));
+  assert(!verifyMerkleProof(root, Uint8Array.of(217), { ...proof, leafIndex: 1 }));
 });
