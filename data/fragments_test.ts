@@ -80,7 +80,7 @@ Deno.test("empty input gives empty fragments that still count", () => {
   );
 });
 
-Deno.test("property: every erasure pattern of at most M fragments decodes (random K, M, size)", () => {
+Deno.test("property: every erasure pattern of at most M fragments decodes (random K, M)", () => {
   check(
     fc.property(
       fc.integer({ min: 1, max: 5 }),

@@ -9,9 +9,23 @@
  */
 
 import type { StorageJob, StorageJobResult } from "../core/storage.ts";
-import { AuthenticationError, IntegrityError, TooFewFragmentsError } from "./errors.ts";
-import { merkleLeaf, merkleProof, verifyMerkleProof } from "./merkle.ts";
-import { openBlock, rebuildFragments, sealBlock } from "./pipeline.ts";
+import {
+  AuthenticationError,
+  FormatError,
+  IntegrityError,
+  TooFewFragmentsError,
+} from "./errors.ts";
+import { decodeFragments, encodeFragments } from "./fragments.ts";
+import { openManifest, sealManifest } from "./manifest.ts";
+import {
+  hashFragment,
+  LEAF_BYTES_DEFAULT,
+  merkleLeaf,
+  merkleProof,
+  verifyMerkleProof,
+} from "./merkle.ts";
+import { corruptFragments, openBlock, rebuildFragments, sealBlock } from "./pipeline.ts";
+import { fragmentSize, toScheme } from "./scheme.ts";
 
 /** Runs one job and returns its result. */
 export function runStorageJob(job: StorageJob): StorageJobResult {
@@ -27,6 +41,7 @@ export function runStorageJob(job: StorageJob): StorageJobResult {
     if (e instanceof AuthenticationError) {
       return { type: "failed", error: "authentication", message: e.message };
     }
+    if (e instanceof FormatError) return { type: "failed", error: "format", message: e.message };
     throw e;
   }
 }
@@ -55,7 +70,45 @@ function run(job: StorageJob): StorageJobResult {
       });
       return { type: "verified", ok };
     }
+    case "seal_manifest":
+      return sealManifestJob(job.manifest, job.fileKey, job.scheme);
+    case "open_manifest": {
+      const s = toScheme(job.scheme);
+      let fragments = job.fragments;
+      if (job.fragmentHashes !== undefined) {
+        const bad = corruptFragments(
+          fragments,
+          job.fragmentHashes,
+          fragmentSize(s, job.cipherSize),
+        );
+        fragments = fragments.map((f, i) => (bad.includes(i) ? undefined : f));
+      }
+      const present = fragments.filter((f) => f !== undefined).length;
+      if (present < s.k) throw new TooFewFragmentsError(s.k, present);
+      const sealed = decodeFragments(s, fragments, job.cipherSize);
+      return { type: "manifest", manifest: openManifest(sealed, job.fileKey) };
+    }
   }
+}
+
+function sealManifestJob(
+  manifest: Parameters<typeof sealManifest>[0],
+  fileKey: Uint8Array,
+  scheme: string,
+): StorageJobResult {
+  const sealed = sealManifest(manifest, fileKey);
+  const s = toScheme(scheme);
+  const fragments = encodeFragments(s, sealed);
+  const hashes = fragments.map((f) => hashFragment(f, LEAF_BYTES_DEFAULT));
+  return {
+    type: "sealed",
+    fragments,
+    fragmentHashes: hashes.map((h) => h.sha256),
+    merkleRoots: hashes.map((h) => h.merkleRoot),
+    cipherSize: sealed.length,
+    plainSize: 0,
+    fragmentSize: fragmentSize(s, sealed.length),
+  };
 }
 
 /** A rough CPU cost of a job in ms, for the simulator's clock (throughputs measured here). */
@@ -71,5 +124,9 @@ export function storageJobCostMs(job: StorageJob): number {
       return job.data.length / (1.5 * mbPerMs * 1000);
     case "verify_proof":
       return 0.01;
+    case "seal_manifest":
+      return 0.1;
+    case "open_manifest":
+      return job.cipherSize / (0.5 * mbPerMs * 1000);
   }
 }

@@ -93,7 +93,7 @@ Deno.test("property: every leaf's proof verifies; any altered part fails", () =>
   );
 });
 
-Deno.test("regression: a proof for twin leaves verifies at both places (FC_SEED=1728505886)", () => {
+Deno.test("regression: proofs of twin leaves verify at both places (FC_SEED=1728505886)", () => {
   const data = Uint8Array.of(216, 216);
   const root = merkleRoot(data, 1);
   const proof = merkleProof(data, 0, 1);

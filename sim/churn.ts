@@ -47,6 +47,7 @@ export class Churn<P extends Protocol> {
   readonly #hooks: ChurnHooks<P>;
   offlineSpells = 0;
   departures = 0;
+  #stopped = false;
 
   constructor(sim: Simulator<P>, config: ChurnConfig, hooks: ChurnHooks<P>) {
     this.#sim = sim;
@@ -54,9 +55,14 @@ export class Churn<P extends Protocol> {
     this.#hooks = hooks;
   }
 
+  /** Ends churn: no node goes offline or departs any more (offline ones stay so until healed). */
+  stop(): void {
+    this.#stopped = true;
+  }
+
   /** Starts churning `node` from now on. */
   watch(node: SimNode<P>): void {
-    if (this.config.churnPerDay <= 0) return;
+    if (this.config.churnPerDay <= 0 || this.#stopped) return;
     const random = Random.stream(this.#sim.seed, `churn:${node.id}`);
     this.#scheduleOffline(node, random);
   }
@@ -65,7 +71,7 @@ export class Churn<P extends Protocol> {
     const sim = this.#sim;
     const uptimeMs = random.exponential(DAY_MS / this.config.churnPerDay);
     sim.at(sim.nowMs + uptimeMs, () => {
-      if (node.status !== "online") return;
+      if (node.status !== "online" || this.#stopped) return;
       if (random.chance(this.config.permanent) && this.#hooks.canDepart(node)) {
         this.departures++;
         sim.depart(node);
@@ -77,7 +83,7 @@ export class Churn<P extends Protocol> {
       this.#hooks.onChange?.(node, sim);
       const downMs = random.exponential(this.config.downtimeHoursMean * HOUR_MS);
       sim.at(sim.nowMs + downMs, () => {
-        if (node.status !== "offline") return;
+        if (node.status !== "offline" || this.#stopped) return;
         sim.setOnline(node);
         this.#hooks.onChange?.(node, sim);
         this.#scheduleOffline(node, random);

@@ -73,7 +73,7 @@ export function runDemo(flags: SimFlags, progress?: Progress): Report {
   }
   const c = sim.counters;
   return {
-    workload: "kernel demonstration (heartbeat actors); the storage workload is not built yet",
+    note: "the kernel's heartbeat actors: no storage",
     heartbeat: { suspicions, recoveries },
     spells: { offline: churn.offlineSpells, departures: churn.departures },
     nodesEver: sim.nodes.length,

@@ -31,7 +31,7 @@ export const DEFAULT_DISK: DiskConfig = {
   failure: 0,
 };
 
-/** Produces the bytes of a read-only mounted blob: `length` bytes at `offset` (fewer at its end). */
+/** Bytes of a read-only mounted blob: `length` bytes at `offset` (fewer at its end). */
 export type MountReader = (key: string, offset: number, length: number) => Uint8Array | null;
 
 /** One node's blobs. */

@@ -23,6 +23,10 @@ export interface SimFlags {
   fileSize: number;
   seed: number | string;
   repair: boolean;
+  probeMinutes: number;
+  fireAfterHours: number;
+  auditHours: number;
+  workload: "storage" | "demo";
   json: string | null;
   quiet: boolean;
   help: boolean;
@@ -41,6 +45,10 @@ export const DEFAULT_FLAGS: SimFlags = {
   fileSize: 262_144,
   seed: 1,
   repair: true,
+  probeMinutes: 10,
+  fireAfterHours: 24,
+  auditHours: 24,
+  workload: "storage",
   json: null,
   quiet: false,
   help: false,
@@ -59,7 +67,15 @@ interface FlagSpec {
 }
 
 function number(
-  key: "churn" | "downtimeHours" | "permanent" | "days" | "customers",
+  key:
+    | "churn"
+    | "downtimeHours"
+    | "permanent"
+    | "days"
+    | "customers"
+    | "probeMinutes"
+    | "fireAfterHours"
+    | "auditHours",
   min: number,
   max: number,
   minExclusive = false,
@@ -167,6 +183,31 @@ const SPECS: Record<string, FlagSpec> = {
     takesValue: false,
     help: "monitoring and rebuilding off (the baseline)",
     set: (flags) => void (flags.repair = false),
+  },
+  "probe-minutes": {
+    takesValue: true,
+    help: "minutes between a user's probes of each supplier",
+    set: number("probeMinutes", 0, 1e6, true),
+  },
+  "fire-after-hours": {
+    takesValue: true,
+    help: "hours of silence after which a user fires a supplier",
+    set: number("fireAfterHours", 0, 1e6, true),
+  },
+  "audit-hours": {
+    takesValue: true,
+    help: "hours between two audits of the same supplier",
+    set: number("auditHours", 0, 1e6, true),
+  },
+  workload: {
+    takesValue: true,
+    help: "what to run: storage, or demo (the kernel's heartbeat actors)",
+    set: (flags, value, name) => {
+      if (value !== "storage" && value !== "demo") {
+        throw new FlagError(`--${name} must be storage or demo, got '${value}'`);
+      }
+      flags.workload = value;
+    },
   },
   json: {
     takesValue: true,

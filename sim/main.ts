@@ -10,6 +10,7 @@
 
 import { FlagError, flagsHelp, parseFlags, type SimFlags } from "./flags.ts";
 import { runDemo } from "./demo_workload.ts";
+import { runStorage } from "./storage/run.ts";
 import { formatTable, type Report } from "./report.ts";
 import { SimulationError } from "./simulator.ts";
 
@@ -38,9 +39,12 @@ function parameters(flags: SimFlags): Report {
     days: flags.days,
     ecc: flags.ecc,
     customers: flags.customers,
-    files: flags.files,
+    filesPerUser: flags.files,
     fileSize: flags.fileSize,
-    repair: flags.repair,
+    noRepair: !flags.repair,
+    probeMinutes: flags.probeMinutes,
+    fireAfterHours: flags.fireAfterHours,
+    auditHours: flags.auditHours,
   };
 }
 
@@ -62,8 +66,15 @@ async function main(args: string[]): Promise<number> {
   const started = performance.now();
   let body: Report;
   try {
-    body = runDemo(flags, progressPrinter(flags.quiet));
+    const progress = progressPrinter(flags.quiet);
+    body = flags.workload === "demo"
+      ? runDemo(flags, progress)
+      : runStorage(flags, flags, progress);
   } catch (e) {
+    if (e instanceof FlagError) {
+      console.error(`sim: ${e.message}`);
+      return 2;
+    }
     if (e instanceof SimulationError) {
       console.error(`sim: simulation failed; reproduce with --seed ${JSON.stringify(e.seed)}`);
       console.error(`sim: ${e.message}`);
@@ -73,6 +84,7 @@ async function main(args: string[]): Promise<number> {
     throw e;
   }
   const report: Report = {
+    workload: flags.workload,
     ...parameters(flags),
     ...body,
     wallMs: Math.round(performance.now() - started),

@@ -19,6 +19,9 @@
  * completions of its blob operations and jobs wait until it returns) → online again (it gets a
  * `start` input and its overdue timer fires) … or departed (node and disk gone for good).
  *
+ * Time is in whole milliseconds: every event is scheduled at the next whole millisecond at or
+ * after the model's time, so `ctx.nowMs` is an integer as a real clock's would be.
+ *
  * Determinism: nothing here reads the wall clock or `Math.random`, iterates a hash map to decide
  * an order, or depends on anything but the seed and the calls made to it. The trace hash covers
  * every delivery and every trace effect; the same seed gives the same hash.
@@ -272,6 +275,12 @@ export class Simulator<P extends Protocol> {
     return node;
   }
 
+  /** The node's disk, created (empty, with the run's disk configuration) on first use. */
+  diskOf(node: SimNode<P>): SimDisk {
+    if (node.disk === null) node.disk = new SimDisk(this.#disk);
+    return node.disk;
+  }
+
   /** The node named `id`, if it was ever added. */
   node(id: NodeId): SimNode<P> | undefined {
     const i = this.#byId.get(id);
@@ -359,7 +368,8 @@ export class Simulator<P extends Protocol> {
     check: number,
     link: SimLink | null,
   ): void {
-    this.#queue.push({ t, seq: 0, kind, node, a, b, payload, check, link });
+    // Virtual time advances in whole milliseconds, like a real clock: actors see integer times.
+    this.#queue.push({ t: Math.ceil(t), seq: 0, kind, node, a, b, payload, check, link });
   }
 
   #dispatch(ev: SimEvent): void {
@@ -486,8 +496,7 @@ export class Simulator<P extends Protocol> {
       case "send":
         return this.#send(node, effect.to, effect.message);
       case "io": {
-        if (node.disk === null) node.disk = new SimDisk(this.#disk);
-        const { result, costMs } = node.disk.apply(effect.op, node.random);
+        const { result, costMs } = this.diskOf(node).apply(effect.op, node.random);
         this.#push(Kind.Io, this.#now + costMs, node.index, effect.id, 0, result, 0, null);
         return;
       }

@@ -1,0 +1,93 @@
+/**
+ * Checkers that look at a simulated storage network from outside: what is really on the disks.
+ *
+ * - Durability: a file of an acknowledged version is durable while every one of its blocks (and
+ *   its version's manifest) has at least K positions whose supplier, the customer's current
+ *   family member there, is a node that has not departed and whose disk holds the fragment with
+ *   the hash recorded at backup time. Copies left on fired suppliers do not count: the customer
+ *   could not find them.
+ * - No plaintext: no supplier's or ID server's disk contains the run's plaintext marker (present
+ *   at the start of every file) nor the marker in hex (present in every path).
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import type { CustomerState } from "../../actors/customer/mod.ts";
+import type { SimNode } from "../simulator.ts";
+import type { Contents } from "./content.ts";
+import type { StorageSimProtocol } from "./world.ts";
+
+type Node = SimNode<StorageSimProtocol>;
+type Block = CustomerState["versions"][0]["files"][0]["blocks"][0];
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
+/** Positions of `block` whose fragment really sits, intact, on a live family member's disk. */
+export function fragmentsOnDisk(
+  customer: Node,
+  block: Block,
+  lookup: (id: string) => Node | undefined,
+): number {
+  const s = customer.state as CustomerState;
+  let count = 0;
+  s.positions.forEach((p, i) => {
+    if (p.supplier === null) return;
+    const node = lookup(p.supplier);
+    if (node === undefined || node.status === "departed" || node.disk === null) return;
+    const data = node.disk.blobs.get(`frag/${customer.id}/${block.key}/${i}`);
+    if (data === undefined) return;
+    const hash = createHash("sha256").update(data).digest();
+    if (sameBytes(hash, block.hashes[i])) count++;
+  });
+  return count;
+}
+
+/** Durability of one customer's acknowledged versions: per version, per file, durable or not. */
+export function durableFiles(
+  customer: Node,
+  lookup: (id: string) => Node | undefined,
+): Map<string, boolean[]> {
+  const s = customer.state as CustomerState;
+  const k = s.scheme.k;
+  const out = new Map<string, boolean[]>();
+  for (const v of s.versions) {
+    if (v.status !== "complete") continue;
+    const manifestOk = v.manifest === null || fragmentsOnDisk(customer, v.manifest, lookup) >= k;
+    out.set(
+      v.id,
+      v.files.map((f) =>
+        manifestOk && f.blocks.every((b) => fragmentsOnDisk(customer, b, lookup) >= k)
+      ),
+    );
+  }
+  return out;
+}
+
+/**
+ * Blobs on `nodes`' disks that contain the plaintext marker or the marker in hex. Paths only
+ * ever travel inside manifests, so the hex form is searched in manifest fragments and in every
+ * blob that is not a fragment; keys are checked too.
+ */
+export function plaintextLeaks(nodes: Iterable<Node>, contents: Contents): string[] {
+  const marker = Buffer.from(contents.markerPrefix);
+  const hex = Buffer.from(contents.markerHex, "latin1");
+  const leaks: string[] = [];
+  for (const node of nodes) {
+    if (node.disk === null || node.role === "customer") continue;
+    for (const [key, data] of node.disk.blobs) {
+      const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      const pathsPossible = !key.startsWith("frag/") || key.includes("/m/");
+      if (
+        view.indexOf(marker) >= 0 || (pathsPossible && view.indexOf(hex) >= 0) ||
+        key.includes(contents.markerHex)
+      ) {
+        leaks.push(`${node.id}:${key}`);
+      }
+    }
+  }
+  return leaks;
+}

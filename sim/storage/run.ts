@@ -1,0 +1,381 @@
+/**
+ * The storage workload of `deno task sim`: a whole network of ID servers, suppliers and users
+ * running the real actors under churn, and the report of what happened to the users' data.
+ *
+ * Phases:
+ * 1. Main (`--days`): users back up at the start and at random times, keep two versions, and
+ *    probe availability with restores at random times; every node but the ID servers churns;
+ *    departed suppliers are replaced by fresh empty ones; users never depart.
+ * 2. Measure: durability from the disks (see `checkers.ts`) and a scan for plaintext.
+ * 3. Heal: churn stops, every node comes back online, and the network runs one more day (repair,
+ *    unfinished uploads). Then every user restores every file of every version counted in phase
+ *    2. A durable file that cannot be restored, or a lost one that can, is a checker failure:
+ *    `check.durableUnrecovered` and `check.lostRecovered` must both be 0.
+ *
+ * @module
+ */
+
+import { customer, customerState } from "../../actors/customer/mod.ts";
+import { idServerActor, idServerState } from "../../actors/idserver/mod.ts";
+import { supplierActor, supplierState } from "../../actors/supplier/mod.ts";
+import type { NodeId } from "../../core/actor.ts";
+import { Random } from "../../core/prng.ts";
+import { messageCodec } from "../../core/protocol/mod.ts";
+import { eccScheme } from "../../core/storage.ts";
+import { Churn } from "../churn.ts";
+import { FlagError, type SimFlags } from "../flags.ts";
+import type { Report } from "../report.ts";
+import { type SimNode, Simulator } from "../simulator.ts";
+import { durableFiles, plaintextLeaks } from "./checkers.ts";
+import { Contents } from "./content.ts";
+import { scheduleUser, User, type UserBehaviour } from "./users.ts";
+import { nodeKeys, simCrypto, simIdentity, simJobs, type StorageSimProtocol } from "./world.ts";
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+const BLOCK_BYTES = 4 * 1024 * 1024;
+/** Suppliers re-announce their offers every 6 h (offers live 12 h): each costs a signature. */
+const ANNOUNCE_INTERVAL_MS = 6 * HOUR_MS;
+
+type Sim = Simulator<StorageSimProtocol>;
+type Node = SimNode<StorageSimProtocol>;
+
+/** What the checkers measured at the end of the main phase. */
+interface Measured {
+  durable: Map<User, Map<string, boolean[]>>;
+  stored: number;
+  lost: number;
+  storedBytes: number;
+  leaks: string[];
+}
+
+/** What the final restores found. */
+interface Recovered {
+  recovered: number;
+  durableUnrecovered: number;
+  lostRecovered: number;
+}
+
+/** Progress callback: share of the run done, events so far. */
+export type Progress = (done: number, events: number) => void;
+
+/** Options of the customers' monitoring, from the sim's flags. */
+export interface StorageTuning {
+  probeMinutes: number;
+  fireAfterHours: number;
+  auditHours: number;
+}
+
+/** Sizes of a network of `nodes` nodes: ID servers, users, suppliers. */
+export function roles(nodes: number, customers: number) {
+  const idServers = Math.max(1, Math.min(6, Math.round(nodes / 100)));
+  const users = Math.max(1, Math.round(customers * nodes));
+  const suppliers = nodes - idServers - users;
+  return { idServers, users, suppliers };
+}
+
+/** Runs the storage workload described by `flags` and returns the report body. */
+export function runStorage(flags: SimFlags, tuning: StorageTuning, progress?: Progress): Report {
+  const scheme = eccScheme(flags.ecc);
+  if (scheme === null) throw new FlagError(`--ecc: bad ECC scheme ${flags.ecc}`);
+  const counts = roles(flags.nodes, flags.customers);
+  if (counts.suppliers < scheme.n) {
+    throw new FlagError(
+      `${flags.nodes} nodes leave ${counts.suppliers} suppliers, fewer than the ${scheme.n} ` +
+        `an ${flags.ecc} family needs; use more --nodes or fewer --customers`,
+    );
+  }
+  const w = new StorageRun(flags, tuning, scheme);
+  return w.run(progress);
+}
+
+class StorageRun {
+  readonly sim: Sim;
+  readonly contents: Contents;
+  readonly users: User[] = [];
+  readonly idServers: NodeId[] = [];
+  readonly random: Random;
+  readonly behaviour: UserBehaviour;
+  readonly churn: Churn<StorageSimProtocol>;
+  phase: "main" | "heal" = "main";
+  supplierCapacity = 0;
+  quotaBytes = 0;
+
+  constructor(
+    readonly flags: SimFlags,
+    readonly tuning: StorageTuning,
+    readonly scheme: NonNullable<ReturnType<typeof eccScheme>>,
+  ) {
+    this.contents = new Contents(flags.seed);
+    this.random = Random.stream(flags.seed, "workload");
+    this.behaviour = {
+      files: flags.files,
+      fileSize: flags.fileSize,
+      backupIntervalDays: 10,
+      probeIntervalDays: 1,
+      keepVersions: 2,
+    };
+    this.sim = new Simulator<StorageSimProtocol>({
+      seed: flags.seed,
+      codec: messageCodec,
+      runJob: simJobs,
+      cryptoFor: simCrypto(flags.seed),
+      onNotice: (node, notice) => this.#onNotice(node, notice),
+    });
+    this.churn = new Churn(this.sim, {
+      churnPerDay: flags.churn,
+      downtimeHoursMean: flags.downtimeHours,
+      permanent: flags.permanent,
+    }, {
+      canDepart: (node) => this.phase === "main" && node.role === "supplier",
+      onDepart: () => this.#addSupplier(),
+    });
+  }
+
+  run(progress?: Progress): Report {
+    const started = this.#build();
+    const endMs = this.flags.days * DAY_MS;
+    this.#runPhase(endMs, (t) => progress?.(0.9 * t / endMs, this.sim.counters.events));
+    const measured = this.#measure();
+    this.#heal();
+    const healEnd = endMs + DAY_MS;
+    this.#runPhase(healEnd, () => progress?.(0.95, this.sim.counters.events));
+    const recovered = this.#recoverAll(measured.durable, healEnd + 2 * DAY_MS);
+    progress?.(1, this.sim.counters.events);
+    return this.#report(started, measured, recovered);
+  }
+
+  #runPhase(untilMs: number, tick: (t: number) => void): void {
+    const slice = Math.max(HOUR_MS, (untilMs - this.sim.nowMs) / 100);
+    for (let t = this.sim.nowMs + slice;; t += slice) {
+      this.sim.runUntil(Math.min(t, untilMs));
+      tick(this.sim.nowMs);
+      if (t >= untilMs) break;
+    }
+  }
+
+  #build(): { users: number; suppliers: number; idServers: number } {
+    const counts = roles(this.flags.nodes, this.flags.customers);
+    const perVersion = this.flags.files *
+        (Math.ceil(
+          (this.flags.fileSize + 16 * Math.ceil(this.flags.fileSize / BLOCK_BYTES)) /
+            this.scheme.k,
+        ) + 64) + 64 * 1024;
+    this.quotaBytes = 4 * perVersion + 1024 * 1024;
+    const perSupplier = (counts.users * this.scheme.n) / Math.max(1, counts.suppliers);
+    this.supplierCapacity = this.quotaBytes * Math.ceil(3 * perSupplier + 4);
+    for (let i = 0; i < counts.idServers; i++) {
+      const node = this.sim.addNode("idserver", idServerActor, idServerState());
+      this.idServers.push(node.id);
+    }
+    const isUser = new Set(
+      this.random.shuffle(
+        Array.from({ length: counts.users + counts.suppliers }, (_, i) => i),
+      ).slice(0, counts.users),
+    );
+    for (let i = 0; i < counts.users + counts.suppliers; i++) {
+      if (isUser.has(i)) this.#addUser();
+      else this.#addSupplier();
+    }
+    return counts;
+  }
+
+  #addSupplier(): Node {
+    const name = `n${this.sim.nodes.length}`;
+    const keys = nodeKeys(this.flags.seed, name);
+    const random = Random.stream(this.flags.seed, `servers:${name}`);
+    const servers = random.shuffle([...this.idServers]).slice(
+      0,
+      Math.min(2, this.idServers.length),
+    );
+    const node = this.sim.addNode(
+      "supplier",
+      supplierActor,
+      supplierState({
+        name,
+        identityDocument: simIdentity(name, keys, servers),
+        capacityBytes: this.supplierCapacity,
+        idServers: servers,
+        announceIntervalMs: ANNOUNCE_INTERVAL_MS,
+        offerTtlMs: 2 * ANNOUNCE_INTERVAL_MS,
+      }),
+    );
+    this.churn.watch(node);
+    return node;
+  }
+
+  #addUser(): void {
+    const name = `n${this.sim.nodes.length}`;
+    const random = Random.stream(this.flags.seed, `user:${name}`);
+    const node = this.sim.addNode(
+      "customer",
+      customer,
+      customerState({
+        name,
+        idServers: this.idServers,
+        scheme: this.scheme,
+        fileKey: random.bytes(32),
+        options: {
+          repair: this.flags.repair,
+          quotaBytes: this.quotaBytes,
+          blockBytes: BLOCK_BYTES,
+          probeIntervalMs: this.tuning.probeMinutes * 60_000,
+          offlineAfterMs: 3 * this.tuning.probeMinutes * 60_000,
+          fireAfterMs: this.tuning.fireAfterHours * HOUR_MS,
+          auditIntervalMs: this.tuning.auditHours * HOUR_MS,
+        },
+      }),
+    );
+    const user = new User(node, random);
+    this.users.push(user);
+    this.sim.diskOf(node).mounts.set(
+      "src:",
+      (key, offset, length) => this.#source(user, key, offset, length),
+    );
+    scheduleUser(
+      this.sim,
+      user,
+      this.contents,
+      this.behaviour,
+      this.flags.days * DAY_MS,
+      () => this.phase === "main",
+    );
+    this.churn.watch(node);
+  }
+
+  /** Serves a user's source file from the deterministic contents. */
+  #source(user: User, key: string, offset: number, length: number): Uint8Array | null {
+    const m = /\/v(\d+)\/file-(\d+)\.bin$/.exec(key);
+    if (m === null) return null;
+    const id = user.fileId(Number(m[1]), Number(m[2]));
+    return this.contents.read(id, this.flags.fileSize, offset, length);
+  }
+
+  #onNotice(node: Node, notice: StorageSimProtocol["notice"]): void {
+    if (node.role !== "customer") return;
+    const user = this.users.find((u) => u.node === node);
+    if (user === undefined) return;
+    const drop = user.onNotice(
+      notice as Parameters<User["onNotice"]>[0],
+      this.contents,
+      this.behaviour,
+      this.phase !== "main",
+    );
+    for (const versionId of drop) this.sim.command(node, { type: "delete", versionId });
+  }
+
+  #measure(): Measured {
+    const lookup = (id: string) => this.sim.node(id);
+    const durable = new Map<User, Map<string, boolean[]>>();
+    let stored = 0;
+    let lost = 0;
+    let storedBytes = 0;
+    for (const user of this.users) {
+      const files = durableFiles(user.node, lookup);
+      durable.set(user, files);
+      for (const list of files.values()) {
+        stored += list.length;
+        lost += list.filter((ok) => !ok).length;
+      }
+      for (const v of user.state.versions) {
+        if (v.status !== "complete") continue;
+        const blocks = v.files.flatMap((f) => f.blocks);
+        if (v.manifest !== null) blocks.push(v.manifest);
+        for (const b of blocks) storedBytes += b.fragmentSize * this.scheme.n;
+      }
+    }
+    const leaks = plaintextLeaks(this.sim.nodes, this.contents);
+    return { durable, stored, lost, storedBytes, leaks };
+  }
+
+  #heal(): void {
+    this.phase = "heal";
+    this.churn.stop();
+    for (const node of this.sim.nodes) if (node.status === "offline") this.sim.setOnline(node);
+  }
+
+  #recoverAll(durable: Map<User, Map<string, boolean[]>>, deadlineMs: number): Recovered {
+    const expected = new Map<User, Map<number, boolean[]>>();
+    for (const [user, versions] of durable) {
+      const ids = new Map<number, boolean[]>();
+      for (const [versionId, files] of versions) {
+        const v = user.versions.find((x) => x.versionId === versionId);
+        if (v === undefined || files.length === 0) continue;
+        const restoreId = user.restore(
+          this.sim,
+          "final",
+          v,
+          files.map((_, i) => i),
+          this.flags.fileSize,
+        );
+        ids.set(restoreId, files);
+      }
+      expected.set(user, ids);
+    }
+    this.sim.runUntil(deadlineMs);
+    let recovered = 0;
+    let durableUnrecovered = 0;
+    let lostRecovered = 0;
+    for (const [user, ids] of expected) {
+      for (const [restoreId, files] of ids) {
+        const check = user.restores.get(restoreId)!;
+        const allDurable = files.every((x) => x);
+        if (check.ok) recovered += files.length;
+        if (check.ok && !allDurable) lostRecovered += files.filter((x) => !x).length;
+        if (!check.ok && allDurable) durableUnrecovered += files.length;
+      }
+    }
+    return { recovered, durableUnrecovered, lostRecovered };
+  }
+
+  #report(
+    counts: { users: number; suppliers: number; idServers: number },
+    m: Measured,
+    r: Recovered,
+  ): Report {
+    const c = this.sim.counters;
+    const sum = (f: (u: User) => number) => this.users.reduce((a, u) => a + f(u), 0);
+    const [probesOk, probesFailed] = this.users.reduce(
+      ([a, b], u) => {
+        const [x, y] = u.tally("probe");
+        return [a + x, b + y];
+      },
+      [0, 0],
+    );
+    const repairBytes = sum((u) => u.state.counters.repairBytes);
+    return {
+      roles: { idServers: counts.idServers, suppliers: counts.suppliers, users: counts.users },
+      files: { stored: m.stored, lost: m.lost },
+      durability: m.stored === 0 ? 1 : (m.stored - m.lost) / m.stored,
+      availability: probesOk + probesFailed === 0 ? 1 : probesOk / (probesOk + probesFailed),
+      probes: { ok: probesOk, failed: probesFailed },
+      storedBytes: m.storedBytes,
+      repair: {
+        bytes: repairBytes,
+        ratio: m.storedBytes === 0 ? 0 : repairBytes / m.storedBytes,
+        fragments: sum((u) => u.state.counters.repairFragments),
+      },
+      suppliers: {
+        replaced: sum((u) => u.state.counters.replaced),
+        fired: sum((u) => u.state.counters.fired),
+        departed: this.churn.departures,
+      },
+      audits: {
+        passed: sum((u) => u.state.counters.auditsPassed),
+        failed: sum((u) => u.state.counters.auditsFailed),
+      },
+      check: {
+        plaintextLeaks: m.leaks.length,
+        wrongBytes: sum((u) => u.mismatches),
+        recovered: r.recovered,
+        durableUnrecovered: r.durableUnrecovered,
+        lostRecovered: r.lostRecovered,
+      },
+      backupsFailed: sum((u) => u.backupsFailed),
+      messages: c.sent,
+      events: c.events,
+      simMs: this.sim.nowMs,
+      traceHash: this.sim.trace.hex(),
+    };
+  }
+}
