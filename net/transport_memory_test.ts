@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { transportContract } from "./_transport_contract.ts";
+import { MemoryHub } from "./transport_memory.ts";
+import { parseTcpContact } from "./transport.ts";
+
+transportContract("MemoryTransport", {
+  create(n, limits) {
+    const hub = new MemoryHub();
+    return Promise.resolve(Array.from({ length: n }, (_, i) => hub.endpoint(`node-${i}`, limits)));
+  },
+  nowhere: "nobody",
+  timeoutMs: 5000,
+});
+
+Deno.test("MemoryHub refuses a second open endpoint of one name, and takes it after close", async () => {
+  const hub = new MemoryHub(2);
+  const a = hub.endpoint("a");
+  assert.throws(() => hub.endpoint("a"), RangeError);
+  hub.endpoint("b");
+  assert.throws(() => hub.endpoint("c"), RangeError);
+  await a.close();
+  const again = hub.endpoint("a");
+  assert.equal(hub.get("a"), again);
+});
+
+Deno.test("MemoryTransport copies what it is given", async () => {
+  const hub = new MemoryHub();
+  const a = hub.endpoint("a");
+  const b = hub.endpoint("b");
+  const got: Uint8Array[] = [];
+  b.onMessage((_, bytes) => got.push(bytes));
+  const m = Uint8Array.of(1, 2, 3);
+  a.send("b", m);
+  m[0] = 9;
+  await Promise.resolve();
+  assert.deepEqual(got, [Uint8Array.of(1, 2, 3)]);
+  await a.close();
+  await b.close();
+});
+
+Deno.test("parseTcpContact accepts tcp://host:port only", () => {
+  assert.deepEqual(parseTcpContact("tcp://127.0.0.1:8080"), { hostname: "127.0.0.1", port: 8080 });
+  assert.equal(parseTcpContact("tcp://host:0"), undefined);
+  assert.equal(parseTcpContact("tcp://host:70000"), undefined);
+  assert.equal(parseTcpContact("relay://router"), undefined);
+  assert.equal(parseTcpContact("tcp://host"), undefined);
+});
