@@ -23,6 +23,7 @@ import {
   type CustomerRecord,
   customerRecord,
   freeBytes,
+  projectedBytes,
   regrant,
   type SupplierState,
 } from "./state.ts";
@@ -61,7 +62,7 @@ export function onContractRequest(
     state.customers.set(from, fresh);
     return [writeContract(state, from, fresh, m.quotaBytes, m.requestId)];
   }
-  const want = Math.max(m.quotaBytes, c.usedBytes + c.reservedBytes);
+  const want = Math.max(m.quotaBytes, projectedBytes(c));
   if (want === c.quotaBytes) return answer(state, from, m.requestId, "accepted", want);
   if (want - c.quotaBytes > freeBytes(state)) {
     return answer(state, from, m.requestId, "no_space", c.quotaBytes);

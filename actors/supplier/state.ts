@@ -134,7 +134,10 @@ export interface CustomerRecord {
   sorted: string[] | null;
   /** Sum of the fragments' sizes. */
   usedBytes: number;
-  /** Sizes of the stores in flight, reserved against the quota. */
+  /**
+   * Growth reserved by the stores in flight: each one's size beyond the fragment it replaces,
+   * so `usedBytes + reservedBytes` bounds the use whether they succeed or fail.
+   */
   reservedBytes: number;
   /** Stores in flight, and how many of them create a new key. */
   storesInFlight: number;
@@ -154,6 +157,8 @@ export type PendingIo =
     key: string;
     requestId: number;
     size: number;
+    /** What it reserved: its size beyond the fragment it replaces. */
+    growth: number;
     isNew: boolean;
   }
   | { op: "fetch"; customer: NodeId; key: string; requestId: number; writeId: number }
@@ -383,6 +388,11 @@ export function grantOf(c: CustomerRecord): number {
   return Math.max(c.quotaBytes, c.pendingQuota?.bytes ?? 0);
 }
 
+/** The most bytes the customer can use once every store in flight has completed or failed. */
+export function projectedBytes(c: CustomerRecord): number {
+  return c.usedBytes + c.reservedBytes;
+}
+
 /**
  * The quota stores are checked against: while a new quota is being written, the smaller of the
  * old and the new, so the quota in force never falls below what is used, on disk or in memory.
@@ -437,7 +447,7 @@ export function invariants(state: SupplierState): void {
     newKeys += c.newKeysInFlight;
     assert(c.status !== "pending" || c.fragments.size === 0, "fragments before the contract");
     const pending = c.pendingQuota;
-    assert(pending === null || c.usedBytes + c.reservedBytes <= pending.bytes, "quota below use");
+    assert(pending === null || projectedBytes(c) <= pending.bytes, "quota below use");
   }
   assert(granted === state.grantedBytes, "granted bytes out of step with the quotas");
   assert(fragments === state.fragmentCount, "fragment count out of step with the index");

@@ -89,7 +89,7 @@ Deno.test("step: orphans and damaged contracts found at start are deleted, the r
   assert.equal(d.state.grantedBytes, 5000);
 });
 
-Deno.test("step: contracts beyond the capacity on disk are kept, and nothing more is offered", () => {
+Deno.test("step: contracts beyond the capacity on disk are kept; nothing more is offered", () => {
   const first = new Driver({ capacityBytes: 10_000 });
   first.contract("alice", 8000);
   const d = new Driver({ capacityBytes: 5000 }, first.disk);
@@ -123,7 +123,7 @@ Deno.test("step: a contract is granted only once written; a failed write grants 
   assert.equal(as(d.ask("bob", request), "contract_reply").outcome, "no_space");
 });
 
-Deno.test("step: busy when blob operations are all taken, the key is locked, or audits pile up", () => {
+Deno.test("step: busy when blob operations run out, the key is locked, or audits pile up", () => {
   const d = new Driver({ blobOpsMax: 3, auditsMax: 1 });
   d.contract("alice", 100_000);
   d.store("alice", "a", 100);
@@ -273,7 +273,7 @@ Deno.test("step: failed deletes of a cancellation are retried until the disk is 
   assert.deepEqual([...d.disk.blobs.keys()], []);
 });
 
-Deno.test("step: a removal skips keys being stored and is answered when its deletes are done", () => {
+Deno.test("step: a removal skips keys being stored and answers when its deletes are done", () => {
   const d = new Driver();
   d.contract("alice", 10_000);
   d.store("alice", "a", 10);
@@ -289,7 +289,7 @@ Deno.test("step: a removal skips keys being stored and is answered when its dele
   assert.equal(d.state.customers.get("alice")!.usedBytes, 20);
 });
 
-Deno.test("step: publish and announce are retried with backoff while the ID server is silent", () => {
+Deno.test("step: publish and announce retry with backoff while the ID server is silent", () => {
   const d = new Driver();
   const o = d.state.options;
   assert.equal(lastTo(d, "ids").type, "identity_publish");

@@ -26,6 +26,7 @@ import {
   count,
   type CustomerRecord,
   type PendingIo,
+  projectedBytes,
   storeQuota,
   type SupplierState,
 } from "./state.ts";
@@ -81,22 +82,30 @@ export function onStore(
     if (state.fragmentCount + state.newKeysInFlight >= o.fragmentsMax) return refuse("no_space");
   }
   const size = m.data.length;
-  if (c.usedBytes + c.reservedBytes - (old?.size ?? 0) + size > storeQuota(c)) {
-    return refuse("over_quota");
-  }
+  const oldSize = old?.size ?? 0;
+  if (projectedBytes(c) - oldSize + size > storeQuota(c)) return refuse("over_quota");
+  const growth = Math.max(0, size - oldSize);
   // Last, because it is the one check that costs CPU.
   if (!bytesEqual(ctx.crypto.sha256(m.data), m.hash)) return refuse("bad_hash");
   const isNew = old === undefined;
   c.locked.add(m.key);
   c.storesInFlight++;
-  c.reservedBytes += size;
+  c.reservedBytes += growth;
   if (isNew) {
     c.newKeysInFlight++;
     state.newKeysInFlight++;
   }
-  const pending = { op: "store", customer: from, key: m.key, requestId: m.requestId, size, isNew };
+  const pending: PendingIo = {
+    op: "store",
+    customer: from,
+    key: m.key,
+    requestId: m.requestId,
+    size,
+    growth,
+    isNew,
+  };
   const blobKey = fragmentBlobKey(from, m.key);
-  return [issue(state, pending as PendingIo, { op: "write", key: blobKey, data: m.data })];
+  return [issue(state, pending, { op: "write", key: blobKey, data: m.data })];
 }
 
 /** The write of a store completed: index the fragment, then answer. */
@@ -111,7 +120,7 @@ export function finishStore(
   assert(c !== undefined, `store finished for ${customer}, who has no record`);
   c.locked.delete(key);
   c.storesInFlight--;
-  c.reservedBytes -= size;
+  c.reservedBytes -= io.growth;
   if (io.isNew) {
     c.newKeysInFlight--;
     state.newKeysInFlight--;
