@@ -12,7 +12,7 @@ transportContract("MemoryTransport", {
   timeoutMs: 5000,
 });
 
-Deno.test("MemoryHub refuses a second open endpoint of one name, and takes it after close", async () => {
+Deno.test("MemoryHub refuses a taken name, and takes it again after close", async () => {
   const hub = new MemoryHub(2);
   const a = hub.endpoint("a");
   assert.throws(() => hub.endpoint("a"), RangeError);
