@@ -123,8 +123,8 @@ export function onDeleteDone(
   const c = task.kind === "orphans" ? undefined : state.customers.get(task.customer);
   if (task.kind === "remove") c?.locked.delete(key);
   if (gone) {
-    task.removed++;
-    if (c !== undefined) dropFragment(state, c, key);
+    // Count fragments the customer had: not a blob deleted twice, nor a store it was refused.
+    if (c === undefined ? task.kind === "orphans" : dropFragment(state, c, key)) task.removed++;
   } else if (task.kind === "cancel") {
     task.failed.push(key);
   }

@@ -13,8 +13,7 @@
 
 import type { NodeId } from "../../core/actor.ts";
 import { bytesEqual, isNodeId } from "../../core/ids.ts";
-import { string, struct, tryDecode, uint } from "../../core/codec.ts";
-import { encode } from "../../core/codec.ts";
+import { encode, string, struct, tryDecode, uint } from "../../core/codec.ts";
 import { NODE_ID_BYTES_MAX, SUPPLIER_CONTRACT_RECORD_BYTES_MAX } from "../../core/limits.ts";
 import { isFragmentKey } from "../../core/storage.ts";
 

@@ -8,6 +8,7 @@ import { verifyOffer } from "../../core/protocol/identity.ts";
 import type { Message, MessageOf } from "../../core/protocol/mod.ts";
 import { hashFragment, sha256, verifyMerkleProof } from "../../data/merkle.ts";
 import { stepCryptoFor } from "../../data/signing.ts";
+import { Random } from "../../core/prng.ts";
 import { fragment, keysFor, Net } from "./_harness_test.ts";
 
 function as<T extends Message["type"]>(m: Message, type: T): MessageOf<T> {
@@ -299,4 +300,44 @@ Deno.test("supplier: hostile and unexpected messages are counted, never thrown",
   assert.equal(c["store.bad_key"], 1);
   assert.equal(c["store.bad_hash"], 1);
   assert.equal(c["audit.bad_leaf"], 2);
+});
+
+Deno.test("supplier: on a faulty disk and while it comes and goes, it never fails", () => {
+  const net = new Net(10, { capacityBytes: 400_000 }, ["alice", "bob"], { failure: 0.2 });
+  const random = Random.stream(10, "script");
+  const clients = ["alice", "bob"];
+  for (let i = 0; i < 300; i++) {
+    const client = random.pick(clients);
+    const key = `v/${random.int(6)}`;
+    const { data, hash } = fragment(random.int(20_000), i);
+    const messages: Message[] = [
+      { type: "contract_request", requestId: i, quotaBytes: random.int(200_000) },
+      { type: "store", requestId: i, key, hash, data },
+      { type: "fetch", requestId: i, key },
+      { type: "audit", requestId: i, key, leafIndex: random.int(3), leafBytes: 4096 },
+      { type: "remove", requestId: i, keys: [key, `v/${random.int(6)}`] },
+      { type: "list", requestId: i, prefix: "v/", after: "" },
+      { type: "probe", requestId: i },
+      { type: "contract_cancel", requestId: i },
+    ];
+    const message = messages[random.int(random.chance(0.1) ? 8 : 7)];
+    net.sim.command(net.clients.get(client)!, { to: "sup", message });
+    if (random.chance(0.02)) {
+      net.sim.setOffline(net.supplier);
+      net.sim.at(net.sim.nowMs + 2000, (sim) => sim.setOnline(net.supplier));
+    }
+    net.run(100 + random.int(400));
+  }
+  net.run(60 * 60 * 1000);
+  assert.equal(net.state.phase, "ready");
+  assert.equal(net.state.ops.size, 0);
+  assert.equal(net.state.tasks.size, 0);
+  const c = net.state.counters;
+  assert.ok((c["store.stored"] ?? 0) > 10 && (c["store.io_error"] ?? 0) > 0, JSON.stringify(c));
+  for (const [name, customer] of net.state.customers) {
+    for (const [key, entry] of customer.fragments) {
+      const blob = net.supplier.disk!.blobs.get(`frag/${name}/${key}`);
+      assert.equal(blob?.length, entry.size, `${name}/${key}`);
+    }
+  }
 });

@@ -71,7 +71,7 @@ export interface SupplierConfig {
   idServers: NodeId[];
   /** Time between two offer announcements at one ID server (default 1 h). */
   announceIntervalMs?: number;
-  /** Life of one offer, from issue to expiry; longer than the interval (default 2 h). */
+  /** Life of one offer, from issue to expiry; over 1.1 intervals (default 2 h). */
   offerTtlMs?: number;
   /** How long to wait for an ID server's answer before trying again (default 30 s). */
   replyTimeoutMs?: number;
@@ -294,7 +294,8 @@ function resolveOptions(config: SupplierConfig): SupplierOptions {
   }
   if (new Set(o.idServers).size !== o.idServers.length) throw new RangeError("idServers repeat");
   positive("offerTtlMs", o.offerTtlMs, OFFER_TTL_MS_MAX);
-  positive("announceIntervalMs", o.announceIntervalMs, o.offerTtlMs - 1);
+  // Announcements are jittered by up to 10%: the next one must still come before expiry.
+  positive("announceIntervalMs", o.announceIntervalMs, Math.floor(o.offerTtlMs / 1.1) - 1);
   for (const k of ["replyTimeoutMs", "retryMs", "loadRetryMs", "deleteRetryMs"] as const) {
     positive(k, o[k]);
   }

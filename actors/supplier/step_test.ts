@@ -252,6 +252,7 @@ Deno.test("step: a store that finishes after a cancel is deleted with the rest",
   d.release(Infinity, Random.stream(11));
   const reply = as(lastTo(d, "alice"), "contract_cancel_reply");
   assert.equal(reply.requestId, 4);
+  assert.equal(reply.removed, 1, "the one fragment alice had when she cancelled");
   assert.deepEqual([...d.disk.blobs.keys()].filter((k) => k.includes("alice")), []);
   assert.equal(d.state.customers.size, 0);
   assert.equal(d.state.grantedBytes, 0);
