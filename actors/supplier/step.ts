@@ -13,8 +13,10 @@
  *   Nothing is acknowledged before its blob operation completed: a contract only once its record
  *   is written, a store once its fragment is, a removal or cancellation once its deletes are.
  * - Accounting: quotas granted (pending ones included) never exceed the capacity; a customer's
- *   used bytes are the sum of its indexed fragments; stores in flight reserve their size against
- *   the quota; a key with a store or removal in flight is locked against a second mutation.
+ *   used bytes are the sum of its indexed fragments; each store in flight reserves its growth
+ *   (its size beyond the fragment it replaces), so used plus reserved bounds the use whatever
+ *   the writes' outcome; while a new quota is written, stores are held to the smaller of the old
+ *   and the new. A key with a store or removal in flight is locked against a second mutation.
  * - Timers (all in state; `nextDeadlineMs` is the earliest): `load.retryAtMs`; per ID server
  *   `dueAtMs` (answer deadline, retry with backoff, or next announcement); per cancellation
  *   `retryAtMs` for failed deletes.
