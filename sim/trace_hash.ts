@@ -8,11 +8,15 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-
 const f64 = new Float64Array(1);
-/** Above this size bytes are fed through SHA-256 first (native, several GB/s). */
-const DIGEST_ABOVE_BYTES = 1024;
+/**
+ * Frames above this size are sampled: their length, first and last {@link SAMPLE_BYTES} bytes.
+ * Large frames carry fragments; their headers include the fragment's SHA-256 where it is stored,
+ * and every fetched fragment is checked against its hash by the receiver, so a difference in the
+ * middle of a fragment still changes what happens next, and with it the hash.
+ */
+const SAMPLE_ABOVE_BYTES = 2048;
+const SAMPLE_BYTES = 512;
 const f64Words = new Uint32Array(f64.buffer);
 
 /** Two 32-bit multiply-rotate lanes, fed words, numbers, strings and bytes. */
@@ -54,9 +58,9 @@ export class TraceHash {
   /** Mixes bytes and their length. */
   bytes(data: Uint8Array): void {
     const n = data.length;
-    if (n > DIGEST_ABOVE_BYTES) {
-      const digest = createHash("sha256").update(data).digest();
-      for (let w = 0; w < 32; w += 4) this.word(digest.readUInt32LE(w));
+    if (n > SAMPLE_ABOVE_BYTES) {
+      this.bytes(data.subarray(0, SAMPLE_BYTES));
+      this.bytes(data.subarray(n - SAMPLE_BYTES));
       this.word(n);
       return;
     }
