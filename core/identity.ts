@@ -115,8 +115,9 @@ export type IdentityResult =
   | { ok: true; doc: IdentityDocument; bytes: Uint8Array<ArrayBuffer> }
   | { ok: false; reason: IdentityRejectReason; detail?: string };
 
-const SOURCE_RE =
-  /^(?:https?:\/\/[A-Za-z0-9.\-]+(?::[0-9]{1,5})?(?:\/[A-Za-z0-9._~\-\/]*)?|sim:\/\/[A-Za-z0-9._:@-]+)$/;
+const HTTP_SOURCE = String.raw`https?:\/\/[A-Za-z0-9.\-]+(?::[0-9]{1,5})?(?:\/[A-Za-z0-9._~\-\/]*)?`;
+const SIM_SOURCE = String.raw`sim:\/\/[A-Za-z0-9._:@-]+`;
+const SOURCE_RE = new RegExp(`^(?:${HTTP_SOURCE}|${SIM_SOURCE})$`);
 const CONTACT_RE = /^(?:tcp:\/\/[A-Za-z0-9.\-]+:[0-9]{1,5}|(?:relay|sim):\/\/[A-Za-z0-9._:@-]+)$/;
 
 /** Whether `s` is a valid ID-server base URL for an identity's sources. */
