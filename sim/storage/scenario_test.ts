@@ -1,0 +1,145 @@
+import { Random } from "../../core/prng.ts";
+import { Scenario } from "./scenario.ts";
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+function bytes(seed: number, n: number): Uint8Array {
+  return Random.stream(seed, "file").bytes(n);
+}
+
+const FILES = {
+  "empty.txt": new Uint8Array(0),
+  "one.bin": Uint8Array.of(42),
+  "docs/report with spaces.pdf": bytes(1, 300_000),
+  "docs/ünïcödé.txt": bytes(2, 5000),
+};
+
+function assertIdentical(files: Map<string, Uint8Array>, label: string): void {
+  for (const [path, want] of Object.entries(FILES)) {
+    const got = files.get(path);
+    if (got === undefined) throw new Error(`${label}: ${path} missing`);
+    if (got.length !== want.length || got.some((b, i) => b !== want[i])) {
+      throw new Error(`${label}: ${path} differs`);
+    }
+  }
+}
+
+Deno.test("scenario: a user survives offline suppliers, departures and repairs (rs:4+4)", () => {
+  // Fire after 6 h of silence so the story fits in a few simulated days.
+  const net = new Scenario({
+    seed: 1,
+    ecc: "rs:4+4",
+    suppliers: 16,
+    customer: { fireAfterMs: 6 * HOUR_MS },
+  });
+  const v = net.backup(FILES);
+  if (net.fullMembers() !== 8) throw new Error(`family after backup: ${net.fullMembers()}`);
+
+  // Five of eight suppliers go offline: four fragments are needed, only three answer.
+  const first = net.family();
+  net.offline(first.slice(0, 5));
+  const failed = net.restore(v);
+  if (failed.ok) throw new Error("restore succeeded with five suppliers offline");
+  if (failed.missing !== 1 || !/only 3 of the 4 fragments needed.*1 missing/.test(failed.reason)) {
+    throw new Error(`unclear error: ${failed.reason} (missing ${failed.missing})`);
+  }
+
+  // They come back: the restore is byte-identical.
+  net.online(first.slice(0, 5));
+  assertIdentical(net.restore(v).files, "after return");
+
+  // Four depart for good: the other four still restore everything.
+  net.depart(first.slice(0, 4));
+  assertIdentical(net.restore(v).files, "after four departures");
+
+  // Fire, hire, rebuild: the family is eight full members again.
+  net.runFor(DAY_MS);
+  if (net.fullMembers() !== 8) throw new Error(`family after repair: ${net.fullMembers()}`);
+  if (net.state.counters.fired !== 4 || net.state.counters.replaced !== 4) {
+    throw new Error(`fired ${net.state.counters.fired}, replaced ${net.state.counters.replaced}`);
+  }
+  const second = net.family();
+  if (second.filter((s) => first.slice(4).includes(s)).length !== 4) {
+    throw new Error("the surviving members were replaced too");
+  }
+
+  // The four original survivors depart as well: the rebuilt fragments carry the data.
+  net.depart(first.slice(4));
+  assertIdentical(net.restore(v).files, "after the other four departed");
+  net.runFor(DAY_MS);
+  if (net.fullMembers() !== 8) throw new Error(`family at the end: ${net.fullMembers()}`);
+  if (net.state.counters.repairFragments === 0) throw new Error("nothing was rebuilt");
+});
+
+Deno.test("scenario: a supplier that alters stored bytes is caught by audits and replaced", () => {
+  const net = new Scenario({
+    seed: 2,
+    ecc: "rs:4+4",
+    suppliers: 12,
+    customer: { auditIntervalMs: 8 * HOUR_MS },
+  });
+  const v = net.backup(FILES);
+  const liar = net.sim.node(net.family()[2]!)!;
+  // The liar flips a bit in every fragment it holds, behind its own index.
+  for (const [key, data] of liar.disk!.blobs) {
+    if (key.startsWith("frag/")) data[data.length >> 1] ^= 0x10;
+  }
+  // A restore now never returns the altered bytes: they fail their hash and are skipped.
+  assertIdentical(net.restore(v).files, "with a liar in the family");
+  net.runFor(2 * DAY_MS);
+  if (net.family().includes(liar.id)) throw new Error("the liar is still in the family");
+  const c = net.state.counters;
+  if (c.auditsFailed + c.corruptFragments === 0) throw new Error("the lie was never noticed");
+  if (net.fullMembers() !== 8) throw new Error(`family after replacing: ${net.fullMembers()}`);
+  assertIdentical(net.restore(v).files, "after replacing the liar");
+});
+
+Deno.test("scenario: a supplier that drops fragments is caught by audits and replaced", () => {
+  const net = new Scenario({
+    seed: 3,
+    ecc: "rs:4+4",
+    suppliers: 12,
+    customer: { auditIntervalMs: 8 * HOUR_MS },
+  });
+  const v = net.backup(FILES);
+  const dropper = net.sim.node(net.family()[5]!)!;
+  for (const key of [...dropper.disk!.blobs.keys()]) {
+    if (key.startsWith("frag/")) dropper.disk!.blobs.delete(key);
+  }
+  net.runFor(2 * DAY_MS);
+  if (net.family().includes(dropper.id)) throw new Error("the dropper is still in the family");
+  if (net.state.counters.auditsFailed === 0) throw new Error("no audit failed");
+  if (net.fullMembers() !== 8) throw new Error(`family after replacing: ${net.fullMembers()}`);
+  assertIdentical(net.restore(v).files, "after replacing the dropper");
+});
+
+Deno.test("scenario: mirror:2 keeps two full copies and survives one departure", () => {
+  const net = new Scenario({
+    seed: 4,
+    ecc: "mirror:2",
+    suppliers: 4,
+    customer: { fireAfterMs: 6 * HOUR_MS },
+  });
+  const v = net.backup(FILES);
+  net.depart([net.family()[0]]);
+  assertIdentical(net.restore(v).files, "mirror after one departure");
+  net.runFor(DAY_MS);
+  if (net.fullMembers() !== 2) throw new Error(`mirror family: ${net.fullMembers()}`);
+});
+
+Deno.test("scenario: deleting a version removes its fragments from the suppliers", () => {
+  const net = new Scenario({ seed: 5, ecc: "rs:2+1", suppliers: 3 });
+  const v = net.backup(FILES);
+  const stored = () =>
+    net.suppliers.reduce(
+      (n, s) => n + [...(s.disk?.blobs.keys() ?? [])].filter((k) => k.startsWith("frag/")).length,
+      0,
+    );
+  if (stored() === 0) throw new Error("nothing stored");
+  net.sim.command(net.user, { type: "delete", versionId: v });
+  net.runFor(HOUR_MS);
+  if (stored() !== 0) throw new Error(`${stored()} fragments left after delete`);
+  const r = net.restore(v);
+  if (r.ok || !r.reason.includes("no version")) throw new Error(`restore of deleted: ${r.reason}`);
+});
