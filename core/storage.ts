@@ -106,8 +106,15 @@ export type StorageJob =
     leafBytes: number;
     path: Uint8Array[];
   }
-  /** Encode, encrypt and erasure-code a manifest; answered like `seal`. */
-  | { type: "seal_manifest"; manifest: Manifest; fileKey: Uint8Array; scheme: string }
+  /** Encode, encrypt (under a key derived with the actor's 32-byte `salt`) and erasure-code a
+   * manifest; answered like `seal`. The salt comes from the actor so runs stay reproducible. */
+  | {
+    type: "seal_manifest";
+    manifest: Manifest;
+    fileKey: Uint8Array;
+    salt: Uint8Array;
+    scheme: string;
+  }
   /** Rebuild, decrypt and decode a manifest from its fragments (hashes optional). */
   | {
     type: "open_manifest";

@@ -71,7 +71,7 @@ function run(job: StorageJob): StorageJobResult {
       return { type: "verified", ok };
     }
     case "seal_manifest":
-      return sealManifestJob(job.manifest, job.fileKey, job.scheme);
+      return sealManifestJob(job.manifest, job.fileKey, job.salt, job.scheme);
     case "open_manifest": {
       const s = toScheme(job.scheme);
       let fragments = job.fragments;
@@ -94,9 +94,11 @@ function run(job: StorageJob): StorageJobResult {
 function sealManifestJob(
   manifest: Parameters<typeof sealManifest>[0],
   fileKey: Uint8Array,
+  salt: Uint8Array,
   scheme: string,
 ): StorageJobResult {
-  const sealed = sealManifest(manifest, fileKey);
+  if (salt.length !== 32) throw new RangeError("a manifest salt is 32 bytes");
+  const sealed = sealManifest(manifest, fileKey, { randomBytes: () => salt.slice() });
   const s = toScheme(scheme);
   const fragments = encodeFragments(s, sealed);
   const hashes = fragments.map((f) => hashFragment(f, LEAF_BYTES_DEFAULT));

@@ -83,7 +83,7 @@ export interface LinkTiming {
 
 /** Per-node queues and per-link FIFO state of the simulated network. */
 export class Network {
-  readonly config: NetworkConfig;
+  #config: NetworkConfig;
   readonly #random: Random;
   readonly #salt: number;
   #upFreeAt = new Float64Array(64);
@@ -97,9 +97,22 @@ export class Network {
   constructor(config: NetworkConfig, random: Random) {
     const problem = validateNetwork(config);
     if (problem !== null) throw new RangeError(problem);
-    this.config = config;
+    this.#config = config;
     this.#random = random;
     this.#salt = random.fork("links").nextU32();
+  }
+
+  /** The current parameters. */
+  get config(): NetworkConfig {
+    return this.#config;
+  }
+
+  /** Changes parameters from now on (a healed phase turns faults off, say). */
+  reconfigure(change: Partial<NetworkConfig>): void {
+    const next = { ...this.#config, ...change };
+    const problem = validateNetwork(next);
+    if (problem !== null) throw new RangeError(problem);
+    this.#config = next;
   }
 
   /** Registers node `index` (indices are dense and never reused), drawing its bandwidth. */

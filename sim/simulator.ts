@@ -201,8 +201,8 @@ export class Simulator<P extends Protocol> {
   readonly #byId = new Map<NodeId, number>();
   readonly #config: SimConfig<P>;
   readonly #disk: DiskConfig;
-  readonly #faults: FrameFaults;
-  readonly #faultsOn: boolean;
+  #faults: FrameFaults;
+  #faultsOn: boolean;
   readonly #random: Random;
   readonly #check: boolean;
   readonly #ctx: { nowMs: number; random: Random; self: NodeId; crypto: StepCrypto };
@@ -273,6 +273,17 @@ export class Simulator<P extends Protocol> {
     this.#traceEvent(index, "node_added");
     this.#guard(node, { kind: "start" });
     return node;
+  }
+
+  /** Changes the frame faults from now on. */
+  setFaults(change: Partial<FrameFaults>): void {
+    this.#faults = { ...this.#faults, ...change };
+    this.#faultsOn = this.#faults.alter + this.#faults.forge + this.#faults.garbage > 0;
+  }
+
+  /** Changes the probability that a disk operation fails, on every disk, from now on. */
+  setDiskFailure(failure: number): void {
+    this.#disk.failure = failure;
   }
 
   /** The node's disk, created (empty, with the run's disk configuration) on first use. */

@@ -86,7 +86,7 @@ export function pumpBackup(s: CustomerState, ctx: StepContext, out: E[]): void {
     if (!readNextBlock(s, run, out)) break;
   }
   if (run.phase === "blocks" && run.nextFile >= run.version.files.length && sealing(run) === 0) {
-    sealManifest(s, run, out);
+    sealManifest(s, ctx, run, out);
   }
   for (const block of run.uploading) sendStores(s, ctx, out, block, null);
   if (run.phase === "finishing" && run.inFlight === 0) finish(s, run, out);
@@ -181,7 +181,7 @@ export function onSealed(
   sendStores(s, ctx, out, block, null);
 }
 
-function sealManifest(s: CustomerState, run: BackupRun, out: E[]): void {
+function sealManifest(s: CustomerState, ctx: StepContext, run: BackupRun, out: E[]): void {
   const v = run.version;
   run.phase = "manifest";
   run.inFlight++;
@@ -213,7 +213,13 @@ function sealManifest(s: CustomerState, run: BackupRun, out: E[]): void {
   out.push({
     kind: "job",
     id,
-    job: { type: "seal_manifest", manifest, fileKey: s.fileKey, scheme: s.scheme.text },
+    job: {
+      type: "seal_manifest",
+      manifest,
+      fileKey: s.fileKey,
+      salt: ctx.random.bytes(32),
+      scheme: s.scheme.text,
+    },
   });
   run.phase = "finishing";
 }

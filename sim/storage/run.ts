@@ -25,7 +25,8 @@ import { eccScheme } from "../../core/storage.ts";
 import { Churn } from "../churn.ts";
 import { FlagError, type SimFlags } from "../flags.ts";
 import type { Report } from "../report.ts";
-import { type SimNode, Simulator } from "../simulator.ts";
+import type { NetworkConfig } from "../network.ts";
+import { type FrameFaults, type SimNode, Simulator } from "../simulator.ts";
 import { durableFiles, plaintextLeaks } from "./checkers.ts";
 import { Contents } from "./content.ts";
 import { scheduleUser, User, type UserBehaviour } from "./users.ts";
@@ -74,8 +75,26 @@ export function roles(nodes: number, customers: number) {
   return { idServers, users, suppliers };
 }
 
+/** Faults beyond churn, for swarm tests: they apply in the main phase and heal with it. */
+export interface StorageFaults {
+  network?: Partial<NetworkConfig>;
+  frames?: Partial<FrameFaults>;
+  /** Probability that a disk operation fails. */
+  diskFailure?: number;
+}
+
 /** Runs the storage workload described by `flags` and returns the report body. */
 export function runStorage(flags: SimFlags, tuning: StorageTuning, progress?: Progress): Report {
+  return simulateStorage(flags, tuning, {}, progress).report;
+}
+
+/** Runs the storage workload; returns the report and the finished run for inspection. */
+export function simulateStorage(
+  flags: SimFlags,
+  tuning: StorageTuning,
+  faults: StorageFaults,
+  progress?: Progress,
+): { report: Report; run: StorageRun } {
   const scheme = eccScheme(flags.ecc);
   if (scheme === null) throw new FlagError(`--ecc: bad ECC scheme ${flags.ecc}`);
   const counts = roles(flags.nodes, flags.customers);
@@ -85,11 +104,12 @@ export function runStorage(flags: SimFlags, tuning: StorageTuning, progress?: Pr
         `an ${flags.ecc} family needs; use more --nodes or fewer --customers`,
     );
   }
-  const w = new StorageRun(flags, tuning, scheme);
-  return w.run(progress);
+  const run = new StorageRun(flags, tuning, scheme, faults);
+  return { report: run.run(progress), run };
 }
 
-class StorageRun {
+/** One run of the storage workload. */
+export class StorageRun {
   readonly sim: Sim;
   readonly contents: Contents;
   readonly users: User[] = [];
@@ -105,6 +125,7 @@ class StorageRun {
     readonly flags: SimFlags,
     readonly tuning: StorageTuning,
     readonly scheme: NonNullable<ReturnType<typeof eccScheme>>,
+    readonly faults: StorageFaults = {},
   ) {
     this.contents = new Contents(flags.seed);
     this.random = Random.stream(flags.seed, "workload");
@@ -121,6 +142,9 @@ class StorageRun {
       runJob: simJobs,
       cryptoFor: simCrypto(flags.seed),
       onNotice: (node, notice) => this.#onNotice(node, notice),
+      network: faults.network,
+      faults: faults.frames,
+      disk: { failure: faults.diskFailure ?? 0 },
     });
     this.churn = new Churn(this.sim, {
       churnPerDay: flags.churn,
@@ -291,6 +315,10 @@ class StorageRun {
   #heal(): void {
     this.phase = "heal";
     this.churn.stop();
+    this.sim.network.reconfigure({ loss: 0, duplicate: 0, reorder: 0 });
+    this.sim.network.heal();
+    this.sim.setFaults({ alter: 0, forge: 0, garbage: 0 });
+    this.sim.setDiskFailure(0);
     for (const node of this.sim.nodes) if (node.status === "offline") this.sim.setOnline(node);
   }
 
