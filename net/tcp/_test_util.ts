@@ -15,7 +15,9 @@ import {
   signWith,
 } from "../../data/signing.ts";
 import { type PeerInfo, type QueueLimits, staticPeerResolver } from "../transport.ts";
-import { BOOT_ID_BYTES, type LocalIdentity } from "./handshake.ts";
+import { closeQuietly } from "./connection.ts";
+import { frame, FrameReader, writeAll } from "./frames.ts";
+import { BOOT_ID_BYTES, type DialTarget, initiate, type LocalIdentity } from "./handshake.ts";
 import { TcpTransport, type TcpTransportOptions } from "./transport.ts";
 
 /** A signed identity and its keys. */
@@ -96,4 +98,110 @@ export class TestNet {
       ...options,
     });
   }
+}
+
+/** Direction through a {@link FrameProxy}: `up` from the dialer, `down` from the listener. */
+export type Direction = "up" | "down";
+
+/**
+ * What a proxy does with the `index`-th frame (0-based, per direction and connection; `frame`
+ * includes its length prefix): the frames to forward instead, or `"cut"` to forward the first
+ * half of it and close both sides.
+ */
+export type Tamper = (dir: Direction, index: number, frame: Uint8Array) => Uint8Array[] | "cut";
+
+/** Frames up the dialer sends before data: hello and finish. Frames down: the reply. */
+export const HANDSHAKE_FRAMES = { up: 2, down: 1 } as const;
+
+/** A frame-aware TCP proxy on 127.0.0.1 in front of `targetPort`, for tampering on the wire. */
+export class FrameProxy {
+  readonly listener: Deno.TcpListener;
+  readonly #targetPort: number;
+  readonly #tamper: Tamper;
+  readonly #conns = new Set<Deno.Conn>();
+  readonly #tasks = new Set<Promise<void>>();
+
+  constructor(targetPort: number, tamper: Tamper) {
+    this.listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.#targetPort = targetPort;
+    this.#tamper = tamper;
+    this.#track(this.#acceptLoop());
+  }
+
+  /** The port dialers should use. */
+  get port(): number {
+    return this.listener.addr.port;
+  }
+
+  #track(p: Promise<void>): void {
+    const t: Promise<void> = p.finally(() => this.#tasks.delete(t));
+    this.#tasks.add(t);
+  }
+
+  async #acceptLoop(): Promise<void> {
+    for (;;) {
+      let down: Deno.Conn;
+      try {
+        down = await this.listener.accept();
+      } catch {
+        return;
+      }
+      const up = await Deno.connect({ hostname: "127.0.0.1", port: this.#targetPort });
+      this.#conns.add(down).add(up);
+      this.#track(this.#pipe("up", down, up));
+      this.#track(this.#pipe("down", up, down));
+    }
+  }
+
+  async #pipe(dir: Direction, from: Deno.Conn, to: Deno.Conn): Promise<void> {
+    const reader = new FrameReader(from);
+    try {
+      for (let index = 0;; index++) {
+        const r = await reader.next(64 * 1024 * 1024);
+        if (!r.ok) break;
+        const out = this.#tamper(dir, index, frame(r.body));
+        if (out === "cut") {
+          const whole = frame(r.body);
+          await writeAll(to, whole.subarray(0, whole.length >> 1));
+          break;
+        }
+        for (const f of out) await writeAll(to, f);
+      }
+    } catch {
+      // either side went away
+    }
+    closeQuietly(from);
+    closeQuietly(to);
+  }
+
+  /** Closes the listener and every proxied connection. */
+  async close(): Promise<void> {
+    this.listener.close();
+    for (const c of this.#conns) closeQuietly(c);
+    while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+  }
+}
+
+/** Reads from `conn` until the other side closes it; resolves to the bytes read. */
+export async function readToEnd(conn: Deno.Conn): Promise<number> {
+  const buf = new Uint8Array(64 * 1024);
+  let total = 0;
+  try {
+    for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) total += n;
+  } catch {
+    // reset: closed as well
+  }
+  return total;
+}
+
+/** A raw connection to `port` running the initiator's handshake as `local`. */
+export async function rawHandshake(port: number, local: LocalIdentity, target: DialTarget) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const reader = new FrameReader(conn);
+  const result = await initiate(
+    { reader, write: (b: Uint8Array) => writeAll(conn, b) },
+    local,
+    target,
+  );
+  return { conn, reader, result };
 }

@@ -73,9 +73,8 @@ const LABEL_BYTES = utf8.encode(LABEL);
 const RESPONDER_LABEL = utf8.encode(`${LABEL} responder`);
 const INITIATOR_LABEL = utf8.encode(`${LABEL} initiator`);
 const KEYS_INFO = utf8.encode(`${LABEL} session keys`);
-const SPKI_X25519 = Uint8Array.from([
-  ...[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00],
-]);
+/** DER prefix that makes a raw X25519 public key an SPKI document (RFC 8410). */
+const SPKI_X25519 = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00];
 
 const HELLO = 1;
 const REPLY = 2;
