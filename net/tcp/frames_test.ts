@@ -31,7 +31,7 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-Deno.test("FrameReader: frames of every size come back whole, however the bytes arrive", async () => {
+Deno.test("FrameReader: every frame size comes back whole, however bytes arrive", async () => {
   const sizes = [0, 1, 3, 4, 100, STAGING_BYTES - 4, STAGING_BYTES, STAGING_BYTES + 1, 300_000];
   const bodies = sizes.map((n, k) => new Uint8Array(n).map((_, i) => (i * 13 + k) & 0xff));
   const wire = concat(bodies.map(frame));

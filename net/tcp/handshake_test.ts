@@ -88,7 +88,7 @@ Deno.test("TCP: a transcript signed by the wrong key is refused", async () => {
   });
 });
 
-Deno.test("TCP: a self-signed document under a known name with another key is refused", async () => {
+Deno.test("TCP: a known name presented under another key is refused", async () => {
   await stillServing({}, async (b, net) => {
     const impostor = makeIdentity("c", 1); // the resolver knows "c" under c's real key
     const target = { name: "b", signingKey: net.peers.get("b")!.signingKey };
