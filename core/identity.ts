@@ -115,7 +115,8 @@ export type IdentityResult =
   | { ok: true; doc: IdentityDocument; bytes: Uint8Array<ArrayBuffer> }
   | { ok: false; reason: IdentityRejectReason; detail?: string };
 
-const HTTP_SOURCE = String.raw`https?:\/\/[A-Za-z0-9.\-]+(?::[0-9]{1,5})?(?:\/[A-Za-z0-9._~\-\/]*)?`;
+const HTTP_SOURCE = String
+  .raw`https?:\/\/[A-Za-z0-9.\-]+(?::[0-9]{1,5})?(?:\/[A-Za-z0-9._~\-\/]*)?`;
 const SIM_SOURCE = String.raw`sim:\/\/[A-Za-z0-9._:@-]+`;
 const SOURCE_RE = new RegExp(`^(?:${HTTP_SOURCE}|${SIM_SOURCE})$`);
 const CONTACT_RE = /^(?:tcp:\/\/[A-Za-z0-9.\-]+:[0-9]{1,5}|(?:relay|sim):\/\/[A-Za-z0-9._:@-]+)$/;

@@ -94,7 +94,8 @@ export type StorageJob =
     fragments: (Uint8Array | undefined)[];
     wanted: number[];
     cipherSize: number;
-    fragmentHashes: Uint8Array[];
+    /** When given, fragments are checked against them first and bad ones treated as missing. */
+    fragmentHashes?: Uint8Array[];
   }
   | { type: "prove"; data: Uint8Array; leafIndex: number; leafBytes: number }
   | {

@@ -86,7 +86,8 @@ export function rebuildGathered(s: CustomerState, out: E[], task: RepairTask): v
       fragments: task.fragments,
       wanted: task.targets,
       cipherSize: task.block.cipherSize,
-      fragmentHashes: task.block.hashes,
+      // Every fragment in hand was checked against its hash on arrival (gather.ts).
+      fragmentHashes: undefined,
     },
   });
 }

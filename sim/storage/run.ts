@@ -35,8 +35,8 @@ import { nodeKeys, simCrypto, simIdentity, simJobs, type StorageSimProtocol } fr
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 const BLOCK_BYTES = 4 * 1024 * 1024;
-/** Suppliers re-announce their offers every 6 h (offers live 12 h): each costs a signature. */
-const ANNOUNCE_INTERVAL_MS = 6 * HOUR_MS;
+/** Suppliers re-announce their offers every 12 h (offers live 24 h): each costs a signature. */
+const ANNOUNCE_INTERVAL_MS = 12 * HOUR_MS;
 
 type Sim = Simulator<StorageSimProtocol>;
 type Node = SimNode<StorageSimProtocol>;
