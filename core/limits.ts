@@ -123,3 +123,23 @@ export const TRANSPORT_PEER_QUEUE_BYTES_MAX = 2 * MESSAGE_BYTES_MAX;
 export const TRANSPORT_PEER_QUEUE_FRAMES_MAX = 4096;
 /** Bytes of accepted, unwritten messages queued for all peers together. */
 export const TRANSPORT_QUEUE_BYTES_MAX = 256 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Real host parts (net/fs_store.ts, net/source_store.ts, net/job_pool.ts, net/id_gateway.ts)
+
+/** Most keys one listing of a filesystem blob store returns (a supplier's whole `frag/`). */
+export const FS_STORE_LIST_KEYS_MAX = 16 * 1024 * 1024;
+/** Most keys one listing of a user's backup root returns. */
+export const SOURCE_LIST_KEYS_MAX = 1024 * 1024;
+/** Largest single read from a user's backup root (a block is at most 16 MiB). */
+export const SOURCE_READ_BYTES_MAX = 64 * 1024 * 1024;
+/** Most job workers one pool runs. */
+export const JOB_WORKERS_MAX = 64;
+/** Jobs a pool holds that no worker has taken yet; more callers wait for room. */
+export const JOB_QUEUE_MAX = 64;
+/** Callers waiting for room in a job pool's queue; more are refused. */
+export const JOB_WAITERS_MAX = 4096;
+/** HTTP requests the ID-server gateway keeps in flight; more messages are dropped. */
+export const ID_GATEWAY_REQUESTS_MAX = 256;
+/** Largest answer body the ID-server gateway reads (offer lists, refusals). */
+export const ID_GATEWAY_RESPONSE_BYTES_MAX = 256 * 1024;
