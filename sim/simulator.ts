@@ -97,7 +97,7 @@ export interface SimNode<P extends Protocol> {
   // deno-lint-ignore no-explicit-any
   readonly actor: Actor<any, P>;
   // deno-lint-ignore no-explicit-any
-  readonly state: any;
+  state: any;
   readonly random: Random;
   status: NodeStatus;
   /** Created on first blob operation. */
@@ -110,6 +110,8 @@ export interface SimNode<P extends Protocol> {
   timerGen: number;
   /** Outgoing links that have carried traffic, by recipient index. */
   links: Map<number, SimLink> | null;
+  /** Bumped by {@link Simulator.restart}: completions of an earlier incarnation are dropped. */
+  incarnation: number;
 }
 
 /** One directed link: network timing, the sender's sequence, the receiver's replay window. */
@@ -148,7 +150,7 @@ interface SimEvent {
   node: number;
   /** Deliver: sender index. Timer: generation. Io/Job: effect id. */
   a: number;
-  /** Deliver: link sequence number. */
+  /** Deliver: link sequence number. Io/Job: the node's incarnation. */
   b: number;
   /** Deliver: frame bytes. Io: result. Job: result. Call: callback. */
   payload: unknown;
@@ -266,6 +268,7 @@ export class Simulator<P extends Protocol> {
       timerAt: Infinity,
       timerGen: 0,
       links: null,
+      incarnation: 0,
     };
     this.nodes.push(node);
     this.#byId.set(name, index);
@@ -315,6 +318,25 @@ export class Simulator<P extends Protocol> {
     node.held = null;
     this.#guard(node, { kind: "start" });
     for (const input of held) if (node.status === "online") this.#guard(node, input);
+  }
+
+  /**
+   * The node's process dies and starts again from `state` (what it kept in memory is lost, its
+   * disk is not): pending completions and timers of the old process are dropped, then it gets
+   * `start`. An offline node restarts when it comes back.
+   */
+  restart(node: SimNode<P>, state: unknown): void {
+    if (node.status === "departed") return;
+    node.state = state;
+    node.incarnation++;
+    node.timerGen++;
+    node.timerAt = Infinity;
+    this.#traceEvent(node.index, "restarted");
+    if (node.status === "offline") {
+      node.held = [];
+      return;
+    }
+    this.#guard(node, { kind: "start" });
   }
 
   /** The node leaves for good: state and disk are gone, its name never answers again. */
@@ -392,6 +414,7 @@ export class Simulator<P extends Protocol> {
       case Kind.Io:
       case Kind.Job: {
         const node = this.nodes[ev.node];
+        if (ev.b !== node.incarnation) return; // issued before a restart: the process is gone
         const input: Input<P> = ev.kind === Kind.Io
           ? { kind: "io_done", id: ev.a, result: ev.payload as BlobResult }
           : { kind: "job_done", id: ev.a, result: ev.payload as P["jobResult"] };
@@ -508,7 +531,8 @@ export class Simulator<P extends Protocol> {
         return this.#send(node, effect.to, effect.message);
       case "io": {
         const { result, costMs } = this.diskOf(node).apply(effect.op, node.random);
-        this.#push(Kind.Io, this.#now + costMs, node.index, effect.id, 0, result, 0, null);
+        const t = this.#now + costMs;
+        this.#push(Kind.Io, t, node.index, effect.id, node.incarnation, result, 0, null);
         return;
       }
       case "job": {
@@ -516,7 +540,7 @@ export class Simulator<P extends Protocol> {
         assert(runJob !== undefined, "an actor emitted a job but the simulation has no runJob");
         const outcome = runJob(effect.job, node);
         const t = this.#now + (outcome.costMs ?? 0);
-        this.#push(Kind.Job, t, node.index, effect.id, 0, outcome.result, 0, null);
+        this.#push(Kind.Job, t, node.index, effect.id, node.incarnation, outcome.result, 0, null);
         return;
       }
       case "notice":

@@ -17,6 +17,7 @@ import type { MessageOf } from "../../core/protocol/mod.ts";
 import { AUDIT_LEAF_BYTES, type StorageJobResult } from "../../core/storage.ts";
 import { fire, markSeen, markSilent, reachable } from "./family.ts";
 import type { E } from "./protocol.ts";
+import { blockChanged, dropRecord, noticeWhenRecorded, versionChanged } from "./persist.ts";
 import { continuation, request } from "./requests.ts";
 import type {
   BackupRun,
@@ -74,6 +75,7 @@ export function startBackup(s: CustomerState, ctx: StepContext, out: E[]): void 
   };
   s.versions.push(version);
   s.backup = { version, nextFile: 0, nextBlock: 0, inFlight: 0, uploading: [], phase: "blocks" };
+  versionChanged(s, id, true); // known before any fragment leaves: an interruption is visible
   out.push({ kind: "notice", notice: { type: "backup_started", versionId: id, label: job.label } });
   out.push({ kind: "trace", event: "backup_started", detail: { version: id } });
 }
@@ -270,6 +272,7 @@ export function onStoreReply(
   markSeen(s, p, ctx.nowMs);
   if (m.outcome === "stored") {
     block.held[p] = 1;
+    blockChanged(s, block);
     s.counters.uploadedBytes += block.fragmentSize;
     if (block.pending !== null) {
       block.pending[p] = undefined;
@@ -322,9 +325,12 @@ function finish(s: CustomerState, run: BackupRun, out: E[]): void {
   s.backup = null;
   s.counters.backupsDone++;
   const bytes = v.files.reduce((n, f) => n + f.size, 0);
-  out.push({
-    kind: "notice",
-    notice: { type: "backup_done", versionId: v.id, files: v.files.length, bytes },
+  // The user hears of it only once the version's record is on the local disk.
+  noticeWhenRecorded(s, v.id, {
+    type: "backup_done",
+    versionId: v.id,
+    files: v.files.length,
+    bytes,
   });
   out.push({ kind: "trace", event: "backup_done", detail: { version: v.id, bytes } });
 }
@@ -337,6 +343,7 @@ export function failBackup(s: CustomerState, out: E[], reason: string): void {
   const v = run.version;
   s.versions = s.versions.filter((x) => x !== v);
   for (const f of v.files) for (const b of f.blocks) b.pending = null;
+  dropRecord(s, out, v.id);
   out.push({ kind: "notice", notice: { type: "backup_failed", versionId: v.id, reason } });
   out.push({ kind: "trace", event: "backup_failed", detail: { version: v.id } });
 }

@@ -8,6 +8,7 @@ import type { StepContext } from "../../core/actor.ts";
 import { REMOVE_KEYS_MAX } from "../../core/limits.ts";
 import { failBackup } from "./backup.ts";
 import type { E, PositionSummary, VersionSummary } from "./protocol.ts";
+import { dropRecord } from "./persist.ts";
 import { request } from "./requests.ts";
 import type { BlockRec, CustomerState, VersionRec } from "./state.ts";
 
@@ -37,6 +38,7 @@ export function deleteVersion(s: CustomerState, ctx: StepContext, out: E[], vers
     }
   });
   for (const b of blocks) b.held.fill(0);
+  dropRecord(s, out, versionId);
   out.push({ kind: "notice", notice: { type: "deleted", versionId } });
   out.push({ kind: "trace", event: "deleted", detail: { version: versionId } });
 }
@@ -48,6 +50,7 @@ export function listVersions(s: CustomerState): VersionSummary[] {
     label: v.label,
     createdMs: v.createdMs,
     complete: v.status === "complete",
+    status: v.status,
     files: v.files.map((f) => ({ path: f.path, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs })),
   }));
 }

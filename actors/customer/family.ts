@@ -18,6 +18,7 @@ import type { MessageOf } from "../../core/protocol/mod.ts";
 import { AUDIT_LEAF_BYTES, leafCountOf } from "../../core/storage.ts";
 import { OFFER_QUERY_EXCLUDE_MAX, OFFER_QUERY_RESULTS_MAX } from "../../core/limits.ts";
 import type { E } from "./protocol.ts";
+import { familyChanged, versionChanged } from "./persist.ts";
 import { continuation, request } from "./requests.ts";
 import type { BlockRec, CustomerState, Position } from "./state.ts";
 
@@ -71,6 +72,8 @@ export function fire(s: CustomerState, ctx: StepContext, out: E[], i: number, re
   forEachBlock(s, (b) => {
     b.held[i] = 0;
   });
+  familyChanged(s);
+  for (const v of s.versions) versionChanged(s, v.id);
   s.counters.fired++;
   out.push({ kind: "notice", notice: { type: "fired", position: i, supplier, reason } });
   out.push({ kind: "trace", event: "fired", detail: { position: i, supplier, reason } });
@@ -158,6 +161,7 @@ export function onContract(
   p.state = "active";
   p.supplier = supplier;
   p.hiredMs = ctx.nowMs;
+  familyChanged(s);
   markSeen(s, i, ctx.nowMs);
   s.counters.hired++;
   if (s.counters.hired > s.positions.length) s.counters.replaced++;

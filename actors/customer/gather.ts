@@ -15,6 +15,7 @@ import { bytesEqual } from "../../core/ids.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import { fire, markSeen, markSilent } from "./family.ts";
 import type { E } from "./protocol.ts";
+import { blockChanged } from "./persist.ts";
 import { request } from "./requests.ts";
 import type { BlockRec, CustomerState, Gather, GatherBase } from "./state.ts";
 
@@ -100,6 +101,7 @@ export function onFetchReply(
     if (s.options.repair) fire(s, ctx, out, p, "served a fragment that does not match its hash");
   } else if (m.outcome === "not_found" || m.outcome === "no_contract") {
     g.block.held[p] = 0;
+    blockChanged(s, g.block);
     if (s.options.repair) fire(s, ctx, out, p, `lost a fragment it had stored (${m.outcome})`);
   }
   return false;

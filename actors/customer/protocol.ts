@@ -8,7 +8,14 @@
 import type { Effect, NodeId } from "../../core/actor.ts";
 import type { Message } from "../../core/protocol/mod.ts";
 import type { StorageJob, StorageJobResult } from "../../core/storage.ts";
-import type { SourceFile } from "./state.ts";
+
+/** A file a backup should read, from `src:<path>`. */
+export interface SourceFile {
+  path: string;
+  size: number;
+  mode: number;
+  mtimeMs: number;
+}
 
 /** Requests from the user. */
 export type CustomerCommand =
@@ -28,6 +35,8 @@ export interface VersionSummary {
   label: string;
   createdMs: number;
   complete: boolean;
+  /** `incomplete`: its backup was interrupted by a stop of the daemon. */
+  status: "uploading" | "complete" | "incomplete";
   files: { path: string; size: number; mode: number; mtimeMs: number }[];
 }
 

@@ -9,6 +9,7 @@ import type { NodeId } from "../../core/actor.ts";
 import { assert } from "../../core/assert.ts";
 import type { Message } from "../../core/protocol/mod.ts";
 import type { EccScheme } from "../../core/storage.ts";
+import type { CustomerNotice, SourceFile } from "./protocol.ts";
 
 /** Timers, thresholds and limits of a customer; every one is a named, documented option. */
 export interface CustomerOptions {
@@ -44,6 +45,8 @@ export interface CustomerOptions {
   excludedMax: number;
   /** Most versions in the catalogue. */
   versionsMax: number;
+  /** Longest delay before changed records are written to the local disk. */
+  persistIntervalMs: number;
 }
 
 /** Defaults for a home connection: probes every 10 min, fire after a day of silence. */
@@ -64,6 +67,7 @@ export const DEFAULT_CUSTOMER_OPTIONS: CustomerOptions = {
   queuedMax: 64,
   excludedMax: 256,
   versionsMax: 10_000,
+  persistIntervalMs: 5_000,
 };
 
 /** What a customer is configured with. */
@@ -127,19 +131,14 @@ export interface VersionRec {
   id: string;
   label: string;
   createdMs: number;
-  status: "uploading" | "complete";
+  /** `incomplete`: the daemon stopped during its backup (known only from its record). */
+  status: "uploading" | "complete" | "incomplete";
   files: FileRec[];
   /** The sealed manifest, erasure-coded like a block. */
   manifest: BlockRec | null;
 }
 
-/** A file a backup should read, from `src:<path>`. */
-export interface SourceFile {
-  path: string;
-  size: number;
-  mode: number;
-  mtimeMs: number;
-}
+export type { SourceFile };
 
 /** The backup being made. */
 export interface BackupRun {
@@ -221,6 +220,10 @@ export interface PendingRequest {
 
 /** What a blob read or a job is for. */
 export type Continuation =
+  | { kind: "meta_list" }
+  | { kind: "meta_read"; key: string }
+  | { kind: "meta_write"; key: string }
+  | { kind: "meta_delete" }
   | { kind: "source"; block: BlockRec; file: FileRec; blockIndex: number }
   | { kind: "seal"; block: BlockRec }
   | { kind: "seal_manifest"; version: VersionRec }
@@ -246,6 +249,8 @@ export interface CustomerCounters {
   timeouts: number;
   unexpected: number;
   refused: number;
+  recordsCorrupt: number;
+  recordWriteFailures: number;
 }
 
 /** The whole state of a customer node. */
@@ -276,6 +281,17 @@ export interface CustomerState {
   nextAuditPosition: number;
   nextRepairScanAtMs: number | null;
   started: boolean;
+  /** `new` until the first start, `loading` while records are read back, then `ready`. */
+  phase: "new" | "loading" | "ready";
+  /** Record reads still outstanding while loading. */
+  loadPending: number;
+  /** Records to write: `family` or a version id; `urgent` ones skip the batching delay. */
+  dirty: Set<string>;
+  urgent: Set<string>;
+  writing: Set<string>;
+  flushAtMs: number;
+  /** Notices held until the named record is on disk (a backup is done only once recorded). */
+  held: Map<string, CustomerNotice[]>;
   /** Time of the latest step (lets `nextDeadlineMs` skip deadlines already passed). */
   nowMs: number;
   counters: CustomerCounters;
@@ -324,6 +340,13 @@ export function customerState(config: CustomerConfig): CustomerState {
     nextAuditPosition: 0,
     nextRepairScanAtMs: null,
     started: false,
+    phase: "new",
+    loadPending: 0,
+    dirty: new Set(),
+    urgent: new Set(),
+    writing: new Set(),
+    flushAtMs: 0,
+    held: new Map(),
     nowMs: 0,
     counters: {
       hired: 0,
@@ -342,6 +365,8 @@ export function customerState(config: CustomerConfig): CustomerState {
       timeouts: 0,
       unexpected: 0,
       refused: 0,
+      recordsCorrupt: 0,
+      recordWriteFailures: 0,
     },
   };
 }

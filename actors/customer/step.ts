@@ -77,6 +77,7 @@ import {
   scanForRepairs,
 } from "./repair.ts";
 import { expiredRequests, firstRequestDeadline, takeRequest } from "./requests.ts";
+import { flush, onRecordList, onRecordRead, onRecordWritten, startLoad } from "./persist.ts";
 import { onOpened, openGathered, pumpRestore, queueRestore } from "./restore.ts";
 import { type CustomerState, invariants, type PendingRequest } from "./state.ts";
 
@@ -85,7 +86,7 @@ function step(s: CustomerState, input: Input<CustomerProtocol>, ctx: StepContext
   s.nowMs = ctx.nowMs;
   switch (input.kind) {
     case "start":
-      onStart(s, ctx);
+      onStart(s, ctx, out);
       break;
     case "message":
       onMessage(s, ctx, out, input.from, input.message);
@@ -107,10 +108,11 @@ function step(s: CustomerState, input: Input<CustomerProtocol>, ctx: StepContext
   return out;
 }
 
-function onStart(s: CustomerState, ctx: StepContext): void {
+function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
   const o = s.options;
   if (!s.started) {
     s.started = true;
+    startLoad(s, out);
     if (o.repair) {
       s.nextProbeAtMs = ctx.nowMs + o.probeIntervalMs * ctx.random.float();
       s.nextAuditAtMs = ctx.nowMs + (o.auditIntervalMs / s.scheme.n) * (0.5 + ctx.random.float());
@@ -129,13 +131,15 @@ function onStart(s: CustomerState, ctx: StepContext): void {
   if (o.repair) s.nextProbeAtMs = Math.min(s.nextProbeAtMs ?? Infinity, ctx.nowMs + 1000);
 }
 
-/** Drives every pipeline forward; runs after each input. */
+/** Drives every pipeline forward; runs after each input (once the records are loaded). */
 function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
+  if (s.phase !== "ready") return;
   hire(s, ctx, out);
   startBackup(s, ctx, out);
   pumpBackup(s, ctx, out);
   pumpRestore(s, ctx, out);
   if (s.options.repair) pumpRepairs(s, ctx, out);
+  flush(s, ctx, out);
 }
 
 function onTimeout(s: CustomerState, ctx: StepContext, out: E[]): void {
@@ -249,7 +253,18 @@ function onIo(s: CustomerState, out: E[], id: number, result: BlobResult): void 
   const c = s.continuations.get(id);
   if (c === undefined) return;
   s.continuations.delete(id);
-  if (c.kind === "source") onSourceRead(s, out, c.block, c.file, c.blockIndex, result);
+  switch (c.kind) {
+    case "source":
+      return onSourceRead(s, out, c.block, c.file, c.blockIndex, result);
+    case "meta_list":
+      return onRecordList(s, out, result);
+    case "meta_read":
+      return onRecordRead(s, c.key, result);
+    case "meta_write":
+      return onRecordWritten(s, out, c.key, result);
+    case "meta_delete":
+      return;
+  }
 }
 
 function onJob(s: CustomerState, ctx: StepContext, out: E[], id: number, r: StorageJobResult) {
@@ -260,6 +275,10 @@ function onJob(s: CustomerState, ctx: StepContext, out: E[], id: number, r: Stor
     case "seal":
       return onSealed(s, ctx, out, c.block, r);
     case "seal_manifest":
+    case "meta_list":
+    case "meta_read":
+    case "meta_write":
+    case "meta_delete":
       return;
     case "open":
       return onOpened(s, out, c.run, c.gather, r);
@@ -301,6 +320,7 @@ function nextDeadlineMs(s: CustomerState): number | null {
     if (x !== null && x < t) t = x;
   }
   const now = s.nowMs;
+  if (s.dirty.size > 0 && s.flushAtMs > now) t = Math.min(t, s.flushAtMs);
   if (s.hireRetryAtMs > now && s.positions.some((p) => p.state === "empty")) {
     t = Math.min(t, s.hireRetryAtMs);
   }

@@ -56,6 +56,7 @@ export class Scenario {
   readonly notices: CustomerNotice[] = [];
   readonly sources = new Map<string, Uint8Array>();
   #restoreId = 1;
+  readonly #config: Parameters<typeof customerState>[0];
 
   constructor(o: ScenarioOptions) {
     const scheme = eccScheme(o.ecc);
@@ -74,22 +75,36 @@ export class Scenario {
     const ids = this.sim.addNode("idserver", idServerActor, idServerState());
     for (let i = 0; i < o.suppliers; i++) this.addSupplier(ids.id);
     const name = `n${this.sim.nodes.length}`;
-    this.user = this.sim.addNode(
-      "customer",
-      customer,
-      customerState({
-        name,
-        idServers: [ids.id],
-        scheme,
-        fileKey: Random.stream(o.seed, "file key").bytes(32),
-        options: { quotaBytes: 64 * 1024 * 1024, ...o.customer },
-      }),
-    );
+    this.#config = {
+      name,
+      idServers: [ids.id],
+      scheme,
+      fileKey: Random.stream(o.seed, "file key").bytes(32),
+      options: { quotaBytes: 64 * 1024 * 1024, ...o.customer },
+    };
+    this.user = this.sim.addNode("customer", customer, customerState(this.#config));
     this.sim.diskOf(this.user).mounts.set("src:", (key, offset, length) => {
       const data = this.sources.get(key.slice(4));
       return data === undefined ? null : data.slice(offset, offset + length);
     });
     this.runFor(HOUR_MS);
+  }
+
+  /** The user's daemon is killed and started again: only its disk survives. */
+  restartUser(): void {
+    this.sim.restart(this.user, customerState(this.#config));
+  }
+
+  /** Starts a backup without waiting for it. */
+  startBackup(files: Record<string, Uint8Array>): void {
+    for (const [path, data] of Object.entries(files)) this.sources.set(path, data);
+    const list = Object.entries(files).map(([path, data]) => ({
+      path,
+      size: data.length,
+      mode: 0o600,
+      mtimeMs: 1_700_000_000_000,
+    }));
+    this.sim.command(this.user, { type: "backup", label: "test", files: list });
   }
 
   /** Adds a fresh supplier announcing at `idServer`. */
@@ -167,15 +182,8 @@ export class Scenario {
 
   /** Backs up `files` (path to bytes); returns the version id. Throws if it does not finish. */
   backup(files: Record<string, Uint8Array>, withinMs = 6 * HOUR_MS): string {
-    for (const [path, data] of Object.entries(files)) this.sources.set(path, data);
-    const list = Object.entries(files).map(([path, data]) => ({
-      path,
-      size: data.length,
-      mode: 0o600,
-      mtimeMs: 1_700_000_000_000,
-    }));
     const before = this.notices.length;
-    this.sim.command(this.user, { type: "backup", label: "test", files: list });
+    this.startBackup(files);
     const done = this.#waitFor(
       before,
       withinMs,

@@ -143,3 +143,21 @@ Deno.test("scenario: deleting a version removes its fragments from the suppliers
   const r = net.restore(v);
   if (r.ok || !r.reason.includes("no version")) throw new Error(`restore of deleted: ${r.reason}`);
 });
+
+Deno.test("scenario: a restarted user keeps its family and versions; interrupted is incomplete", () => {
+  const net = new Scenario({ seed: 6, ecc: "rs:4+4", suppliers: 10 });
+  const v = net.backup(FILES);
+  const family = net.family();
+  net.restartUser();
+  net.runFor(60_000);
+  if (net.family().join() !== family.join()) throw new Error("the family changed on restart");
+  assertIdentical(net.restore(v).files, "after a restart");
+  // Kill it in the middle of a second backup.
+  net.startBackup({ "big.bin": bytes(7, 3_000_000) });
+  net.runFor(300);
+  net.restartUser();
+  net.runFor(60_000);
+  const versions = net.state.versions.map((x) => `${x.id === v ? "first" : "second"}:${x.status}`);
+  if (versions.join() !== "first:complete,second:incomplete") throw new Error(versions.join());
+  assertIdentical(net.restore(v).files, "after an interrupted backup");
+});

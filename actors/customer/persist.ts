@@ -1,0 +1,154 @@
+/**
+ * Loading the customer's records at start and writing them back as they change (see
+ * `records.ts` for what is kept). Writes go through blob effects like everything else; a record
+ * is rewritten whole, and the host makes each write atomic.
+ *
+ * @module
+ */
+
+import type { BlobResult, StepContext } from "../../core/actor.ts";
+import { DecodeError } from "../../core/codec.ts";
+import type { CustomerNotice, E } from "./protocol.ts";
+import {
+  decodeFamily,
+  decodeVersion,
+  encodeFamily,
+  encodeVersion,
+  FAMILY_KEY,
+  META_PREFIX,
+  versionKey,
+} from "./records.ts";
+import { continuation } from "./requests.ts";
+import type { BlockRec, CustomerState } from "./state.ts";
+
+const FAMILY = "family";
+
+/** Marks the family record as changed. */
+export function familyChanged(s: CustomerState): void {
+  s.dirty.add(FAMILY);
+}
+
+/** Marks the record of the version holding `block` as changed. */
+export function blockChanged(s: CustomerState, block: BlockRec): void {
+  s.dirty.add(block.key.slice(0, block.key.indexOf("/")));
+}
+
+/** Marks a version's record as changed; `urgent` writes it without waiting for the batch. */
+export function versionChanged(s: CustomerState, versionId: string, urgent = false): void {
+  s.dirty.add(versionId);
+  if (urgent) s.urgent.add(versionId);
+}
+
+/** Holds `notice` until the record of `versionId` is on disk. */
+export function noticeWhenRecorded(s: CustomerState, versionId: string, notice: CustomerNotice) {
+  const list = s.held.get(versionId) ?? [];
+  list.push(notice);
+  s.held.set(versionId, list);
+  versionChanged(s, versionId, true);
+}
+
+/** Writes changed records: urgent ones now, the rest at most once per `persistIntervalMs`. */
+export function flush(s: CustomerState, ctx: StepContext, out: E[]): void {
+  if (s.phase !== "ready" || s.dirty.size === 0) return;
+  const batch = ctx.nowMs >= s.flushAtMs;
+  for (const key of [...s.dirty]) {
+    if (s.writing.has(key) || (!batch && !s.urgent.has(key))) continue;
+    s.dirty.delete(key);
+    s.urgent.delete(key);
+    const data = recordOf(s, key);
+    if (data === null) continue; // deleted meanwhile
+    s.writing.add(key);
+    const blobKey = key === FAMILY ? FAMILY_KEY : versionKey(key);
+    const id = continuation(s, { kind: "meta_write", key });
+    out.push({ kind: "io", id, op: { op: "write", key: blobKey, data } });
+  }
+  if (batch) s.flushAtMs = ctx.nowMs + s.options.persistIntervalMs;
+}
+
+function recordOf(s: CustomerState, key: string): Uint8Array | null {
+  if (key === FAMILY) return encodeFamily(s);
+  const v = s.versions.find((x) => x.id === key);
+  return v === undefined ? null : encodeVersion(v);
+}
+
+/** A record write finished: release held notices, or retry later on failure. */
+export function onRecordWritten(s: CustomerState, out: E[], key: string, r: BlobResult): void {
+  s.writing.delete(key);
+  if (!r.ok) {
+    s.counters.recordWriteFailures++;
+    s.dirty.add(key);
+    if (s.held.has(key)) s.urgent.add(key);
+    return;
+  }
+  const notices = s.held.get(key);
+  if (notices === undefined || s.dirty.has(key)) return;
+  s.held.delete(key);
+  for (const notice of notices) out.push({ kind: "notice", notice });
+}
+
+/** Forgets a deleted version's record. */
+export function dropRecord(s: CustomerState, out: E[], versionId: string): void {
+  s.dirty.delete(versionId);
+  s.urgent.delete(versionId);
+  s.held.delete(versionId);
+  const id = continuation(s, { kind: "meta_delete" });
+  out.push({ kind: "io", id, op: { op: "delete", key: versionKey(versionId) } });
+}
+
+/** Starts loading the records (first start). */
+export function startLoad(s: CustomerState, out: E[]): void {
+  s.phase = "loading";
+  const id = continuation(s, { kind: "meta_list" });
+  out.push({ kind: "io", id, op: { op: "list", prefix: META_PREFIX } });
+}
+
+/** The list of records arrived: read each. */
+export function onRecordList(s: CustomerState, out: E[], r: BlobResult): void {
+  const keys = r.ok ? r.keys ?? [] : [];
+  if (!r.ok) s.counters.recordsCorrupt++;
+  for (const key of keys) {
+    const id = continuation(s, { kind: "meta_read", key });
+    out.push({ kind: "io", id, op: { op: "read", key } });
+    s.loadPending++;
+  }
+  if (s.loadPending === 0) s.phase = "ready";
+}
+
+/** One record arrived: decode it into the state. Corrupt records are counted and skipped. */
+export function onRecordRead(s: CustomerState, key: string, r: BlobResult): void {
+  s.loadPending--;
+  try {
+    if (!r.ok || r.data === undefined) throw new DecodeError(r.ok ? "empty" : r.error);
+    if (key === FAMILY_KEY) applyFamily(s, r.data);
+    else if (key.startsWith("meta/v/") && s.versions.length < s.options.versionsMax) {
+      const v = decodeVersion(r.data, s.scheme.n);
+      if (v.id === key.slice("meta/v/".length)) s.versions.push(v);
+      else s.counters.recordsCorrupt++;
+    }
+  } catch (e) {
+    if (!(e instanceof DecodeError)) throw e;
+    s.counters.recordsCorrupt++;
+  }
+  if (s.loadPending === 0) {
+    s.versions.sort((a, b) => a.createdMs - b.createdMs || (a.id < b.id ? -1 : 1));
+    s.phase = "ready";
+  }
+}
+
+function applyFamily(s: CustomerState, data: Uint8Array): void {
+  const f = decodeFamily(data);
+  if (f.positions.length !== s.positions.length) {
+    throw new DecodeError(`family of ${f.positions.length}, the scheme has ${s.positions.length}`);
+  }
+  const seen = new Set<string>();
+  f.positions.forEach((supplier, i) => {
+    if (supplier === undefined || seen.has(supplier)) return;
+    seen.add(supplier);
+    const p = s.positions[i];
+    p.supplier = supplier;
+    p.state = "active";
+    p.online = true;
+    p.lastSeenMs = s.nowMs; // a fresh grace period: our own absence says nothing about them
+  });
+  s.excluded = f.excluded.slice(-s.options.excludedMax);
+}

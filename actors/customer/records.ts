@@ -1,0 +1,200 @@
+/**
+ * The customer's own records on its local disk, so a daemon that stops or crashes comes back
+ * with its family and its catalogue.
+ *
+ * Blobs (all under `meta/`):
+ * - `meta/family`: who holds each position, and the suppliers not to hire again;
+ * - `meta/v/<versionId>`: one version: files, blocks, fragment hashes and roots, and which
+ *   positions hold each fragment.
+ *
+ * Each starts with a 4-byte magic and a format version byte, then the canonical codec encoding.
+ * A version is written when its backup starts (as `uploading`), when it completes (the user is
+ * told only after that write is done), and after repairs change where its fragments are
+ * (batched: at most once per `persistIntervalMs`). At load an `uploading` version becomes
+ * `incomplete`: the backup was interrupted; the user may delete it or back up again.
+ *
+ * @module
+ */
+
+import type { NodeId } from "../../core/actor.ts";
+import {
+  array,
+  bytes,
+  decode,
+  DecodeError,
+  encode,
+  fixedBytes,
+  int,
+  oneOf,
+  optional,
+  string,
+  struct,
+  uint,
+} from "../../core/codec.ts";
+import { NODE_ID_BYTES_MAX } from "../../core/limits.ts";
+import type { BlockRec, CustomerState, FileRec, VersionRec } from "./state.ts";
+
+/** Prefix of every customer record. */
+export const META_PREFIX = "meta/";
+/** Key of the family record. */
+export const FAMILY_KEY = "meta/family";
+/** Key of a version's record. */
+export function versionKey(versionId: string): string {
+  return `meta/v/${versionId}`;
+}
+
+const FAMILY_MAGIC = [0x42, 0x44, 0x43, 0x46, 1]; // "BDCF" v1
+const VERSION_MAGIC = [0x42, 0x44, 0x43, 0x56, 1]; // "BDCV" v1
+const name = string(NODE_ID_BYTES_MAX);
+const hash = fixedBytes(32);
+
+const familyCodec = struct({
+  positions: array(optional(name), 256),
+  excluded: array(name, 4096),
+});
+
+const blockCodec = struct({
+  key: string(128),
+  plainSize: uint,
+  cipherSize: uint,
+  fragmentSize: uint,
+  hashes: array(hash, 256),
+  roots: array(hash, 256),
+  held: bytes(256),
+});
+
+const versionCodec = struct({
+  id: string(64),
+  label: string(1024),
+  createdMs: uint,
+  status: oneOf(["uploading", "complete", "incomplete"] as const),
+  files: array(
+    struct({
+      path: string(4096),
+      size: uint,
+      mode: uint,
+      mtimeMs: int,
+      salt: fixedBytes(32),
+      blocks: array(blockCodec, 1 << 24),
+    }),
+    1_000_000,
+  ),
+  manifest: optional(blockCodec),
+});
+
+function framed(magic: number[], body: Uint8Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(magic.length + body.length);
+  out.set(magic);
+  out.set(body, magic.length);
+  return out;
+}
+
+function unframe(magic: number[], data: Uint8Array): Uint8Array {
+  if (data.length < magic.length || magic.some((b, i) => data[i] !== b)) {
+    throw new DecodeError("not a customer record of a format this version reads");
+  }
+  return data.subarray(magic.length);
+}
+
+/** The family record of `s`. */
+export function encodeFamily(s: CustomerState): Uint8Array<ArrayBuffer> {
+  return framed(
+    FAMILY_MAGIC,
+    encode(familyCodec, {
+      positions: s.positions.map((p) => (p.state === "active" ? p.supplier! : undefined)),
+      excluded: s.excluded,
+    }),
+  );
+}
+
+/** Decodes a family record. */
+export function decodeFamily(
+  data: Uint8Array,
+): { positions: (NodeId | undefined)[]; excluded: NodeId[] } {
+  return decode(familyCodec, unframe(FAMILY_MAGIC, data));
+}
+
+function blockOut(b: BlockRec) {
+  return {
+    key: b.key,
+    plainSize: b.plainSize,
+    cipherSize: b.cipherSize,
+    fragmentSize: b.fragmentSize,
+    hashes: b.hashes,
+    roots: b.roots,
+    held: b.held,
+  };
+}
+
+/** Whether a block has been sealed (its hashes are known). */
+function sealed(b: BlockRec): boolean {
+  return b.cipherSize > 0 && b.hashes.length === b.held.length;
+}
+
+/** The record of version `v` (of an upload in progress, only the blocks sealed so far). */
+export function encodeVersion(v: VersionRec): Uint8Array<ArrayBuffer> {
+  const manifest = v.manifest !== null && sealed(v.manifest) ? blockOut(v.manifest) : undefined;
+  return framed(
+    VERSION_MAGIC,
+    encode(versionCodec, {
+      id: v.id,
+      label: v.label,
+      createdMs: Math.max(0, Math.floor(v.createdMs)),
+      status: v.status,
+      files: v.files.map((f) => ({
+        path: f.path,
+        size: f.size,
+        mode: f.mode,
+        mtimeMs: f.mtimeMs,
+        salt: f.salt,
+        blocks: f.blocks.filter(sealed).map(blockOut),
+      })),
+      manifest,
+    }),
+  );
+}
+
+function blockIn(b: ReturnType<typeof blockOut>, n: number): BlockRec {
+  const held = new Uint8Array(n);
+  held.set(b.held.subarray(0, n));
+  return {
+    key: b.key,
+    plainSize: b.plainSize,
+    cipherSize: b.cipherSize,
+    fragmentSize: b.fragmentSize,
+    hashes: b.hashes.map((h) => h.slice()),
+    roots: b.roots.map((h) => h.slice()),
+    held,
+    storing: new Uint8Array(n),
+    pending: null,
+    repairing: false,
+  };
+}
+
+/** Decodes a version record for a family of `n` positions; an interrupted upload is marked. */
+export function decodeVersion(data: Uint8Array, n: number): VersionRec {
+  const r = decode(versionCodec, unframe(VERSION_MAGIC, data));
+  const files: FileRec[] = r.files.map((f) => ({
+    path: f.path,
+    size: f.size,
+    mode: f.mode,
+    mtimeMs: f.mtimeMs,
+    salt: f.salt.slice(),
+    blocks: f.blocks.map((b) => blockIn(b, n)),
+  }));
+  for (const f of files) {
+    for (const b of f.blocks) {
+      if (b.hashes.length !== n || b.roots.length !== n) {
+        throw new DecodeError(`block ${b.key} has ${b.hashes.length} hashes for ${n} positions`);
+      }
+    }
+  }
+  return {
+    id: r.id,
+    label: r.label,
+    createdMs: r.createdMs,
+    status: r.status === "uploading" ? "incomplete" : r.status,
+    files,
+    manifest: r.manifest === undefined ? null : blockIn(r.manifest, n),
+  };
+}
