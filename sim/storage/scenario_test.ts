@@ -144,7 +144,7 @@ Deno.test("scenario: deleting a version removes its fragments from the suppliers
   if (r.ok || !r.reason.includes("no version")) throw new Error(`restore of deleted: ${r.reason}`);
 });
 
-Deno.test("scenario: a restarted user keeps its family and versions; interrupted is incomplete", () => {
+Deno.test("scenario: a restarted user keeps family and versions; interrupted is incomplete", () => {
   const net = new Scenario({ seed: 6, ecc: "rs:4+4", suppliers: 10 });
   const v = net.backup(FILES);
   const family = net.family();
