@@ -153,28 +153,28 @@ export class RoutedStore implements RangedBlobStore {
     if (this.#closed) throw new Error("blob store is closed");
   }
 
-  read(key: string): Promise<Uint8Array | undefined> {
+  async read(key: string): Promise<Uint8Array | undefined> {
     this.#open();
     checkBlobKey(key);
-    return this.storeFor(key).read(key);
+    return await this.storeFor(key).read(key);
   }
 
-  readRange(key: string, offset: number, length?: number): Promise<Uint8Array | undefined> {
+  async readRange(key: string, offset: number, length?: number): Promise<Uint8Array | undefined> {
     this.#open();
     checkBlobKey(key);
-    return readRange(this.storeFor(key), key, offset, length);
+    return await readRange(this.storeFor(key), key, offset, length);
   }
 
-  write(key: string, data: Uint8Array): Promise<void> {
+  async write(key: string, data: Uint8Array): Promise<void> {
     this.#open();
     checkBlobKey(key);
-    return this.storeFor(key).write(key, data);
+    return await this.storeFor(key).write(key, data);
   }
 
-  delete(key: string): Promise<boolean> {
+  async delete(key: string): Promise<boolean> {
     this.#open();
     checkBlobKey(key);
-    return this.storeFor(key).delete(key);
+    return await this.storeFor(key).delete(key);
   }
 
   async list(prefix: string): Promise<string[]> {
