@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { transportContract } from "./_transport_contract.ts";
 import { MemoryHub } from "./transport_memory.ts";
-import { parseTcpContact } from "./transport.ts";
 
 transportContract("MemoryTransport", {
   create(n, limits) {
@@ -36,12 +35,4 @@ Deno.test("MemoryTransport copies what it is given", async () => {
   assert.deepEqual(got, [Uint8Array.of(1, 2, 3)]);
   await a.close();
   await b.close();
-});
-
-Deno.test("parseTcpContact accepts tcp://host:port only", () => {
-  assert.deepEqual(parseTcpContact("tcp://127.0.0.1:8080"), { hostname: "127.0.0.1", port: 8080 });
-  assert.equal(parseTcpContact("tcp://host:0"), undefined);
-  assert.equal(parseTcpContact("tcp://host:70000"), undefined);
-  assert.equal(parseTcpContact("relay://router"), undefined);
-  assert.equal(parseTcpContact("tcp://host"), undefined);
 });

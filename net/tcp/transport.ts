@@ -48,6 +48,7 @@ import {
   OutboundQueue,
   parseTcpContact,
   type PeerHandler,
+  type PeerInfo,
   type PeerResolver,
   type QueueLimits,
   queueLimits,
@@ -350,7 +351,7 @@ export class TcpTransport implements Transport {
   }
 
   async #runDial(p: Peer, dial: Dial): Promise<void> {
-    const info = await this.#o.resolver.resolve(p.name, { refresh: p.failures > 0 });
+    const info = await this.#resolve(p);
     let outcome: Outcome = { ok: false, reason: "unreachable", detail: "unknown name" };
     let conn: Deno.TcpConn | undefined;
     if (info !== undefined && !dial.abort.signal.aborted) {
@@ -373,6 +374,16 @@ export class TcpTransport implements Transport {
     if (this.#closed) return;
     if (dial.superseded) this.#kick(p);
     else if (!outcome.ok) this.#dialFailed(p, outcome.reason, outcome.detail);
+  }
+
+  /** What the resolver says of `p`; a resolver that throws is treated as knowing nothing. */
+  async #resolve(p: Peer): Promise<PeerInfo | undefined> {
+    try {
+      return await this.#o.resolver.resolve(p.name, { refresh: p.failures > 0 });
+    } catch (e) {
+      this.#trace?.("transport.resolver_failed", { peer: p.name, error: String(e) });
+      return undefined;
+    }
   }
 
   async #connect(contacts: readonly string[], signal: AbortSignal) {

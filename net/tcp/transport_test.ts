@@ -148,3 +148,20 @@ Deno.test("TCP: a handler that throws is reported, and the connection keeps goin
     await Promise.all([a.close(), b.close()]);
   }
 });
+
+Deno.test("TCP: a resolver that throws counts as an unknown name", async () => {
+  const net = new TestNet();
+  const errors: unknown[] = [];
+  const a = net.node("a", {
+    resolver: { resolve: () => Promise.reject(new Error("resolver down")) },
+    onFatal: (e) => errors.push(e),
+  });
+  try {
+    a.send("b", Uint8Array.of(1));
+    await waitFor(() => a.counters.framesDropped === 1, 5000, "the drop");
+    assert.deepEqual(errors, []);
+    assert.equal(a.counters.dialFailures, 3);
+  } finally {
+    await a.close();
+  }
+});
