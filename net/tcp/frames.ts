@@ -5,7 +5,9 @@
  * length over the caller's maximum as soon as it has read the prefix, so a peer cannot make us
  * allocate or wait for more than the maximum. Small frames are parsed out of one reusable
  * staging buffer (no allocation); a frame larger than the staging buffer gets a buffer of its
- * own, filled by reading straight into it.
+ * own, filled by reading straight into it. That buffer starts at {@link LARGE_INITIAL_BYTES} and
+ * doubles as bytes arrive, so what a peer makes us hold follows what it sent, not what it
+ * announced.
  *
  * @module
  */
@@ -14,6 +16,8 @@
 export const LENGTH_PREFIX_BYTES = 4;
 /** Size of the reusable staging buffer: frames up to this size are parsed without allocating. */
 export const STAGING_BYTES = 64 * 1024;
+/** First allocation for a larger frame; it doubles as the bytes arrive, up to the frame. */
+export const LARGE_INITIAL_BYTES = 2 * 1024 * 1024;
 
 /** Why no frame could be read. `eof`: the stream ended cleanly between frames. */
 export type FrameReadFailure = "eof" | "oversized" | "truncated" | "io_error";
@@ -77,11 +81,18 @@ export class FrameReader {
   }
 
   async #readLarge(length: number): Promise<FrameRead> {
-    const body = new Uint8Array(length);
+    // Grow with what actually arrives: a peer that announces a large frame and sends nothing
+    // holds at most LARGE_INITIAL_BYTES of our memory, not its announced length.
+    let body = new Uint8Array(Math.min(length, Math.max(LARGE_INITIAL_BYTES, this.buffered)));
     let filled = Math.min(length, this.buffered);
     body.set(this.#buf.subarray(this.#start, this.#start + filled));
     this.#start += filled;
     while (filled < length) {
+      if (filled === body.length) {
+        const grown = new Uint8Array(Math.min(length, body.length * 2));
+        grown.set(body);
+        body = grown;
+      }
       const n = await this.#src.read(body.subarray(filled));
       if (n === null) return { ok: false, reason: "truncated" };
       filled += n;

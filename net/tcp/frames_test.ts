@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { backoffDelayMs } from "./backoff.ts";
-import { type ByteSource, frame, FrameReader, STAGING_BYTES } from "./frames.ts";
+import {
+  type ByteSource,
+  frame,
+  FrameReader,
+  LARGE_INITIAL_BYTES,
+  STAGING_BYTES,
+} from "./frames.ts";
 
 /** A source that hands out `data` at most `step` bytes per read, then ends. */
 function source(data: Uint8Array, step: number): ByteSource & { reads: number; offered: number } {
@@ -31,19 +37,29 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-Deno.test("FrameReader: every frame size comes back whole, however bytes arrive", async () => {
-  const sizes = [0, 1, 3, 4, 100, STAGING_BYTES - 4, STAGING_BYTES, STAGING_BYTES + 1, 300_000];
-  const bodies = sizes.map((n, k) => new Uint8Array(n).map((_, i) => (i * 13 + k) & 0xff));
+async function roundTrip(sizes: number[], steps: number[]): Promise<void> {
+  const bodies = sizes.map((n, k) => {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i += 97) b[i] = (i + k) & 0xff;
+    return b;
+  });
   const wire = concat(bodies.map(frame));
-  for (const step of [1, 7, 4096, 1 << 20]) {
+  for (const step of steps) {
     const reader = new FrameReader(source(wire, step));
     for (const b of bodies) {
-      const r = await reader.next(1 << 20);
-      assert.ok(r.ok, `step ${step}`);
+      const r = await reader.next(16 << 20);
+      assert.ok(r.ok, `step ${step}, size ${b.length}`);
       assert.deepEqual(r.body, b);
     }
-    assert.deepEqual(await reader.next(1 << 20), { ok: false, reason: "eof" });
+    assert.deepEqual(await reader.next(16 << 20), { ok: false, reason: "eof" });
   }
+}
+
+Deno.test("FrameReader: every frame size comes back whole, however bytes arrive", async () => {
+  const small = [0, 1, 3, 4, 100, STAGING_BYTES - 4, STAGING_BYTES, STAGING_BYTES + 1, 300_000];
+  await roundTrip(small, [1, 7, 4096, 1 << 20]);
+  const big = LARGE_INITIAL_BYTES;
+  await roundTrip([big - 1, big, 5, big + 1, 3 * big + 5], [4096, 65_537, 1 << 20, 16 << 20]);
 });
 
 Deno.test("FrameReader: an oversized prefix is refused before its body is read", async () => {
@@ -52,6 +68,21 @@ Deno.test("FrameReader: an oversized prefix is refused before its body is read",
   const r = await new FrameReader(src).next(1000);
   assert.equal(r.ok ? "ok" : r.reason, "oversized");
   assert.equal(src.offered, 4, "only the length prefix was read");
+});
+
+Deno.test("FrameReader: a large announced frame costs what arrives, not what it says", async () => {
+  const wire = concat([Uint8Array.of(0, 0xf0, 0, 0), new Uint8Array(1000)]);
+  let largest = 0;
+  const inner = source(wire, 1 << 30);
+  const watching: ByteSource = {
+    read(p) {
+      largest = Math.max(largest, p.length);
+      return inner.read(p);
+    },
+  };
+  const r = await new FrameReader(watching).next(16 << 20);
+  assert.equal(r.ok ? "ok" : r.reason, "truncated");
+  assert.ok(largest <= LARGE_INITIAL_BYTES, `read into ${largest} bytes`);
 });
 
 Deno.test("FrameReader: a stream ending inside a frame is truncated, not eof", async () => {
