@@ -140,13 +140,25 @@ export function transportContract(name: string, factory: TransportFactory): void
     await Promise.resolve();
   });
 
-  test("a message for a node that is nowhere is dropped and counted", 1, async ([a]) => {
-    assert.deepEqual(a.send(factory.nowhere, new Uint8Array(5)), { ok: true });
-    await wait(() => a.counters.framesDropped === 1, "the drop");
-    assert.equal(a.pending(factory.nowhere).frames, 0);
-  });
-
+  refusalsAndScale(test, wait, factory.nowhere);
   backPressure(test, wait);
+}
+
+type TestFn = (
+  what: string,
+  n: number,
+  fn: (t: Transport[]) => Promise<void>,
+  l?: QueueLimits,
+) => void;
+type WaitFn = (cond: () => boolean, what: string) => Promise<void>;
+
+/** Drops, close, many peers, answers from a handler. */
+function refusalsAndScale(test: TestFn, wait: WaitFn, nowhere: NodeId) {
+  test("a message for a node that is nowhere is dropped and counted", 1, async ([a]) => {
+    assert.deepEqual(a.send(nowhere, new Uint8Array(5)), { ok: true });
+    await wait(() => a.counters.framesDropped === 1, "the drop");
+    assert.equal(a.pending(nowhere).frames, 0);
+  });
 
   test("after close, sends are refused and peers see the connection go", 2, async (t) => {
     const [a, b] = t;
@@ -191,14 +203,7 @@ export function transportContract(name: string, factory: TransportFactory): void
   });
 }
 
-type TestFn = (
-  what: string,
-  n: number,
-  fn: (t: Transport[]) => Promise<void>,
-  l?: QueueLimits,
-) => void;
-
-function backPressure(test: TestFn, wait: (c: () => boolean, w: string) => Promise<void>) {
+function backPressure(test: TestFn, wait: WaitFn) {
   const limits = { peerQueueBytesMax: 1024 * 1024, peerQueueFramesMax: 64 };
   test("a peer that does not read cannot make the sender buffer beyond its bound", 2, async (t) => {
     const [a, b] = t;
