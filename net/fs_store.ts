@@ -179,6 +179,7 @@ export interface FsStoreCounters {
 export class FsBlobStore implements RangedBlobStore {
   /** The root folder. */
   readonly root: string;
+  /** What the store has counted since it was opened. */
   readonly counters: FsStoreCounters = { tempFilesRemoved: 0, noSpace: 0, writeRetries: 0 };
   #closed = false;
 

@@ -160,6 +160,7 @@ interface Answer {
 
 /** Translates ID-server messages to HTTP and back; see the module comment. */
 export class IdGateway {
+  /** What the gateway has done since it was made. */
   readonly counters: IdGatewayCounters = {
     requests: 0,
     answered: 0,
@@ -176,6 +177,7 @@ export class IdGateway {
   readonly #inFlight = new Map<Promise<void>, AbortController>();
   #closed = false;
 
+  /** A gateway that hands replies to `options.deliver`. */
   constructor(options: IdGatewayOptions) {
     this.#o = options;
   }

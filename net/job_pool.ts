@@ -135,6 +135,7 @@ interface Slot {
 
 /** A pool of job workers; see the module comment. */
 export class JobPool implements JobRunner {
+  /** What the pool has done since it started. */
   readonly counters: JobCounters = zeroCounters();
   readonly #url: string;
   readonly #slots: Slot[] = [];
@@ -145,6 +146,7 @@ export class JobPool implements JobRunner {
   #nextId = 1;
   #closed = false;
 
+  /** Starts the workers; throws `RangeError` for counts out of range. */
   constructor(options: JobPoolOptions = {}) {
     const workers = options.workers ?? defaultWorkerCount();
     if (!Number.isInteger(workers) || workers < 1 || workers > JOB_WORKERS_MAX) {
@@ -179,6 +181,7 @@ export class JobPool implements JobRunner {
     return this.#slots.filter((s) => s.task !== null).length;
   }
 
+  /** Runs one job on a worker, waiting for room in the queue first when it is full. */
   async run(job: StorageJob): Promise<StorageJobResult> {
     if (this.#closed) throw new JobPoolClosedError("the job pool is closed");
     if (this.#queue.length >= this.#queueMax) {
@@ -255,6 +258,7 @@ export class JobPool implements JobRunner {
     this.#dispatch();
   }
 
+  /** Terminates the workers; rejects every job not yet answered. */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;

@@ -36,7 +36,9 @@ const RESULT_TRANSFER_MIN_BYTES = 4096;
 
 /** A job as the pool sends it. */
 export interface JobRequest {
+  /** Chosen by the pool, echoed in the reply. */
   id: number;
+  /** The job. */
   job: StorageJob;
 }
 

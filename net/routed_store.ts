@@ -24,7 +24,9 @@ import { BlobSpaceError, type BlobStore, checkBlobKey } from "./blob_store.ts";
 
 /** Keys under a prefix and their sizes in bytes, index by index, sorted by key. */
 export interface SizedList {
+  /** The keys, sorted by UTF-16 code units. */
   keys: string[];
+  /** `sizes[i]` is the size of `keys[i]` in bytes. */
   sizes: number[];
 }
 
@@ -120,7 +122,9 @@ export async function runRangedBlobOp(store: BlobStore, op: BlobOp): Promise<Blo
 
 /** One route of a {@link RoutedStore}: keys starting with `prefix` live in `store`. */
 export interface Route {
+  /** Non-empty key prefix. */
   prefix: string;
+  /** Where those keys live. */
   store: BlobStore;
 }
 
@@ -131,6 +135,8 @@ export class RoutedStore implements RangedBlobStore {
   #closed = false;
 
   /**
+   * A store over `routes` and `fallback`; it owns them (see {@link close}).
+   *
    * @param routes non-empty, distinct prefixes and their stores (the longest prefix wins)
    * @param fallback the store of every key no route claims
    */

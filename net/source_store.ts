@@ -80,6 +80,7 @@ export interface SourceStoreCounters {
 export class SourceStore implements RangedBlobStore {
   /** The root, with symlinks resolved. */
   readonly root: string;
+  /** What the store has counted since it was opened. */
   readonly counters: SourceStoreCounters = { refused: 0, skippedLongKeys: 0 };
   #closed = false;
 
