@@ -8,7 +8,8 @@
  *   inline runner gets them one at a time, yielding to the event loop between jobs (its best
  *   case: a host that emits several jobs in one step blocks for all of them).
  * - Event-loop latency: a 1 ms interval timer runs meanwhile; the figure is its worst lateness,
- *   what any socket, timer or HTTP request of the node would have waited.
+ *   what any socket, timer or HTTP request of the node would have waited. The same timer on an
+ *   idle loop for one second gives the machine's noise floor.
  * Inputs are built before the clock starts (the pool moves their bytes, so each run gets its
  * own copies). Each worker runs one small job first, so worker start-up is not timed.
  *
@@ -130,6 +131,13 @@ function show(label: string, run: Run, base?: Run): void {
 export async function run(): Promise<void> {
   const cores = navigator.hardwareConcurrency ?? 1;
   console.log(`${BLOCKS} blocks of 4 MiB at ${SCHEME}; ${cores} cores`);
+  await new Promise((r) => setTimeout(r, 20));
+  const idle = lagMonitor();
+  await new Promise((r) => setTimeout(r, 1000));
+  console.log(
+    `${"idle event loop, 1 s (noise floor)".padEnd(52)} ` +
+      `${`worst loop lag ${idle.stop().toFixed(1)} ms`.padStart(24)}`,
+  );
   const inline = inlineJobs();
   const counts = [...new Set([defaultWorkerCount(), Math.max(1, cores)])];
   for (const [what, make] of [["seal", sealJobs], ["open", openJobs]] as const) {
