@@ -8,10 +8,40 @@
  * @module
  */
 
+import { isJobWorker } from "./net/job_worker.ts";
+
 type Command = { summary: string; load: () => Promise<{ run(args: string[]): Promise<number> }> };
 
 /** Every subcommand, in the order `bitdust help` lists them. */
 const commands: Record<string, Command> = {
+  init: {
+    summary: "create your identity and keys and publish them to ID servers",
+    load: () => import("./net/cli/init.ts"),
+  },
+  daemon: {
+    summary: "run your node (keeps your data alive; the other commands talk to it)",
+    load: () => import("./net/cli/daemon.ts"),
+  },
+  backup: {
+    summary: "back up a file or folder as a new version",
+    load: () => import("./net/cli/backup.ts"),
+  },
+  ls: { summary: "list versions and their files", load: () => import("./net/cli/ls.ts") },
+  restore: {
+    summary: "restore a version or a file into a new folder",
+    load: () => import("./net/cli/restore.ts"),
+  },
+  delete: { summary: "delete a version", load: () => import("./net/cli/delete.ts") },
+  status: {
+    summary: "your suppliers and the health of your data",
+    load: () => import("./net/cli/status.ts"),
+  },
+  suppliers: { summary: "your suppliers", load: () => import("./net/cli/suppliers.ts") },
+  key: {
+    summary: "export or import your keys (passphrase-protected)",
+    load: () => import("./net/cli/key.ts"),
+  },
+  supplier: { summary: "lend disk space to users", load: () => import("./net/cli/supplier.ts") },
   idserver: {
     summary: "host identity documents and the supplier directory over HTTP",
     load: () => import("./net/cli/idserver.ts"),
@@ -38,6 +68,8 @@ async function main(args: string[]): Promise<number> {
   return await module.run(rest);
 }
 
-if (import.meta.main) {
+// Inside a job worker (the pool starts workers on this very module) `net/job_worker.ts` has
+// already installed the job loop on import; the command line runs only in the main thread.
+if (import.meta.main && !isJobWorker()) {
   Deno.exit(await main(Deno.args));
 }

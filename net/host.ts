@@ -32,7 +32,8 @@ import type {
   StepCrypto,
 } from "../core/actor.ts";
 import type { Random } from "../core/prng.ts";
-import { type BlobStore, runBlobOp } from "./blob_store.ts";
+import type { BlobStore } from "./blob_store.ts";
+import { runRangedBlobOp } from "./routed_store.ts";
 
 /** Longest delay `setTimeout` takes; later deadlines are re-checked when it fires. */
 const TIMER_DELAY_MS_MAX = 2 ** 31 - 1;
@@ -129,7 +130,7 @@ export class Host<S, P extends Protocol> {
       case "io": {
         const { id, op } = effect;
         this.#track(
-          runBlobOp(o.store, op).then(
+          runRangedBlobOp(o.store, op).then(
             (result) => this.deliver({ kind: "io_done", id, result }),
             (e) => this.#fail(e), // runBlobOp turns store failures into values: this is a bug
           ),

@@ -1,0 +1,122 @@
+/**
+ * The user daemon's local HTTP API, for the `bitdust` CLI (hono, 127.0.0.1 only).
+ *
+ * Every request must carry `Authorization: Bearer <token>`, the random token the daemon keeps in
+ * `api.token` (mode 0600), so only the user who owns the data directory can drive it.
+ *
+ * | method | path              | does                                                         |
+ * |--------|-------------------|--------------------------------------------------------------|
+ * | GET    | `/status`         | family, health, running job                                  |
+ * | GET    | `/versions`       | the catalogue                                                |
+ * | POST   | `/backup`         | `{path}`: starts a backup; `202 {jobId}`                      |
+ * | POST   | `/restore`        | `{target, to}`: version id (or prefix) or path; `202 {jobId}` |
+ * | GET    | `/jobs/<id>`      | progress and outcome of a backup or restore                  |
+ * | DELETE | `/versions/<id>`  | forgets a version and removes its fragments                   |
+ *
+ * Refusals are 4xx/5xx with `{ "error": <code>, "message": <one sentence> }`.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { PositionSummary, VersionSummary } from "../actors/customer/mod.ts";
+
+/** A refusal the API reports as-is. */
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(
+    readonly status: 400 | 404 | 409 | 503 | 507,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The daemon's health as `GET /status` reports it. */
+export interface StatusReply {
+  name: string;
+  scheme: string;
+  positions: PositionSummary[];
+  blocksDegraded: number;
+  blocksAtRisk: number;
+  versions: number;
+  job: JobView | null;
+}
+
+/** A backup or restore as the CLI follows it. */
+export interface JobView {
+  jobId: string;
+  kind: "backup" | "restore";
+  state: "waiting" | "running" | "done" | "failed";
+  bytesDone: number;
+  bytesTotal: number;
+  /** What was made or restored (version id, destination), once done. */
+  result: string;
+  /** One sentence, once failed. */
+  error: string;
+  /** Things worth telling (skipped symlinks, ...). */
+  warnings: string[];
+}
+
+/** What the daemon offers the API. */
+export interface DaemonControl {
+  status(): Promise<StatusReply>;
+  versions(): Promise<VersionSummary[]>;
+  startBackup(path: string): Promise<string>;
+  startRestore(target: string, to: string): Promise<string>;
+  job(id: string): JobView | undefined;
+  deleteVersion(versionId: string): Promise<void>;
+}
+
+/** The hono app of the API. */
+export function apiApp(control: DaemonControl, token: string): Hono {
+  const app = new Hono();
+  app.use("*", async (c, next) => {
+    if (c.req.header("authorization") !== `Bearer ${token}`) {
+      return c.json({ error: "unauthorized", message: "wrong or missing API token" }, 401);
+    }
+    await next();
+  });
+  app.use("*", bodyLimit({ maxSize: 64 * 1024 }));
+  app.onError((e, c) => {
+    if (e instanceof ApiError) return c.json({ error: e.code, message: e.message }, e.status);
+    console.error(`bitdust daemon: API error: ${e.stack ?? e.message}`);
+    return c.json({ error: "internal", message: "the daemon failed; see its log" }, 500);
+  });
+  app.get("/status", async (c) => c.json(await control.status()));
+  app.get("/versions", async (c) => c.json(await control.versions()));
+  app.post("/backup", async (c) => {
+    const body = await jsonBody(c.req.raw);
+    if (typeof body.path !== "string") throw new ApiError(400, "bad_request", "give a path");
+    return c.json({ jobId: await control.startBackup(body.path) }, 202);
+  });
+  app.post("/restore", async (c) => {
+    const body = await jsonBody(c.req.raw);
+    if (typeof body.target !== "string" || typeof body.to !== "string") {
+      throw new ApiError(400, "bad_request", "give a version or path and a destination");
+    }
+    return c.json({ jobId: await control.startRestore(body.target, body.to) }, 202);
+  });
+  app.get("/jobs/:id", (c) => {
+    const job = control.job(c.req.param("id"));
+    if (job === undefined) throw new ApiError(404, "no_job", "no such job");
+    return c.json(job);
+  });
+  app.delete("/versions/:id", async (c) => {
+    await control.deleteVersion(c.req.param("id"));
+    return c.json({ deleted: c.req.param("id") });
+  });
+  return app;
+}
+
+async function jsonBody(req: Request): Promise<Record<string, unknown>> {
+  try {
+    const body = await req.json();
+    if (typeof body === "object" && body !== null) return body;
+  } catch {
+    // fall through
+  }
+  throw new ApiError(400, "bad_request", "the body must be a JSON object");
+}

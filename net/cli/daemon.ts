@@ -1,0 +1,116 @@
+/**
+ * `bitdust daemon [--data DIR] [--host 127.0.0.1] [--port 0] [--api-port 0]`: the user's node.
+ *
+ * It keeps the user's data alive (probes, audits, repairs) and serves the local API that the
+ * other commands use. It needs a data directory made by `bitdust init` (or `key import`). Once
+ * up it prints `listening tcp://HOST:PORT` (its address on the network) and
+ * `api http://127.0.0.1:PORT` (the local API, whose port and token it also writes to `api.json`
+ * and `api.token` in the data directory, mode 0600). SIGINT or SIGTERM stops it cleanly; a
+ * restart finds its family and catalogue again.
+ *
+ * @module
+ */
+
+import {
+  customer,
+  type CustomerProtocol,
+  type CustomerState,
+  customerState,
+} from "../../actors/customer/mod.ts";
+import { toHex } from "../../core/ids.ts";
+import { eccScheme } from "../../core/storage.ts";
+import { apiApp } from "../api.ts";
+import { FsBlobStore } from "../fs_store.ts";
+import { dataDir, fileKeyOf, loadUserConfig, paths, writeJson } from "../home.ts";
+import { JobPool } from "../job_pool.ts";
+import { KeyFileError, loadKeyFile } from "../keys.ts";
+import { idServerIds, NodeRuntime } from "../node_runtime.ts";
+import { RoutedStore } from "../routed_store.ts";
+import { SwitchableStore, UserDaemon } from "../user_daemon.ts";
+import { CliError, parseArgs, portFlag, runCommand, stopSignal } from "./_command.ts";
+import { workerUrl } from "./_worker.ts";
+
+const USAGE = "usage: bitdust daemon [--data DIR] [--host 127.0.0.1] [--port 0] [--api-port 0]";
+
+async function writeToken(path: string): Promise<string> {
+  const token = toHex(crypto.getRandomValues(new Uint8Array(32)));
+  await Deno.writeTextFile(path, token + "\n", { mode: 0o600 });
+  await Deno.chmod(path, 0o600);
+  return token;
+}
+
+/** Runs the user's daemon until SIGINT or SIGTERM. */
+export function run(args: string[]): Promise<number> {
+  return runCommand("daemon", async () => {
+    const { flags } = parseArgs(args, {
+      data: { kind: "string", help: "data directory" },
+      host: { kind: "string", help: "address to listen on" },
+      port: { kind: "string", help: "port to listen on (0: any)" },
+      "api-port": { kind: "string", help: "port of the local API (0: any)" },
+      help: { kind: "boolean", help: "show usage" },
+    });
+    if (flags.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    const dir = dataDir(flags.data as string | undefined);
+    const p = paths(dir);
+    const config = await loadUserConfig(dir);
+    const keys = await loadKeyFile(p.keys).catch((e) => {
+      throw e instanceof KeyFileError ? new CliError(e.message) : e;
+    });
+    const scheme = eccScheme(config.ecc);
+    if (scheme === null) {
+      throw new CliError(`${p.config} names an unknown ECC scheme ${config.ecc}`);
+    }
+    const source = new SwitchableStore();
+    const store = new RoutedStore(
+      [{ prefix: "src:", store: source }],
+      await FsBlobStore.open(p.store),
+    );
+    const jobs = new JobPool({ workerUrl: workerUrl() });
+    const stop = stopSignal();
+    let runtime: NodeRuntime<CustomerState, CustomerProtocol> | undefined;
+    let server: Deno.HttpServer | undefined;
+    try {
+      runtime = await NodeRuntime.start<CustomerState, CustomerProtocol>({
+        keys,
+        idServers: config.idServers,
+        listenHost: typeof flags.host === "string" ? flags.host : "127.0.0.1",
+        listenPort: portFlag(flags.port, "port", 0),
+        actor: customer,
+        makeState: () =>
+          customerState({
+            name: keys.name,
+            idServers: idServerIds(config.idServers),
+            scheme,
+            fileKey: fileKeyOf(keys),
+            options: { blockBytes: config.blockBytes, quotaBytes: config.quotaBytes },
+          }),
+        store,
+        runJob: (job) => jobs.run(job),
+      });
+      const daemon = new UserDaemon(runtime.host, source);
+      runtime.begin();
+      const token = await writeToken(p.token);
+      server = Deno.serve({
+        hostname: "127.0.0.1",
+        port: portFlag(flags["api-port"], "api-port", 0),
+        onListen: () => {},
+      }, apiApp(daemon, token).fetch);
+      const apiPort = (server.addr as Deno.NetAddr).port;
+      await writeJson(p.api, { port: apiPort, pid: Deno.pid });
+      console.log(`listening ${runtime.contact}`);
+      console.log(`api http://127.0.0.1:${apiPort}`);
+      await stop.done;
+      return 0;
+    } finally {
+      stop.remove();
+      await Deno.remove(p.api).catch(() => {});
+      await server?.shutdown();
+      await runtime?.stop();
+      await jobs.close();
+      store.close();
+    }
+  });
+}

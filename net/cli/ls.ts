@@ -1,0 +1,47 @@
+/**
+ * `bitdust ls [--json] [--data DIR]`: the versions and their files.
+ *
+ * @module
+ */
+
+import { ApiClient } from "../api_client.ts";
+import { dataDir } from "../home.ts";
+import { parseArgs, runCommand } from "./_command.ts";
+
+/** Runs `bitdust ls`. */
+export function run(args: string[]): Promise<number> {
+  return runCommand("ls", async () => {
+    const { flags } = parseArgs(args, {
+      json: { kind: "boolean", help: "print JSON" },
+      data: { kind: "string", help: "data directory" },
+      help: { kind: "boolean", help: "show usage" },
+    });
+    if (flags.help) {
+      console.log("usage: bitdust ls [--json] [--data DIR]");
+      return 0;
+    }
+    const api = await ApiClient.connect(dataDir(flags.data as string | undefined));
+    const versions = await api.versions();
+    if (flags.json) {
+      console.log(JSON.stringify(versions, null, 2));
+      return 0;
+    }
+    if (versions.length === 0) console.log("no versions yet; make one with 'bitdust backup PATH'");
+    for (const v of versions) {
+      const bytes = v.files.reduce((n, f) => n + f.size, 0);
+      const when = new Date(v.createdMs).toISOString().replace("T", " ").slice(0, 19);
+      console.log(
+        `${v.versionId}  ${when}  ${v.status.padEnd(10)}  ${v.files.length} files, ` +
+          `${bytes} bytes  ${v.label}`,
+      );
+      for (const f of v.files) {
+        console.log(
+          `    ${(f.mode & 0o777).toString(8).padStart(4, "0")}  ${
+            String(f.size).padStart(12)
+          }  ${f.path}`,
+        );
+      }
+    }
+    return 0;
+  });
+}

@@ -1,0 +1,58 @@
+/**
+ * `bitdust status [--json] [--data DIR]` and `bitdust suppliers [--json] [--data DIR]`: the
+ * family of suppliers, which are online, and how many fragments are missing or at risk.
+ *
+ * @module
+ */
+
+import { ApiClient } from "../api_client.ts";
+import { dataDir } from "../home.ts";
+import { parseArgs, runCommand } from "./_command.ts";
+
+/** Prints status (`what` = "status") or just the suppliers (`what` = "suppliers"). */
+export function statusCommand(what: "status" | "suppliers", args: string[]): Promise<number> {
+  return runCommand(what, async () => {
+    const { flags } = parseArgs(args, {
+      json: { kind: "boolean", help: "print JSON" },
+      data: { kind: "string", help: "data directory" },
+      help: { kind: "boolean", help: "show usage" },
+    });
+    if (flags.help) {
+      console.log(`usage: bitdust ${what} [--json] [--data DIR]`);
+      return 0;
+    }
+    const api = await ApiClient.connect(dataDir(flags.data as string | undefined));
+    const s = await api.status();
+    if (flags.json) {
+      console.log(JSON.stringify(what === "status" ? s : s.positions, null, 2));
+      return 0;
+    }
+    if (what === "status") {
+      const active = s.positions.filter((p) => p.state === "active").length;
+      const online = s.positions.filter((p) => p.state === "active" && p.online).length;
+      console.log(
+        `${s.name}: ${s.scheme}, ${active} of ${s.positions.length} suppliers hired, ` +
+          `${online} online; ${s.versions} versions`,
+      );
+      console.log(
+        `blocks missing fragments: ${s.blocksDegraded}; blocks at risk ` +
+          `(fewer than K fragments held): ${s.blocksAtRisk}`,
+      );
+      if (s.job !== null) console.log(`running: ${s.job.kind} ${s.job.state}`);
+    }
+    for (const p of s.positions) {
+      const who = p.supplier ?? "(none)";
+      const state = p.state === "active" ? (p.online ? "online" : "offline") : p.state;
+      console.log(
+        `  ${String(p.position).padStart(3)}  ${who.padEnd(24)} ${state.padEnd(8)} ` +
+          `missing ${p.missing}`,
+      );
+    }
+    return 0;
+  });
+}
+
+/** Runs `bitdust status`. */
+export function run(args: string[]): Promise<number> {
+  return statusCommand("status", args);
+}

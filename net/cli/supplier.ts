@@ -1,0 +1,143 @@
+/**
+ * `bitdust supplier --data DIR --donate SIZE --idserver URL [--host 127.0.0.1] [--port 0]
+ * [--name NAME]`: lends disk space to users.
+ *
+ * The first run creates the supplier's keys and configuration in `DIR` (its name is `--name`, or
+ * `supplier-<random>`); later runs reuse them, and flags given again replace the saved values.
+ * Fragments are files under `DIR/store/` (written atomically, fsynced), contracts live in Deno
+ * KV at `DIR/state.kv`. Once its identity is published and the socket bound it prints
+ * `listening tcp://HOST:PORT`. SIGINT or SIGTERM stops it cleanly; a restart loses nothing.
+ *
+ * @module
+ */
+
+import {
+  supplierActor,
+  type SupplierProtocol,
+  type SupplierState,
+  supplierState,
+} from "../../actors/supplier/mod.ts";
+import { encodeIdentity } from "../../core/identity.ts";
+import { toHex } from "../../core/ids.ts";
+import { KvBlobStore } from "../blob_kv.ts";
+import { FsBlobStore } from "../fs_store.ts";
+import {
+  dataDir,
+  ensureDir,
+  paths,
+  readJson,
+  type SupplierConfigFile,
+  writeJson,
+} from "../home.ts";
+import { JobPool } from "../job_pool.ts";
+import { generateNodeKeys, loadKeyFile, type NodeKeys, saveKeyFile } from "../keys.ts";
+import { idServerIds, NodeRuntime } from "../node_runtime.ts";
+import { RoutedStore } from "../routed_store.ts";
+import {
+  CliError,
+  parseArgs,
+  portFlag,
+  runCommand,
+  sizeFlag,
+  stopSignal,
+  UsageError,
+} from "./_command.ts";
+import { idServerUrls } from "./init.ts";
+import { workerUrl } from "./_worker.ts";
+
+const USAGE = "usage: bitdust supplier --data DIR --donate SIZE --idserver URL " +
+  "[--host 127.0.0.1] [--port 0] [--name NAME]";
+
+const SPEC = {
+  data: { kind: "string", help: "data directory" },
+  donate: { kind: "string", help: "disk space lent to users (e.g. 10GiB)" },
+  idserver: { kind: "string", help: "ID server URL(s), comma-separated" },
+  host: { kind: "string", help: "address to listen on" },
+  port: { kind: "string", help: "port to listen on (0: any)" },
+  name: { kind: "string", help: "name on the network (first run only)" },
+  help: { kind: "boolean", help: "show usage" },
+} as const;
+
+async function loadOrCreate(
+  dir: string,
+  flags: Record<string, string | boolean | undefined>,
+): Promise<{ keys: NodeKeys; config: SupplierConfigFile }> {
+  const p = paths(dir);
+  await ensureDir(dir);
+  const saved = await readJson(p.config) as SupplierConfigFile | null;
+  if (saved !== null && saved.role !== "supplier") {
+    throw new CliError(`${dir} belongs to a ${saved.role}, not a supplier`);
+  }
+  const idServers = flags.idserver !== undefined
+    ? idServerUrls(flags.idserver)
+    : saved?.idServers ?? idServerUrls(undefined);
+  const donateBytes = typeof flags.donate === "string"
+    ? sizeFlag(flags.donate, "donate")
+    : saved?.donateBytes;
+  if (donateBytes === undefined) throw new UsageError("--donate SIZE is required");
+  let keys: NodeKeys;
+  if (saved === null) {
+    const name = typeof flags.name === "string"
+      ? flags.name
+      : `supplier-${toHex(crypto.getRandomValues(new Uint8Array(4)))}`;
+    keys = generateNodeKeys(name);
+    await saveKeyFile(p.keys, keys);
+  } else {
+    keys = await loadKeyFile(p.keys);
+  }
+  const config: SupplierConfigFile = { role: "supplier", name: keys.name, idServers, donateBytes };
+  await writeJson(p.config, config);
+  return { keys, config };
+}
+
+/** Runs a supplier until SIGINT or SIGTERM. */
+export function run(args: string[]): Promise<number> {
+  return runCommand("supplier", async () => {
+    const { flags } = parseArgs(args, SPEC);
+    if (flags.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (typeof flags.data !== "string" && Deno.env.get("BITDUST_HOME") === undefined) {
+      throw new UsageError("--data DIR is required");
+    }
+    const dir = dataDir(flags.data as string | undefined);
+    const port = portFlag(flags.port, "port", 0);
+    const listenHost = typeof flags.host === "string" ? flags.host : "127.0.0.1";
+    const { keys, config } = await loadOrCreate(dir, flags);
+    const fragments = await FsBlobStore.open(paths(dir).store);
+    const kv = await KvBlobStore.open(paths(dir).kv);
+    const store = new RoutedStore([{ prefix: "frag/", store: fragments }], kv);
+    const jobs = new JobPool({ workerUrl: workerUrl() });
+    const ids = idServerIds(config.idServers);
+    const stop = stopSignal();
+    let runtime: NodeRuntime<SupplierState, SupplierProtocol> | undefined;
+    try {
+      runtime = await NodeRuntime.start<SupplierState, SupplierProtocol>({
+        keys,
+        idServers: config.idServers,
+        listenHost,
+        listenPort: port,
+        actor: supplierActor,
+        makeState: (identity) =>
+          supplierState({
+            name: keys.name,
+            identityDocument: encodeIdentity(identity),
+            capacityBytes: config.donateBytes,
+            idServers: ids,
+          }),
+        store,
+        runJob: (job) => jobs.run(job),
+      });
+      runtime.begin();
+      console.log(`listening ${runtime.contact}`);
+      await stop.done;
+      return 0;
+    } finally {
+      stop.remove();
+      await runtime?.stop();
+      await jobs.close();
+      store.close();
+    }
+  });
+}

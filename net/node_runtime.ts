@@ -1,0 +1,220 @@
+/**
+ * One bitdust node for real: an actor in a {@link Host}, talking to other nodes over the TCP
+ * transport and to ID servers over HTTP, with its blobs in stores and its CPU jobs on workers.
+ *
+ * Start-up, in order:
+ * 1. bind the TCP listener (port 0: the system picks), so the contact `tcp://HOST:PORT` is known;
+ * 2. publish the node's identity with that contact to its ID servers, one revision above the
+ *    one they hold (a restarted node may have moved);
+ * 3. start the transport (peers are found through their identities on the same ID servers) and
+ *    the host.
+ *
+ * Messages: the actor's `send` goes to the ID-server gateway when the recipient is an ID server
+ * (named `host:port`), else it is encoded and handed to the transport. Messages from the
+ * transport are decoded and delivered; bytes that do not decode are counted and dropped.
+ *
+ * @module
+ */
+
+import type { Actor, NodeId, Protocol } from "../core/actor.ts";
+import { encode, tryDecode } from "../core/codec.ts";
+import {
+  encodeIdentity,
+  type IdentityDocument,
+  reviseIdentity,
+  signIdentity,
+} from "../core/identity.ts";
+import { createIdentityCache, lookupIdentity } from "../core/identity_cache.ts";
+import { Random } from "../core/prng.ts";
+import { type Message, messageCodec } from "../core/protocol/mod.ts";
+import { decodeIdentity } from "../core/identity.ts";
+import { stepCryptoFor } from "../data/signing.ts";
+import type { BlobStore } from "./blob_store.ts";
+import { CliError } from "./cli/_command.ts";
+import { Host } from "./host.ts";
+import { IdGateway, idServerNodeId } from "./id_gateway.ts";
+import {
+  createIdentity,
+  fetchIdentity,
+  IdentityResolver,
+  publishIdentity,
+} from "./identity_client.ts";
+import type { NodeKeys } from "./keys.ts";
+import { TcpTransport } from "./tcp/mod.ts";
+import type { PeerResolver } from "./transport.ts";
+
+/** What a node is made of. */
+export interface RuntimeOptions<S, P extends Protocol> {
+  keys: NodeKeys;
+  /** ID-server base URLs (`http://host:port`). */
+  idServers: string[];
+  listenHost: string;
+  listenPort: number;
+  actor: Actor<S, P>;
+  /** The actor's initial state, made once the node's identity is published. */
+  makeState: (identity: IdentityDocument) => S;
+  store: BlobStore;
+  runJob?: (job: P["job"]) => Promise<P["jobResult"]>;
+  trace?: (event: string, detail?: Record<string, string | number | boolean>) => void;
+}
+
+/** The ID servers' node names (`host:port`) for base URLs; a {@link CliError} for a bad one. */
+export function idServerIds(urls: string[]): NodeId[] {
+  return urls.map((url) => {
+    const id = idServerNodeId(url);
+    if (id === null) throw new CliError(`not an ID-server URL: ${url}`);
+    return id;
+  });
+}
+
+/** Publishes `keys`'s identity with `contact`, one revision above what the servers hold. */
+export async function publishWithContact(
+  keys: NodeKeys,
+  idServers: string[],
+  contact: string,
+): Promise<IdentityDocument> {
+  const crypto = stepCryptoFor(keys.signingPrivateKey);
+  const sign = (d: Uint8Array) => crypto.sign(d);
+  let revision = 0;
+  for (const url of idServers) {
+    const got = await fetchIdentity(url, keys.name);
+    if (!got.ok) continue;
+    const decoded = decodeIdentity(got.bytes);
+    if (decoded.ok) revision = Math.max(revision, decoded.doc.revision);
+  }
+  const base = createIdentity(keys, idServers, [contact], Date.now(), sign);
+  const doc = revision === 0 ? base : signIdentity(
+    reviseIdentity({ ...base, revision }, { contacts: [contact] }, Date.now()),
+    sign,
+  );
+  const refusals: string[] = [];
+  let published = 0;
+  for (const url of idServers) {
+    const r = await publishIdentity(url, doc);
+    if (r.ok) published++;
+    else refusals.push(`${url}: ${r.reason}`);
+  }
+  if (published === 0) {
+    throw new CliError(`no ID server accepted this node's identity (${refusals.join("; ")})`);
+  }
+  return doc;
+}
+
+function peerResolver(idServers: string[]): PeerResolver {
+  const cache = createIdentityCache();
+  const resolver = new IdentityResolver(cache, stepCryptoFor());
+  const info = (name: NodeId) => {
+    const doc = lookupIdentity(cache, name);
+    return doc === undefined ? undefined : { signingKey: doc.signingKey, contacts: doc.contacts };
+  };
+  return {
+    lookup: info,
+    async resolve(name, options) {
+      const cached = info(name);
+      if (cached !== undefined && !options?.refresh) return cached;
+      const sources = [...new Set([...(lookupIdentity(cache, name)?.sources ?? []), ...idServers])];
+      const r = await resolver.resolve(name, sources);
+      return r.ok ? { signingKey: r.doc.signingKey, contacts: r.doc.contacts } : cached;
+    },
+  };
+}
+
+/** A running node. */
+export class NodeRuntime<S, P extends Protocol> {
+  readonly host: Host<S, P>;
+  readonly transport: TcpTransport;
+  readonly gateway: IdGateway;
+  readonly contact: string;
+  readonly identity: IdentityDocument;
+  malformed = 0;
+
+  private constructor(
+    host: Host<S, P>,
+    transport: TcpTransport,
+    gateway: IdGateway,
+    contact: string,
+    identity: IdentityDocument,
+  ) {
+    this.host = host;
+    this.transport = transport;
+    this.gateway = gateway;
+    this.contact = contact;
+    this.identity = identity;
+  }
+
+  /** Binds, publishes and starts a node; see the module comment. */
+  static async start<S, P extends Protocol>(o: RuntimeOptions<S, P>): Promise<NodeRuntime<S, P>> {
+    const ids = new Set(idServerIds(o.idServers));
+    let listener: Deno.TcpListener;
+    try {
+      listener = Deno.listen({ hostname: o.listenHost, port: o.listenPort });
+    } catch (e) {
+      throw new CliError(
+        `cannot listen on ${o.listenHost}:${o.listenPort}: ${(e as Error).message}`,
+      );
+    }
+    const contact = `tcp://${o.listenHost}:${listener.addr.port}`;
+    let identity: IdentityDocument;
+    try {
+      identity = await publishWithContact(o.keys, o.idServers, contact);
+    } catch (e) {
+      listener.close();
+      throw e;
+    }
+    const transport = new TcpTransport({
+      identity,
+      signingPrivateKey: o.keys.signingPrivateKey,
+      resolver: peerResolver(o.idServers),
+      listener,
+      trace: o.trace,
+    });
+    const ref: { host?: Host<S, P> } = {};
+    const deliver = (from: NodeId, message: Message) =>
+      ref.host?.deliver({ kind: "message", from, message: message as P["message"] });
+    const gateway = new IdGateway({ deliver });
+    const seed = crypto.getRandomValues(new Uint32Array(1))[0];
+    const host = new Host<S, P>({
+      actor: o.actor,
+      state: o.makeState(identity),
+      self: o.keys.name,
+      crypto: stepCryptoFor(o.keys.signingPrivateKey),
+      random: Random.stream(seed, o.keys.name),
+      store: o.store,
+      runJob: o.runJob,
+      send: (to, message) => {
+        const m = message as Message;
+        if (ids.has(to)) gateway.send(to, m);
+        else transport.send(to, encode(messageCodec, m).slice());
+      },
+      trace: o.trace,
+    });
+    ref.host = host;
+    const runtime = new NodeRuntime(host, transport, gateway, contact, identity);
+    transport.onMessage((from, bytes) => {
+      const decoded = tryDecode(messageCodec, bytes);
+      if (!decoded.ok) {
+        runtime.malformed++;
+        return;
+      }
+      deliver(from, decoded.value);
+    });
+    return runtime;
+  }
+
+  /** Starts the actor (after notice subscribers are in place). */
+  begin(): void {
+    this.host.start();
+  }
+
+  /** Stops taking messages, lets blob operations finish, closes everything. */
+  async stop(): Promise<void> {
+    await this.transport.close();
+    await this.gateway.close();
+    await this.host.stop();
+  }
+}
+
+/** The encoded identity document, for actors that publish it themselves. */
+export function encodedIdentity(doc: IdentityDocument): Uint8Array {
+  return encodeIdentity(doc);
+}

@@ -1,0 +1,450 @@
+/**
+ * The user's daemon behind the local API: turns API calls into customer commands, follows the
+ * customer's notices into job progress, reads the files to back up and writes restored ones.
+ *
+ * Backups: one at a time. The file or folder is walked without following symbolic links (each
+ * is reported as skipped); the customer actor reads the files block by block through a source
+ * store rooted at the backed-up folder. The API refuses a backup at once when fewer than all N
+ * suppliers are hired and online: every fragment must be acknowledged before a version counts.
+ *
+ * Restores: into a destination that must not exist. Each file is written as `<name>.bitdust-part`
+ * at the offsets the blocks arrive for, fsynced, given its mode and modification time, then
+ * renamed into place. A failure (too few fragments, a full disk) removes the destination: nothing
+ * half-written is left behind.
+ *
+ * @module
+ */
+
+import type {
+  CustomerCommand,
+  CustomerNotice,
+  CustomerProtocol,
+  CustomerState,
+  SourceFile,
+  VersionSummary,
+} from "../actors/customer/mod.ts";
+import { ApiError, type DaemonControl, type JobView, type StatusReply } from "./api.ts";
+import type { Host } from "./host.ts";
+import type { RangedBlobStore, SizedList } from "./routed_store.ts";
+import { SourceStore } from "./source_store.ts";
+
+const ASK_TIMEOUT_MS = 10_000;
+/** Most files one backup may hold. */
+export const BACKUP_FILES_MAX = 1_000_000;
+
+/** A read-only store whose target changes per backup (the backed-up folder). */
+export class SwitchableStore implements RangedBlobStore {
+  target: SourceStore | null = null;
+
+  #get(): SourceStore {
+    if (this.target === null) throw new Error("no backup is running");
+    return this.target;
+  }
+
+  read(key: string): Promise<Uint8Array | undefined> {
+    return this.#get().read(key);
+  }
+
+  readRange(key: string, offset: number, length?: number): Promise<Uint8Array | undefined> {
+    return this.#get().readRange(key, offset, length);
+  }
+
+  write(key: string, data: Uint8Array): Promise<void> {
+    return this.#get().write(key, data);
+  }
+
+  delete(key: string): Promise<boolean> {
+    return this.#get().delete(key);
+  }
+
+  list(prefix: string): Promise<string[]> {
+    return this.#get().list(prefix);
+  }
+
+  listSizes(prefix: string): Promise<SizedList> {
+    return this.#get().listSizes(prefix);
+  }
+
+  close(): void {
+    this.target?.close();
+    this.target = null;
+  }
+}
+
+interface Job extends JobView {
+  restoreId?: number;
+  to?: string;
+  /** Restored files' writes, one after another. */
+  chain?: Promise<void>;
+  versionFiles?: VersionSummary["files"];
+}
+
+/** The API's view of a running user node. */
+export class UserDaemon implements DaemonControl {
+  readonly #host: Host<CustomerState, CustomerProtocol>;
+  readonly #source: SwitchableStore;
+  readonly #jobs = new Map<string, Job>();
+  #backup: Job | null = null;
+  #nextJob = 1;
+  #nextRestore = 1;
+
+  constructor(host: Host<CustomerState, CustomerProtocol>, source: SwitchableStore) {
+    this.#host = host;
+    this.#source = source;
+    host.subscribe((n) => this.#onNotice(n));
+  }
+
+  #ask<T>(command: CustomerCommand, pick: (n: CustomerNotice) => T | undefined): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const off = this.#host.subscribe((n) => {
+        const v = pick(n);
+        if (v === undefined) return;
+        off();
+        clearTimeout(timer);
+        resolve(v);
+      });
+      const timer = setTimeout(() => {
+        off();
+        reject(new ApiError(503, "busy", "the node did not answer in time; try again"));
+      }, ASK_TIMEOUT_MS);
+      this.#host.deliver({ kind: "command", command });
+    });
+  }
+
+  async status(): Promise<StatusReply> {
+    const s = await this.#ask({ type: "status" }, (n) => (n.type === "status" ? n : undefined));
+    const running = [...this.#jobs.values()].find((j) => j.state === "running") ?? null;
+    return {
+      name: this.#host.state.name,
+      scheme: s.scheme,
+      positions: s.positions,
+      blocksDegraded: s.blocksDegraded,
+      blocksAtRisk: s.blocksAtRisk,
+      versions: this.#host.state.versions.length,
+      job: running === null ? null : view(running),
+    };
+  }
+
+  versions(): Promise<VersionSummary[]> {
+    return this.#ask({ type: "list" }, (n) => (n.type === "versions" ? n.versions : undefined));
+  }
+
+  job(id: string): JobView | undefined {
+    const job = this.#jobs.get(id);
+    return job === undefined ? undefined : view(job);
+  }
+
+  #newJob(kind: "backup" | "restore", bytesTotal: number): Job {
+    const job: Job = {
+      jobId: String(this.#nextJob++),
+      kind,
+      state: "running",
+      bytesDone: 0,
+      bytesTotal,
+      result: "",
+      error: "",
+      warnings: [],
+    };
+    this.#jobs.set(job.jobId, job);
+    return job;
+  }
+
+  async startBackup(path: string): Promise<string> {
+    if (this.#backup !== null) throw new ApiError(409, "busy", "a backup is already running");
+    const s = await this.status();
+    const online = s.positions.filter((p) => p.state === "active" && p.online).length;
+    if (online < s.positions.length) {
+      throw new ApiError(
+        503,
+        "too_few_suppliers",
+        `only ${online} of ${s.positions.length} suppliers are hired and online; a backup needs ` +
+          `all of them: start more suppliers, or wait while the daemon finds them`,
+      );
+    }
+    const { root, files, warnings } = await walk(path);
+    this.#source.target?.close();
+    this.#source.target = await SourceStore.open(root);
+    const job = this.#newJob("backup", files.reduce((n, f) => n + f.size, 0));
+    job.warnings = warnings;
+    this.#backup = job;
+    this.#host.deliver({ kind: "command", command: { type: "backup", label: path, files } });
+    return job.jobId;
+  }
+
+  async deleteVersion(target: string): Promise<void> {
+    const versions = await this.versions();
+    const v = pickVersion(versions, target);
+    if (v === undefined) throw new ApiError(404, "no_version", `no version ${target}`);
+    const answer = await this.#ask(
+      { type: "delete", versionId: v.versionId },
+      (n) =>
+        n.type === "deleted" && n.versionId === v.versionId
+          ? ""
+          : n.type === "command_failed" && n.command === "delete"
+          ? n.reason
+          : undefined,
+    );
+    if (answer !== "") throw new ApiError(404, "no_version", answer);
+  }
+
+  async startRestore(target: string, to: string): Promise<string> {
+    if (await exists(to)) throw new ApiError(409, "destination_exists", `${to} already exists`);
+    const versions = await this.versions();
+    const plan = restorePlan(versions, target);
+    if (plan === undefined) {
+      throw new ApiError(404, "not_found", `no version or backed-up file matches ${target}`);
+    }
+    try {
+      await Deno.mkdir(to, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new ApiError(409, "destination", `cannot create ${to}: ${(e as Error).message}`);
+    }
+    const files = plan.version.files;
+    const total = plan.files.reduce((n, i) => n + files[i].size, 0);
+    const job = this.#newJob("restore", total);
+    job.restoreId = this.#nextRestore++;
+    job.to = to;
+    job.chain = Promise.resolve();
+    job.versionFiles = files;
+    this.#host.deliver({
+      kind: "command",
+      command: {
+        type: "restore",
+        restoreId: job.restoreId,
+        versionId: plan.version.versionId,
+        files: plan.files,
+      },
+    });
+    return job.jobId;
+  }
+
+  #restoreJob(restoreId: number): Job | undefined {
+    for (const j of this.#jobs.values()) if (j.restoreId === restoreId) return j;
+    return undefined;
+  }
+
+  #onNotice(n: CustomerNotice): void {
+    const b = this.#backup;
+    if (b !== null) onBackupNotice(b, n, () => (this.#backup = null));
+    if ("restoreId" in n) {
+      const job = this.#restoreJob(n.restoreId);
+      if (job !== undefined && job.state === "running") onRestoreNotice(job, n);
+    }
+  }
+}
+
+function view(j: Job): JobView {
+  return {
+    jobId: j.jobId,
+    kind: j.kind,
+    state: j.state,
+    bytesDone: j.bytesDone,
+    bytesTotal: j.bytesTotal,
+    result: j.result,
+    error: j.error,
+    warnings: j.warnings,
+  };
+}
+
+function onBackupNotice(job: Job, n: CustomerNotice, end: () => void): void {
+  switch (n.type) {
+    case "backup_started":
+      job.result = n.versionId;
+      return;
+    case "backup_progress":
+      job.bytesDone = n.bytesDone;
+      return;
+    case "backup_done":
+      job.bytesDone = job.bytesTotal;
+      job.result = n.versionId;
+      job.state = "done";
+      return end();
+    case "backup_failed":
+      job.error = n.reason;
+      job.state = "failed";
+      return end();
+    case "command_failed":
+      if (n.command !== "backup") return;
+      job.error = n.reason;
+      job.state = "failed";
+      return end();
+  }
+}
+
+function onRestoreNotice(job: Job, n: CustomerNotice): void {
+  const to = job.to!;
+  const then = (f: () => Promise<void>) => {
+    job.chain = job.chain!.then(async () => {
+      if (job.state !== "running") return;
+      try {
+        await f();
+      } catch (e) {
+        await failRestore(job, writeError(e, to));
+      }
+    });
+  };
+  switch (n.type) {
+    case "restored_block": {
+      const file = job.versionFiles![n.fileIndex];
+      return then(async () => {
+        await writeAt(`${safeJoin(to, file.path)}.bitdust-part`, n.offset, n.data);
+        job.bytesDone += n.data.length;
+      });
+    }
+    case "restored_file":
+      return then(() => finishFile(safeJoin(to, n.file.path), n.file));
+    case "restore_done":
+      return then(() => {
+        job.state = "done";
+        job.result = to;
+        return Promise.resolve();
+      });
+    case "restore_failed":
+      return then(() => failRestore(job, n.reason));
+  }
+}
+
+async function failRestore(job: Job, reason: string): Promise<void> {
+  job.state = "failed";
+  job.error = reason;
+  await Deno.remove(job.to!, { recursive: true }).catch(() => {});
+}
+
+function writeError(e: unknown, to: string): string {
+  const message = (e as Error).message ?? String(e);
+  if (/no space|ENOSPC|os error 28/i.test(message)) {
+    return `the disk holding ${to} is full; free some space and restore again`;
+  }
+  return `cannot write into ${to}: ${message}`;
+}
+
+/** `dir/rel` for a manifest path, refusing anything that would leave `dir`. */
+export function safeJoin(dir: string, rel: string): string {
+  const parts = rel.split("/");
+  if (rel.startsWith("/") || parts.some((p) => p === ".." || p === "" || p === ".")) {
+    throw new Error(`refusing the unsafe path ${JSON.stringify(rel)}`);
+  }
+  return `${dir}/${rel}`;
+}
+
+async function writeAt(path: string, offset: number, data: Uint8Array): Promise<void> {
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  const file = await Deno.open(path, { write: true, create: true, mode: 0o600 });
+  try {
+    await file.seek(offset, Deno.SeekMode.Start);
+    for (let at = 0; at < data.length;) at += await file.write(data.subarray(at));
+  } finally {
+    file.close();
+  }
+}
+
+async function finishFile(
+  path: string,
+  f: { size: number; mode: number; mtimeMs: number },
+): Promise<void> {
+  const part = `${path}.bitdust-part`;
+  if (f.size === 0) await writeAt(part, 0, new Uint8Array(0));
+  const file = await Deno.open(part, { write: true });
+  try {
+    await file.truncate(f.size);
+    await file.syncData();
+  } finally {
+    file.close();
+  }
+  await Deno.chmod(part, f.mode & 0o7777);
+  const mtime = new Date(f.mtimeMs);
+  await Deno.utime(part, mtime, mtime);
+  await Deno.rename(part, path);
+}
+
+/** Walks `path` (a file or a folder) into the list a backup reads; symlinks are skipped. */
+export async function walk(
+  path: string,
+): Promise<{ root: string; files: SourceFile[]; warnings: string[] }> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch {
+    throw new ApiError(404, "not_found", `${path} does not exist`);
+  }
+  const warnings: string[] = [];
+  const files: SourceFile[] = [];
+  const entry = (rel: string, i: Deno.FileInfo) => ({
+    path: rel,
+    size: i.size,
+    mode: (i.mode ?? 0o644) & 0o7777,
+    mtimeMs: i.mtime?.getTime() ?? 0,
+  });
+  if (info.isFile) {
+    const slash = path.lastIndexOf("/");
+    return {
+      root: path.slice(0, slash) || "/",
+      files: [entry(path.slice(slash + 1), info)],
+      warnings,
+    };
+  }
+  if (!info.isDirectory) throw new ApiError(400, "not_a_file", `${path} is not a file or folder`);
+  const visit = async (rel: string) => {
+    const here = rel === "" ? path : `${path}/${rel}`;
+    const names = [];
+    for await (const e of Deno.readDir(here)) names.push(e.name);
+    names.sort();
+    for (const name of names) {
+      const child = rel === "" ? name : `${rel}/${name}`;
+      const i = await Deno.lstat(`${path}/${child}`);
+      if (i.isSymlink) warnings.push(`skipped symbolic link ${child}`);
+      else if (i.isDirectory) await visit(child);
+      else if (i.isFile) files.push(entry(child, i));
+      else warnings.push(`skipped ${child}: not a regular file`);
+      if (files.length > BACKUP_FILES_MAX) {
+        throw new ApiError(400, "too_many_files", `more than ${BACKUP_FILES_MAX} files`);
+      }
+    }
+  };
+  await visit("");
+  return { root: path, files, warnings };
+}
+
+/** The version a target names: an id or a unique prefix of one (4 characters at least). */
+export function pickVersion(versions: VersionSummary[], target: string) {
+  const exact = versions.find((v) => v.versionId === target);
+  if (exact !== undefined) return exact;
+  if (target.length < 4) return undefined;
+  const matches = versions.filter((v) => v.versionId.startsWith(target));
+  if (matches.length > 1) {
+    throw new ApiError(400, "ambiguous", `${target} names ${matches.length} versions; give more`);
+  }
+  return matches[0];
+}
+
+/** What to restore for `target`: a whole version, or the newest copy of one file. */
+export function restorePlan(
+  versions: VersionSummary[],
+  target: string,
+): { version: VersionSummary; files: number[] } | undefined {
+  const v = pickVersion(versions, target);
+  if (v !== undefined) {
+    if (!v.complete) {
+      throw new ApiError(409, "incomplete", `version ${v.versionId} was not completely backed up`);
+    }
+    return { version: v, files: v.files.map((_, i) => i) };
+  }
+  const complete = versions.filter((x) => x.complete).sort((a, b) => b.createdMs - a.createdMs);
+  for (const version of complete) {
+    const i = version.files.findIndex((f) =>
+      f.path === target || `${version.label}/${f.path}` === target ||
+      (version.label.endsWith(`/${f.path}`) && version.label === target)
+    );
+    if (i >= 0) return { version, files: [i] };
+  }
+  return undefined;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
