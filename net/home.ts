@@ -8,7 +8,8 @@
  * | `keys.json`   | the node's private keys (see `net/keys.ts`)                     | 0600 |
  * | `config.json` | name, ID servers, ECC scheme (user) or donated bytes (supplier) | 0600 |
  * | `store/`      | blobs: fragments (supplier), catalogue records (user)           | 0700 |
- * | `state.kv`    | Deno KV: contracts (supplier) and other small metadata          | 0600 |
+ * | `state.kv`    | Deno KV: contracts (supplier), documents (ID server); or `meta/` | 0600 |
+ * | `metadata.json` | which of the two this directory uses (see {@link openMetadataStore}) | 0600 |
  * | `api.json`    | the running user daemon's API port                              | 0600 |
  * | `api.token`   | the token the CLI must present to that API                      | 0600 |
  *
@@ -16,6 +17,9 @@
  */
 
 import { hkdf } from "../data/aead.ts";
+import { KvBlobStore } from "./blob_kv.ts";
+import type { BlobStore } from "./blob_store.ts";
+import { FsBlobStore } from "./fs_store.ts";
 import { CliError } from "./cli/_command.ts";
 import type { NodeKeys } from "./keys.ts";
 
@@ -118,4 +122,33 @@ const FILE_KEY_INFO = new TextEncoder().encode("bitdust/file-key/v1");
  */
 export function fileKeyOf(keys: NodeKeys): Uint8Array {
   return hkdf(keys.signingPrivateKey, new Uint8Array(32), FILE_KEY_INFO, 32);
+}
+
+/** Where a node keeps its metadata: Deno KV (the default) or plain files. */
+export type MetadataBackend = "kv" | "files";
+
+/**
+ * Opens the node's metadata store in `dir`: Deno KV (`state.kv`) when this Deno has it (the
+ * `kv` unstable feature, on in `deno.json` and so under `deno task`), else plain files
+ * (`meta/`, atomic and fsynced like fragments). The choice is recorded in `metadata.json` the
+ * first time and kept: a directory made with KV refuses to open without it rather than look
+ * empty.
+ */
+export async function openMetadataStore(dir: string, kvName = "state.kv"): Promise<BlobStore> {
+  const marker = `${dir}/metadata.json`;
+  const saved = await readJson(marker) as { backend?: MetadataBackend } | null;
+  const hasKv = typeof (Deno as { openKv?: unknown }).openKv === "function";
+  const kvExists = await Deno.lstat(`${dir}/${kvName}`).then(() => true, () => false);
+  const backend: MetadataBackend = saved?.backend ?? (hasKv || kvExists ? "kv" : "files");
+  if (saved === null) await writeJson(marker, { backend });
+  if (backend === "kv") {
+    if (!hasKv) {
+      throw new CliError(
+        `${dir} keeps its metadata in Deno KV, which this Deno was started without; ` +
+          `run it with --unstable-kv (deno task bitdust does)`,
+      );
+    }
+    return await KvBlobStore.open(`${dir}/${kvName}`);
+  }
+  return await FsBlobStore.open(`${dir}/meta`);
 }

@@ -55,6 +55,8 @@ export interface RuntimeOptions<S, P extends Protocol> {
   makeState: (identity: IdentityDocument) => S;
   store: BlobStore;
   runJob?: (job: P["job"]) => Promise<P["jobResult"]>;
+  /** Longest wait between two dials of an unreachable peer (default: the transport's). */
+  redialMaxMs?: number;
   trace?: (event: string, detail?: Record<string, string | number | boolean>) => void;
 }
 
@@ -167,6 +169,7 @@ export class NodeRuntime<S, P extends Protocol> {
       resolver: peerResolver(o.idServers),
       listener,
       trace: o.trace,
+      ...(o.redialMaxMs === undefined ? {} : { backoffMaxMs: o.redialMaxMs }),
     });
     const ref: { host?: Host<S, P> } = {};
     const deliver = (from: NodeId, message: Message) =>

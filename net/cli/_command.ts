@@ -87,6 +87,17 @@ export function sizeFlag(value: string, name: string): number {
   return n;
 }
 
+/** A duration flag: `500ms`, `30s`, `10m`, `24h`, `7d` (a bare number is seconds). */
+export function durationFlag(value: string | boolean | undefined, name: string, fallback: number) {
+  if (value === undefined) return fallback;
+  const m = typeof value === "string" ? /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim()) : null;
+  if (m === null) throw new UsageError(`--${name} must be a duration like 30s, 10m or 24h`);
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "s"]!;
+  const ms = Math.round(Number(m[1]) * scale);
+  if (!(ms >= 1 && ms <= 365 * 86_400_000)) throw new UsageError(`--${name} is out of range`);
+  return ms;
+}
+
 /** Runs a subcommand body with the error rules above; returns the exit code. */
 export async function runCommand(name: string, body: () => Promise<number>): Promise<number> {
   try {

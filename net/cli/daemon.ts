@@ -27,10 +27,11 @@ import { KeyFileError, loadKeyFile } from "../keys.ts";
 import { idServerIds, NodeRuntime } from "../node_runtime.ts";
 import { RoutedStore } from "../routed_store.ts";
 import { SwitchableStore, UserDaemon } from "../user_daemon.ts";
-import { CliError, parseArgs, portFlag, runCommand, stopSignal } from "./_command.ts";
+import { CliError, durationFlag, parseArgs, portFlag, runCommand, stopSignal } from "./_command.ts";
 import { workerUrl } from "./_worker.ts";
 
-const USAGE = "usage: bitdust daemon [--data DIR] [--host 127.0.0.1] [--port 0] [--api-port 0]";
+const USAGE = "usage: bitdust daemon [--data DIR] [--host 127.0.0.1] [--port 0] [--api-port 0]\n" +
+  "       [--probe-interval 1m] [--fire-after 24h] [--request-timeout 30s] [--audit-interval 24h]";
 
 async function writeToken(path: string): Promise<string> {
   const token = toHex(crypto.getRandomValues(new Uint8Array(32)));
@@ -47,6 +48,10 @@ export function run(args: string[]): Promise<number> {
       host: { kind: "string", help: "address to listen on" },
       port: { kind: "string", help: "port to listen on (0: any)" },
       "api-port": { kind: "string", help: "port of the local API (0: any)" },
+      "probe-interval": { kind: "string", help: "how often each supplier is probed" },
+      "fire-after": { kind: "string", help: "silence after which a supplier is replaced" },
+      "request-timeout": { kind: "string", help: "how long a request waits for its answer" },
+      "audit-interval": { kind: "string", help: "time between two audits of one supplier" },
       help: { kind: "boolean", help: "show usage" },
     });
     if (flags.help) {
@@ -63,6 +68,7 @@ export function run(args: string[]): Promise<number> {
     if (scheme === null) {
       throw new CliError(`${p.config} names an unknown ECC scheme ${config.ecc}`);
     }
+    const probe = durationFlag(flags["probe-interval"], "probe-interval", 60_000);
     const source = new SwitchableStore();
     const store = new RoutedStore(
       [{ prefix: "src:", store: source }],
@@ -85,10 +91,22 @@ export function run(args: string[]): Promise<number> {
             idServers: idServerIds(config.idServers),
             scheme,
             fileKey: fileKeyOf(keys),
-            options: { blockBytes: config.blockBytes, quotaBytes: config.quotaBytes },
+            options: {
+              blockBytes: config.blockBytes,
+              quotaBytes: config.quotaBytes,
+              probeIntervalMs: probe,
+              offlineAfterMs: 3 * probe,
+              fireAfterMs: durationFlag(flags["fire-after"], "fire-after", 24 * 3_600_000),
+              requestTimeoutMs: durationFlag(flags["request-timeout"], "request-timeout", 30_000),
+              auditIntervalMs: durationFlag(flags["audit-interval"], "audit-interval", 86_400_000),
+              repairScanMs: Math.min(probe, 10 * 60_000),
+              hireRetryMs: 2 * probe,
+            },
           }),
         store,
         runJob: (job) => jobs.run(job),
+        // A supplier that comes back is found again by the next probe, not after a long backoff.
+        redialMaxMs: probe,
       });
       const daemon = new UserDaemon(runtime.host, source);
       runtime.begin();

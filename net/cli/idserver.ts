@@ -19,7 +19,8 @@ import { idServerActor, type IdServerState, idServerState } from "../../actors/i
 import type { IdServerProtocol } from "../../actors/idserver/mod.ts";
 import { Random } from "../../core/prng.ts";
 import { stepCryptoFor } from "../../data/signing.ts";
-import { KvBlobStore } from "../blob_kv.ts";
+import type { BlobStore } from "../blob_store.ts";
+import { openMetadataStore } from "../home.ts";
 import { Host } from "../host.ts";
 import { idServerApp } from "../idserver_http.ts";
 
@@ -59,9 +60,9 @@ function randomSeed(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0];
 }
 
-async function openStore(dir: string): Promise<KvBlobStore> {
+async function openStore(dir: string): Promise<BlobStore> {
   await Deno.mkdir(dir, { recursive: true });
-  return await KvBlobStore.open(`${dir}/idserver.kv`);
+  return await openMetadataStore(dir, "idserver.kv");
 }
 
 function waitForReady(host: Host<IdServerState, IdServerProtocol>): Promise<void> {
@@ -97,7 +98,7 @@ export async function run(args: string[]): Promise<number> {
     console.error(`bitdust idserver: ${flags.error}`);
     return 2;
   }
-  let store: KvBlobStore;
+  let store: BlobStore;
   try {
     store = await openStore(flags.data);
   } catch (e) {

@@ -19,11 +19,11 @@ import {
 } from "../../actors/supplier/mod.ts";
 import { encodeIdentity } from "../../core/identity.ts";
 import { toHex } from "../../core/ids.ts";
-import { KvBlobStore } from "../blob_kv.ts";
 import { FsBlobStore } from "../fs_store.ts";
 import {
   dataDir,
   ensureDir,
+  openMetadataStore,
   paths,
   readJson,
   type SupplierConfigFile,
@@ -106,8 +106,8 @@ export function run(args: string[]): Promise<number> {
     const listenHost = typeof flags.host === "string" ? flags.host : "127.0.0.1";
     const { keys, config } = await loadOrCreate(dir, flags);
     const fragments = await FsBlobStore.open(paths(dir).store);
-    const kv = await KvBlobStore.open(paths(dir).kv);
-    const store = new RoutedStore([{ prefix: "frag/", store: fragments }], kv);
+    const meta = await openMetadataStore(dir);
+    const store = new RoutedStore([{ prefix: "frag/", store: fragments }], meta);
     const jobs = new JobPool({ workerUrl: workerUrl() });
     const ids = idServerIds(config.idServers);
     const stop = stopSignal();
