@@ -73,7 +73,8 @@ export function fire(s: CustomerState, ctx: StepContext, out: E[], i: number, re
     b.held[i] = 0;
   });
   familyChanged(s);
-  for (const v of s.versions) versionChanged(s, v.id);
+  // Written at once too: a reloaded catalogue must not credit the next member of this position.
+  for (const v of s.versions) versionChanged(s, v.id, true);
   s.counters.fired++;
   out.push({ kind: "notice", notice: { type: "fired", position: i, supplier, reason } });
   out.push({ kind: "trace", event: "fired", detail: { position: i, supplier, reason } });

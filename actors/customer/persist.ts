@@ -23,9 +23,13 @@ import type { BlockRec, CustomerState } from "./state.ts";
 
 const FAMILY = "family";
 
-/** Marks the family record as changed. */
+/**
+ * Marks the family record as changed; it is written at once, not batched: after a restart the
+ * customer must know who holds each position before anything else.
+ */
 export function familyChanged(s: CustomerState): void {
   s.dirty.add(FAMILY);
+  s.urgent.add(FAMILY);
 }
 
 /** Marks the record of the version holding `block` as changed. */

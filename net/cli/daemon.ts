@@ -13,6 +13,7 @@
 
 import {
   customer,
+  type CustomerNotice,
   type CustomerProtocol,
   type CustomerState,
   customerState,
@@ -38,6 +39,23 @@ async function writeToken(path: string): Promise<string> {
   await Deno.writeTextFile(path, token + "\n", { mode: 0o600 });
   await Deno.chmod(path, 0o600);
   return token;
+}
+
+/** Logs what a person running the daemon wants to see on stderr. */
+function logNotice(n: CustomerNotice): void {
+  const at = new Date().toISOString();
+  switch (n.type) {
+    case "hired":
+      return console.error(`${at} hired ${n.supplier} for position ${n.position}`);
+    case "fired":
+      return console.error(`${at} fired ${n.supplier} (position ${n.position}): ${n.reason}`);
+    case "backup_done":
+      return console.error(`${at} backup ${n.versionId} done: ${n.files} files, ${n.bytes} bytes`);
+    case "backup_failed":
+      return console.error(`${at} backup ${n.versionId} failed: ${n.reason}`);
+    case "restore_failed":
+      return console.error(`${at} restore ${n.restoreId} failed: ${n.reason}`);
+  }
 }
 
 /** Runs the user's daemon until SIGINT or SIGTERM. */
@@ -109,6 +127,7 @@ export function run(args: string[]): Promise<number> {
         redialMaxMs: probe,
       });
       const daemon = new UserDaemon(runtime.host, source);
+      runtime.host.subscribe(logNotice);
       runtime.begin();
       const token = await writeToken(p.token);
       server = Deno.serve({
