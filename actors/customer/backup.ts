@@ -15,7 +15,7 @@ import type { BlobResult, StepContext } from "../../core/actor.ts";
 import { fromHex, toHex } from "../../core/ids.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import { AUDIT_LEAF_BYTES, type StorageJobResult } from "../../core/storage.ts";
-import { fire, markSeen, markSilent, reachable } from "./family.ts";
+import { fire, markSeen, markSilent, reachable, rebuildableWithout } from "./family.ts";
 import type { E } from "./protocol.ts";
 import { blockChanged, dropRecord, noticeWhenRecorded, versionChanged } from "./persist.ts";
 import { continuation, request } from "./requests.ts";
@@ -281,8 +281,11 @@ export function onStoreReply(
     return;
   }
   s.counters.refused++;
-  if (m.outcome === "no_contract" || m.outcome === "over_quota" || m.outcome === "no_space") {
-    if (s.options.repair) fire(s, ctx, out, p, `store refused: ${m.outcome}`);
+  const full = m.outcome === "over_quota" || m.outcome === "no_space";
+  if (m.outcome === "no_contract" || full) {
+    // A full supplier still holds what it stored: replace it only if that can be rebuilt.
+    const replace = s.options.repair && (!full || rebuildableWithout(s, p));
+    if (replace) fire(s, ctx, out, p, `store refused: ${m.outcome}`);
     else markSilent(s, p, ctx.nowMs);
   } else {
     markSilent(s, p, ctx.nowMs); // busy, io_error, bad_hash: try again later

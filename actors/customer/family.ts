@@ -183,14 +183,51 @@ export function probeAll(s: CustomerState, ctx: StepContext, out: E[]): void {
 }
 
 /** Fires every supplier silent for longer than `fireAfterMs`. */
-export function fireSilent(s: CustomerState, ctx: StepContext, out: E[]): void {
-  s.positions.forEach((p, i) => {
-    if (p.state === "active" && ctx.nowMs - p.lastSeenMs > s.options.fireAfterMs) {
-      fire(s, ctx, out, i, `silent for ${Math.round((ctx.nowMs - p.lastSeenMs) / 60_000)} min`);
-    } else if (p.state === "active" && ctx.nowMs - p.lastSeenMs > s.options.offlineAfterMs) {
+export function markOffline(s: CustomerState, ctx: StepContext): void {
+  for (const p of s.positions) {
+    if (p.state === "active" && ctx.nowMs - p.lastSeenMs > s.options.offlineAfterMs) {
       p.online = false;
     }
+  }
+}
+
+/** How much longer than `fireAfterMs` a supplier holding copies we cannot rebuild is awaited. */
+export const LAST_COPY_PATIENCE = 3;
+
+/**
+ * A probe of position `i` went unanswered: fire its supplier if it has now been silent for
+ * `fireAfterMs`. Firing is decided on a probe that was just sent and not answered, never on old
+ * silence alone (the supplier may be back and not yet probed). A supplier whose fragments cannot
+ * all be rebuilt from the online members at once may hold the last readable copies: it is
+ * awaited {@link LAST_COPY_PATIENCE} times longer before it is given up.
+ */
+export function onProbeSilence(s: CustomerState, ctx: StepContext, out: E[], i: number): void {
+  const p = s.positions[i];
+  markSilent(s, i, ctx.nowMs);
+  const silentMs = ctx.nowMs - p.lastSeenMs;
+  const limit = s.options.fireAfterMs;
+  if (!s.options.repair || silentMs <= limit) return;
+  if (silentMs <= LAST_COPY_PATIENCE * limit && !rebuildableWithout(s, i)) return;
+  fire(s, ctx, out, i, `silent for ${Math.round(silentMs / 60_000)} min`);
+}
+
+/** Whether every fragment position `i` holds can be rebuilt from online others right now. */
+export function rebuildableWithout(s: CustomerState, i: number): boolean {
+  const k = s.scheme.k;
+  let ok = true;
+  forEachBlock(s, (b) => {
+    if (!ok || b.held[i] !== 1) return;
+    let others = 0;
+    for (let q = 0; q < b.held.length; q++) {
+      if (
+        q !== i && b.held[q] === 1 && s.positions[q].state === "active" && s.positions[q].online
+      ) {
+        others++;
+      }
+    }
+    if (others < k) ok = false;
   });
+  return ok;
 }
 
 /** Audits the next online supplier on a random fragment it should hold. */

@@ -56,8 +56,8 @@ import { deleteVersion, listVersions, status } from "./commands.ts";
 import {
   auditNext,
   fire,
-  fireSilent,
   hire,
+  markOffline,
   markSeen,
   markSilent,
   onAudit,
@@ -65,6 +65,7 @@ import {
   onContract,
   onOffers,
   onOffersTimeout,
+  onProbeSilence,
   probeAll,
 } from "./family.ts";
 import { onFetchReply, onFetchTimeout } from "./gather.ts";
@@ -148,7 +149,7 @@ function onTimeout(s: CustomerState, ctx: StepContext, out: E[]): void {
   const now = ctx.nowMs;
   if (s.nextProbeAtMs !== null && now >= s.nextProbeAtMs) {
     s.nextProbeAtMs = now + o.probeIntervalMs;
-    fireSilent(s, ctx, out);
+    markOffline(s, ctx);
     probeAll(s, ctx, out);
   }
   if (s.nextAuditAtMs !== null && now >= s.nextAuditAtMs) {
@@ -172,7 +173,7 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
     case "probe":
       s.positions[purpose.position].probePending = false;
       if (s.positions[purpose.position].supplier === r.to) {
-        markSilent(s, purpose.position, ctx.nowMs);
+        onProbeSilence(s, ctx, out, purpose.position);
       }
       return;
     case "audit":

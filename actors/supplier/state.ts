@@ -426,7 +426,7 @@ export function offeredBytes(state: SupplierState): number {
  * linear in the table, and the simulator runs invariants after every step of every node (tests
  * use small tables and so get the full check).
  */
-const FULL_CHECK_MAX = 128;
+const FULL_CHECK_MAX = 32;
 
 /** Asserts the supplier's own rules: bounded tables, consistent accounting. */
 export function invariants(state: SupplierState): void {

@@ -1,11 +1,12 @@
 /**
  * Checkers that look at a simulated storage network from outside: what is really on the disks.
  *
- * - Durability: a file of an acknowledged version is durable while every one of its blocks (and
- *   its version's manifest) has at least K positions whose supplier, the customer's current
- *   family member there, is a node that has not departed and whose disk holds the fragment with
- *   the hash recorded at backup time. Copies left on fired suppliers do not count: the customer
- *   could not find them.
+ * - Durability: a file of an acknowledged version is durable while every one of its blocks has
+ *   at least K positions whose supplier, the customer's current family member there, is a node
+ *   that has not departed and whose disk holds the fragment with the hash recorded at backup
+ *   time. Copies left on fired suppliers do not count: the customer could not find them. A
+ *   version's manifest is judged the same way, apart: a user whose daemon lives restores from
+ *   its own catalogue; the manifest matters to a user who comes back with only the key.
  * - No plaintext: no supplier's or ID server's disk contains the run's plaintext marker (present
  *   at the start of every file) nor the marker in hex (present in every path).
  *
@@ -56,15 +57,21 @@ export function durableFiles(
   const out = new Map<string, boolean[]>();
   for (const v of s.versions) {
     if (v.status !== "complete") continue;
-    const manifestOk = v.manifest === null || fragmentsOnDisk(customer, v.manifest, lookup) >= k;
     out.set(
       v.id,
-      v.files.map((f) =>
-        manifestOk && f.blocks.every((b) => fragmentsOnDisk(customer, b, lookup) >= k)
-      ),
+      v.files.map((f) => f.blocks.every((b) => fragmentsOnDisk(customer, b, lookup) >= k)),
     );
   }
   return out;
+}
+
+/** Acknowledged versions of one customer whose manifest is no longer durable. */
+export function lostManifests(customer: Node, lookup: (id: string) => Node | undefined): number {
+  const s = customer.state as CustomerState;
+  return s.versions.filter((v) =>
+    v.status === "complete" && v.manifest !== null &&
+    fragmentsOnDisk(customer, v.manifest, lookup) < s.scheme.k
+  ).length;
 }
 
 /**

@@ -27,7 +27,7 @@ import { FlagError, type SimFlags } from "../flags.ts";
 import type { Report } from "../report.ts";
 import type { NetworkConfig } from "../network.ts";
 import { type FrameFaults, type SimNode, Simulator } from "../simulator.ts";
-import { durableFiles, plaintextLeaks } from "./checkers.ts";
+import { durableFiles, lostManifests, plaintextLeaks } from "./checkers.ts";
 import { Contents } from "./content.ts";
 import { scheduleUser, User, type UserBehaviour } from "./users.ts";
 import { nodeKeys, simCrypto, simIdentity, simJobs, type StorageSimProtocol } from "./world.ts";
@@ -48,6 +48,7 @@ interface Measured {
   lost: number;
   storedBytes: number;
   leaks: string[];
+  manifestsLost: number;
 }
 
 /** What the final restores found. */
@@ -294,7 +295,9 @@ export class StorageRun {
     let stored = 0;
     let lost = 0;
     let storedBytes = 0;
+    let manifestsLost = 0;
     for (const user of this.users) {
+      manifestsLost += lostManifests(user.node, lookup);
       const files = durableFiles(user.node, lookup);
       durable.set(user, files);
       for (const list of files.values()) {
@@ -309,7 +312,7 @@ export class StorageRun {
       }
     }
     const leaks = plaintextLeaks(this.sim.nodes, this.contents);
-    return { durable, stored, lost, storedBytes, leaks };
+    return { durable, stored, lost, storedBytes, leaks, manifestsLost };
   }
 
   #heal(): void {
@@ -374,6 +377,7 @@ export class StorageRun {
     return {
       roles: { idServers: counts.idServers, suppliers: counts.suppliers, users: counts.users },
       files: { stored: m.stored, lost: m.lost },
+      manifestsLost: m.manifestsLost,
       durability: m.stored === 0 ? 1 : (m.stored - m.lost) / m.stored,
       availability: probesOk + probesFailed === 0 ? 1 : probesOk / (probesOk + probesFailed),
       probes: { ok: probesOk, failed: probesFailed },

@@ -11,10 +11,15 @@
 import { parseFlags } from "../flags.ts";
 import { simulateStorage, type StorageFaults } from "./run.ts";
 
-/** Seeds that once failed; each must pass forever. */
-const REGRESSION_SEEDS: number[] = [];
+/**
+ * Seeds that once failed; each must pass forever.
+ * - 104: a user fired suppliers that had come back online but were not yet probed again, down
+ *   to fewer than K holders, and lost a block (fixed: fire only on an unanswered probe, and
+ *   never a supplier whose fragments cannot be rebuilt from online members at once).
+ */
+const REGRESSION_SEEDS: number[] = [104];
 /** Fresh seeds checked on every run. */
-const SWARM_SEEDS = [101, 102, 103, 104];
+const SWARM_SEEDS = [101, 102, 103, 105];
 
 const FAULTS: StorageFaults = {
   network: { loss: 0.02, duplicate: 0.02, reorder: 0.02 },
