@@ -14,9 +14,10 @@
  * Wire format: little-endian fixed-width integers, LEB128 varints for lengths, tags and `uint`,
  * zig-zag for `int`, IEEE-754 doubles, UTF-8 strings prefixed by their byte length.
  *
- * Ownership: {@link encode} returns a view into a shared slab; the bytes stay valid (slabs are
- * never reused while referenced) but share an `ArrayBuffer` with other messages. Decoded `bytes`
- * fields are views into the input. Copy with `.slice()` to own a buffer outright.
+ * Ownership: {@link encode} returns a view into a shared slab for small messages; the bytes stay
+ * valid (slabs are never reused while referenced) but share an `ArrayBuffer` with other messages.
+ * Messages over 16 KiB get an `ArrayBuffer` of their own. Decoded `bytes` fields are views into
+ * the input. Copy with `.slice()` to own a buffer outright.
  *
  * @module
  */
@@ -500,6 +501,8 @@ export function union<T extends UnionTable>(table: T): Codec<UnionOf<T>> & { tag
 // Top level
 
 const pool = new Writer();
+/** Messages above this size are copied out of the slab into a buffer of their own. */
+const LARGE_MESSAGE_BYTES = 16 * 1024;
 
 /**
  * Encodes `value` into the shared slab and returns a view of exactly its bytes.
@@ -520,6 +523,19 @@ export function encode<T>(codec: Codec<T>, value: T): Uint8Array<ArrayBuffer> {
   } catch (e) {
     w.pos = w.start;
     throw e;
+  }
+  if (w.pos - w.start > LARGE_MESSAGE_BYTES) {
+    // A large message (a fragment) gets a buffer of its own, exactly its size, and the slab is
+    // reused: a queued fragment never pins a slab twice its size.
+    const own = w.buf.slice(w.start, w.pos);
+    w.pos = w.start;
+    if (w.buf.length > 4 * SLAB_BYTES) {
+      // The slab grew for this message; do not keep megabytes around for small ones.
+      w.buf = new Uint8Array(SLAB_BYTES);
+      w.view = new DataView(w.buf.buffer);
+      w.pos = w.start = 0;
+    }
+    return own;
   }
   const out = w.buf.subarray(w.start, w.pos);
   // Keep the next message 8-byte aligned; start a new slab when this one is nearly full.

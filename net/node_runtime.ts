@@ -187,7 +187,7 @@ export class NodeRuntime<S, P extends Protocol> {
       send: (to, message) => {
         const m = message as Message;
         if (ids.has(to)) gateway.send(to, m);
-        else transport.send(to, encode(messageCodec, m).slice());
+        else transport.send(to, encode(messageCodec, m));
       },
       trace: o.trace,
     });
