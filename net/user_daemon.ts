@@ -310,7 +310,8 @@ async function failRestore(job: Job, reason: string): Promise<void> {
   await Deno.remove(job.to!, { recursive: true }).catch(() => {});
 }
 
-function writeError(e: unknown, to: string): string {
+/** The one line a failed restore write becomes (a full disk says so). */
+export function writeError(e: unknown, to: string): string {
   const message = (e as Error).message ?? String(e);
   if (/no space|ENOSPC|os error 28/i.test(message)) {
     return `the disk holding ${to} is full; free some space and restore again`;
