@@ -11,7 +11,7 @@ export interface BlockEntry {
   plainSize: number;
   /** Ciphertext bytes (plaintext + 16). */
   cipherSize: number;
-  /** The block's random key wrapped by the file key; absent when the key is derived. */
+  /** The block's random key, wrapped under `blockWrappingKey(fileKey)`; absent if derived. */
   wrappedKey: Uint8Array | undefined;
   /** SHA-256 of each fragment, by position. */
   fragmentHashes: Uint8Array[];

@@ -51,6 +51,7 @@ import {
   type SignedOffer,
 } from "../core/protocol/identity.ts";
 import type { Message, MessageOf } from "../core/protocol/mod.ts";
+import { readCapped } from "./identity_client.ts";
 import { offerFromJson, offerToJson } from "./idserver_http.ts";
 
 /** Default time limit of one HTTP request to an ID server. */
@@ -456,29 +457,4 @@ async function query(
     else offers.push(offer);
   }
   return reply(offers);
-}
-
-/** The body of `res`, or `null` when it is larger than `maxBytes` (the rest is not read). */
-async function readCapped(res: Response, maxBytes: number): Promise<Uint8Array | null> {
-  const reader = res.body?.getReader();
-  if (reader === undefined) return new Uint8Array(0);
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > maxBytes) {
-      await reader.cancel();
-      return null;
-    }
-    parts.push(value);
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -81,7 +81,7 @@ async function request(
 }
 
 /** The body of `res`, or `null` when it is larger than `maxBytes` (the rest is not read). */
-async function readCapped(res: Response, maxBytes: number): Promise<Uint8Array | null> {
+export async function readCapped(res: Response, maxBytes: number): Promise<Uint8Array | null> {
   const reader = res.body?.getReader();
   if (reader === undefined) return new Uint8Array(0);
   const parts: Uint8Array[] = [];
