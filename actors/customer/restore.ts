@@ -47,10 +47,21 @@ function versionOf(s: CustomerState, run: RestoreRun): VersionRec | undefined {
   return s.versions.find((v) => v.id === run.versionId);
 }
 
-/** Advances the first queued restore: starts blocks while there is room, finishes when done. */
+/**
+ * Advances the queued restores in order: the first one starts blocks while there is room and
+ * finishes when done; when it ends (done or failed) the next one starts at once, without
+ * waiting for another input.
+ */
 export function pumpRestore(s: CustomerState, ctx: StepContext, out: E[]): void {
-  const run = s.restores[0];
-  if (run === undefined) return;
+  for (let guard = 0; guard <= s.options.queuedMax; guard++) {
+    const run = s.restores[0];
+    if (run === undefined) return;
+    pumpOne(s, ctx, out, run);
+    if (s.restores[0] === run) return; // still running: wait for its answers
+  }
+}
+
+function pumpOne(s: CustomerState, ctx: StepContext, out: E[], run: RestoreRun): void {
   const v = versionOf(s, run);
   if (v === undefined) return failRestore(s, out, run, "the version was deleted meanwhile", 0);
   while (run.active.length < s.options.blocksInFlightMax && run.fileCursor < run.files.length) {

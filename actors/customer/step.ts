@@ -138,6 +138,11 @@ function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
   hire(s, ctx, out);
   startBackup(s, ctx, out);
   pumpBackup(s, ctx, out);
+  if (s.backup === null) {
+    // The backup that just ended makes room for the next one now, not on some later input.
+    startBackup(s, ctx, out);
+    pumpBackup(s, ctx, out);
+  }
   pumpRestore(s, ctx, out);
   if (s.options.repair) pumpRepairs(s, ctx, out);
   flush(s, ctx, out);

@@ -161,3 +161,24 @@ Deno.test("scenario: a restarted user keeps family and versions; interrupted is 
   if (versions.join() !== "first:complete,second:incomplete") throw new Error(versions.join());
   assertIdentical(net.restore(v).files, "after an interrupted backup");
 });
+
+Deno.test("scenario: queued backups and restores finish without timers (no repair)", () => {
+  const net = new Scenario({ seed: 7, ecc: "rs:2+1", suppliers: 3, customer: { repair: false } });
+  net.startBackup({ "a.bin": bytes(8, 1000) });
+  net.startBackup({ "b.bin": bytes(9, 2000) });
+  net.runFor(HOUR_MS);
+  const versions = net.state.versions.filter((v) => v.status === "complete");
+  if (versions.length !== 2) throw new Error(`${versions.length} of 2 backups completed`);
+  // Three restores queued at once: each starts as soon as the one before it ends.
+  for (let i = 0; i < 3; i++) {
+    net.sim.command(net.user, {
+      type: "restore",
+      restoreId: 100 + i,
+      versionId: versions[i % 2].id,
+      files: [],
+    });
+  }
+  net.runFor(HOUR_MS);
+  const done = net.notices.filter((n) => n.type === "restore_done").length;
+  if (done !== 3) throw new Error(`${done} of 3 restores finished`);
+});
