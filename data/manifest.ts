@@ -54,7 +54,7 @@ import {
 } from "./aead.ts";
 import { BLOCK_BYTES_MAX } from "./blocks.ts";
 import { FormatError } from "./errors.ts";
-import type { BlockEntry, FileEntry, Manifest } from "../core/manifest.ts";
+import type { FileEntry, Manifest } from "../core/manifest.ts";
 import { HASH_BYTES } from "./merkle.ts";
 import { FRAGMENTS_MAX, parseScheme } from "./scheme.ts";
 
