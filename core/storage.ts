@@ -131,7 +131,9 @@ export type JobFailure =
   | "too_few_fragments"
   | "integrity"
   | "authentication"
-  | "format";
+  | "format"
+  /** The host could not run the job (a worker died); the actor treats it like any failure. */
+  | "crashed";
 
 /** Results of {@link StorageJob}s, by the job's type. */
 export type StorageJobResult =

@@ -183,7 +183,7 @@ export class NodeRuntime<S, P extends Protocol> {
       crypto: stepCryptoFor(o.keys.signingPrivateKey),
       random: Random.stream(seed, o.keys.name),
       store: o.store,
-      runJob: o.runJob,
+      runJob: o.runJob === undefined ? undefined : guardJobs(o.runJob),
       send: (to, message) => {
         const m = message as Message;
         if (ids.has(to)) gateway.send(to, m);
@@ -215,6 +215,21 @@ export class NodeRuntime<S, P extends Protocol> {
     await this.gateway.close();
     await this.host.stop();
   }
+}
+
+/**
+ * Turns a job runner's rejection (a crashed worker) into a failed result, so the actor answers
+ * its user instead of the host stopping on what is not the actor's bug.
+ */
+function guardJobs<J, R>(run: (job: J) => Promise<R>): (job: J) => Promise<R> {
+  return (job) =>
+    run(job).catch((e) =>
+      ({
+        type: "failed",
+        error: "crashed",
+        message: `the job could not run: ${(e as Error).message}`,
+      }) as R
+    );
 }
 
 /** The encoded identity document, for actors that publish it themselves. */
