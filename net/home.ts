@@ -152,3 +152,17 @@ export async function openMetadataStore(dir: string, kvName = "state.kv"): Promi
   }
   return await FsBlobStore.open(`${dir}/meta`);
 }
+
+/**
+ * Takes the data directory's lock (`DIR/lock`, held for the life of the process), so two nodes
+ * never run on one directory. Throws a {@link CliError} when another process holds it.
+ */
+export async function lockDataDir(dir: string, what: string): Promise<Deno.FsFile> {
+  await ensureDir(dir);
+  const file = await Deno.open(`${dir}/lock`, { create: true, write: true, mode: 0o600 });
+  if (!(await file.tryLock(true))) {
+    file.close();
+    throw new CliError(`another bitdust ${what} is already running on ${dir}`);
+  }
+  return file;
+}

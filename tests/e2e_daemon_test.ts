@@ -83,6 +83,8 @@ Deno.test({
         net.ids,
       ]);
       oneLine(imported, /passphrase/, "wrong passphrase");
+      // A second daemon on the same directory is refused.
+      oneLine(await run("daemon"), /another bitdust daemon is already running/, "two daemons");
       // No daemon: one line that says how to start it.
       await net.daemon.stop("SIGTERM");
       oneLine(

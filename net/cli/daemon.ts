@@ -22,7 +22,7 @@ import { toHex } from "../../core/ids.ts";
 import { eccScheme } from "../../core/storage.ts";
 import { apiApp } from "../api.ts";
 import { FsBlobStore } from "../fs_store.ts";
-import { dataDir, fileKeyOf, loadUserConfig, paths, writeJson } from "../home.ts";
+import { dataDir, fileKeyOf, loadUserConfig, lockDataDir, paths, writeJson } from "../home.ts";
 import { JobPool } from "../job_pool.ts";
 import { KeyFileError, loadKeyFile } from "../keys.ts";
 import { idServerIds, NodeRuntime } from "../node_runtime.ts";
@@ -79,6 +79,7 @@ export function run(args: string[]): Promise<number> {
     const dir = dataDir(flags.data as string | undefined);
     const p = paths(dir);
     const config = await loadUserConfig(dir);
+    const lock = await lockDataDir(dir, "daemon");
     const keys = await loadKeyFile(p.keys).catch((e) => {
       throw e instanceof KeyFileError ? new CliError(e.message) : e;
     });
@@ -148,6 +149,7 @@ export function run(args: string[]): Promise<number> {
       await runtime?.stop();
       await jobs.close();
       store.close();
+      lock.close();
     }
   });
 }

@@ -23,6 +23,7 @@ import { FsBlobStore } from "../fs_store.ts";
 import {
   dataDir,
   ensureDir,
+  lockDataDir,
   openMetadataStore,
   paths,
   readJson,
@@ -104,6 +105,7 @@ export function run(args: string[]): Promise<number> {
     const dir = dataDir(flags.data as string | undefined);
     const port = portFlag(flags.port, "port", 0);
     const listenHost = typeof flags.host === "string" ? flags.host : "127.0.0.1";
+    const lock = await lockDataDir(dir, "supplier");
     const { keys, config } = await loadOrCreate(dir, flags);
     const fragments = await FsBlobStore.open(paths(dir).store);
     const meta = await openMetadataStore(dir);
@@ -138,6 +140,7 @@ export function run(args: string[]): Promise<number> {
       await runtime?.stop();
       await jobs.close();
       store.close();
+      lock.close();
     }
   });
 }
