@@ -148,18 +148,26 @@ function fetchReply(
   return { type: "fetch_reply", requestId, key, outcome, data };
 }
 
+/** The sender's fragment `key`, or why it cannot be read now. */
+function locate(state: SupplierState, from: NodeId, key: string) {
+  if (state.phase !== "ready") return "busy" as const;
+  const c = activeCustomer(state, from);
+  if (c === undefined) return "no_contract" as const;
+  if (!isFragmentKey(key)) return "bad_key" as const;
+  const entry = c.fragments.get(key);
+  if (entry === undefined) return "not_found" as const;
+  return { c, entry };
+}
+
 /** `fetch`: reads the sender's own fragment. */
 export function onFetch(state: SupplierState, from: NodeId, m: MessageOf<"fetch">): Out {
   const refuse = (outcome: FragmentFetchOutcome): Out => [
     send(from, fetchReply(m.requestId, echo(m.key), outcome)),
     ...refusal(state, from, "fetch", outcome),
   ];
-  if (state.phase !== "ready") return refuse("busy");
-  const c = activeCustomer(state, from);
-  if (c === undefined) return refuse("no_contract");
-  if (!isFragmentKey(m.key)) return refuse("bad_key");
-  const entry = c.fragments.get(m.key);
-  if (entry === undefined) return refuse("not_found");
+  const found = locate(state, from, m.key);
+  if (typeof found === "string") return refuse(found);
+  const { c, entry } = found;
   if (!ioRoom(state)) return refuse("busy");
   const pending: PendingIo = {
     op: "fetch",
@@ -224,12 +232,9 @@ export function onAudit(state: SupplierState, from: NodeId, m: MessageOf<"audit"
     send(from, auditReply(m.requestId, echo(m.key), outcome)),
     ...refusal(state, from, "audit", outcome),
   ];
-  if (state.phase !== "ready") return refuse("busy");
-  const c = activeCustomer(state, from);
-  if (c === undefined) return refuse("no_contract");
-  if (!isFragmentKey(m.key)) return refuse("bad_key");
-  const entry = c.fragments.get(m.key);
-  if (entry === undefined) return refuse("not_found");
+  const found = locate(state, from, m.key);
+  if (typeof found === "string") return refuse(found);
+  const { c, entry } = found;
   if (leafOutOfRange(entry.size, m.leafIndex, m.leafBytes)) return refuse("bad_leaf");
   if (!ioRoom(state) || state.auditsInFlight >= state.options.auditsMax) return refuse("busy");
   state.auditsInFlight++;
