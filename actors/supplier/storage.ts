@@ -167,7 +167,7 @@ export function onFetch(state: SupplierState, from: NodeId, m: MessageOf<"fetch"
   ];
   const found = locate(state, from, m.key);
   if (typeof found === "string") return refuse(found);
-  const { c, entry } = found;
+  const { entry } = found;
   if (!ioRoom(state)) return refuse("busy");
   const pending: PendingIo = {
     op: "fetch",
@@ -234,7 +234,7 @@ export function onAudit(state: SupplierState, from: NodeId, m: MessageOf<"audit"
   ];
   const found = locate(state, from, m.key);
   if (typeof found === "string") return refuse(found);
-  const { c, entry } = found;
+  const { entry } = found;
   if (leafOutOfRange(entry.size, m.leafIndex, m.leafBytes)) return refuse("bad_leaf");
   if (!ioRoom(state) || state.auditsInFlight >= state.options.auditsMax) return refuse("busy");
   state.auditsInFlight++;
