@@ -11,6 +11,10 @@
  * | 21  | `offer_announce_reply` | ID server → supplier |                          |
  * | 22  | `offer_query`          | customer → ID server | `offer_query_reply`      |
  * | 23  | `offer_query_reply`    | ID server → customer |                          |
+ * | 24  | `family_publish`       | customer → ID server | `family_publish_reply`   |
+ * | 25  | `family_publish_reply` | ID server → customer |                          |
+ * | 26  | `family_fetch`         | customer → ID server | `family_fetch_reply`     |
+ * | 27  | `family_fetch_reply`   | ID server → customer |                          |
  *
  * Every request carries a `requestId` chosen by the asker, echoed in the answer.
  *
@@ -38,6 +42,7 @@ import {
 import { IDENTITY_REJECT_REASONS } from "../identity.ts";
 import { signStatement, verifyStatement } from "../packet.ts";
 import {
+  FAMILY_SEALED_BYTES_MAX,
   IDENTITY_DOC_BYTES_MAX,
   NODE_ID_BYTES_MAX,
   OFFER_QUERY_EXCLUDE_MAX,
@@ -141,6 +146,78 @@ export const OFFER_OUTCOMES = [
 /** One of {@link OFFER_OUTCOMES}. */
 export type OfferOutcome = typeof OFFER_OUTCOMES[number];
 
+/** Domain tag and version of family-record signatures. */
+export const FAMILY_DOMAIN = "BDFR";
+const FAMILY_VERSION = 1;
+
+const familyBodyFields = {
+  owner: string(NODE_ID_BYTES_MAX),
+  revision: uint,
+  issuedMs: uint,
+  sealed: bytes(FAMILY_SEALED_BYTES_MAX),
+};
+const familyBodyCodec = struct(familyBodyFields);
+/** Codec of a signed family record. */
+export const familyRecordCodec = struct({
+  ...familyBodyFields,
+  signature: fixedBytes(SIGNATURE_BYTES),
+});
+
+/** A family record before signing. */
+export type FamilyBody = StructOf<typeof familyBodyFields>;
+/** A family record signed by its owner. */
+export type SignedFamilyRecord = StructOf<typeof familyRecordCodec.fields>;
+
+function familyBody(r: FamilyBody): FamilyBody {
+  return { owner: r.owner, revision: r.revision, issuedMs: r.issuedMs, sealed: r.sealed };
+}
+
+/** Signs a family record with the owner's own key (`ctx.crypto.sign`). */
+export function signFamilyRecord(
+  body: FamilyBody,
+  sign: (data: Uint8Array) => Uint8Array,
+): SignedFamilyRecord {
+  const signature = signStatement(
+    FAMILY_DOMAIN,
+    FAMILY_VERSION,
+    familyBodyCodec,
+    familyBody(body),
+    sign,
+  );
+  return { ...familyBody(body), signature };
+}
+
+/** Whether `record` is signed by the holder of `signingKey`. */
+export function verifyFamilyRecord(
+  record: SignedFamilyRecord,
+  signingKey: Uint8Array,
+  crypto: Pick<StepCrypto, "verify">,
+): boolean {
+  return verifyStatement(
+    FAMILY_DOMAIN,
+    FAMILY_VERSION,
+    familyBodyCodec,
+    familyBody(record),
+    record.signature,
+    signingKey,
+    crypto,
+  );
+}
+
+/** Outcomes of publishing a family record; all but `stored` and `unchanged` are refusals. */
+export const FAMILY_PUBLISH_OUTCOMES = [
+  "stored",
+  "unchanged",
+  "unknown_owner",
+  "bad_signature",
+  "older_revision",
+  "full",
+  "starting",
+  "io_error",
+] as const;
+/** One of {@link FAMILY_PUBLISH_OUTCOMES}. */
+export type FamilyPublishOutcome = typeof FAMILY_PUBLISH_OUTCOMES[number];
+
 const document = bytes(IDENTITY_DOC_BYTES_MAX);
 const name = string(NODE_ID_BYTES_MAX);
 
@@ -173,5 +250,25 @@ export const identityMessages = {
   offer_query_reply: [
     23,
     struct({ requestId: uint, offers: array(offerCodec, OFFER_QUERY_RESULTS_MAX) }),
+  ],
+  family_publish: [24, struct({ requestId: uint, record: familyRecordCodec })],
+  family_publish_reply: [
+    25,
+    struct({
+      requestId: uint,
+      owner: name,
+      outcome: oneOf(FAMILY_PUBLISH_OUTCOMES),
+      revision: uint,
+    }),
+  ],
+  family_fetch: [26, struct({ requestId: uint, owner: name })],
+  family_fetch_reply: [
+    27,
+    struct({
+      requestId: uint,
+      owner: name,
+      outcome: oneOf(FETCH_OUTCOMES),
+      record: optional(familyRecordCodec),
+    }),
   ],
 } as const;
