@@ -68,6 +68,18 @@ export function manifestKey(versionId: string, blockIndex: number, position: num
   return `${versionId}/m/${blockIndex}/${position}`;
 }
 
+/**
+ * What a user's family record says once opened (the ID server only ever sees it sealed): the
+ * scheme, who holds each position, and the versions whose manifests sit on the family, newest
+ * first, with the manifest's ciphertext size so its fragments can be decoded without any other
+ * record. A new machine with only the user's key rebuilds its catalogue from it.
+ */
+export interface RecoveryRecord {
+  scheme: string;
+  positions: (string | undefined)[];
+  versions: { id: string; manifestCipherSize: number }[];
+}
+
 /** CPU jobs of the storage roles. Byte arrays are handed over, not copied. */
 export type StorageJob =
   | {
@@ -124,6 +136,23 @@ export type StorageJob =
     fragments: (Uint8Array | undefined)[];
     cipherSize: number;
     fragmentHashes?: Uint8Array[];
+  }
+  /** Seal a recovery record under the user's file key (with the actor's 32-byte `salt`). */
+  | { type: "seal_recovery"; record: RecoveryRecord; fileKey: Uint8Array; salt: Uint8Array }
+  /** Open a sealed recovery record. */
+  | { type: "open_recovery"; sealed: Uint8Array; fileKey: Uint8Array }
+  /**
+   * Rebuild a manifest from whatever fragments came back, with no recorded hashes: K-subsets
+   * are tried until one decrypts (the AEAD tag is the check); then every fragment is re-derived,
+   * so the answer carries the hashes and roots the catalogue needs, and which of the given
+   * fragments were right.
+   */
+  | {
+    type: "recover_manifest";
+    fileKey: Uint8Array;
+    scheme: string;
+    fragments: (Uint8Array | undefined)[];
+    cipherSize: number;
   };
 
 /** Why a job failed. */
@@ -151,6 +180,17 @@ export type StorageJobResult =
   | { type: "proved"; size: number; leaf: Uint8Array; path: Uint8Array[] }
   | { type: "verified"; ok: boolean }
   | { type: "manifest"; manifest: Manifest }
+  | { type: "recovery_sealed"; sealed: Uint8Array }
+  | { type: "recovery_opened"; record: RecoveryRecord }
+  | {
+    type: "manifest_recovered";
+    manifest: Manifest;
+    fragmentHashes: Uint8Array[];
+    merkleRoots: Uint8Array[];
+    fragmentSize: number;
+    /** Per position: whether the fragment given was the right one. */
+    matched: boolean[];
+  }
   | { type: "failed"; error: JobFailure; message: string };
 
 /** Merkle leaf size used for audits (matches the data path's default). */

@@ -25,6 +25,7 @@ import {
   verifyMerkleProof,
 } from "./merkle.ts";
 import { corruptFragments, openBlock, rebuildFragments, sealBlock } from "./pipeline.ts";
+import { openRecovery, recoverManifest, sealRecovery } from "./recovery.ts";
 import { fragmentSize, toScheme } from "./scheme.ts";
 
 /** Runs one job and returns its result. */
@@ -88,6 +89,14 @@ function run(job: StorageJob): StorageJobResult {
       const sealed = decodeFragments(s, fragments, job.cipherSize);
       return { type: "manifest", manifest: openManifest(sealed, job.fileKey) };
     }
+    case "seal_recovery":
+      return { type: "recovery_sealed", sealed: sealRecovery(job.record, job.fileKey, job.salt) };
+    case "open_recovery":
+      return { type: "recovery_opened", record: openRecovery(job.sealed, job.fileKey) };
+    case "recover_manifest": {
+      const r = recoverManifest(job.scheme, job.fragments, job.cipherSize, job.fileKey);
+      return { type: "manifest_recovered", ...r };
+    }
   }
 }
 
@@ -130,5 +139,10 @@ export function storageJobCostMs(job: StorageJob): number {
       return 0.1;
     case "open_manifest":
       return job.cipherSize / (0.5 * mbPerMs * 1000);
+    case "seal_recovery":
+    case "open_recovery":
+      return 0.05;
+    case "recover_manifest":
+      return 2 * job.cipherSize / (0.5 * mbPerMs * 1000);
   }
 }

@@ -5,7 +5,9 @@
  * with mean `1 / churnPerDay` days (a node goes offline at a rate of `churnPerDay` per day);
  * offline spells are exponential with mean `downtimeHoursMean` hours. With probability
  * `permanent`, an offline spell is a departure instead: the node and its disk are gone for good
- * and the `onDepart` hook may put a fresh node in its place (the population stays constant).
+ * and the `onDepart` hook may put a fresh node in its place (the population stays constant). A
+ * node that may not depart (a user) loses its machine instead: it goes offline as usual, and
+ * the `onMachineLost` hook wipes its memory and disk, so it comes back with only its key.
  *
  * Every node's spells come from its own stream (`churn:<name>`), so adding a node or changing
  * what other nodes do does not move anyone's schedule.
@@ -33,6 +35,8 @@ export interface ChurnHooks<P extends Protocol> {
   canDepart(node: SimNode<P>): boolean;
   /** Called after a node departs; typically adds a fresh node and calls {@link Churn.watch}. */
   onDepart?(node: SimNode<P>, sim: Simulator<P>): void;
+  /** Called when a node that may not depart has lost its machine (it is offline by then). */
+  onMachineLost?(node: SimNode<P>, sim: Simulator<P>): void;
   /** Called after a node goes offline or comes back. */
   onChange?(node: SimNode<P>, sim: Simulator<P>): void;
 }
@@ -47,6 +51,7 @@ export class Churn<P extends Protocol> {
   readonly #hooks: ChurnHooks<P>;
   offlineSpells = 0;
   departures = 0;
+  machinesLost = 0;
   #stopped = false;
 
   constructor(sim: Simulator<P>, config: ChurnConfig, hooks: ChurnHooks<P>) {
@@ -72,7 +77,8 @@ export class Churn<P extends Protocol> {
     const uptimeMs = random.exponential(DAY_MS / this.config.churnPerDay);
     sim.at(sim.nowMs + uptimeMs, () => {
       if (node.status !== "online" || this.#stopped) return;
-      if (random.chance(this.config.permanent) && this.#hooks.canDepart(node)) {
+      const permanent = random.chance(this.config.permanent);
+      if (permanent && this.#hooks.canDepart(node)) {
         this.departures++;
         sim.depart(node);
         this.#hooks.onDepart?.(node, sim);
@@ -80,6 +86,10 @@ export class Churn<P extends Protocol> {
       }
       this.offlineSpells++;
       sim.setOffline(node);
+      if (permanent && this.#hooks.onMachineLost !== undefined) {
+        this.machinesLost++;
+        this.#hooks.onMachineLost(node, sim);
+      }
       this.#hooks.onChange?.(node, sim);
       const downMs = random.exponential(this.config.downtimeHoursMean * HOUR_MS);
       sim.at(sim.nowMs + downMs, () => {

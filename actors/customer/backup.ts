@@ -12,6 +12,7 @@
  */
 
 import type { BlobResult, StepContext } from "../../core/actor.ts";
+import { recordChanged } from "./recover.ts";
 import { fromHex, toHex } from "../../core/ids.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import { AUDIT_LEAF_BYTES, type StorageJobResult } from "../../core/storage.ts";
@@ -325,6 +326,7 @@ function releaseBlock(s: CustomerState, block: BlockRec, out: E[]): void {
 function finish(s: CustomerState, run: BackupRun, out: E[]): void {
   const v = run.version;
   v.status = "complete";
+  recordChanged(s);
   s.backup = null;
   s.counters.backupsDone++;
   const bytes = v.files.reduce((n, f) => n + f.size, 0);

@@ -9,6 +9,7 @@ import { REMOVE_KEYS_MAX } from "../../core/limits.ts";
 import { failBackup } from "./backup.ts";
 import type { E, PositionSummary, VersionSummary } from "./protocol.ts";
 import { dropRecord } from "./persist.ts";
+import { recordChanged } from "./recover.ts";
 import { request } from "./requests.ts";
 import type { BlockRec, CustomerState, VersionRec } from "./state.ts";
 
@@ -39,6 +40,7 @@ export function deleteVersion(s: CustomerState, ctx: StepContext, out: E[], vers
   });
   for (const b of blocks) b.held.fill(0);
   dropRecord(s, out, versionId);
+  recordChanged(s);
   out.push({ kind: "notice", notice: { type: "deleted", versionId } });
   out.push({ kind: "trace", event: "deleted", detail: { version: versionId } });
 }

@@ -165,7 +165,8 @@ export function onContract(
   familyChanged(s);
   markSeen(s, i, ctx.nowMs);
   s.counters.hired++;
-  if (s.counters.hired > s.positions.length) s.counters.replaced++;
+  if (s.firstHiresLeft > 0) s.firstHiresLeft--;
+  else s.counters.replaced++;
   out.push({ kind: "notice", notice: { type: "hired", position: i, supplier } });
   out.push({ kind: "trace", event: "hired", detail: { position: i, supplier } });
   // A new member holds nothing yet: look for fragments to rebuild soon.

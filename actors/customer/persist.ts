@@ -18,6 +18,7 @@ import {
   META_PREFIX,
   versionKey,
 } from "./records.ts";
+import { afterLoad, recordChanged } from "./recover.ts";
 import { continuation } from "./requests.ts";
 import type { BlockRec, CustomerState } from "./state.ts";
 
@@ -28,6 +29,12 @@ const FAMILY = "family";
  * customer must know who holds each position before anything else.
  */
 export function familyChanged(s: CustomerState): void {
+  familyRecorded(s);
+  recordChanged(s);
+}
+
+/** Writes the local family record at once (without publishing a new one to the ID servers). */
+export function familyRecorded(s: CustomerState): void {
   s.dirty.add(FAMILY);
   s.urgent.add(FAMILY);
 }
@@ -115,7 +122,7 @@ export function onRecordList(s: CustomerState, out: E[], r: BlobResult): void {
     out.push({ kind: "io", id, op: { op: "read", key } });
     s.loadPending++;
   }
-  if (s.loadPending === 0) s.phase = "ready";
+  if (s.loadPending === 0) afterLoad(s);
 }
 
 /** One record arrived: decode it into the state. Corrupt records are counted and skipped. */
@@ -135,7 +142,7 @@ export function onRecordRead(s: CustomerState, key: string, r: BlobResult): void
   }
   if (s.loadPending === 0) {
     s.versions.sort((a, b) => a.createdMs - b.createdMs || (a.id < b.id ? -1 : 1));
-    s.phase = "ready";
+    afterLoad(s);
   }
 }
 
@@ -153,6 +160,7 @@ function applyFamily(s: CustomerState, data: Uint8Array): void {
     p.state = "active";
     p.online = true;
     p.lastSeenMs = s.nowMs; // a fresh grace period: our own absence says nothing about them
+    s.firstHiresLeft--;
   });
   s.excluded = f.excluded.slice(-s.options.excludedMax);
 }

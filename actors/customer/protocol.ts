@@ -76,6 +76,10 @@ export type CustomerNotice =
   | { type: "restore_done"; restoreId: number; files: number }
   | { type: "restore_failed"; restoreId: number; reason: string; missing: number }
   | { type: "deleted"; versionId: string }
+  /** A customer without records found its family record and took its family back. */
+  | { type: "recovered"; suppliers: number; versions: number }
+  /** The family record could not be used; nothing is hired until this is fixed. */
+  | { type: "recovery_failed"; reason: string }
   /** A command was refused at once (unknown version, queue full, ...). */
   | { type: "command_failed"; command: CustomerCommand["type"]; reason: string }
   | { type: "versions"; versions: VersionSummary[] }

@@ -8,6 +8,7 @@
 import type { NodeId } from "../../core/actor.ts";
 import { assert } from "../../core/assert.ts";
 import type { Message } from "../../core/protocol/mod.ts";
+import type { SignedFamilyRecord } from "../../core/protocol/identity.ts";
 import type { EccScheme } from "../../core/storage.ts";
 import type { CustomerNotice, SourceFile } from "./protocol.ts";
 
@@ -78,6 +79,11 @@ export interface CustomerConfig {
   scheme: EccScheme;
   /** The user's 32-byte file key; it never leaves this node in the clear. */
   fileKey: Uint8Array;
+  /**
+   * The user's signed identity document, published to the ID servers at start (they host a
+   * family record only for a known identity). Absent when something else publishes it.
+   */
+  identityDocument?: Uint8Array;
   options?: Partial<CustomerOptions>;
 }
 
@@ -199,9 +205,48 @@ export interface RepairTask extends GatherBase {
 /** A gather of either kind. */
 export type Gather = RestoreBlock | RepairTask;
 
+/** A version's manifest being fetched back from the family while recovering. */
+export interface ManifestFetch {
+  id: string;
+  cipherSize: number;
+  fragments: (Uint8Array | undefined)[];
+  /** Fetches not answered yet. */
+  waiting: number;
+}
+
+/** Publishing the family record (see `recover.ts`). */
+export interface RecordPublishing {
+  /** Revision of the last record published or seen. */
+  revision: number;
+  /** The family or the versions changed since the last record was sealed. */
+  dirty: boolean;
+  sealing: boolean;
+  /** Publish answers still awaited. */
+  awaiting: number;
+  retryAtMs: number;
+}
+
+/** Recovering the family and catalogue on a machine that has no records (see `recover.ts`). */
+export interface Recovery {
+  stage: "idle" | "fetch" | "fetching" | "opening" | "stuck" | "done";
+  best: SignedFamilyRecord | null;
+  answers: number;
+  notFound: number;
+  retryAtMs: number;
+  /** The supplier the record named at each position. */
+  adopted: (NodeId | null)[];
+  /** Versions whose manifests are still to be fetched. */
+  pending: { id: string; manifestCipherSize: number }[];
+  active: ManifestFetch[];
+}
+
 /** Why a request was sent: decides what its answer or its timeout does. */
 export type RequestPurpose =
   | { kind: "offer_query" }
+  | { kind: "identity_publish" }
+  | { kind: "family_publish" }
+  | { kind: "family_fetch" }
+  | { kind: "manifest_fetch"; fetch: ManifestFetch; position: number }
   | { kind: "contract"; position: number; supplier: NodeId }
   | { kind: "cancel" }
   | { kind: "probe"; position: number }
@@ -229,7 +274,10 @@ export type Continuation =
   | { kind: "seal_manifest"; version: VersionRec }
   | { kind: "open"; gather: RestoreBlock; run: RestoreRun }
   | { kind: "rebuild"; task: RepairTask }
-  | { kind: "verify_audit"; position: number; supplier: NodeId };
+  | { kind: "verify_audit"; position: number; supplier: NodeId }
+  | { kind: "seal_recovery" }
+  | { kind: "open_recovery"; revision: number }
+  | { kind: "recover_manifest"; fetch: ManifestFetch };
 
 /** Counters for reports and tests. */
 export interface CustomerCounters {
@@ -251,6 +299,11 @@ export interface CustomerCounters {
   refused: number;
   recordsCorrupt: number;
   recordWriteFailures: number;
+  recordsPublished: number;
+  recordPublishFailures: number;
+  recoveries: number;
+  versionsRecovered: number;
+  manifestsUnrecovered: number;
 }
 
 /** The whole state of a customer node. */
@@ -259,6 +312,7 @@ export interface CustomerState {
   idServers: NodeId[];
   scheme: EccScheme;
   fileKey: Uint8Array;
+  identityDocument: Uint8Array | null;
   options: CustomerOptions;
   positions: Position[];
   /** Offers not yet tried, from the last query. */
@@ -266,6 +320,8 @@ export interface CustomerState {
   /** Suppliers not to hire again (fired or refusing), oldest first. */
   excluded: NodeId[];
   hireRetryAtMs: number;
+  /** Hires that fill the family for the first time; later ones are replacements. */
+  firstHiresLeft: number;
   nextIdServer: number;
   versions: VersionRec[];
   backup: BackupRun | null;
@@ -281,8 +337,13 @@ export interface CustomerState {
   nextAuditPosition: number;
   nextRepairScanAtMs: number | null;
   started: boolean;
-  /** `new` until the first start, `loading` while records are read back, then `ready`. */
-  phase: "new" | "loading" | "ready";
+  /**
+   * `new` until the first start, `loading` while records are read back, `recovering` while a
+   * customer without records looks for its family record, then `ready`.
+   */
+  phase: "new" | "loading" | "recovering" | "ready";
+  record: RecordPublishing;
+  recovery: Recovery;
   /** Record reads still outstanding while loading. */
   loadPending: number;
   /** Records to write: `family` or a version id; `urgent` ones skip the batching delay. */
@@ -320,11 +381,13 @@ export function customerState(config: CustomerConfig): CustomerState {
     idServers: [...config.idServers],
     scheme: config.scheme,
     fileKey: config.fileKey,
+    identityDocument: config.identityDocument ?? null,
     options,
     positions,
     candidates: [],
     excluded: [],
     hireRetryAtMs: 0,
+    firstHiresLeft: config.scheme.n,
     nextIdServer: 0,
     versions: [],
     backup: null,
@@ -341,6 +404,17 @@ export function customerState(config: CustomerConfig): CustomerState {
     nextRepairScanAtMs: null,
     started: false,
     phase: "new",
+    record: { revision: 0, dirty: false, sealing: false, awaiting: 0, retryAtMs: 0 },
+    recovery: {
+      stage: "idle",
+      best: null,
+      answers: 0,
+      notFound: 0,
+      retryAtMs: 0,
+      adopted: positions.map(() => null),
+      pending: [],
+      active: [],
+    },
     loadPending: 0,
     dirty: new Set(),
     urgent: new Set(),
@@ -367,6 +441,11 @@ export function customerState(config: CustomerConfig): CustomerState {
       refused: 0,
       recordsCorrupt: 0,
       recordWriteFailures: 0,
+      recordsPublished: 0,
+      recordPublishFailures: 0,
+      recoveries: 0,
+      versionsRecovered: 0,
+      manifestsUnrecovered: 0,
     },
   };
 }

@@ -32,6 +32,13 @@
  * | `fetch`              | supplier  | verified against its hash, else fire                 |
  * | `audit`              | supplier  | Merkle proof checked against the root, else fire     |
  * | `remove`, `contract_cancel` | supplier | best effort                                  |
+ * | `identity_publish`   | ID server | ignored (a refusal shows up as `unknown_owner`)      |
+ * | `family_publish`     | ID server | refusals: publish again (see `recover.ts`)           |
+ * | `family_fetch`       | ID server | a customer without records adopts the newest record  |
+ *
+ * A customer that starts with no records at all first looks for its family record on the ID
+ * servers (`recovering`): a user on a new machine with only the key gets the family and the
+ * catalogue back; see `recover.ts`.
  *
  * Lifecycle: on the first `start` the timers are armed and hiring begins. On a later `start`
  * (back from offline) every supplier is given a fresh grace period: the customer's own absence
@@ -78,6 +85,18 @@ import {
   scanForRepairs,
 } from "./repair.ts";
 import { expiredRequests, firstRequestDeadline, takeRequest } from "./requests.ts";
+import {
+  onFamilyFetched,
+  onManifestFragment,
+  onManifestRecovered,
+  onRecordPublished,
+  onRecordSealed,
+  onRecoveryOpened,
+  publishIdentity,
+  pumpManifests,
+  pumpRecord,
+  pumpRecovery,
+} from "./recover.ts";
 import { flush, onRecordList, onRecordRead, onRecordWritten, startLoad } from "./persist.ts";
 import { onOpened, openGathered, pumpRestore, queueRestore } from "./restore.ts";
 import { type CustomerState, invariants, type PendingRequest } from "./state.ts";
@@ -114,6 +133,7 @@ function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
   if (!s.started) {
     s.started = true;
     startLoad(s, out);
+    publishIdentity(s, ctx, out);
     if (o.repair) {
       s.nextProbeAtMs = ctx.nowMs + o.probeIntervalMs * ctx.random.float();
       s.nextAuditAtMs = ctx.nowMs + (o.auditIntervalMs / s.scheme.n) * (0.5 + ctx.random.float());
@@ -134,7 +154,9 @@ function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
 
 /** Drives every pipeline forward; runs after each input (once the records are loaded). */
 function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
+  pumpRecovery(s, ctx, out);
   if (s.phase !== "ready") return;
+  pumpManifests(s, ctx, out);
   hire(s, ctx, out);
   startBackup(s, ctx, out);
   pumpBackup(s, ctx, out);
@@ -145,6 +167,7 @@ function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
   }
   pumpRestore(s, ctx, out);
   if (s.options.repair) pumpRepairs(s, ctx, out);
+  pumpRecord(s, ctx, out);
   flush(s, ctx, out);
 }
 
@@ -173,6 +196,14 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
   switch (purpose.kind) {
     case "offer_query":
       return onOffersTimeout(s, ctx);
+    case "identity_publish":
+      return;
+    case "family_publish":
+      return onRecordPublished(s, ctx, out, null);
+    case "family_fetch":
+      return onFamilyFetched(s, ctx, out, null);
+    case "manifest_fetch":
+      return onManifestFragment(s, out, purpose.fetch, purpose.position, null);
     case "contract":
       return onContract(s, ctx, out, purpose.position, purpose.supplier, false);
     case "probe":
@@ -211,6 +242,16 @@ function onMessage(s: CustomerState, ctx: StepContext, out: E[], from: string, m
   }
   const p = r.purpose;
   if (m.type === "offer_query_reply" && p.kind === "offer_query") return onOffers(s, ctx, m);
+  if (m.type === "identity_publish_reply" && p.kind === "identity_publish") return;
+  if (m.type === "family_publish_reply" && p.kind === "family_publish") {
+    return onRecordPublished(s, ctx, out, m);
+  }
+  if (m.type === "family_fetch_reply" && p.kind === "family_fetch") {
+    return onFamilyFetched(s, ctx, out, m);
+  }
+  if (m.type === "fetch_reply" && p.kind === "manifest_fetch") {
+    return onManifestFragment(s, out, p.fetch, p.position, m);
+  }
   if (m.type === "contract_reply" && p.kind === "contract") {
     return onContract(s, ctx, out, p.position, p.supplier, m.outcome === "accepted");
   }
@@ -294,6 +335,12 @@ function onJob(s: CustomerState, ctx: StepContext, out: E[], id: number, r: Stor
       return onAuditVerified(s, ctx, out, c.position, c.supplier, r.type === "verified" && r.ok);
     case "source":
       return;
+    case "seal_recovery":
+      return onRecordSealed(s, ctx, out, r);
+    case "open_recovery":
+      return onRecoveryOpened(s, ctx, out, c.revision, r);
+    case "recover_manifest":
+      return onManifestRecovered(s, ctx, out, c.fetch, r);
   }
 }
 
@@ -327,6 +374,11 @@ function nextDeadlineMs(s: CustomerState): number | null {
   }
   const now = s.nowMs;
   if (s.dirty.size > 0 && s.flushAtMs > now) t = Math.min(t, s.flushAtMs);
+  if (s.record.dirty && s.record.retryAtMs > now) t = Math.min(t, s.record.retryAtMs);
+  const rec = s.recovery;
+  if ((rec.stage === "fetch" || rec.pending.length > 0) && rec.retryAtMs > now) {
+    t = Math.min(t, rec.retryAtMs);
+  }
   if (s.hireRetryAtMs > now && s.positions.some((p) => p.state === "empty")) {
     t = Math.min(t, s.hireRetryAtMs);
   }

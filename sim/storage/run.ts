@@ -15,7 +15,7 @@
  * @module
  */
 
-import { customer, customerState } from "../../actors/customer/mod.ts";
+import { customer, type CustomerConfig, customerState } from "../../actors/customer/mod.ts";
 import { idServerActor, idServerState } from "../../actors/idserver/mod.ts";
 import { supplierActor, supplierState } from "../../actors/supplier/mod.ts";
 import type { NodeId } from "../../core/actor.ts";
@@ -154,6 +154,7 @@ export class StorageRun {
     }, {
       canDepart: (node) => this.phase === "main" && node.role === "supplier",
       onDepart: () => this.#addSupplier(),
+      onMachineLost: (node) => this.#loseMachine(node),
     });
   }
 
@@ -232,26 +233,24 @@ export class StorageRun {
   #addUser(): void {
     const name = `n${this.sim.nodes.length}`;
     const random = Random.stream(this.flags.seed, `user:${name}`);
-    const node = this.sim.addNode(
-      "customer",
-      customer,
-      customerState({
-        name,
-        idServers: this.idServers,
-        scheme: this.scheme,
-        fileKey: random.bytes(32),
-        options: {
-          repair: this.flags.repair,
-          quotaBytes: this.quotaBytes,
-          blockBytes: BLOCK_BYTES,
-          probeIntervalMs: this.tuning.probeMinutes * 60_000,
-          offlineAfterMs: 3 * this.tuning.probeMinutes * 60_000,
-          fireAfterMs: this.tuning.fireAfterHours * HOUR_MS,
-          auditIntervalMs: this.tuning.auditHours * HOUR_MS,
-        },
-      }),
-    );
-    const user = new User(node, random);
+    const config: CustomerConfig = {
+      name,
+      idServers: this.idServers,
+      scheme: this.scheme,
+      fileKey: random.bytes(32),
+      identityDocument: simIdentity(name, nodeKeys(this.flags.seed, name), this.idServers),
+      options: {
+        repair: this.flags.repair,
+        quotaBytes: this.quotaBytes,
+        blockBytes: BLOCK_BYTES,
+        probeIntervalMs: this.tuning.probeMinutes * 60_000,
+        offlineAfterMs: 3 * this.tuning.probeMinutes * 60_000,
+        fireAfterMs: this.tuning.fireAfterHours * HOUR_MS,
+        auditIntervalMs: this.tuning.auditHours * HOUR_MS,
+      },
+    };
+    const node = this.sim.addNode("customer", customer, customerState(config));
+    const user = new User(node, random, config);
     this.users.push(user);
     this.sim.diskOf(node).mounts.set(
       "src:",
@@ -266,6 +265,20 @@ export class StorageRun {
       () => this.phase === "main",
     );
     this.churn.watch(node);
+  }
+
+  /**
+   * A user's machine is lost while offline: memory and disk are gone (the source files stay: the
+   * person still has them); it comes back as a new machine with only the user's key.
+   */
+  #loseMachine(node: Node): void {
+    const user = this.users.find((u) => u.node === node);
+    if (user === undefined) return;
+    const disk = this.sim.diskOf(node);
+    disk.blobs.clear();
+    disk.usedBytes = 0;
+    user.machineLost();
+    this.sim.restart(node, customerState(user.config));
   }
 
   /** Serves a user's source file from the deterministic contents. */
@@ -373,7 +386,7 @@ export class StorageRun {
       },
       [0, 0],
     );
-    const repairBytes = sum((u) => u.state.counters.repairBytes);
+    const repairBytes = sum((u) => u.counter("repairBytes"));
     return {
       roles: { idServers: counts.idServers, suppliers: counts.suppliers, users: counts.users },
       files: { stored: m.stored, lost: m.lost },
@@ -385,16 +398,16 @@ export class StorageRun {
       repair: {
         bytes: repairBytes,
         ratio: m.storedBytes === 0 ? 0 : repairBytes / m.storedBytes,
-        fragments: sum((u) => u.state.counters.repairFragments),
+        fragments: sum((u) => u.counter("repairFragments")),
       },
       suppliers: {
-        replaced: sum((u) => u.state.counters.replaced),
-        fired: sum((u) => u.state.counters.fired),
+        replaced: sum((u) => u.counter("replaced")),
+        fired: sum((u) => u.counter("fired")),
         departed: this.churn.departures,
       },
       audits: {
-        passed: sum((u) => u.state.counters.auditsPassed),
-        failed: sum((u) => u.state.counters.auditsFailed),
+        passed: sum((u) => u.counter("auditsPassed")),
+        failed: sum((u) => u.counter("auditsFailed")),
       },
       check: {
         plaintextLeaks: m.leaks.length,
@@ -404,6 +417,11 @@ export class StorageRun {
         lostRecovered: r.lostRecovered,
       },
       backupsFailed: sum((u) => u.backupsFailed),
+      machines: {
+        lost: sum((u) => u.machinesLost),
+        recovered: sum((u) => u.counter("recoveries")),
+        versionsRecovered: sum((u) => u.counter("versionsRecovered")),
+      },
       messages: c.sent,
       events: c.events,
       simMs: this.sim.nowMs,

@@ -9,7 +9,12 @@
 import { Buffer } from "node:buffer";
 import type { NodeId } from "../../core/actor.ts";
 import type { Random } from "../../core/prng.ts";
-import type { CustomerNotice, CustomerState } from "../../actors/customer/mod.ts";
+import type {
+  CustomerConfig,
+  CustomerCounters,
+  CustomerNotice,
+  CustomerState,
+} from "../../actors/customer/mod.ts";
 import type { SimNode, Simulator } from "../simulator.ts";
 import type { Contents, FileId } from "./content.ts";
 import type { StorageSimProtocol } from "./world.ts";
@@ -61,9 +66,37 @@ export class User {
   #nextRestoreId = 1;
   backupsFailed = 0;
 
-  constructor(node: SimNode<StorageSimProtocol>, random: Random) {
+  /** Machines this user lost (each time it came back with only the key). */
+  machinesLost = 0;
+
+  constructor(
+    node: SimNode<StorageSimProtocol>,
+    random: Random,
+    readonly config: CustomerConfig,
+  ) {
     this.node = node;
     this.random = random;
+  }
+
+  /** Counters of the customer nodes this user had before the current one. */
+  readonly #earlier = new Map<keyof CustomerCounters, number>();
+
+  /** A counter of the user's customer, summed over every machine the user had. */
+  counter(name: keyof CustomerCounters): number {
+    return (this.#earlier.get(name) ?? 0) + this.state.counters[name];
+  }
+
+  /**
+   * The machine is about to be wiped: its counters are kept for the report, and restores it was
+   * running will never answer and are forgotten.
+   */
+  machineLost(): void {
+    for (const [name, value] of Object.entries(this.state.counters)) {
+      const key = name as keyof CustomerCounters;
+      this.#earlier.set(key, (this.#earlier.get(key) ?? 0) + value);
+    }
+    this.machinesLost++;
+    for (const [id, r] of this.restores) if (!r.done) this.restores.delete(id);
   }
 
   get id(): NodeId {

@@ -1,0 +1,409 @@
+/**
+ * Finding a user's data again with only the key, and keeping that possible.
+ *
+ * Publishing. Whenever the family or the set of complete versions changes, the customer seals a
+ * recovery record (scheme, who holds each position, each version's id and manifest size; see
+ * `data/recovery.ts`) under its file key, signs it as a family record with a revision above the
+ * last one, and sends it to every ID server. A refusal `older_revision` (another machine of the
+ * same user, or a clock that went back) raises the revision past the server's and publishes
+ * again; `unknown_owner` publishes the identity first when the customer has one to publish;
+ * silence and other refusals are retried after `hireRetryMs`.
+ *
+ * Recovering. A customer that starts with no records at all (a new machine, or a new user) asks
+ * every ID server for its family record before hiring anyone. If any has one, the newest is
+ * opened and adopted: the positions get their suppliers back, and each listed version's manifest
+ * is fetched from the family (every position asked, the fragments checked by decryption since no
+ * hash is known yet) and turned back into a catalogue entry. Only when every ID server that
+ * answered says it has none does the customer start as a new user: hiring a new family while
+ * the old record is out of reach would orphan the data, so silence is retried instead. A record
+ * for another scheme, or one that does not open with this key, stops recovery with a notice and
+ * nothing is hired.
+ *
+ * A recovered block is credited to a position only while its supplier is still the one the
+ * record named; audits and repair check the rest as usual.
+ *
+ * @module
+ */
+
+import type { NodeId, StepContext } from "../../core/actor.ts";
+import { signFamilyRecord } from "../../core/protocol/identity.ts";
+import type { MessageOf } from "../../core/protocol/mod.ts";
+import type { RecoveryRecord, StorageJobResult } from "../../core/storage.ts";
+import type { E } from "./protocol.ts";
+import { familyRecorded, versionChanged } from "./persist.ts";
+import { canRequest, continuation, request } from "./requests.ts";
+import type { BlockRec, CustomerState, ManifestFetch, VersionRec } from "./state.ts";
+
+/** Most versions a recovery record lists (the data path's `RECOVERY_VERSIONS_MAX`). */
+const RECORD_VERSIONS_MAX = 400;
+/** Manifests fetched at once while recovering. */
+const MANIFESTS_IN_FLIGHT = 2;
+
+/** The family or the list of complete versions changed: publish a new record soon. */
+export function recordChanged(s: CustomerState): void {
+  s.record.dirty = true;
+}
+
+/** Sends the identity document (when the customer has one) to every ID server. */
+export function publishIdentity(s: CustomerState, ctx: StepContext, out: E[]): void {
+  const document = s.identityDocument;
+  if (document === null) return;
+  for (const server of s.idServers) {
+    request(s, ctx, out, server, { type: "identity_publish", document }, {
+      kind: "identity_publish",
+    });
+  }
+}
+
+// ---- publishing ----
+
+/** Seals and publishes the record when it changed and nothing is in flight. */
+export function pumpRecord(s: CustomerState, ctx: StepContext, out: E[]): void {
+  const r = s.record;
+  if (!r.dirty || r.sealing || r.awaiting > 0 || ctx.nowMs < r.retryAtMs) return;
+  if (!canRequest(s, s.idServers.length)) return;
+  r.dirty = false;
+  r.sealing = true;
+  const id = continuation(s, { kind: "seal_recovery" });
+  out.push({
+    kind: "job",
+    id,
+    job: {
+      type: "seal_recovery",
+      record: recoveryRecordOf(s),
+      fileKey: s.fileKey,
+      salt: ctx.random.bytes(32),
+    },
+  });
+}
+
+/** What the record says now: the family and the newest complete versions. */
+export function recoveryRecordOf(s: CustomerState): RecoveryRecord {
+  const versions: RecoveryRecord["versions"] = [];
+  for (const p of s.recovery.pending) versions.push(p);
+  for (const f of s.recovery.active) versions.push({ id: f.id, manifestCipherSize: f.cipherSize });
+  for (let i = s.versions.length - 1; i >= 0; i--) {
+    const v = s.versions[i];
+    if (v.status !== "complete" || v.manifest === null) continue;
+    versions.push({ id: v.id, manifestCipherSize: v.manifest.cipherSize });
+  }
+  return {
+    scheme: s.scheme.text,
+    positions: s.positions.map((p) => (p.state === "active" ? p.supplier! : undefined)),
+    versions: versions.slice(0, RECORD_VERSIONS_MAX),
+  };
+}
+
+/** The record was sealed: sign it and send it to every ID server. */
+export function onRecordSealed(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  result: StorageJobResult,
+): void {
+  const r = s.record;
+  r.sealing = false;
+  if (result.type !== "recovery_sealed") {
+    s.counters.recordPublishFailures++;
+    r.dirty = true;
+    r.retryAtMs = ctx.nowMs + s.options.hireRetryMs;
+    return;
+  }
+  r.revision = Math.max(r.revision + 1, Math.floor(ctx.nowMs));
+  const record = signFamilyRecord({
+    owner: s.name,
+    revision: r.revision,
+    issuedMs: Math.max(0, Math.floor(ctx.nowMs)),
+    sealed: result.sealed,
+  }, (data) => ctx.crypto.sign(data));
+  for (const server of s.idServers) {
+    if (
+      request(s, ctx, out, server, { type: "family_publish", record }, { kind: "family_publish" })
+    ) {
+      r.awaiting++;
+    }
+  }
+}
+
+/** An ID server answered a publish (`null`: it did not answer in time). */
+export function onRecordPublished(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  m: MessageOf<"family_publish_reply"> | null,
+): void {
+  const r = s.record;
+  r.awaiting = Math.max(0, r.awaiting - 1);
+  if (m !== null && (m.outcome === "stored" || m.outcome === "unchanged")) {
+    s.counters.recordsPublished++;
+    return;
+  }
+  s.counters.recordPublishFailures++;
+  r.dirty = true;
+  if (m !== null && m.outcome === "older_revision") {
+    r.revision = Math.max(r.revision, m.revision);
+    return; // at once, with a higher revision
+  }
+  if (m !== null && m.outcome === "unknown_owner") publishIdentity(s, ctx, out);
+  r.retryAtMs = ctx.nowMs + s.options.hireRetryMs;
+}
+
+// ---- recovering ----
+
+/** Records are loaded: with none at all, look for a family record before doing anything. */
+export function afterLoad(s: CustomerState): void {
+  const fresh = s.versions.length === 0 && s.positions.every((p) => p.state === "empty");
+  s.phase = fresh ? "recovering" : "ready";
+  if (fresh) s.recovery.stage = "fetch";
+}
+
+/** Drives the search for the family record while `recovering`. */
+export function pumpRecovery(s: CustomerState, ctx: StepContext, out: E[]): void {
+  const rec = s.recovery;
+  if (s.phase !== "recovering" || rec.stage !== "fetch" || ctx.nowMs < rec.retryAtMs) return;
+  if (!canRequest(s, s.idServers.length)) return;
+  rec.stage = "fetching";
+  rec.best = null;
+  rec.answers = 0;
+  rec.notFound = 0;
+  for (const server of s.idServers) {
+    request(s, ctx, out, server, { type: "family_fetch", owner: s.name }, {
+      kind: "family_fetch",
+    });
+  }
+}
+
+/** An ID server answered the fetch (`null`: it did not answer in time). */
+export function onFamilyFetched(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  m: MessageOf<"family_fetch_reply"> | null,
+): void {
+  const rec = s.recovery;
+  if (rec.stage !== "fetching") return;
+  rec.answers++;
+  if (m !== null && m.outcome === "found" && m.record !== undefined && m.record.owner === s.name) {
+    if (rec.best === null || m.record.revision > rec.best.revision) rec.best = m.record;
+  } else if (m !== null && m.outcome === "not_found") {
+    rec.notFound++;
+  }
+  if (rec.answers < s.idServers.length) return;
+  if (rec.best !== null) {
+    rec.stage = "opening";
+    const id = continuation(s, { kind: "open_recovery", revision: rec.best.revision });
+    out.push({
+      kind: "job",
+      id,
+      job: { type: "open_recovery", sealed: rec.best.sealed, fileKey: s.fileKey },
+    });
+    return;
+  }
+  if (rec.notFound > 0) {
+    // A new user: nobody has ever published a family for this name.
+    rec.stage = "done";
+    s.phase = "ready";
+    return;
+  }
+  rec.stage = "fetch";
+  rec.retryAtMs = ctx.nowMs + s.options.hireRetryMs;
+}
+
+function stuck(s: CustomerState, out: E[], reason: string): void {
+  s.recovery.stage = "stuck";
+  out.push({ kind: "notice", notice: { type: "recovery_failed", reason } });
+  out.push({ kind: "trace", event: "recovery_failed", detail: { reason } });
+}
+
+/** The family record was opened: adopt the family and queue the versions' manifests. */
+export function onRecoveryOpened(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  revision: number,
+  result: StorageJobResult,
+): void {
+  const rec = s.recovery;
+  if (rec.stage !== "opening") return;
+  if (result.type !== "recovery_opened") {
+    const why = result.type === "failed" ? result.error : result.type;
+    return stuck(
+      s,
+      out,
+      `the family record on the ID servers does not open with this key (${why})`,
+    );
+  }
+  const record = result.record;
+  if (record.scheme !== s.scheme.text || record.positions.length !== s.positions.length) {
+    return stuck(
+      s,
+      out,
+      `your data is stored with ${record.scheme}; run the daemon with that scheme (--ecc ${record.scheme})`,
+    );
+  }
+  s.record.revision = Math.max(s.record.revision, revision);
+  const seen = new Set<NodeId>();
+  record.positions.forEach((supplier, i) => {
+    if (supplier === undefined || seen.has(supplier)) return;
+    seen.add(supplier);
+    const p = s.positions[i];
+    p.supplier = supplier;
+    p.state = "active";
+    p.online = true;
+    p.lastSeenMs = ctx.nowMs;
+    p.hiredMs = ctx.nowMs;
+    rec.adopted[i] = supplier;
+    s.firstHiresLeft--;
+  });
+  const ids = new Set<string>();
+  rec.pending = record.versions.filter((v) => !ids.has(v.id) && ids.add(v.id) !== undefined);
+  rec.stage = "done";
+  s.phase = "ready";
+  familyRecorded(s);
+  s.counters.recoveries++;
+  out.push({
+    kind: "notice",
+    notice: { type: "recovered", suppliers: seen.size, versions: rec.pending.length },
+  });
+  out.push({
+    kind: "trace",
+    event: "recovered",
+    detail: { suppliers: seen.size, versions: rec.pending.length },
+  });
+}
+
+/** Fetches the manifests of recovered versions, a few at a time. */
+export function pumpManifests(s: CustomerState, ctx: StepContext, out: E[]): void {
+  const rec = s.recovery;
+  const n = s.positions.length;
+  while (rec.active.length < MANIFESTS_IN_FLIGHT && rec.pending.length > 0) {
+    const next = rec.pending[0];
+    if (ctx.nowMs < rec.retryAtMs || !canRequest(s, n)) return;
+    rec.pending.shift();
+    const fetch: ManifestFetch = {
+      id: next.id,
+      cipherSize: next.manifestCipherSize,
+      fragments: new Array(n).fill(undefined),
+      waiting: 0,
+    };
+    rec.active.push(fetch);
+    s.positions.forEach((p, i) => {
+      if (p.state !== "active") return;
+      const sent = request(s, ctx, out, p.supplier!, {
+        type: "fetch",
+        key: `${fetch.id}/m/0/${i}`,
+      }, { kind: "manifest_fetch", fetch, position: i });
+      if (sent) fetch.waiting++;
+    });
+    if (fetch.waiting === 0) openFetched(s, out, fetch);
+  }
+}
+
+/** A supplier answered a manifest fetch (`null`: it did not answer in time). */
+export function onManifestFragment(
+  s: CustomerState,
+  out: E[],
+  fetch: ManifestFetch,
+  position: number,
+  m: MessageOf<"fetch_reply"> | null,
+): void {
+  if (m !== null && m.outcome === "found") fetch.fragments[position] = m.data;
+  fetch.waiting--;
+  if (fetch.waiting === 0) openFetched(s, out, fetch);
+}
+
+function openFetched(s: CustomerState, out: E[], fetch: ManifestFetch): void {
+  const id = continuation(s, { kind: "recover_manifest", fetch });
+  out.push({
+    kind: "job",
+    id,
+    job: {
+      type: "recover_manifest",
+      fileKey: s.fileKey,
+      scheme: s.scheme.text,
+      fragments: fetch.fragments,
+      cipherSize: fetch.cipherSize,
+    },
+  });
+}
+
+/** A manifest was rebuilt (or not): put the version back in the catalogue, or try again later. */
+export function onManifestRecovered(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  fetch: ManifestFetch,
+  result: StorageJobResult,
+): void {
+  const rec = s.recovery;
+  rec.active = rec.active.filter((f) => f !== fetch);
+  if (result.type !== "manifest_recovered") {
+    // Too few of its holders are online now (or the bytes are gone): try again later.
+    s.counters.manifestsUnrecovered++;
+    rec.pending.push({ id: fetch.id, manifestCipherSize: fetch.cipherSize });
+    rec.retryAtMs = ctx.nowMs + s.options.offlineAfterMs;
+    return;
+  }
+  if (s.versions.some((v) => v.id === fetch.id) || s.versions.length >= s.options.versionsMax) {
+    return;
+  }
+  const version = versionFromManifest(s, fetch, result);
+  s.versions.push(version);
+  s.versions.sort((a, b) => a.createdMs - b.createdMs || (a.id < b.id ? -1 : 1));
+  versionChanged(s, version.id, true);
+  recordChanged(s);
+  s.counters.versionsRecovered++;
+  out.push({ kind: "trace", event: "version_recovered", detail: { version: version.id } });
+}
+
+function versionFromManifest(
+  s: CustomerState,
+  fetch: ManifestFetch,
+  r: Extract<StorageJobResult, { type: "manifest_recovered" }>,
+): VersionRec {
+  const n = s.positions.length;
+  const credited = new Uint8Array(n);
+  s.positions.forEach((p, i) => {
+    if (p.state === "active" && p.supplier === s.recovery.adopted[i]) credited[i] = 1;
+  });
+  const block = (key: string, plainSize: number, cipherSize: number): BlockRec => ({
+    key,
+    plainSize,
+    cipherSize,
+    fragmentSize: Math.ceil(cipherSize / s.scheme.k),
+    hashes: [],
+    roots: [],
+    held: credited.slice(),
+    storing: new Uint8Array(n),
+    pending: null,
+    repairing: false,
+  });
+  const m = r.manifest;
+  const manifest = block(`${fetch.id}/m/0`, 0, fetch.cipherSize);
+  manifest.fragmentSize = r.fragmentSize;
+  manifest.hashes = r.fragmentHashes.map((h) => h.slice());
+  manifest.roots = r.merkleRoots.map((h) => h.slice());
+  r.matched.forEach((ok, i) => {
+    manifest.held[i] = ok && credited[i] === 1 ? 1 : 0;
+  });
+  return {
+    id: fetch.id,
+    label: m.label,
+    createdMs: m.createdMs,
+    status: "complete",
+    files: m.files.map((f, fi) => ({
+      path: f.path,
+      size: f.size,
+      mode: f.mode,
+      mtimeMs: f.mtimeMs,
+      salt: f.salt.slice(),
+      blocks: f.blocks.map((b, bi) => {
+        const rec = block(`${fetch.id}/${fi}/${bi}`, b.plainSize, b.cipherSize);
+        rec.hashes = b.fragmentHashes.map((h) => h.slice());
+        rec.roots = b.merkleRoots.map((h) => h.slice());
+        return rec;
+      }),
+    })),
+    manifest,
+  };
+}

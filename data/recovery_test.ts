@@ -1,0 +1,108 @@
+import { assert, assertEquals, assertThrows } from "./_assert_test_util.ts";
+import { randomKey } from "./aead.ts";
+import { AuthenticationError, FormatError, TooFewFragmentsError } from "./errors.ts";
+import { encodeFragments } from "./fragments.ts";
+import { type Manifest, sealManifest } from "./manifest.ts";
+import { hashFragment, LEAF_BYTES_DEFAULT } from "./merkle.ts";
+import { openRecovery, recoverManifest, sealRecovery } from "./recovery.ts";
+import type { RecoveryRecord } from "../core/storage.ts";
+
+const fileKey = randomKey();
+const salt = new Uint8Array(32).fill(7);
+const record: RecoveryRecord = {
+  scheme: "rs:4+4",
+  positions: ["alice-s1", undefined, "s3", "s4", "s5", "s6", "s7", "s8"],
+  versions: [{ id: "00ff", manifestCipherSize: 1234 }, { id: "abcd", manifestCipherSize: 99 }],
+};
+
+Deno.test("recovery record: seals, opens with the key, refuses another key and any flipped bit", () => {
+  const sealed = sealRecovery(record, fileKey, salt);
+  assertEquals(openRecovery(sealed, fileKey), record);
+  assertThrows(() => openRecovery(sealed, randomKey()), AuthenticationError);
+  for (let i = 0; i < sealed.length; i += 7) {
+    const bad = sealed.slice();
+    bad[i] ^= 0x10;
+    let threw = false;
+    try {
+      openRecovery(bad, fileKey);
+    } catch (e) {
+      threw = e instanceof AuthenticationError || e instanceof FormatError;
+    }
+    assert(threw, `a flipped bit at ${i} went unnoticed`);
+  }
+  assertThrows(() => openRecovery(sealed.subarray(0, 20), fileKey), FormatError);
+});
+
+Deno.test("recovery record: one too big for an ID server is refused when sealing", () => {
+  const versions = Array.from({ length: 400 }, (_, i) => ({
+    id: `${i}`.padStart(64, "0"),
+    manifestCipherSize: i,
+  }));
+  assertThrows(() => sealRecovery({ ...record, versions }, fileKey, salt), RangeError);
+});
+
+function sealedManifest(scheme: string, n = 8): { fragments: Uint8Array[]; cipherSize: number } {
+  const manifest: Manifest = {
+    versionId: new Uint8Array(16).fill(3),
+    createdMs: 1_700_000_000_000,
+    label: "nightly",
+    scheme,
+    blockBytes: 4 << 20,
+    leafBytes: 16384,
+    files: [{
+      path: "a/b.txt",
+      size: 5,
+      mode: 0o644,
+      mtimeMs: 1,
+      salt: new Uint8Array(32).fill(1),
+      blocks: [{
+        plainSize: 5,
+        cipherSize: 21,
+        wrappedKey: undefined,
+        fragmentHashes: Array.from({ length: n }, () => new Uint8Array(32)),
+        merkleRoots: Array.from({ length: n }, () => new Uint8Array(32)),
+      }],
+    }],
+  };
+  const sealed = sealManifest(manifest, fileKey);
+  return { fragments: encodeFragments(scheme, sealed), cipherSize: sealed.length };
+}
+
+Deno.test("recoverManifest: without hashes, skips altered fragments and rebuilds every hash", () => {
+  const { fragments, cipherSize } = sealedManifest("rs:4+4");
+  const given: (Uint8Array | undefined)[] = fragments.map((f) => f.slice());
+  given[1] = undefined;
+  given[6] = undefined;
+  given[0]![3] ^= 1; // a lying supplier
+  const r = recoverManifest("rs:4+4", given, cipherSize, fileKey);
+  assertEquals(r.manifest.label, "nightly");
+  assertEquals(r.manifest.files[0].path, "a/b.txt");
+  assertEquals(r.matched, [false, false, true, true, true, true, false, true]);
+  fragments.forEach((f, i) => {
+    assertEquals(r.fragmentHashes[i], hashFragment(f, LEAF_BYTES_DEFAULT).sha256);
+  });
+});
+
+Deno.test("recoverManifest: too few fragments, or too many altered, is a clear error", () => {
+  const { fragments, cipherSize } = sealedManifest("rs:4+4");
+  const few = fragments.map((f, i) => (i < 3 ? f : undefined));
+  assertThrows(() => recoverManifest("rs:4+4", few, cipherSize, fileKey), TooFewFragmentsError);
+  const altered = fragments.map((f, i) => {
+    const c = f.slice();
+    if (i < 5) c[0] ^= 1;
+    return c;
+  });
+  assertThrows(() => recoverManifest("rs:4+4", altered, cipherSize, fileKey), AuthenticationError);
+  assertThrows(
+    () => recoverManifest("rs:4+4", fragments, cipherSize, randomKey()),
+    AuthenticationError,
+  );
+});
+
+Deno.test("recoverManifest: a mirror copy that lies is passed over for an honest one", () => {
+  const { fragments, cipherSize } = sealedManifest("mirror:3", 3);
+  const given = fragments.map((f) => f.slice());
+  given[0][10] ^= 0x80;
+  const r = recoverManifest("mirror:3", given, cipherSize, fileKey);
+  assertEquals(r.matched, [false, true, true]);
+});
