@@ -80,6 +80,7 @@ export class Scenario {
       idServers: [ids.id],
       scheme,
       fileKey: Random.stream(o.seed, "file key").bytes(32),
+      identityDocument: simIdentity(name, nodeKeys(o.seed, name), [ids.id]),
       options: { quotaBytes: 64 * 1024 * 1024, ...o.customer },
     };
     this.user = this.sim.addNode("customer", customer, customerState(this.#config));
@@ -93,6 +94,19 @@ export class Scenario {
   /** The user's daemon is killed and started again: only its disk survives. */
   restartUser(): void {
     this.sim.restart(this.user, customerState(this.#config));
+  }
+
+  /**
+   * The user's machine is lost: memory and disk are wiped and it starts again with only the
+   * key (and, with `scheme`, configured for another ECC scheme).
+   */
+  loseMachine(scheme?: string): void {
+    const disk = this.sim.diskOf(this.user);
+    disk.blobs.clear();
+    disk.usedBytes = 0;
+    const config = { ...this.#config };
+    if (scheme !== undefined) config.scheme = eccScheme(scheme)!;
+    this.sim.restart(this.user, customerState(config));
   }
 
   /** Starts a backup without waiting for it. */

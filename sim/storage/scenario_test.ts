@@ -182,3 +182,70 @@ Deno.test("scenario: queued backups and restores finish without timers (no repai
   const done = net.notices.filter((n) => n.type === "restore_done").length;
   if (done !== 3) throw new Error(`${done} of 3 restores finished`);
 });
+
+Deno.test("scenario: a user who loses the machine gets family and versions back with the key", () => {
+  const net = new Scenario({
+    seed: 11,
+    ecc: "rs:4+4",
+    suppliers: 14,
+    customer: { fireAfterMs: 6 * HOUR_MS },
+  });
+  const v1 = net.backup(FILES);
+  const v2 = net.backup({ "later.bin": bytes(3, 70_000) });
+  const family = net.family();
+  const before = net.notices.length;
+  net.loseMachine();
+  if (net.state.versions.length !== 0) throw new Error("the wiped machine still knows versions");
+  net.runFor(HOUR_MS);
+  const recovered = net.notices.slice(before).find((n) => n.type === "recovered");
+  if (recovered === undefined || recovered.type !== "recovered") {
+    throw new Error("no recovery notice");
+  }
+  if (recovered.suppliers !== 8 || recovered.versions !== 2) {
+    throw new Error(`recovered ${JSON.stringify(recovered)}`);
+  }
+  if (net.family().join() !== family.join()) throw new Error("another family after recovery");
+  if (net.state.counters.hired !== 0) throw new Error("suppliers were hired while recovering");
+  assertIdentical(net.restore(v1).files, "after recovery");
+  const later = net.restore(v2).files.get("later.bin")!;
+  if (later.length !== 70_000 || later.some((b, i) => b !== bytes(3, 70_000)[i])) {
+    throw new Error("the second version differs");
+  }
+  // The recovered catalogue drives repair like the original one did.
+  net.depart(family.slice(0, 4));
+  net.runFor(DAY_MS);
+  if (net.fullMembers() !== 8) throw new Error(`family after repair: ${net.fullMembers()}`);
+  net.depart(family.slice(4));
+  assertIdentical(net.restore(v1).files, "after the whole old family departed");
+});
+
+Deno.test("scenario: a lost machine hires nobody while the ID server is silent", () => {
+  const net = new Scenario({ seed: 12, ecc: "rs:2+2", suppliers: 8 });
+  const v = net.backup(FILES);
+  const family = net.family();
+  const ids = net.sim.node("n0")!;
+  net.sim.setOffline(ids);
+  net.loseMachine();
+  net.runFor(6 * HOUR_MS);
+  if (net.state.phase !== "recovering" || net.family().some((x) => x !== null)) {
+    throw new Error(`phase ${net.state.phase}, family ${net.family()}`);
+  }
+  net.sim.setOnline(ids);
+  net.runFor(2 * HOUR_MS);
+  if (net.family().join() !== family.join()) throw new Error("not the old family");
+  assertIdentical(net.restore(v).files, "after the ID server came back");
+});
+
+Deno.test("scenario: a record for another scheme stops recovery with a clear notice", () => {
+  const net = new Scenario({ seed: 13, ecc: "rs:2+2", suppliers: 8 });
+  net.backup(FILES);
+  net.loseMachine("rs:4+4");
+  net.runFor(HOUR_MS);
+  const failed = net.notices.find((n) => n.type === "recovery_failed");
+  if (
+    failed?.type !== "recovery_failed" || !/stored with rs:2\+2.*--ecc rs:2\+2/.test(failed.reason)
+  ) {
+    throw new Error(`no clear notice: ${JSON.stringify(failed)}`);
+  }
+  if (net.state.counters.hired !== 0) throw new Error("a new family was hired over the old one");
+});
