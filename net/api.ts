@@ -43,6 +43,10 @@ export interface StatusReply {
   blocksAtRisk: number;
   versions: number;
   job: JobView | null;
+  /** `recovering` while a new machine looks for its family; see the customer's status. */
+  phase: string;
+  versionsToRecover: number;
+  recoveryProblem: string | null;
 }
 
 /** A backup or restore as the CLI follows it. */

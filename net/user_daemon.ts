@@ -122,6 +122,9 @@ export class UserDaemon implements DaemonControl {
       blocksAtRisk: s.blocksAtRisk,
       versions: this.#host.state.versions.length,
       job: running === null ? null : view(running),
+      phase: s.phase,
+      versionsToRecover: s.versionsToRecover,
+      recoveryProblem: s.recoveryProblem,
     };
   }
 

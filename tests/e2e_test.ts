@@ -4,7 +4,7 @@
  * (`dist/bitdust.js` as `deno task bundle` makes it); `e2e_daemon_test.ts` runs from sources.
  */
 
-import { bundle } from "./_procs.ts";
+import { bundle, cli, until } from "./_procs.ts";
 import {
   assertSameTree,
   backup,
@@ -13,6 +13,7 @@ import {
   makeTree,
   network,
   restore,
+  startDaemon,
   startSupplier,
   status,
 } from "./_e2e.ts";
@@ -60,6 +61,50 @@ Deno.test({
       const r4 = await restore(net, version, `${net.dir}/out4`);
       if (r4.code !== 0) throw new Error(`restore after repair failed: ${r4.stderr}`);
       await assertSameTree(src, `${net.dir}/out4`, "after repair and four more deaths");
+
+      // The machine is lost; only the exported key is left. A new machine imports it: its
+      // daemon finds the family on the ID server and reads the catalogue back from it.
+      const pass = `${net.dir}/pass`;
+      await Deno.writeTextFile(pass, "correct horse battery staple\n");
+      const keyFile = `${net.dir}/alice.key`;
+      const exported = await cli(net.entry, [
+        "key",
+        "export",
+        "--to",
+        keyFile,
+        "--passphrase-file",
+        pass,
+        "--data",
+        net.user,
+      ]);
+      if (exported.code !== 0) throw new Error(`key export failed: ${exported.stderr}`);
+      await net.daemon.stop("SIGKILL");
+      await Deno.remove(net.user, { recursive: true });
+      net.user = `${net.dir}/alice-new-machine`;
+      const imported = await cli(net.entry, [
+        "key",
+        "import",
+        "--from",
+        keyFile,
+        "--passphrase-file",
+        pass,
+        "--idserver",
+        net.ids,
+        "--data",
+        net.user,
+      ]);
+      if (imported.code !== 0) throw new Error(`key import failed: ${imported.stderr}`);
+      await startDaemon(net);
+      await until("the version to be read back on the new machine", async () => {
+        const r = await cli(net.entry, ["ls", "--json", "--data", net.user]);
+        const versions = JSON.parse(r.stdout) as { versionId: string; status: string }[];
+        return versions.some((v) => v.versionId === version && v.status === "complete")
+          ? true
+          : undefined;
+      });
+      const r5 = await restore(net, version, `${net.dir}/out5`);
+      if (r5.code !== 0) throw new Error(`restore on the new machine failed: ${r5.stderr}`);
+      await assertSameTree(src, `${net.dir}/out5`, "on a new machine with only the key");
     } finally {
       await net.procs.stopAll();
       await Deno.remove(net.dir, { recursive: true }).catch(() => {});

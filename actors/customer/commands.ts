@@ -88,5 +88,8 @@ export function status(s: CustomerState): Extract<E, { kind: "notice" }>["notice
     positions,
     blocksDegraded: degraded,
     blocksAtRisk: atRisk,
+    phase: s.phase,
+    versionsToRecover: s.recovery.pending.length + s.recovery.active.length,
+    recoveryProblem: s.recovery.problem,
   };
 }

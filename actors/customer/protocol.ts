@@ -90,6 +90,12 @@ export type CustomerNotice =
     /** Blocks with fewer than N fragments held, and with fewer than K (not restorable now). */
     blocksDegraded: number;
     blocksAtRisk: number;
+    /** `recovering`: looking for the family record (a machine without records). */
+    phase: "new" | "loading" | "recovering" | "ready";
+    /** Versions listed in the family record whose manifests are not read back yet. */
+    versionsToRecover: number;
+    /** Why recovery stopped, if it did. */
+    recoveryProblem: string | null;
   };
 
 /** The customer's protocol: the shared messages, storage jobs, these commands and notices. */

@@ -211,6 +211,7 @@ export function onFamilyFetched(
 
 function stuck(s: CustomerState, out: E[], reason: string): void {
   s.recovery.stage = "stuck";
+  s.recovery.problem = reason;
   out.push({ kind: "notice", notice: { type: "recovery_failed", reason } });
   out.push({ kind: "trace", event: "recovery_failed", detail: { reason } });
 }
@@ -235,11 +236,10 @@ export function onRecoveryOpened(
   }
   const record = result.record;
   if (record.scheme !== s.scheme.text || record.positions.length !== s.positions.length) {
-    return stuck(
-      s,
-      out,
-      `your data is stored with ${record.scheme}; run the daemon with that scheme (--ecc ${record.scheme})`,
-    );
+    const want = record.scheme;
+    const reason = `your data is stored with ${want} but this node is set up for ` +
+      `${s.scheme.text}; set it up for ${want} (for example 'bitdust key import --ecc ${want}')`;
+    return stuck(s, out, reason);
   }
   s.record.revision = Math.max(s.record.revision, revision);
   const seen = new Set<NodeId>();

@@ -238,6 +238,8 @@ export interface Recovery {
   /** Versions whose manifests are still to be fetched. */
   pending: { id: string; manifestCipherSize: number }[];
   active: ManifestFetch[];
+  /** Why recovery stopped (`stuck`). */
+  problem: string | null;
 }
 
 /** Why a request was sent: decides what its answer or its timeout does. */
@@ -414,6 +416,7 @@ export function customerState(config: CustomerConfig): CustomerState {
       adopted: positions.map(() => null),
       pending: [],
       active: [],
+      problem: null,
     },
     loadPending: 0,
     dirty: new Set(),

@@ -55,6 +55,12 @@ function logNotice(n: CustomerNotice): void {
       return console.error(`${at} backup ${n.versionId} failed: ${n.reason}`);
     case "restore_failed":
       return console.error(`${at} restore ${n.restoreId} failed: ${n.reason}`);
+    case "recovered":
+      return console.error(
+        `${at} found your family of ${n.suppliers} suppliers; reading back ${n.versions} versions`,
+      );
+    case "recovery_failed":
+      return console.error(`${at} recovery stopped: ${n.reason}`);
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * `bitdust key export --to FILE` and `bitdust key import --from FILE [--idserver URL]`: the
  * passphrase-protected backup of a user's keys. Whoever holds the keys can read everything the
- * user stored; whoever loses them loses it all.
+ * user stored; whoever loses them loses it all. On a new machine, the daemon started after an
+ * import finds the user's family record on the ID servers and reads the catalogue back from the
+ * suppliers (`actors/customer/recover.ts`); `--ecc` must then match the scheme the data uses.
  *
  * The passphrase comes from `--passphrase-file F` (its first line), else `$BITDUST_PASSPHRASE`,
  * else it is asked for on the terminal. Import refuses to overwrite existing keys.
@@ -20,10 +22,12 @@ import {
 } from "../keys.ts";
 import { CliError, parseArgs, runCommand, UsageError } from "./_command.ts";
 import { idServerUrls } from "./init.ts";
+import { eccScheme } from "../../core/storage.ts";
 
 const USAGE = [
   "usage: bitdust key export --to FILE [--data DIR] [--passphrase-file F]",
   "       bitdust key import --from FILE [--data DIR] [--passphrase-file F] [--idserver URL]",
+  "                              [--ecc rs:4+4]",
 ].join("\n");
 
 const SPEC = {
@@ -32,6 +36,7 @@ const SPEC = {
   data: { kind: "string", help: "data directory" },
   "passphrase-file": { kind: "string", help: "file holding the passphrase" },
   idserver: { kind: "string", help: "ID server URL(s), when importing onto a new machine" },
+  ecc: { kind: "string", help: "erasure-coding scheme the data was stored with" },
   help: { kind: "boolean", help: "show usage" },
 } as const;
 
@@ -73,7 +78,9 @@ async function importKeys(
   from: string,
   passFile: string | undefined,
   idserver: string | boolean | undefined,
+  ecc: string,
 ): Promise<number> {
+  if (eccScheme(ecc) === null) throw new UsageError("--ecc must be rs:K+M or mirror:N");
   const p = paths(dir);
   if ((await readJson(p.keys).catch(() => "present")) !== null) {
     throw new CliError(`${dir} already holds keys; import into another --data directory`);
@@ -89,7 +96,7 @@ async function importKeys(
       role: "user",
       name: keys.name,
       idServers: idServerUrls(idserver),
-      ecc: "rs:4+4",
+      ecc,
       blockBytes: 4 * 1024 * 1024,
       quotaBytes: 1024 ** 3,
     };
@@ -116,7 +123,8 @@ export function run(args: string[]): Promise<number> {
       }
       if (positional[0] === "import") {
         if (typeof flags.from !== "string") throw new UsageError("key import needs --from FILE");
-        return await importKeys(dir, flags.from, passFile, flags.idserver);
+        const ecc = typeof flags.ecc === "string" ? flags.ecc : "rs:4+4";
+        return await importKeys(dir, flags.from, passFile, flags.idserver, ecc);
       }
     } catch (e) {
       if (e instanceof KeyBackupError || e instanceof KeyFileError) throw new CliError(e.message);

@@ -39,6 +39,12 @@ export function statusCommand(what: "status" | "suppliers", args: string[]): Pro
           `(fewer than K fragments held): ${s.blocksAtRisk}`,
       );
       if (s.job !== null) console.log(`running: ${s.job.kind} ${s.job.state}`);
+      if (s.recoveryProblem !== null) console.log(`recovery stopped: ${s.recoveryProblem}`);
+      else if (s.phase === "recovering") {
+        console.log("recovering: looking for your family of suppliers on the ID servers");
+      } else if (s.versionsToRecover > 0) {
+        console.log(`recovering: ${s.versionsToRecover} versions still to read back`);
+      }
     }
     for (const p of s.positions) {
       const who = p.supplier ?? "(none)";

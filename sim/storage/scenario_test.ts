@@ -243,7 +243,7 @@ Deno.test("scenario: a record for another scheme stops recovery with a clear not
   net.runFor(HOUR_MS);
   const failed = net.notices.find((n) => n.type === "recovery_failed");
   if (
-    failed?.type !== "recovery_failed" || !/stored with rs:2\+2.*--ecc rs:2\+2/.test(failed.reason)
+    failed?.type !== "recovery_failed" || !/stored with rs:2\+2 but .* set up for rs:4\+4.*--ecc rs:2\+2/.test(failed.reason)
   ) {
     throw new Error(`no clear notice: ${JSON.stringify(failed)}`);
   }
