@@ -26,6 +26,7 @@
  */
 
 import type { NodeId, StepContext } from "../../core/actor.ts";
+import { FAMILY_SEALED_BYTES_MAX } from "../../core/limits.ts";
 import { signFamilyRecord } from "../../core/protocol/identity.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import type { RecoveryRecord, StorageJobResult } from "../../core/storage.ts";
@@ -87,11 +88,18 @@ export function recoveryRecordOf(s: CustomerState): RecoveryRecord {
     if (v.status !== "complete" || v.manifest === null) continue;
     versions.push({ id: v.id, manifestCipherSize: v.manifest.cipherSize });
   }
-  return {
-    scheme: s.scheme.text,
-    positions: s.positions.map((p) => (p.state === "active" ? p.supplier! : undefined)),
-    versions: versions.slice(0, RECORD_VERSIONS_MAX),
-  };
+  const positions = s.positions.map((p) => (p.state === "active" ? p.supplier! : undefined));
+  // Stay well inside the sealed-size limit whatever the names: a version costs at most its id,
+  // a length byte and a 10-byte number; a position its name and 3 bytes.
+  let budget = FAMILY_SEALED_BYTES_MAX - 256;
+  for (const p of positions) budget -= 3 + (p === undefined ? 0 : 4 * p.length);
+  let fit = 0;
+  while (fit < Math.min(versions.length, RECORD_VERSIONS_MAX)) {
+    budget -= 11 + 4 * versions[fit].id.length;
+    if (budget < 0) break;
+    fit++;
+  }
+  return { scheme: s.scheme.text, positions, versions: versions.slice(0, fit) };
 }
 
 /** The record was sealed: sign it and send it to every ID server. */
