@@ -1,13 +1,13 @@
 /**
  * The ID-server gateway: actors speak to ID servers in messages, real ID servers speak HTTP.
  *
- * Theory of operation. Actors send `identity_publish`, `identity_fetch`, `offer_announce` and
- * `offer_query` to an ID server by its node name, as in the simulator. In the real network an ID
- * server's node name is its address `host:port` ({@link idServerUrl}; {@link idServerNodeId}
- * turns a source URL into one), and the real host's `send` hands these four messages to
- * {@link IdGateway.send} instead of the transport. The gateway makes the HTTP call of
- * `idserver_http.ts` and delivers the answer to the actor as the matching reply message, with
- * the request's `requestId`, from the ID server's node name:
+ * Theory of operation. Actors send `identity_publish`, `identity_fetch`, `offer_announce`,
+ * `offer_query`, `family_publish` and `family_fetch` to an ID server by its node name, as in the
+ * simulator. In the real network an ID server's node name is its address `host:port`
+ * ({@link idServerUrl}; {@link idServerNodeId} turns a source URL into one), and the real host's
+ * `send` hands these six messages to {@link IdGateway.send} instead of the transport. The gateway
+ * makes the HTTP call of `idserver_http.ts` and delivers the answer to the actor as the matching
+ * reply message, with the request's `requestId`, from the ID server's node name:
  *
  * | message            | HTTP call                                      | reply          |
  * |--------------------|------------------------------------------------|----------------|
@@ -15,13 +15,18 @@
  * | `identity_fetch`   | `GET /<name>.json`                             | `..._reply`    |
  * | `offer_announce`   | `POST /offers`, the offer as JSON              | `..._reply`    |
  * | `offer_query`      | `GET /offers?count=&minFreeBytes=&exclude=a,b` | `..._reply`    |
+ * | `family_publish`   | `PUT /<owner>/family`, the record as JSON      | `..._reply`    |
+ * | `family_fetch`     | `GET /<owner>/family`                          | `..._reply`    |
  *
  * Outcomes come from the server's JSON (`outcome`, or `error` on a refusal); an error that is
  * not an outcome of the message is mapped from the HTTP status (503 busy/starting, 507 full, 413
- * oversized; see `PUBLISH_BY_STATUS`, `OFFER_BY_STATUS`). A refusal carries no revision over
- * HTTP, so refused publishes are answered with revision 0. A document that does not decode has
- * no name to put in the URL: it is answered `malformed` (or the decoder's reason) at once, as
- * the ID server would. A query for no offers is answered empty at once.
+ * oversized; see `PUBLISH_BY_STATUS`, `OFFER_BY_STATUS`, `FAMILY_BY_STATUS`). A refused identity
+ * carries no revision over HTTP, so refused identity publishes are answered with revision 0; a
+ * refused family record carries the server's revision, and is answered with it. A document that
+ * does not decode has no name to put in the URL: it is answered `malformed` (or the decoder's
+ * reason) at once, as the ID server would; likewise a family record whose owner is not a node
+ * name is answered `unknown_owner`, and a fetch of such an owner `not_found`. A query for no
+ * offers is answered empty at once.
  *
  * Silence: an unreachable server, a timeout (`timeoutMs`, default
  * {@link ID_GATEWAY_TIMEOUT_MS}), or an answer that makes no sense (not JSON, an unknown status,
@@ -44,6 +49,8 @@ import {
   OFFER_QUERY_RESULTS_MAX,
 } from "../core/limits.ts";
 import {
+  FAMILY_PUBLISH_OUTCOMES,
+  type FamilyPublishOutcome,
   OFFER_OUTCOMES,
   type OfferOutcome,
   PUBLISH_OUTCOMES,
@@ -51,22 +58,33 @@ import {
   type SignedOffer,
 } from "../core/protocol/identity.ts";
 import type { Message, MessageOf } from "../core/protocol/mod.ts";
-import { readCapped } from "./identity_client.ts";
-import { offerFromJson, offerToJson } from "./idserver_http.ts";
+import { familyPath, readCapped } from "./identity_client.ts";
+import {
+  FAMILY_JSON_BYTES_MAX,
+  familyFromJson,
+  familyToJson,
+  offerFromJson,
+  offerToJson,
+} from "./idserver_http.ts";
 
 /** Default time limit of one HTTP request to an ID server. */
 export const ID_GATEWAY_TIMEOUT_MS = 15_000;
 
-/** The four messages an ID server answers. */
+/** The six messages an ID server answers. */
 export type IdServerRequestMessage = MessageOf<
-  "identity_publish" | "identity_fetch" | "offer_announce" | "offer_query"
+  | "identity_publish"
+  | "identity_fetch"
+  | "offer_announce"
+  | "offer_query"
+  | "family_publish"
+  | "family_fetch"
 >;
 
 /** Whether `message` is one of the requests an ID server answers. */
 export function isIdServerRequest(message: Message): message is IdServerRequestMessage {
   const t = message.type;
   return t === "identity_publish" || t === "identity_fetch" || t === "offer_announce" ||
-    t === "offer_query";
+    t === "offer_query" || t === "family_publish" || t === "family_fetch";
 }
 
 /**
@@ -102,6 +120,12 @@ const PUBLISH_BY_STATUS: Record<number, PublishOutcome> = {
   507: "full",
 };
 
+const FAMILY_BY_STATUS: Record<number, FamilyPublishOutcome> = {
+  500: "io_error",
+  503: "starting",
+  507: "full",
+};
+
 const OFFER_BY_STATUS: Record<number, OfferOutcome> = {
   400: "invalid",
   503: "starting",
@@ -114,7 +138,7 @@ export interface IdGatewayCounters {
   requests: number;
   /** Replies delivered to the actor (local ones included). */
   answered: number;
-  /** Replies given without asking the server (undecodable document, empty query). */
+  /** Replies given without asking the server (undecodable document, empty query, ...). */
   answeredLocally: number;
   /** Requests that timed out: no reply. */
   timeouts: number;
@@ -189,7 +213,7 @@ export class IdGateway {
   }
 
   /**
-   * Takes `message` to the ID server `to` if it is one of the four ID-server requests, and
+   * Takes `message` to the ID server `to` if it is one of the six ID-server requests, and
    * returns `true` (even when it is dropped, see the counters); returns `false` for any other
    * message, which belongs to the transport.
    */
@@ -326,6 +350,26 @@ function localReply(message: IdServerRequestMessage): Message | null {
   if (message.type === "offer_query" && message.count === 0) {
     return { type: "offer_query_reply", requestId: message.requestId, offers: [] };
   }
+  if (message.type === "family_publish" && !isNodeId(message.record.owner)) {
+    const { requestId, record: { owner } } = message;
+    return {
+      type: "family_publish_reply",
+      requestId,
+      owner,
+      outcome: "unknown_owner",
+      revision: 0,
+    };
+  }
+  if (message.type === "family_fetch" && !isNodeId(message.owner)) {
+    const { requestId, owner } = message;
+    return {
+      type: "family_fetch_reply",
+      requestId,
+      owner,
+      outcome: "not_found",
+      record: undefined,
+    };
+  }
   return null;
 }
 
@@ -344,6 +388,10 @@ function translate(
       return announce(message, call);
     case "offer_query":
       return query(message, call, counters);
+    case "family_publish":
+      return publishFamily(message, call);
+    case "family_fetch":
+      return fetchFamily(message, call);
   }
 }
 
@@ -457,4 +505,49 @@ async function query(
     else offers.push(offer);
   }
   return reply(offers);
+}
+
+async function publishFamily(m: MessageOf<"family_publish">, call: Call): Promise<Message> {
+  const owner = m.record.owner;
+  const init: RequestInit = {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(familyToJson(m.record)),
+  };
+  const a = await call(familyPath(owner), init, ID_GATEWAY_RESPONSE_BYTES_MAX);
+  const raw = a.json?.revision;
+  const revision = Number.isSafeInteger(raw) && (raw as number) >= 0 ? raw as number : null;
+  const reply = (outcome: FamilyPublishOutcome): Message => ({
+    type: "family_publish_reply",
+    requestId: m.requestId,
+    owner,
+    outcome,
+    revision: revision ?? 0,
+  });
+  if (a.status === 200) {
+    const outcome = oneOf(["stored", "unchanged"] as const, a.json?.outcome);
+    if (outcome === null || revision === null || a.json?.owner !== owner) {
+      throw new Silence("badAnswers", "a family publish answer without outcome, owner or revision");
+    }
+    return reply(outcome);
+  }
+  const outcome = oneOf(FAMILY_PUBLISH_OUTCOMES, a.json?.error) ?? FAMILY_BY_STATUS[a.status];
+  if (outcome === undefined || outcome === "stored" || outcome === "unchanged") {
+    throw new Silence("badAnswers", `family publish answered ${a.status}`);
+  }
+  return reply(outcome);
+}
+
+async function fetchFamily(m: MessageOf<"family_fetch">, call: Call): Promise<Message> {
+  const { requestId, owner } = m;
+  const base = { type: "family_fetch_reply", requestId, owner } as const;
+  const a = await call(familyPath(owner), { method: "GET" }, FAMILY_JSON_BYTES_MAX);
+  if (a.status === 404) return { ...base, outcome: "not_found", record: undefined };
+  if (a.status === 503) return { ...base, outcome: "starting", record: undefined };
+  if (a.status !== 200) throw new Silence("badAnswers", `family fetch answered ${a.status}`);
+  const record = familyFromJson(a.json);
+  if (record === null || record.owner !== owner) {
+    throw new Silence("badAnswers", `family fetch of ${owner} answered with no record of it`);
+  }
+  return { ...base, outcome: "found", record };
 }

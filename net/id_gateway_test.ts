@@ -8,11 +8,12 @@
 import assert from "node:assert/strict";
 import type { NodeId } from "../core/actor.ts";
 import { encodeIdentity, type IdentityDocument, signIdentity } from "../core/identity.ts";
-import { signOffer } from "../core/protocol/identity.ts";
+import { type SignedFamilyRecord, signFamilyRecord, signOffer } from "../core/protocol/identity.ts";
 import type { Message, MessageOf } from "../core/protocol/mod.ts";
 import { stepCryptoFor } from "../data/signing.ts";
 import { IdGateway, idServerNodeId, idServerUrl, isIdServerRequest } from "./id_gateway.ts";
 import { createIdentity } from "./identity_client.ts";
+import { familyToJson } from "./idserver_http.ts";
 import { generateNodeKeys, type NodeKeys } from "./keys.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -233,6 +234,144 @@ async function offers(ids: NodeId, ask: Ask, alice: Person) {
   assert.deepEqual((await ask(ids, query(0), "offer_query_reply")).offers, []);
   assert.deepEqual((await ask(ids, query(500), "offer_query_reply")).offers, [offer]);
 }
+
+function familyRecord(who: Person, revision: number, issuedMs = 1): SignedFamilyRecord {
+  const sealed = new Uint8Array([revision, 0xbd, 0x00, 0xff]);
+  return signFamilyRecord({ owner: who.keys.name, revision, issuedMs, sealed }, who.sign);
+}
+
+Deno.test("IdGateway publishes and fetches family records on a real ID server", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bitdust-gateway-" });
+  const server = await startServer(dir);
+  const { gateway, ask } = harness();
+  try {
+    const ids = server.node;
+    const alice = person("alice");
+    const publish = (record: SignedFamilyRecord) =>
+      ask(
+        ids,
+        (requestId) => ({ type: "family_publish", requestId, record }),
+        "family_publish_reply",
+      );
+    const fetchRecord = (owner: string) =>
+      ask(ids, (requestId) => ({ type: "family_fetch", requestId, owner }), "family_fetch_reply");
+    const result = async (record: SignedFamilyRecord) => {
+      const r = await publish(record);
+      return [r.outcome, r.revision];
+    };
+    assert.deepEqual(await result(familyRecord(alice, 1)), ["unknown_owner", 0]);
+    const v1 = createIdentity(alice.keys, [server.url], [], 1000, alice.sign);
+    const published = await ask(ids, (requestId) => ({
+      type: "identity_publish",
+      requestId,
+      document: encodeIdentity(v1),
+    }), "identity_publish_reply");
+    assert.equal(published.outcome, "stored");
+
+    const missing = await fetchRecord("alice");
+    assert.deepEqual([missing.owner, missing.outcome, missing.record], [
+      "alice",
+      "not_found",
+      undefined,
+    ]);
+    const r2 = familyRecord(alice, 2);
+    const stored = await publish(r2);
+    assert.deepEqual(stored, {
+      type: "family_publish_reply",
+      requestId: stored.requestId,
+      owner: "alice",
+      outcome: "stored",
+      revision: 2,
+    });
+    assert.deepEqual(await result(r2), ["unchanged", 2]);
+    assert.deepEqual(await result(familyRecord(alice, 1)), ["older_revision", 2]);
+    assert.deepEqual(await result(familyRecord(alice, 2, 99)), ["older_revision", 2]);
+    assert.deepEqual(await result({ ...familyRecord(alice, 3), revision: 4 }), [
+      "bad_signature",
+      2,
+    ]);
+    const mallory = person("mallory");
+    const forged = signFamilyRecord({ ...r2, revision: 5 }, mallory.sign);
+    assert.deepEqual(await result(forged), ["bad_signature", 2]);
+    const found = await fetchRecord("alice");
+    assert.equal(found.outcome, "found");
+    assert.deepEqual(found.record, r2);
+
+    // An owner that is no node name is answered without asking: no server could host it.
+    const before = gateway.counters.requests;
+    const local = await publish(signFamilyRecord({ ...r2, owner: "no such name" }, alice.sign));
+    assert.deepEqual([local.owner, local.outcome, local.revision], [
+      "no such name",
+      "unknown_owner",
+      0,
+    ]);
+    assert.equal((await fetchRecord("a/b")).outcome, "not_found");
+    assert.equal(gateway.counters.requests, before);
+    assert.equal(gateway.counters.badAnswers + gateway.counters.timeouts, 0);
+  } finally {
+    await gateway.close();
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("IdGateway maps family refusals by status and ignores nonsense", async () => {
+  const alice = person("alice");
+  const record = familyRecord(alice, 7);
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    if (req.method === "GET" && path === "/alice/family") {
+      return Response.json(familyToJson(record));
+    }
+    if (req.method === "GET" && path === "/bob/family") return Response.json(familyToJson(record));
+    if (req.method === "GET") return new Response("starting", { status: 503 });
+    const status = Number(req.headers.get("x-status") ?? "0");
+    if (status === 0) return Response.json({ outcome: "stored" }); // no owner, no revision
+    return Response.json({ error: "timeout", message: "busy", revision: 6 }, { status });
+  });
+  const statusOf = new Map<number, number>();
+  const replies: { from: NodeId; message: Message }[] = [];
+  let requestId = 1;
+  const gateway = new IdGateway({
+    deliver: (from, message) => replies.push({ from, message }),
+    fetch: (input, init) => {
+      const headers = new Headers(init?.headers);
+      headers.set("x-status", String(statusOf.get(requestId) ?? 0));
+      return fetch(input, { ...init, headers });
+    },
+  });
+  try {
+    const ids = `127.0.0.1:${server.addr.port}`;
+    const outcomes: string[] = [];
+    for (const status of [500, 503, 507]) {
+      statusOf.set(++requestId, status);
+      gateway.send(ids, { type: "family_publish", requestId, record });
+      await gateway.settled();
+      const reply = replies.pop()?.message;
+      assert.ok(reply?.type === "family_publish_reply" && reply.revision === 6);
+      outcomes.push(reply.outcome);
+    }
+    assert.deepEqual(outcomes, ["io_error", "starting", "full"]);
+    statusOf.set(++requestId, 0);
+    gateway.send(ids, { type: "family_publish", requestId, record });
+    for (const owner of ["alice", "bob", "carol"]) {
+      gateway.send(ids, { type: "family_fetch", requestId: ++requestId, owner });
+    }
+    await gateway.settled();
+    const got = replies.map((r) => r.message);
+    assert.equal(got.length, 2, "alice's record and carol's 'starting'");
+    assert.ok(got[0].type === "family_fetch_reply" && got[1].type === "family_fetch_reply");
+    const byOwner = Object.fromEntries(
+      got.map((m) => m.type === "family_fetch_reply" ? [m.owner, m] : ["", m]),
+    );
+    assert.deepEqual(byOwner.alice.record, record);
+    assert.equal(byOwner.carol.outcome, "starting");
+    assert.equal(gateway.counters.badAnswers, 2, "a publish answer without owner; bob got alice's");
+  } finally {
+    await gateway.close();
+    await server.shutdown();
+  }
+});
 
 Deno.test("IdGateway is silent on unreachable and stalled servers; bounds requests", async () => {
   let release: () => void = () => {};

@@ -13,6 +13,11 @@
  * has it or no candidate is left. Peers that cached the old revision accept the new one, since
  * the same key signed it.
  *
+ * {@link publishFamilyRecord} and {@link fetchFamilyRecord} upload and fetch an owner's signed
+ * family record (`PUT`/`GET /<owner>/family`), the same way: one request, every failure a value.
+ * A fetched record is parsed but not verified: check it with `verifyFamilyRecord` against the
+ * owner's identity key before trusting it.
+ *
  * @module
  */
 
@@ -33,7 +38,12 @@ import {
   offerIdentity,
 } from "../core/identity_cache.ts";
 import { IDENTITY_JSON_BYTES_MAX, IDENTITY_SOURCES_MAX } from "../core/limits.ts";
-import type { PublishOutcome } from "../core/protocol/identity.ts";
+import type {
+  FamilyPublishOutcome,
+  PublishOutcome,
+  SignedFamilyRecord,
+} from "../core/protocol/identity.ts";
+import { FAMILY_JSON_BYTES_MAX, familyFromJson, familyToJson } from "./idserver_http.ts";
 import type { NodeKeys } from "./keys.ts";
 
 /** Default time limit of one request to an ID server. */
@@ -159,6 +169,104 @@ export async function publishIdentity(
   }
   const reason = (body.error ?? "http_error") as PublishOutcome | "http_error";
   return { ok: false, reason, detail: body.message ?? `${r.res.status}` };
+}
+
+/** The path of `owner`'s family record on an ID server: `/<owner>/family`. */
+export function familyPath(owner: NodeId): string {
+  return `/${encodeURIComponent(owner)}/family`;
+}
+
+/** The URL of `owner`'s family record on the ID server `source`. */
+export function familyUrl(source: string, owner: NodeId): string {
+  return `${source}${familyPath(owner)}`;
+}
+
+/** Outcome of {@link fetchFamilyRecord}: the record, parsed but not yet verified. */
+export type FamilyFetchResult =
+  | { ok: true; record: SignedFamilyRecord }
+  | {
+    ok: false;
+    reason: TransportFailure | "not_found" | "starting" | "oversized" | "malformed";
+    detail?: string;
+  };
+
+/**
+ * Outcome of {@link publishFamilyRecord}; `revision` is the one the server holds afterwards (0 for
+ * none; absent when the server did not say).
+ */
+export type FamilyPublishResult =
+  | { ok: true; outcome: "stored" | "unchanged"; revision: number }
+  | {
+    ok: false;
+    reason: TransportFailure | FamilyPublishOutcome | "malformed" | "name_mismatch";
+    revision?: number;
+    detail?: string;
+  };
+
+/**
+ * Fetches `owner`'s family record from the ID server `source`. Never throws on the network's
+ * account.
+ */
+export async function fetchFamilyRecord(
+  source: string,
+  owner: NodeId,
+  options: HttpOptions = {},
+): Promise<FamilyFetchResult> {
+  const r = await request(familyUrl(source, owner), { method: "GET" }, options);
+  if (!r.ok) return r;
+  const res = r.res;
+  try {
+    if (res.status === 404) return { ok: false, reason: "not_found" };
+    if (res.status === 503) return { ok: false, reason: "starting" };
+    if (res.status !== 200) return { ok: false, reason: "http_error", detail: `${res.status}` };
+    const body = await readCapped(res, FAMILY_JSON_BYTES_MAX);
+    if (body === null) return { ok: false, reason: "oversized" };
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(body));
+    } catch {
+      return { ok: false, reason: "malformed", detail: "not JSON" };
+    }
+    const record = familyFromJson(json);
+    if (record === null || record.owner !== owner) {
+      return { ok: false, reason: "malformed", detail: `not a family record of ${owner}` };
+    }
+    return { ok: true, record };
+  } catch (e) {
+    return { ok: false, reason: "unreachable", detail: String(e) };
+  } finally {
+    await res.body?.cancel().catch(() => {});
+  }
+}
+
+/** Uploads `record` to the ID server `source`. Never throws on the network's account. */
+export async function publishFamilyRecord(
+  source: string,
+  record: SignedFamilyRecord,
+  options: HttpOptions = {},
+): Promise<FamilyPublishResult> {
+  const init: RequestInit = {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(familyToJson(record)),
+  };
+  const r = await request(familyUrl(source, record.owner), init, options);
+  if (!r.ok) return r;
+  let body: { outcome?: string; error?: string; message?: string; revision?: unknown } = {};
+  try {
+    body = await r.res.json();
+  } catch {
+    // not JSON: judged by the status alone
+  }
+  const revision = Number.isSafeInteger(body.revision) ? body.revision as number : undefined;
+  if (r.res.ok && (body.outcome === "stored" || body.outcome === "unchanged")) {
+    return { ok: true, outcome: body.outcome, revision: revision ?? record.revision };
+  }
+  const reason = (body.error ?? "http_error") as (FamilyPublishResult & { ok: false })["reason"];
+  const detail = body.message ?? `${r.res.status}`;
+  return revision === undefined
+    ? { ok: false, reason, detail }
+    : { ok: false, reason, revision, detail };
 }
 
 /** Outcome of {@link IdentityResolver.resolve}. */

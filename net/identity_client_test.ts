@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { identityToJson } from "../core/identity.ts";
 import { stepCryptoFor } from "../data/signing.ts";
-import { createIdentity, fetchIdentity, publishIdentity } from "./identity_client.ts";
+import { signFamilyRecord } from "../core/protocol/identity.ts";
+import {
+  createIdentity,
+  fetchFamilyRecord,
+  fetchIdentity,
+  publishFamilyRecord,
+  publishIdentity,
+} from "./identity_client.ts";
+import { familyToJson } from "./idserver_http.ts";
 import { generateNodeKeys } from "./keys.ts";
 
 const keys = generateNodeKeys("alice");
@@ -58,4 +66,58 @@ Deno.test("publishIdentity() reports the server's refusal reason", async () => {
   });
   assert.deepEqual(stored, { ok: true, outcome: "stored" });
   assert.equal(seenUrl, "http://ids.test/alice.json");
+});
+
+const family = signFamilyRecord(
+  { owner: "alice", revision: 2, issuedMs: 1, sealed: new Uint8Array([1, 2, 3]) },
+  sign,
+);
+
+Deno.test("fetchFamilyRecord() turns every bad answer into a reason", async () => {
+  const cases: [Response, string][] = [
+    [new Response("x".repeat(100_000)), "oversized"],
+    [new Response("not json"), "malformed"],
+    [Response.json({ ...familyToJson(family), sealed: "zz" }), "malformed"],
+    [Response.json({ ...familyToJson(family), owner: "bob" }), "malformed"],
+    [new Response("gone", { status: 404 }), "not_found"],
+    [new Response("wait", { status: 503 }), "starting"],
+    [new Response("oops", { status: 500 }), "http_error"],
+  ];
+  for (const [answer, reason] of cases) {
+    const result = await fetchFamilyRecord("http://ids.test", "alice", {
+      fetch: fakeFetch(() => answer),
+    });
+    assert.equal(result.ok ? "ok" : result.reason, reason);
+  }
+  let seenUrl = "";
+  const good = await fetchFamilyRecord("http://ids.test", "alice", {
+    fetch: fakeFetch((req) => {
+      seenUrl = req.url;
+      return Response.json(familyToJson(family));
+    }),
+  });
+  assert.deepEqual(good, { ok: true, record: family });
+  assert.equal(seenUrl, "http://ids.test/alice/family");
+});
+
+Deno.test("publishFamilyRecord() reports the outcome and the server's revision", async () => {
+  const refused = await publishFamilyRecord("http://ids.test", family, {
+    fetch: fakeFetch(() =>
+      Response.json({ error: "older_revision", message: "no", revision: 5 }, { status: 409 })
+    ),
+  });
+  assert.deepEqual(refused, { ok: false, reason: "older_revision", revision: 5, detail: "no" });
+  const garbage = await publishFamilyRecord("http://ids.test", family, {
+    fetch: fakeFetch(() => new Response("<html>", { status: 502 })),
+  });
+  assert.deepEqual(garbage, { ok: false, reason: "http_error", detail: "502" });
+  const stored = await publishFamilyRecord("http://ids.test", family, {
+    fetch: fakeFetch(async (req) => {
+      assert.equal(req.method, "PUT");
+      assert.equal(req.url, "http://ids.test/alice/family");
+      assert.deepEqual(await req.json(), familyToJson(family));
+      return Response.json({ outcome: "stored", owner: "alice", revision: 2 });
+    }),
+  });
+  assert.deepEqual(stored, { ok: true, outcome: "stored", revision: 2 });
 });

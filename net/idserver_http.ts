@@ -1,17 +1,21 @@
 /**
  * The ID server's HTTP front (hono): turns requests into actor commands and notices into replies.
  *
- * | method | path           | does                                                          |
- * |--------|----------------|---------------------------------------------------------------|
- * | GET    | `/<name>.json` | the document as JSON ({@link identityToJson}); 404 if absent   |
- * | PUT    | `/<name>.json` | stores a document (JSON, or binary as `application/octet-stream`) |
- * | GET    | `/`            | hosted names, sorted: `?after=<name>&limit=<n>` pages (≤ 1000) |
- * | POST   | `/offers`      | announces a signed supplier offer (JSON, see {@link offerToJson}) |
- * | GET    | `/offers`      | `?count=&minFreeBytes=&exclude=a,b`: live offers              |
+ * | method | path             | does                                                          |
+ * |--------|------------------|---------------------------------------------------------------|
+ * | GET    | `/<name>.json`   | the document as JSON ({@link identityToJson}); 404 if absent  |
+ * | PUT    | `/<name>.json`   | stores a document (JSON, or binary `application/octet-stream`) |
+ * | GET    | `/`              | hosted names, sorted: `?after=<name>&limit=<n>` pages (≤ 1000) |
+ * | POST   | `/offers`        | announces a signed offer (JSON, see {@link offerToJson})      |
+ * | GET    | `/offers`        | `?count=&minFreeBytes=&exclude=a,b`: live offers              |
+ * | GET    | `/<name>/family` | the family record as JSON ({@link familyToJson}); 404 if none |
+ * | PUT    | `/<name>/family` | stores a family record (JSON); its `owner` must be `<name>`   |
  *
  * Every refusal is a 4xx or 5xx with a JSON body `{ "error": <reason>, "message": <sentence> }`;
- * the reason is the actor's outcome (`older_revision`, `key_changed`, ...). Bodies over
- * `IDENTITY_JSON_BYTES_MAX` are refused with 413 before they are read in full. At most
+ * the reason is the actor's outcome (`older_revision`, `key_changed`, ...); a refused family
+ * record's answer also carries the `revision` the server holds (0 for none). Bodies over
+ * `IDENTITY_JSON_BYTES_MAX` ({@link FAMILY_JSON_BYTES_MAX} for family records) are refused with
+ * 413 before they are read in full. At most
  * `IDSERVER_PENDING_REQUESTS_MAX` requests wait for the actor at once (503 beyond), each at most
  * {@link REQUEST_TIMEOUT_MS}.
  *
@@ -30,6 +34,7 @@ import type {
 import { decodeIdentity, identityFromJson, identityToJson } from "../core/identity.ts";
 import { fromHex, isNodeId, toHex } from "../core/ids.ts";
 import {
+  FAMILY_SEALED_BYTES_MAX,
   IDENTITY_JSON_BYTES_MAX,
   IDSERVER_LIST_PAGE_MAX,
   IDSERVER_PENDING_REQUESTS_MAX,
@@ -37,13 +42,23 @@ import {
   OFFER_QUERY_RESULTS_MAX,
   SIGNATURE_BYTES,
 } from "../core/limits.ts";
-import type { OfferOutcome, PublishOutcome, SignedOffer } from "../core/protocol/identity.ts";
+import type {
+  FamilyPublishOutcome,
+  OfferOutcome,
+  PublishOutcome,
+  SignedFamilyRecord,
+  SignedOffer,
+} from "../core/protocol/identity.ts";
 import type { Host } from "./host.ts";
 
 /** Longest wait for the actor's answer to one request. */
 export const REQUEST_TIMEOUT_MS = 10_000;
 /** Largest offer announcement body. */
 const OFFER_JSON_BYTES_MAX = 4096;
+/**
+ * Largest family record body: the sealed bytes and the signature in hex, and room for the rest.
+ */
+export const FAMILY_JSON_BYTES_MAX = 2 * FAMILY_SEALED_BYTES_MAX + 4096;
 /** Names per `GET /` page when the client does not say. */
 const LIST_PAGE_DEFAULT = 100;
 
@@ -81,6 +96,30 @@ const OFFER_STATUS: Record<OfferOutcome, Status> = {
   starting: 503,
 };
 
+/** HTTP status of each family publish outcome. */
+export const FAMILY_PUBLISH_STATUS: Record<FamilyPublishOutcome, Status> = {
+  stored: 200,
+  unchanged: 200,
+  unknown_owner: 403,
+  bad_signature: 403,
+  older_revision: 409,
+  full: 507,
+  starting: 503,
+  io_error: 500,
+};
+
+/** Sentences of the family routes, where they differ from those of documents. */
+const FAMILY_MESSAGES: Record<string, string> = {
+  malformed: "the body is not a family record (owner, revision, issuedMs, sealed, signature)",
+  oversized: "the family record is larger than this server accepts",
+  name_mismatch: "the record's owner differs from the name in the URL",
+  unknown_owner: "the owner's identity is not hosted on this server; publish it here first",
+  bad_signature: "the record's signature does not verify under its owner's identity key",
+  older_revision: "this revision or a higher one is already hosted; bump the revision and re-sign",
+  io_error: "the server could not store the record now; retry later",
+  not_found: "no family record of this name is hosted here",
+};
+
 const MESSAGES: Record<string, string> = {
   oversized: "the document is larger than this server accepts",
   malformed: "the body is not a well-formed identity document",
@@ -100,16 +139,38 @@ const MESSAGES: Record<string, string> = {
   bad_request: "the request is not valid",
   timeout: "the server did not answer in time",
   unknown_supplier: "the supplier's identity is not hosted on this server",
+
   expired: "the offer has already expired",
   too_long: "the offer lives longer than this server accepts",
   stale: "a newer offer from this supplier is already listed",
   invalid: "the offer is not valid",
 };
 
-function fail(c: Context, status: Status, error: string, detail?: string): Response {
-  const message = MESSAGES[error] ?? error;
+function fail(
+  c: Context,
+  status: Status,
+  error: string,
+  detail?: string,
+  extra: { revision?: number; messages?: Record<string, string> } = {},
+): Response {
+  const message = extra.messages?.[error] ?? MESSAGES[error] ?? error;
   const headers: Record<string, string> = status === 503 ? { "Retry-After": "1" } : {};
-  return c.json({ error, message: detail ? `${message} (${detail})` : message }, status, headers);
+  const body: Record<string, unknown> = {
+    error,
+    message: detail ? `${message} (${detail})` : message,
+  };
+  if (extra.revision !== undefined) body.revision = extra.revision;
+  return c.json(body, status, headers);
+}
+
+function failFamily(
+  c: Context,
+  status: Status,
+  error: string,
+  detail?: string,
+  revision?: number,
+): Response {
+  return fail(c, status, error, detail, { revision, messages: FAMILY_MESSAGES });
 }
 
 /** A signed supplier offer as JSON: the signature in lower-case hex. */
@@ -137,6 +198,51 @@ export function offerFromJson(v: unknown): SignedOffer | null {
   if (!/^[0-9a-f]*$/.test(o.signature) || o.signature.length !== 2 * SIGNATURE_BYTES) return null;
   const { supplier, freeBytes, issuedMs, expiresMs } = o;
   return { supplier, freeBytes, issuedMs, expiresMs, signature: fromHex(o.signature) };
+}
+
+/**
+ * A signed family record as JSON: `sealed` and `signature` in lower-case hex (as an offer's
+ * signature), the numbers as JSON numbers.
+ *
+ * @example
+ * ```json
+ * { "owner": "alice", "revision": 3, "issuedMs": 1764000000000,
+ *   "sealed": "9f0c…", "signature": "<128 hex digits>" }
+ * ```
+ */
+export interface FamilyRecordJson {
+  owner: string;
+  revision: number;
+  issuedMs: number;
+  sealed: string;
+  signature: string;
+}
+
+/** Renders a signed family record as JSON-ready data. */
+export function familyToJson(r: SignedFamilyRecord): FamilyRecordJson {
+  const { owner, revision, issuedMs } = r;
+  return { owner, revision, issuedMs, sealed: toHex(r.sealed), signature: toHex(r.signature) };
+}
+
+/**
+ * Parses {@link familyToJson}'s rendering; `null` when a field is missing, of the wrong type, not
+ * lower-case hex, or over its size (`FAMILY_SEALED_BYTES_MAX`, a 64-byte signature), or when
+ * `owner` is not a node name.
+ */
+export function familyFromJson(v: unknown): SignedFamilyRecord | null {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return null;
+  const o = v as Record<string, unknown>;
+  const uint = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+  const hex = (x: unknown, maxChars: number): x is string =>
+    typeof x === "string" && x.length % 2 === 0 && x.length <= maxChars && /^[0-9a-f]*$/.test(x);
+  if (typeof o.owner !== "string" || !isNodeId(o.owner)) return null;
+  if (!uint(o.revision) || !uint(o.issuedMs)) return null;
+  if (!hex(o.sealed, 2 * FAMILY_SEALED_BYTES_MAX)) return null;
+  if (!hex(o.signature, 2 * SIGNATURE_BYTES) || o.signature.length !== 2 * SIGNATURE_BYTES) {
+    return null;
+  }
+  const { owner, revision, issuedMs } = o;
+  return { owner, revision, issuedMs, sealed: fromHex(o.sealed), signature: fromHex(o.signature) };
 }
 
 type Answer = Exclude<IdServerNotice, { type: "ready" }>;
@@ -199,6 +305,12 @@ export function idServerApp(host: Host<IdServerState, IdServerProtocol>): Hono {
     "/offers",
     bodyLimit({ maxSize: OFFER_JSON_BYTES_MAX, onError: tooLarge }),
     (c) => postOffer(c, ask),
+  );
+  app.get("/:name/family", (c) => getFamily(c, ask));
+  app.put(
+    "/:name/family",
+    bodyLimit({ maxSize: FAMILY_JSON_BYTES_MAX, onError: (c) => failFamily(c, 413, "oversized") }),
+    (c) => putFamily(c, ask),
   );
   app.get("/:file", (c) => getDocument(c, ask));
   app.put(
@@ -309,4 +421,43 @@ async function postOffer(c: Context, ask: Ask): Promise<Response> {
   const status = OFFER_STATUS[answer.outcome];
   if (status !== 200) return fail(c, status, answer.outcome);
   return c.json({ outcome: answer.outcome });
+}
+
+/** The node name of a `/<name>/family` path, or `null`. */
+function ownerOf(c: Context): string | null {
+  const name = c.req.param("name") ?? "";
+  return isNodeId(name) ? name : null;
+}
+
+async function getFamily(c: Context, ask: Ask): Promise<Response> {
+  const owner = ownerOf(c);
+  if (owner === null) return failFamily(c, 404, "not_found", "paths are /<name>/family");
+  const answer = await ask((requestId) => ({ type: "family_fetch", requestId, owner }));
+  if (answer?.type !== "family_fetch_reply") return fail(c, 503, "timeout");
+  if (answer.outcome === "starting") return fail(c, 503, "starting");
+  if (answer.outcome === "not_found" || answer.record === undefined) {
+    return failFamily(c, 404, "not_found");
+  }
+  c.header("Cache-Control", "no-cache");
+  return c.json(familyToJson(answer.record));
+}
+
+async function putFamily(c: Context, ask: Ask): Promise<Response> {
+  const owner = ownerOf(c);
+  if (owner === null) return failFamily(c, 400, "invalid_name", "paths are /<name>/family");
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(await c.req.arrayBuffer()));
+  } catch {
+    return failFamily(c, 400, "malformed", "the body is not JSON");
+  }
+  const record = familyFromJson(json);
+  if (record === null) return failFamily(c, 400, "malformed");
+  if (record.owner !== owner) return failFamily(c, 400, "name_mismatch");
+  const answer = await ask((requestId) => ({ type: "family_publish", requestId, record }));
+  if (answer?.type !== "family_publish_reply") return fail(c, 503, "timeout");
+  const { outcome, revision } = answer;
+  const status = FAMILY_PUBLISH_STATUS[outcome];
+  if (status !== 200) return failFamily(c, status, outcome, undefined, revision);
+  return c.json({ outcome, owner: answer.owner, revision });
 }

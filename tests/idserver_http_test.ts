@@ -12,16 +12,24 @@ import {
   signIdentity,
 } from "../core/identity.ts";
 import { createIdentityCache } from "../core/identity_cache.ts";
-import { signOffer } from "../core/protocol/identity.ts";
+import {
+  type FamilyBody,
+  type SignedFamilyRecord,
+  signFamilyRecord,
+  signOffer,
+} from "../core/protocol/identity.ts";
+import { FAMILY_SEALED_BYTES_MAX } from "../core/limits.ts";
 import { stepCryptoFor } from "../data/signing.ts";
 import {
   createIdentity,
+  fetchFamilyRecord,
   fetchIdentity,
   IdentityPublisher,
   IdentityResolver,
+  publishFamilyRecord,
   publishIdentity,
 } from "../net/identity_client.ts";
-import { offerToJson } from "../net/idserver_http.ts";
+import { familyToJson, offerToJson } from "../net/idserver_http.ts";
 import { generateNodeKeys, type NodeKeys } from "../net/keys.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -192,6 +200,126 @@ Deno.test("idserver over HTTP: upload, fetch, update, refusals, offers, restart"
       assert.deepEqual(after.bytes, v4, "revision 4 survived the restart");
       await expectError(await put(`${server.url}/alice.json`, json(v3)), 409, "older_revision");
       assert.equal(await server.stop("SIGINT"), 0, "clean exit on SIGINT");
+    } finally {
+      await server.stop("SIGKILL");
+    }
+  });
+});
+
+function familyRecord(
+  who: Person,
+  revision: number,
+  over: Partial<FamilyBody> = {},
+): SignedFamilyRecord {
+  const sealed = new TextEncoder().encode(
+    `sealed family of ${who.keys.name}, revision ${revision}`,
+  );
+  return signFamilyRecord(
+    { owner: who.keys.name, revision, issuedMs: 1000 + revision, sealed, ...over },
+    who.sign,
+  );
+}
+
+const familyJson = (r: SignedFamilyRecord) => JSON.stringify(familyToJson(r));
+
+/** Uploads, fetches and replaces alice's family record; returns the last one stored. */
+async function familyUploads(server: Server, alice: Person): Promise<SignedFamilyRecord> {
+  const url = `${server.url}/alice/family`;
+  await expectError(await fetch(url), 404, "not_found");
+  const r1 = familyRecord(alice, 1);
+  const put1 = await put(url, familyJson(r1));
+  assert.deepEqual(await put1.json(), { outcome: "stored", owner: "alice", revision: 1 });
+  const got = await fetch(url);
+  assert.equal(got.status, 200);
+  assert.deepEqual(await got.json(), familyToJson(r1));
+  assert.deepEqual(await publishFamilyRecord(server.url, r1), {
+    ok: true,
+    outcome: "unchanged",
+    revision: 1,
+  });
+  const r3 = familyRecord(alice, 3);
+  assert.deepEqual(await publishFamilyRecord(server.url, r3), {
+    ok: true,
+    outcome: "stored",
+    revision: 3,
+  });
+  const fetched = await fetchFamilyRecord(server.url, "alice");
+  assert.ok(fetched.ok);
+  assert.deepEqual(fetched.record, r3, "a higher revision replaces the record");
+  return r3;
+}
+
+/** Every refusal of a family record over HTTP; the server keeps serving. */
+async function familyRefusals(server: Server, alice: Person, r3: SignedFamilyRecord) {
+  const url = `${server.url}/alice/family`;
+  const rollback = await put(url, familyJson(familyRecord(alice, 2)));
+  assert.equal(rollback.status, 409);
+  assert.equal((await rollback.clone().json()).revision, 3, "a refusal says what is held");
+  await expectError(rollback, 409, "older_revision");
+  const sameRevision = familyRecord(alice, 3, { issuedMs: 1 });
+  await expectError(await put(url, familyJson(sameRevision)), 409, "older_revision");
+  const mallory = person("mallory");
+  const mv1 = createIdentity(mallory.keys, [server.url], [], 1000, mallory.sign);
+  assert.ok((await publishIdentity(server.url, mv1)).ok, "mallory is hosted too");
+  const forged = signFamilyRecord(
+    { owner: "alice", revision: 9, issuedMs: 9, sealed: new Uint8Array(8) },
+    mallory.sign,
+  );
+  await expectError(await put(url, familyJson(forged)), 403, "bad_signature");
+  const altered = { ...familyToJson(r3), revision: 10 };
+  await expectError(await put(url, JSON.stringify(altered)), 403, "bad_signature");
+  const bob = person("bob");
+  const bobs = familyRecord(bob, 1);
+  await expectError(await put(`${server.url}/bob/family`, familyJson(bobs)), 403, "unknown_owner");
+  await expectError(await put(`${server.url}/bob/family`, familyJson(r3)), 400, "name_mismatch");
+  await expectError(await put(url, "this is not json"), 400, "malformed");
+  await expectError(await put(url, JSON.stringify({ owner: "alice" })), 400, "malformed");
+  const upper = { ...familyToJson(r3), signature: familyToJson(r3).signature.toUpperCase() };
+  await expectError(await put(url, JSON.stringify(upper)), 400, "malformed");
+  const tooBig = { ...familyToJson(r3), sealed: "00".repeat(FAMILY_SEALED_BYTES_MAX + 1) };
+  await expectError(await put(url, JSON.stringify(tooBig)), 400, "malformed");
+  await expectError(await put(url, "x".repeat(200_000)), 413, "oversized");
+  await expectError(await put(`${server.url}/a%20b/family`, familyJson(r3)), 400, "invalid_name");
+  const unverified = await fetchFamilyRecord(server.url, "alice");
+  assert.ok(unverified.ok);
+  assert.deepEqual(unverified.record, r3, "no refusal changed the record");
+}
+
+Deno.test("idserver over HTTP: family records: upload, replace, refusals, restart", async () => {
+  await withTempDir(async (dir) => {
+    let server = await startServer(dir);
+    try {
+      const alice = person("alice");
+      const v1 = createIdentity(alice.keys, [server.url], [], 1000, alice.sign);
+      const unknown = await publishFamilyRecord(server.url, familyRecord(alice, 1));
+      assert.deepEqual(unknown.ok ? "ok" : [unknown.reason, unknown.revision], [
+        "unknown_owner",
+        0,
+      ]);
+      assert.ok((await publishIdentity(server.url, v1)).ok);
+      const r3 = await familyUploads(server, alice);
+      await familyRefusals(server, alice, r3);
+      // The identity moves on (same key): the record stays and can still be replaced.
+      const v2 = resign({ ...v1, revision: 2, contacts: ["tcp://127.0.0.1:7002"] }, alice.sign);
+      assert.ok((await publishIdentity(server.url, v2)).ok);
+      const r4 = familyRecord(alice, 4);
+      assert.ok((await publishFamilyRecord(server.url, r4)).ok);
+
+      assert.equal(await server.stop("SIGTERM"), 0, "clean exit on SIGTERM");
+      server = await startServer(dir);
+      const after = await fetchFamilyRecord(server.url, "alice");
+      assert.ok(after.ok);
+      assert.deepEqual(after.record, r4, "revision 4 survived the restart");
+      await expectError(
+        await put(`${server.url}/alice/family`, familyJson(r3)),
+        409,
+        "older_revision",
+      );
+      await expectError(await fetch(`${server.url}/mallory/family`), 404, "not_found");
+      assert.deepEqual(await fetchFamilyRecord(server.url, "nobody"), {
+        ok: false,
+        reason: "not_found",
+      });
     } finally {
       await server.stop("SIGKILL");
     }

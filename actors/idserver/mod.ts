@@ -1,5 +1,6 @@
 /**
- * The ID-server role: hosts signed identity documents and a directory of supplier offers.
+ * The ID-server role: hosts signed identity documents, owners' signed family records and a
+ * directory of supplier offers.
  *
  * A sans-IO actor ({@link idServerActor}); `net/idserver_http.ts` puts a real HTTP front on it,
  * and the simulator runs it as a node that others message.
@@ -12,8 +13,12 @@ export { OFFER_SWEEP_INTERVAL_MS } from "./offers.ts";
 export {
   DOC_KEY_PREFIX,
   docKey,
+  FAMILY_KEY_PREFIX,
+  familyKey,
+  type HostedFamily,
   type HostedIdentity,
   type IdentityListReply,
+  IDSERVER_FAMILIES_MAX,
   type IdServerAnswer,
   type IdServerLimits,
   type IdServerNotice,

@@ -4,11 +4,11 @@
  * @module
  */
 
-import type { NodeId } from "../../core/actor.ts";
+import type { Effect, NodeId } from "../../core/actor.ts";
 import { assert } from "../../core/assert.ts";
 import { IDSERVER_IDENTITIES_MAX, IDSERVER_OFFERS_MAX } from "../../core/limits.ts";
 import type { Message, MessageOf } from "../../core/protocol/mod.ts";
-import type { SignedOffer } from "../../core/protocol/identity.ts";
+import type { SignedFamilyRecord, SignedOffer } from "../../core/protocol/identity.ts";
 
 /** Blob-key prefix of hosted documents: `id/<name>` holds `<name>`'s binary document. */
 export const DOC_KEY_PREFIX = "id/";
@@ -18,12 +18,28 @@ export function docKey(name: NodeId): string {
   return DOC_KEY_PREFIX + name;
 }
 
+/** Blob-key prefix of hosted family records: `family/<owner>` holds `<owner>`'s encoded record. */
+export const FAMILY_KEY_PREFIX = "family/";
+
+/** The blob key of `owner`'s family record. */
+export function familyKey(owner: NodeId): string {
+  return FAMILY_KEY_PREFIX + owner;
+}
+
+/**
+ * Most family records one ID server keeps (default of {@link IdServerLimits.familiesMax}): at
+ * `FAMILY_SEALED_BYTES_MAX` each, at most about 1 GiB of sealed bodies in memory.
+ */
+export const IDSERVER_FAMILIES_MAX = 65_536;
+
 /** Requests the ID server answers, from its local host (HTTP) or from other nodes. */
 export type IdServerRequest =
   | (MessageOf<"identity_publish"> & { name?: NodeId })
   | MessageOf<"identity_fetch">
   | MessageOf<"offer_announce">
   | MessageOf<"offer_query">
+  | MessageOf<"family_publish">
+  | MessageOf<"family_fetch">
   | { type: "identity_list"; requestId: number; after: string; limit: number };
 
 /** A page of hosted names, answering `identity_list`. */
@@ -41,6 +57,8 @@ export type IdServerAnswer =
   | MessageOf<"identity_fetch_reply">
   | MessageOf<"offer_announce_reply">
   | MessageOf<"offer_query_reply">
+  | MessageOf<"family_publish_reply">
+  | MessageOf<"family_fetch_reply">
   | IdentityListReply;
 
 /** What the actor tells its host besides answers: when its documents are loaded. */
@@ -64,6 +82,12 @@ export interface HostedIdentity {
   bytes: Uint8Array<ArrayBuffer>;
 }
 
+/** One hosted family record: decoded, and its exact encoded bytes (as stored in its blob). */
+export interface HostedFamily {
+  record: SignedFamilyRecord;
+  bytes: Uint8Array<ArrayBuffer>;
+}
+
 /** Who asked: the local host (answer with a notice) or a node (answer with a message). */
 export type Requester = { via: "command" } | { via: "message"; from: NodeId };
 
@@ -75,8 +99,18 @@ export interface PendingWrite {
   requestId: number;
 }
 
-/** Progress of loading the hosted documents at start. */
+/** A family publish whose record is being written; answered when the write completes. */
+export interface PendingFamilyWrite {
+  owner: NodeId;
+  entry: HostedFamily;
+  requester: Requester;
+  requestId: number;
+}
+
+/** Progress of loading the hosted documents, then the family records, at start. */
 export interface LoadState {
+  /** What is being loaded: identities first, since family records are verified against them. */
+  stage: "identities" | "families";
   /** Io id of the `list`, while it is outstanding. */
   listId: number | null;
   /** Keys to read, from the list. */
@@ -93,6 +127,7 @@ export interface LoadState {
 export interface IdServerLimits {
   identitiesMax: number;
   offersMax: number;
+  familiesMax: number;
 }
 
 /** Everything one ID server holds. */
@@ -111,6 +146,11 @@ export interface IdServerState {
   /** Publishes waiting for their write, by io id; and the names being written. */
   writes: Map<number, PendingWrite>;
   writing: Set<NodeId>;
+  /** Family record by owner (every owner's identity is hosted here). */
+  families: Map<NodeId, HostedFamily>;
+  /** Family publishes waiting for their write, by io id; and the owners being written. */
+  familyWrites: Map<number, PendingFamilyWrite>;
+  familyWriting: Set<NodeId>;
   load: LoadState;
   nextIoId: number;
   /** Timer: next sweep of expired offers, or `null`. */
@@ -124,8 +164,12 @@ export function idServerState(limits: Partial<IdServerLimits> = {}): IdServerSta
   const full: IdServerLimits = {
     identitiesMax: limits.identitiesMax ?? IDSERVER_IDENTITIES_MAX,
     offersMax: limits.offersMax ?? IDSERVER_OFFERS_MAX,
+    familiesMax: limits.familiesMax ?? IDSERVER_FAMILIES_MAX,
   };
-  assert(full.identitiesMax >= 1 && full.offersMax >= 1, "ID server limits must be positive");
+  assert(
+    full.identitiesMax >= 1 && full.offersMax >= 1 && full.familiesMax >= 1,
+    "ID server limits must be positive",
+  );
   return {
     phase: "idle",
     limits: full,
@@ -136,11 +180,28 @@ export function idServerState(limits: Partial<IdServerLimits> = {}): IdServerSta
     offerSlot: new Map(),
     writes: new Map(),
     writing: new Set(),
-    load: { listId: null, keys: [], next: 0, reads: new Map(), retryAtMs: null },
+    families: new Map(),
+    familyWrites: new Map(),
+    familyWriting: new Set(),
+    load: {
+      stage: "identities",
+      listId: null,
+      keys: [],
+      next: 0,
+      reads: new Map(),
+      retryAtMs: null,
+    },
     nextIoId: 1,
     sweepAtMs: null,
     counters: {},
   };
+}
+
+/** The effect that answers `requester`: a notice to the local host, or a message to a node. */
+export function answer(requester: Requester, reply: IdServerAnswer): Effect<IdServerProtocol> {
+  if (requester.via === "command") return { kind: "notice", notice: reply };
+  assert(reply.type !== "identity_list_reply", "listing is a local command only");
+  return { kind: "send", to: requester.from, message: reply };
 }
 
 /** Adds one to counter `name`. */
@@ -184,10 +245,18 @@ export function invariants(state: IdServerState): void {
   assert(names.length === docs.size, "name index out of step with the documents");
   assert(offerOrder.length === offers.size && offerSlot.size === offers.size, "offer index");
   assert(state.writing.size === state.writes.size, "one write in flight per name at most");
+  assert(state.families.size <= state.limits.familiesMax, "more family records than the maximum");
+  assert(state.familyWriting.size === state.familyWrites.size, "one family write per owner");
   assert(state.phase !== "ready" || state.load.reads.size === 0, "ready while still loading");
   if (docs.size <= FULL_CHECK_MAX) {
     for (let i = 1; i < names.length; i++) assert(names[i - 1] < names[i], "names unsorted");
     for (const name of names) assert(docs.has(name), `listed name ${name} is not hosted`);
+  }
+  if (state.families.size <= FULL_CHECK_MAX) {
+    for (const [owner, f] of state.families) {
+      assert(f.record.owner === owner, `family record of ${owner} filed under another owner`);
+      assert(docs.has(owner), `family record of ${owner}, whose identity is not hosted`);
+    }
   }
   if (offers.size <= FULL_CHECK_MAX) {
     offerOrder.forEach((name, i) => assert(offerSlot.get(name) === i, `offer slot of ${name}`));

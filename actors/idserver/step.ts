@@ -1,11 +1,14 @@
 /**
- * The ID server: hosts signed identity documents and a directory of supplier offers.
+ * The ID server: hosts signed identity documents, owners' family records and a directory of
+ * supplier offers.
  *
  * Theory of operation.
  * - States: `idle` → (`start`) → `loading` → `ready`. Loading lists the blobs under `id/` and reads
- *   them, at most `IDSERVER_LOAD_READS_MAX` at a time, re-verifying each document (a damaged
- *   blob is skipped and counted as `load.corrupt`); then the actor emits the `ready` notice. Before
- *   `ready` every request is answered `starting`. A later `start` (back online) changes nothing.
+ *   them, at most `IDSERVER_LOAD_READS_MAX` at a time, re-verifying each document; then it does
+ *   the same with the family records under `family/`, verifying each against its owner's loaded
+ *   identity (a damaged blob of either kind is skipped and counted as `load.corrupt`); then the
+ *   actor emits the `ready` notice. Before `ready` every request is answered `starting`. A later
+ *   `start` (back online) changes nothing.
  * - Publishing: a document is accepted only if it decodes, is within `IDENTITY_DOC_BYTES_MAX`,
  *   is validly self-signed, names the name it is uploaded under (HTTP), and is either new or a
  *   higher revision under the same signing key: `key_changed` refuses takeovers and name
@@ -14,6 +17,9 @@
  *   completed; until then it is not served, and other uploads of that name are answered `busy`,
  *   so writes of one name never race. At most `identitiesMax` names are hosted (`full`), at most
  *   `IDSERVER_WRITES_PENDING_MAX` writes are in flight (`busy`).
+ * - Family records (`families.ts`): an owner whose identity is hosted here publishes its sealed
+ *   record signed by its identity key; a higher revision replaces it. Written to blob
+ *   `family/<owner>` before it is answered `stored`, like documents; at most `familiesMax`.
  * - Offers (`offers.ts`): a supplier whose identity is hosted here announces "N free bytes until
  *   T", signed by its identity key. Offers live in memory only (suppliers re-announce well before
  *   they expire; losing them on restart costs one announcement round). At most `offersMax`.
@@ -28,6 +34,8 @@
  * | `identity_fetch`   | `identity_fetch_reply`   | found (with the document), not_found     |
  * | `offer_announce`   | `offer_announce_reply`   | stored, withdrawn, or a refusal reason   |
  * | `offer_query`      | `offer_query_reply`      | up to `count` live offers (random start) |
+ * | `family_publish`   | `family_publish_reply`   | stored, unchanged, or a refusal reason   |
+ * | `family_fetch`     | `family_fetch_reply`     | found (with the record), not_found       |
  * | `identity_list`    | `identity_list_reply`    | (command only) one sorted page of names  |
  *
  * Any other message is counted as `message.unexpected` and dropped.
@@ -47,11 +55,14 @@ import {
 } from "../../core/limits.ts";
 import type { PublishOutcome } from "../../core/protocol/identity.ts";
 import type { Message, MessageOf } from "../../core/protocol/mod.ts";
+import { fetchFamily, finishFamilyWrite, loadFamily, publishFamily } from "./families.ts";
 import { announceOffer, queryOffers, sweepOffers } from "./offers.ts";
 import {
+  answer,
   count,
   DOC_KEY_PREFIX,
   docKey,
+  FAMILY_KEY_PREFIX,
   firstAfter,
   type IdServerAnswer,
   type IdServerProtocol,
@@ -104,18 +115,14 @@ export const idServerActor: Actor<IdServerState, IdServerProtocol> = {
   invariants,
 };
 
-function answer(requester: Requester, reply: IdServerAnswer): Effect<IdServerProtocol> {
-  if (requester.via === "command") return { kind: "notice", notice: reply };
-  assert(reply.type !== "identity_list_reply", "listing is a local command only");
-  return { kind: "send", to: requester.from, message: reply };
-}
-
 function onMessage(state: IdServerState, from: NodeId, message: Message, ctx: StepContext): Out {
   switch (message.type) {
     case "identity_publish":
     case "identity_fetch":
     case "offer_announce":
     case "offer_query":
+    case "family_publish":
+    case "family_fetch":
       return onRequest(state, message, { via: "message", from }, ctx);
     default:
       count(state, "message.unexpected");
@@ -150,6 +157,10 @@ function onRequest(
       const offers = queryOffers(state, request, ctx);
       return [answer(requester, { type: "offer_query_reply", requestId, offers })];
     }
+    case "family_publish":
+      return publishFamily(state, request, requester, ctx);
+    case "family_fetch":
+      return [answer(requester, fetchFamily(state, request))];
   }
 }
 
@@ -186,7 +197,9 @@ function publish(
   } else if (state.docs.size + state.writing.size >= state.limits.identitiesMax) {
     return reply("full", doc.name);
   }
-  if (state.writes.size >= IDSERVER_WRITES_PENDING_MAX) return reply("busy", doc.name);
+  if (state.writes.size + state.familyWrites.size >= IDSERVER_WRITES_PENDING_MAX) {
+    return reply("busy", doc.name);
+  }
   const id = state.nextIoId++;
   const entry = { revision: doc.revision, signingKey: doc.signingKey, bytes: checked.bytes };
   state.writes.set(id, { name: doc.name, entry, requester, requestId: request.requestId });
@@ -249,11 +262,13 @@ function beginLoad(state: IdServerState): Out {
   const id = state.nextIoId++;
   state.load.listId = id;
   state.load.retryAtMs = null;
-  return [{ kind: "io", id, op: { op: "list", prefix: DOC_KEY_PREFIX } }];
+  const prefix = state.load.stage === "identities" ? DOC_KEY_PREFIX : FAMILY_KEY_PREFIX;
+  return [{ kind: "io", id, op: { op: "list", prefix } }];
 }
 
 function onIoDone(state: IdServerState, id: number, result: BlobResult, ctx: StepContext): Out {
   if (state.writes.has(id)) return finishWrite(state, id, result);
+  if (state.familyWrites.has(id)) return finishFamilyWrite(state, id, result);
   const load = state.load;
   if (id === load.listId) {
     load.listId = null;
@@ -269,7 +284,9 @@ function onIoDone(state: IdServerState, id: number, result: BlobResult, ctx: Ste
   const key = load.reads.get(id);
   assert(key !== undefined, `io completion ${id} matches no request`);
   load.reads.delete(id);
-  const out = loadDocument(state, key, result, ctx);
+  const out = load.stage === "identities"
+    ? loadDocument(state, key, result, ctx)
+    : loadFamily(state, key, result, ctx);
   return out.concat(continueLoad(state));
 }
 
@@ -309,6 +326,11 @@ function continueLoad(state: IdServerState): Out {
     out.push({ kind: "io", id, op: { op: "read", key } });
   }
   if (load.reads.size === 0 && load.next >= load.keys.length) {
+    if (load.stage === "identities") {
+      load.stage = "families";
+      load.keys = [];
+      return out.concat(beginLoad(state));
+    }
     state.phase = "ready";
     load.keys = [];
     const corrupt = state.counters["load.corrupt"] ?? 0;

@@ -1,0 +1,140 @@
+/**
+ * Test helpers of the ID-server actor: a synchronous driver with an in-memory blob map, and
+ * signed documents of test keys.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { BlobOp, BlobResult, Effect, Input, StepContext } from "../../core/actor.ts";
+import { encode } from "../../core/codec.ts";
+import { encodeIdentity, type IdentityBody, signIdentity } from "../../core/identity.ts";
+import { Random } from "../../core/prng.ts";
+import { type Message, messageCodec } from "../../core/protocol/mod.ts";
+import { generateSigningKeyPair, stepCryptoFor } from "../../data/signing.ts";
+import {
+  idServerActor,
+  type IdServerLimits,
+  type IdServerNotice,
+  type IdServerProtocol,
+  type IdServerRequest,
+  type IdServerState,
+  idServerState,
+} from "./mod.ts";
+
+const crypto = stepCryptoFor();
+
+/** Drives the actor synchronously with an in-memory blob map, like a host would. */
+export class Driver {
+  state: IdServerState;
+  blobs: Map<string, Uint8Array>;
+  notices: IdServerNotice[] = [];
+  sent: { to: string; message: Message }[] = [];
+  held: { id: number; op: BlobOp }[] = [];
+  holdIo = false;
+  failWrites = false;
+  /** Prefixes whose next `list` fails (each once). */
+  failLists: string[] = [];
+  nowMs = 1_000_000;
+  random = Random.stream(1);
+
+  constructor(blobs = new Map<string, Uint8Array>(), limits: Partial<IdServerLimits> = {}) {
+    this.blobs = blobs;
+    this.state = idServerState(limits);
+    this.deliver({ kind: "start" });
+  }
+
+  ctx(): StepContext {
+    return { nowMs: this.nowMs, random: this.random, self: "ids", crypto };
+  }
+
+  deliver(input: Input<IdServerProtocol>): void {
+    const effects = idServerActor.step(this.state, input, this.ctx());
+    idServerActor.invariants(this.state);
+    for (const e of effects) this.run(e);
+  }
+
+  run(e: Effect<IdServerProtocol>): void {
+    if (e.kind === "notice") this.notices.push(e.notice);
+    else if (e.kind === "send") {
+      // Messages cross the wire encoded, even here.
+      encode(messageCodec, e.message);
+      this.sent.push({ to: e.to, message: e.message });
+    } else if (e.kind === "io") {
+      if (this.holdIo) this.held.push({ id: e.id, op: e.op });
+      else this.deliver({ kind: "io_done", id: e.id, result: this.io(e.op) });
+    }
+  }
+
+  io(op: BlobOp): BlobResult {
+    switch (op.op) {
+      case "write":
+        if (this.failWrites) return { ok: false, error: "io_error" };
+        this.blobs.set(op.key, op.data.slice());
+        return { ok: true };
+      case "read": {
+        const data = this.blobs.get(op.key);
+        return data === undefined ? { ok: false, error: "not_found" } : { ok: true, data };
+      }
+      case "delete":
+        this.blobs.delete(op.key);
+        return { ok: true };
+      case "list":
+        if (this.failLists.includes(op.prefix)) {
+          this.failLists = this.failLists.filter((p) => p !== op.prefix);
+          return { ok: false, error: "io_error" };
+        }
+        return { ok: true, keys: [...this.blobs.keys()].filter((k) => k.startsWith(op.prefix)) };
+    }
+  }
+
+  release(): void {
+    const held = this.held;
+    this.held = [];
+    for (const { id, op } of held) this.deliver({ kind: "io_done", id, result: this.io(op) });
+  }
+
+  ask(command: IdServerRequest): IdServerNotice {
+    const before = this.notices.length;
+    this.deliver({ kind: "command", command });
+    assert.equal(this.notices.length, before + 1);
+    return this.notices[this.notices.length - 1];
+  }
+
+  publish(document: Uint8Array, name?: string): string {
+    const n = this.ask({ type: "identity_publish", requestId: 1, document, name });
+    assert.equal(n.type, "identity_publish_reply");
+    return (n as { outcome: string }).outcome;
+  }
+
+  advance(ms: number): void {
+    this.nowMs += ms;
+    const due = idServerActor.nextDeadlineMs(this.state);
+    if (due !== null && due <= this.nowMs) this.deliver({ kind: "timeout", nowMs: this.nowMs });
+  }
+}
+
+export const alice = generateSigningKeyPair();
+export const mallory = generateSigningKeyPair();
+export const aliceCrypto = stepCryptoFor(alice.privateKey);
+export const malloryCrypto = stepCryptoFor(mallory.privateKey);
+
+/** A signed identity document of `name` under alice's key (unless `over` says otherwise). */
+export function doc(
+  name: string,
+  revision: number,
+  over: Partial<IdentityBody> = {},
+  sign = aliceCrypto.sign,
+): Uint8Array {
+  const body: IdentityBody = {
+    name,
+    signingKey: alice.publicKey,
+    agreementKey: new Uint8Array(32),
+    contacts: [],
+    sources: ["sim://ids"],
+    revision,
+    dateMs: 5,
+    ...over,
+  };
+  return encodeIdentity(signIdentity(body, sign));
+}
