@@ -69,7 +69,7 @@ export const PACKET_PAYLOAD_BYTES_MAX = MESSAGE_BYTES_MAX - 2 * 1024;
 export const PUBLIC_KEY_BYTES = 32;
 /** Ed25519 signatures, in bytes. */
 export const SIGNATURE_BYTES = 64;
-/** Largest sealed body of a family record: a family of 256 positions with the longest names fits. */
+/** Largest sealed body of a family record: 256 positions with the longest names fit. */
 export const FAMILY_SEALED_BYTES_MAX = 80 * 1024;
 /** Largest fragment a supplier accepts: a 16 MiB block under `mirror:N`, plus its tag. */
 export const FRAGMENT_BYTES_MAX = 16 * 1024 * 1024 + 64;

@@ -41,7 +41,7 @@ const SEALED_RECOVERY = { magic: "BDRR", version: 1 } as const;
 const RECOVERY_INFO = new TextEncoder().encode("bitdust/recovery/v1");
 const SALT_BYTES = 32;
 
-/** Most versions a recovery record lists (the newest); older ones are not found by a new machine. */
+/** Most versions a recovery record lists (the newest); a new machine does not find older ones. */
 export const RECOVERY_VERSIONS_MAX = 400;
 /** Most K-subsets of fragments tried when rebuilding a manifest without hashes. */
 export const RECOVER_TRIES_MAX = 256;
@@ -52,7 +52,7 @@ const recordCodec = struct({
   versions: array(struct({ id: string(64), manifestCipherSize: uint }), RECOVERY_VERSIONS_MAX),
 });
 
-/** Sealed bytes of `record` under `fileKey`; throws `RangeError` if they would not fit a family record. */
+/** Sealed bytes of `record` under `fileKey`; `RangeError` if they would not fit a family record. */
 export function sealRecovery(
   record: RecoveryRecord,
   fileKey: Uint8Array,

@@ -75,7 +75,7 @@ const family = signFamilyRecord(
 
 Deno.test("fetchFamilyRecord() turns every bad answer into a reason", async () => {
   const cases: [Response, string][] = [
-    [new Response("x".repeat(100_000)), "oversized"],
+    [new Response("x".repeat(400_000)), "oversized"],
     [new Response("not json"), "malformed"],
     [Response.json({ ...familyToJson(family), sealed: "zz" }), "malformed"],
     [Response.json({ ...familyToJson(family), owner: "bob" }), "malformed"],

@@ -37,6 +37,7 @@ import type { BlockRec, CustomerState, ManifestFetch, VersionRec } from "./state
 
 /** Most versions a recovery record lists (the data path's `RECOVERY_VERSIONS_MAX`). */
 const RECORD_VERSIONS_MAX = 400;
+const utf8 = new TextEncoder();
 /** Manifests fetched at once while recovering. */
 const MANIFESTS_IN_FLIGHT = 2;
 
@@ -89,13 +90,13 @@ export function recoveryRecordOf(s: CustomerState): RecoveryRecord {
     versions.push({ id: v.id, manifestCipherSize: v.manifest.cipherSize });
   }
   const positions = s.positions.map((p) => (p.state === "active" ? p.supplier! : undefined));
-  // Stay well inside the sealed-size limit whatever the names: a version costs at most its id,
-  // a length byte and a 10-byte number; a position its name and 3 bytes.
+  // Stay inside the sealed-size limit whatever the names: a version costs at most its id, a
+  // length byte and a 10-byte number; a position its name and 3 bytes.
   let budget = FAMILY_SEALED_BYTES_MAX - 256;
-  for (const p of positions) budget -= 3 + (p === undefined ? 0 : 4 * p.length);
+  for (const p of positions) budget -= 3 + (p === undefined ? 0 : utf8.encode(p).length);
   let fit = 0;
   while (fit < Math.min(versions.length, RECORD_VERSIONS_MAX)) {
-    budget -= 11 + 4 * versions[fit].id.length;
+    budget -= 11 + utf8.encode(versions[fit].id).length;
     if (budget < 0) break;
     fit++;
   }

@@ -183,7 +183,7 @@ Deno.test("scenario: queued backups and restores finish without timers (no repai
   if (done !== 3) throw new Error(`${done} of 3 restores finished`);
 });
 
-Deno.test("scenario: a user who loses the machine gets family and versions back with the key", () => {
+Deno.test("scenario: a user who loses the machine gets family and versions back by key", () => {
   const net = new Scenario({
     seed: 11,
     ecc: "rs:4+4",
@@ -243,7 +243,8 @@ Deno.test("scenario: a record for another scheme stops recovery with a clear not
   net.runFor(HOUR_MS);
   const failed = net.notices.find((n) => n.type === "recovery_failed");
   if (
-    failed?.type !== "recovery_failed" || !/stored with rs:2\+2 but .* set up for rs:4\+4.*--ecc rs:2\+2/.test(failed.reason)
+    failed?.type !== "recovery_failed" ||
+    !/stored with rs:2\+2 but .* set up for rs:4\+4.*--ecc rs:2\+2/.test(failed.reason)
   ) {
     throw new Error(`no clear notice: ${JSON.stringify(failed)}`);
   }
