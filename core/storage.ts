@@ -78,6 +78,8 @@ export interface RecoveryRecord {
   scheme: string;
   positions: (string | undefined)[];
   versions: { id: string; manifestCipherSize: number }[];
+  /** False when older complete versions did not fit the record. */
+  allVersions: boolean;
 }
 
 /** CPU jobs of the storage roles. Byte arrays are handed over, not copied. */

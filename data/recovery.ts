@@ -13,6 +13,7 @@
 
 import {
   array,
+  bool,
   decode,
   DecodeError,
   encode,
@@ -50,6 +51,7 @@ const recordCodec = struct({
   scheme: string(16),
   positions: array(optional(string(NODE_ID_BYTES_MAX)), 256),
   versions: array(struct({ id: string(64), manifestCipherSize: uint }), RECOVERY_VERSIONS_MAX),
+  allVersions: bool,
 });
 
 /** Sealed bytes of `record` under `fileKey`; `RangeError` if they would not fit a family record. */

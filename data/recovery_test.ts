@@ -13,6 +13,7 @@ const record: RecoveryRecord = {
   scheme: "rs:4+4",
   positions: ["alice-s1", undefined, "s3", "s4", "s5", "s6", "s7", "s8"],
   versions: [{ id: "00ff", manifestCipherSize: 1234 }, { id: "abcd", manifestCipherSize: 99 }],
+  allVersions: true,
 };
 
 Deno.test("recovery record: opens with the key only, and no flipped bit goes unnoticed", () => {
@@ -40,7 +41,12 @@ Deno.test("recovery record: one too big for an ID server is refused when sealing
   }));
   const positions = Array.from({ length: 256 }, (_, i) => `${i}`.padStart(255, "s"));
   assertThrows(
-    () => sealRecovery({ scheme: "mirror:256", positions, versions }, fileKey, salt),
+    () =>
+      sealRecovery(
+        { scheme: "mirror:256", positions, versions, allVersions: false },
+        fileKey,
+        salt,
+      ),
     RangeError,
   );
 });

@@ -50,6 +50,7 @@ Deno.test("family record: a small family keeps every version, newest first", () 
   const record = recoveryRecordOf(s);
   if (record.versions.length !== 30) throw new Error(`${record.versions.length} versions`);
   if (record.versions[0].manifestCipherSize !== 1029) throw new Error("not newest first");
+  if (!record.allVersions) throw new Error("a complete record says it is cut");
   const opened = openRecovery(sealRecovery(record, s.fileKey, new Uint8Array(32)), s.fileKey);
   if (opened.positions[3] !== s.positions[3].supplier) throw new Error("positions differ");
 });
@@ -59,6 +60,7 @@ Deno.test("family record: the largest family with long names and many versions s
     const s = customerWith(scheme as string, nameBytes as number, 2000);
     const record = recoveryRecordOf(s);
     sealRecovery(record, s.fileKey, new Uint8Array(32)); // throws if over the limit
+    if (record.allVersions) throw new Error(`${scheme}: 2000 versions cannot all fit`);
     if (record.versions.length === 0 && scheme !== "mirror:256") {
       throw new Error(`${scheme}: no version fits`);
     }

@@ -18,7 +18,7 @@ import {
   META_PREFIX,
   versionKey,
 } from "./records.ts";
-import { afterLoad, recordChanged } from "./recover.ts";
+import { afterLoad, noticeWhenPublished, recordChanged } from "./recover.ts";
 import { continuation } from "./requests.ts";
 import type { BlockRec, CustomerState } from "./state.ts";
 
@@ -94,7 +94,7 @@ export function onRecordWritten(s: CustomerState, out: E[], key: string, r: Blob
   const notices = s.held.get(key);
   if (notices === undefined || s.dirty.has(key)) return;
   s.held.delete(key);
-  for (const notice of notices) out.push({ kind: "notice", notice });
+  for (const notice of notices) noticeWhenPublished(s, out, key, notice);
 }
 
 /** Forgets a deleted version's record. */

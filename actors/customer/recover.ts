@@ -30,7 +30,7 @@ import { FAMILY_SEALED_BYTES_MAX } from "../../core/limits.ts";
 import { signFamilyRecord } from "../../core/protocol/identity.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import type { RecoveryRecord, StorageJobResult } from "../../core/storage.ts";
-import type { E } from "./protocol.ts";
+import type { CustomerNotice, E } from "./protocol.ts";
 import { familyRecorded, versionChanged } from "./persist.ts";
 import { canRequest, continuation, request } from "./requests.ts";
 import type { BlockRec, CustomerState, ManifestFetch, VersionRec } from "./state.ts";
@@ -40,6 +40,27 @@ const RECORD_VERSIONS_MAX = 400;
 const utf8 = new TextEncoder();
 /** Manifests fetched at once while recovering. */
 const MANIFESTS_IN_FLIGHT = 2;
+
+/**
+ * Emits `notice` once a family record naming version `versionId` is stored on an ID server: a
+ * backup is done only when a new machine with only the key would find it. Other notices, and
+ * versions the record cannot list, pass at once.
+ */
+export function noticeWhenPublished(
+  s: CustomerState,
+  out: E[],
+  versionId: string,
+  notice: CustomerNotice,
+): void {
+  if (notice.type !== "backup_done") {
+    out.push({ kind: "notice", notice });
+    return;
+  }
+  const list = s.record.waiting.get(versionId) ?? [];
+  list.push(notice);
+  s.record.waiting.set(versionId, list);
+  s.record.dirty = true;
+}
 
 /** The family or the list of complete versions changed: publish a new record soon. */
 export function recordChanged(s: CustomerState): void {
@@ -66,16 +87,14 @@ export function pumpRecord(s: CustomerState, ctx: StepContext, out: E[]): void {
   if (!canRequest(s, s.idServers.length)) return;
   r.dirty = false;
   r.sealing = true;
+  const record = recoveryRecordOf(s);
+  const listed = new Set(record.versions.map((v) => v.id));
+  r.covering = [...r.waiting.keys()].filter((id) => listed.has(id));
   const id = continuation(s, { kind: "seal_recovery" });
   out.push({
     kind: "job",
     id,
-    job: {
-      type: "seal_recovery",
-      record: recoveryRecordOf(s),
-      fileKey: s.fileKey,
-      salt: ctx.random.bytes(32),
-    },
+    job: { type: "seal_recovery", record, fileKey: s.fileKey, salt: ctx.random.bytes(32) },
   });
 }
 
@@ -100,7 +119,12 @@ export function recoveryRecordOf(s: CustomerState): RecoveryRecord {
     if (budget < 0) break;
     fit++;
   }
-  return { scheme: s.scheme.text, positions, versions: versions.slice(0, fit) };
+  return {
+    scheme: s.scheme.text,
+    positions,
+    versions: versions.slice(0, fit),
+    allVersions: fit === versions.length,
+  };
 }
 
 /** The record was sealed: sign it and send it to every ID server. */
@@ -145,6 +169,11 @@ export function onRecordPublished(
   r.awaiting = Math.max(0, r.awaiting - 1);
   if (m !== null && (m.outcome === "stored" || m.outcome === "unchanged")) {
     s.counters.recordsPublished++;
+    for (const versionId of r.covering) {
+      for (const notice of r.waiting.get(versionId) ?? []) out.push({ kind: "notice", notice });
+      r.waiting.delete(versionId);
+    }
+    r.covering = [];
     return;
   }
   s.counters.recordPublishFailures++;
@@ -267,6 +296,7 @@ export function onRecoveryOpened(
   const ids = new Set<string>();
   rec.pending = record.versions.filter((v) => !ids.has(v.id) && ids.add(v.id) !== undefined);
   rec.stage = "done";
+  rec.allVersions = record.allVersions;
   s.phase = "ready";
   familyRecorded(s);
   s.counters.recoveries++;

@@ -224,6 +224,10 @@ export interface RecordPublishing {
   /** Publish answers still awaited. */
   awaiting: number;
   retryAtMs: number;
+  /** `backup_done` notices held until a record listing their version is stored. */
+  waiting: Map<string, CustomerNotice[]>;
+  /** Versions of `waiting` that the record being published lists. */
+  covering: string[];
 }
 
 /** Recovering the family and catalogue on a machine that has no records (see `recover.ts`). */
@@ -240,6 +244,21 @@ export interface Recovery {
   active: ManifestFetch[];
   /** Why recovery stopped (`stuck`). */
   problem: string | null;
+  /** Whether the adopted record listed every complete version (not cut at its size limit). */
+  allVersions: boolean;
+}
+
+/** Removing fragments nobody knows of after a recovery (see `sweep.ts`). */
+export interface Sweep {
+  /** Positions still to sweep. */
+  queue: number[];
+  current: {
+    position: number;
+    supplier: NodeId;
+    /** Keys by version id, of versions without a manifest key seen so far. */
+    candidates: Map<string, string[]>;
+    manifests: Set<string>;
+  } | null;
 }
 
 /** Why a request was sent: decides what its answer or its timeout does. */
@@ -249,6 +268,7 @@ export type RequestPurpose =
   | { kind: "family_publish" }
   | { kind: "family_fetch" }
   | { kind: "manifest_fetch"; fetch: ManifestFetch; position: number }
+  | { kind: "sweep_list"; sweep: Sweep }
   | { kind: "contract"; position: number; supplier: NodeId }
   | { kind: "cancel" }
   | { kind: "probe"; position: number }
@@ -306,6 +326,7 @@ export interface CustomerCounters {
   recoveries: number;
   versionsRecovered: number;
   manifestsUnrecovered: number;
+  orphansRemoved: number;
 }
 
 /** The whole state of a customer node. */
@@ -346,6 +367,8 @@ export interface CustomerState {
   phase: "new" | "loading" | "recovering" | "ready";
   record: RecordPublishing;
   recovery: Recovery;
+  sweep: Sweep | null;
+  sweepDone: boolean;
   /** Record reads still outstanding while loading. */
   loadPending: number;
   /** Records to write: `family` or a version id; `urgent` ones skip the batching delay. */
@@ -406,7 +429,15 @@ export function customerState(config: CustomerConfig): CustomerState {
     nextRepairScanAtMs: null,
     started: false,
     phase: "new",
-    record: { revision: 0, dirty: false, sealing: false, awaiting: 0, retryAtMs: 0 },
+    record: {
+      revision: 0,
+      dirty: false,
+      sealing: false,
+      awaiting: 0,
+      retryAtMs: 0,
+      waiting: new Map(),
+      covering: [],
+    },
     recovery: {
       stage: "idle",
       best: null,
@@ -417,7 +448,10 @@ export function customerState(config: CustomerConfig): CustomerState {
       pending: [],
       active: [],
       problem: null,
+      allVersions: true,
     },
+    sweep: null,
+    sweepDone: false,
     loadPending: 0,
     dirty: new Set(),
     urgent: new Set(),
@@ -449,6 +483,7 @@ export function customerState(config: CustomerConfig): CustomerState {
       recoveries: 0,
       versionsRecovered: 0,
       manifestsUnrecovered: 0,
+      orphansRemoved: 0,
     },
   };
 }

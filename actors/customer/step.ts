@@ -35,6 +35,7 @@
  * | `identity_publish`   | ID server | ignored (a refusal shows up as `unknown_owner`)      |
  * | `family_publish`     | ID server | refusals: publish again (see `recover.ts`)           |
  * | `family_fetch`       | ID server | a customer without records adopts the newest record  |
+ * | `list`               | supplier  | after a recovery, unknown versions' keys are removed |
  *
  * A customer that starts with no records at all first looks for its family record on the ID
  * servers (`recovering`): a user on a new machine with only the key gets the family and the
@@ -97,6 +98,7 @@ import {
   pumpRecord,
   pumpRecovery,
 } from "./recover.ts";
+import { onSweepList, pumpSweep } from "./sweep.ts";
 import { flush, onRecordList, onRecordRead, onRecordWritten, startLoad } from "./persist.ts";
 import { onOpened, openGathered, pumpRestore, queueRestore } from "./restore.ts";
 import { type CustomerState, invariants, type PendingRequest } from "./state.ts";
@@ -168,6 +170,7 @@ function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
   pumpRestore(s, ctx, out);
   if (s.options.repair) pumpRepairs(s, ctx, out);
   pumpRecord(s, ctx, out);
+  pumpSweep(s, ctx, out);
   flush(s, ctx, out);
 }
 
@@ -204,6 +207,8 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
       return onFamilyFetched(s, ctx, out, null);
     case "manifest_fetch":
       return onManifestFragment(s, out, purpose.fetch, purpose.position, null);
+    case "sweep_list":
+      return onSweepList(s, ctx, out, purpose.sweep, null);
     case "contract":
       return onContract(s, ctx, out, purpose.position, purpose.supplier, false);
     case "probe":
@@ -248,6 +253,9 @@ function onMessage(s: CustomerState, ctx: StepContext, out: E[], from: string, m
   }
   if (m.type === "family_fetch_reply" && p.kind === "family_fetch") {
     return onFamilyFetched(s, ctx, out, m);
+  }
+  if (m.type === "list_reply" && p.kind === "sweep_list") {
+    return onSweepList(s, ctx, out, p.sweep, m);
   }
   if (m.type === "fetch_reply" && p.kind === "manifest_fetch") {
     return onManifestFragment(s, out, p.fetch, p.position, m);

@@ -250,3 +250,50 @@ Deno.test("scenario: a record for another scheme stops recovery with a clear not
   }
   if (net.state.counters.hired !== 0) throw new Error("a new family was hired over the old one");
 });
+
+Deno.test("scenario: after a recovery, fragments of a backup the lost machine left are removed", () => {
+  const net = new Scenario({ seed: 14, ecc: "rs:4+4", suppliers: 10 });
+  const v1 = net.backup(FILES);
+  net.startBackup({ "big.bin": bytes(4, 12 * 1024 * 1024) });
+  let interrupted = "";
+  for (let i = 0; i < 10_000 && interrupted === ""; i++) {
+    net.runFor(200);
+    const run = net.state.backup;
+    const held = run?.version.files.some((f) => f.blocks.some((b) => b.held.some((h) => h)));
+    if (run !== null && held) interrupted = run.version.id;
+  }
+  if (interrupted === "") throw new Error("the second backup never got going");
+  const onDisks = () =>
+    net.suppliers.reduce(
+      (n, node) =>
+        n + [...net.sim.diskOf(node).blobs.keys()].filter((k) => k.includes(interrupted)).length,
+      0,
+    );
+  if (onDisks() === 0) throw new Error("no fragment of the interrupted backup was stored");
+  net.loseMachine();
+  net.runFor(2 * HOUR_MS);
+  if (net.state.versions.map((v) => v.id).join() !== v1) {
+    throw new Error(`catalogue after recovery: ${net.state.versions.map((v) => v.id)}`);
+  }
+  if (onDisks() !== 0) throw new Error(`${onDisks()} orphaned fragments left on the suppliers`);
+  if (net.state.counters.orphansRemoved === 0) throw new Error("nothing counted as removed");
+  assertIdentical(net.restore(v1).files, "after the sweep");
+});
+
+Deno.test("scenario: a backup is done only once a record naming it is on an ID server", () => {
+  const net = new Scenario({ seed: 15, ecc: "rs:2+2", suppliers: 6 });
+  const ids = net.sim.node("n0")!;
+  net.sim.setOffline(ids);
+  net.startBackup(FILES);
+  net.runFor(2 * HOUR_MS);
+  const v = net.state.versions[0];
+  if (v?.status !== "complete") throw new Error(`the version is ${v?.status}`);
+  if (net.notices.some((n) => n.type === "backup_done")) {
+    throw new Error("done before any ID server holds a record that lists it");
+  }
+  net.sim.setOnline(ids);
+  net.runFor(HOUR_MS);
+  if (!net.notices.some((n) => n.type === "backup_done" && n.versionId === v.id)) {
+    throw new Error("not done after the ID server came back");
+  }
+});

@@ -1,0 +1,108 @@
+/**
+ * After a recovery, removing what the lost machine left half-done: fragments of backups that
+ * never completed hold quota on the suppliers and nobody knows of them any more.
+ *
+ * Once every version listed in the family record has been read back, each supplier that the
+ * record named (and that still holds its position) is asked for the list of our keys, page by
+ * page. A key is removed when its version is not in the catalogue: the record lists every
+ * version the user was told is done (a backup is done only once a record naming it is stored).
+ * When the record was cut at its size limit, older complete versions may be missing from it, so
+ * then a version with a manifest fragment on that supplier is kept. One supplier at a time; a
+ * supplier that does not answer is skipped (this is housekeeping, not safety).
+ *
+ * @module
+ */
+
+import type { StepContext } from "../../core/actor.ts";
+import { REMOVE_KEYS_MAX } from "../../core/limits.ts";
+import type { MessageOf } from "../../core/protocol/mod.ts";
+import type { E } from "./protocol.ts";
+import { canRequest, request } from "./requests.ts";
+import type { CustomerState, Sweep } from "./state.ts";
+
+/** Starts or continues the sweep when recovery has read every listed version back. */
+export function pumpSweep(s: CustomerState, ctx: StepContext, out: E[]): void {
+  const rec = s.recovery;
+  if (rec.stage !== "done" || rec.pending.length > 0 || rec.active.length > 0) return;
+  if (s.sweep === null) {
+    if (s.sweepDone || !rec.adopted.some((a) => a !== null)) return;
+    s.sweepDone = true;
+    s.sweep = { queue: rec.adopted.flatMap((a, i) => (a === null ? [] : [i])), current: null };
+  }
+  const sweep = s.sweep;
+  while (sweep.current === null) {
+    const position = sweep.queue.shift();
+    if (position === undefined) {
+      s.sweep = null;
+      return;
+    }
+    const supplier = s.positions[position].supplier;
+    if (supplier === null || supplier !== rec.adopted[position]) continue;
+    sweep.current = { position, supplier, candidates: new Map(), manifests: new Set() };
+    if (!askPage(s, ctx, out, sweep, "")) {
+      sweep.queue.unshift(position); // the request table is full: try on a later step
+      sweep.current = null;
+      return;
+    }
+  }
+}
+
+function askPage(s: CustomerState, ctx: StepContext, out: E[], sweep: Sweep, after: string) {
+  const c = sweep.current!;
+  if (!canRequest(s)) return false;
+  return request(s, ctx, out, c.supplier, { type: "list", prefix: "", after }, {
+    kind: "sweep_list",
+    sweep,
+  });
+}
+
+/** A page of keys arrived (`null`: no answer in time, and the supplier is skipped). */
+export function onSweepList(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  sweep: Sweep,
+  m: MessageOf<"list_reply"> | null,
+): void {
+  const c = sweep.current;
+  if (c === null || s.sweep !== sweep) return;
+  if (m === null) {
+    sweep.current = null;
+    return;
+  }
+  for (const key of m.keys) {
+    const slash = key.indexOf("/");
+    if (slash <= 0) continue;
+    const versionId = key.slice(0, slash);
+    if (key.startsWith(`${versionId}/m/`)) c.manifests.add(versionId);
+    const list = c.candidates.get(versionId) ?? [];
+    list.push(key);
+    c.candidates.set(versionId, list);
+  }
+  const last = m.keys[m.keys.length - 1];
+  if (m.more) {
+    // Decide only on the whole list: a manifest key may come on a later page.
+    if (last === undefined || !askPage(s, ctx, out, sweep, last)) sweep.current = null;
+    return;
+  }
+  const known = new Set(s.versions.map((v) => v.id));
+  const orphans: string[] = [];
+  for (const [versionId, keys] of c.candidates) {
+    if (known.has(versionId)) continue;
+    if (!s.recovery.allVersions && c.manifests.has(versionId)) continue;
+    orphans.push(...keys);
+  }
+  for (let at = 0; at < orphans.length; at += REMOVE_KEYS_MAX) {
+    const keys = orphans.slice(at, at + REMOVE_KEYS_MAX);
+    if (!request(s, ctx, out, c.supplier, { type: "remove", keys }, { kind: "remove" })) break;
+    s.counters.orphansRemoved += keys.length;
+  }
+  if (orphans.length > 0) {
+    out.push({
+      kind: "trace",
+      event: "orphans_removed",
+      detail: { supplier: c.supplier, keys: orphans.length },
+    });
+  }
+  sweep.current = null;
+}
