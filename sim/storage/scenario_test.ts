@@ -251,7 +251,7 @@ Deno.test("scenario: a record for another scheme stops recovery with a clear not
   if (net.state.counters.hired !== 0) throw new Error("a new family was hired over the old one");
 });
 
-Deno.test("scenario: after a recovery, fragments of a backup the lost machine left are removed", () => {
+Deno.test("scenario: after a recovery, fragments of a half-done backup are removed", () => {
   const net = new Scenario({ seed: 14, ecc: "rs:4+4", suppliers: 10 });
   const v1 = net.backup(FILES);
   net.startBackup({ "big.bin": bytes(4, 12 * 1024 * 1024) });
