@@ -18,7 +18,7 @@ import type { MessageOf } from "../../core/protocol/mod.ts";
 import { AUDIT_LEAF_BYTES, leafCountOf } from "../../core/storage.ts";
 import { OFFER_QUERY_EXCLUDE_MAX, OFFER_QUERY_RESULTS_MAX } from "../../core/limits.ts";
 import type { E } from "./protocol.ts";
-import { familyChanged, versionChanged } from "./persist.ts";
+import { cancelsChanged, familyChanged, versionChanged } from "./persist.ts";
 import { continuation, request } from "./requests.ts";
 import type { BlockRec, CustomerState, Position } from "./state.ts";
 
@@ -63,7 +63,11 @@ export function fire(s: CustomerState, ctx: StepContext, out: E[], i: number, re
   const p = s.positions[i];
   if (p.supplier === null) return;
   const supplier = p.supplier;
-  request(s, ctx, out, supplier, { type: "contract_cancel" }, { kind: "cancel" });
+  request(s, ctx, out, supplier, { type: "contract_cancel" }, { kind: "cancel", supplier });
+  s.cancels.delete(supplier); // re-inserted last: the map stays in firing order
+  s.cancels.set(supplier, ctx.nowMs);
+  while (s.cancels.size > s.options.excludedMax) s.cancels.delete(s.cancels.keys().next().value!);
+  cancelsChanged(s);
   exclude(s, supplier);
   p.supplier = null;
   p.state = "empty";
@@ -162,6 +166,7 @@ export function onContract(
   p.state = "active";
   p.supplier = supplier;
   p.hiredMs = ctx.nowMs;
+  if (s.cancels.delete(supplier)) cancelsChanged(s); // hired again: its contract is wanted
   familyChanged(s);
   markSeen(s, i, ctx.nowMs);
   s.counters.hired++;
@@ -171,6 +176,37 @@ export function onContract(
   out.push({ kind: "trace", event: "hired", detail: { position: i, supplier } });
   // A new member holds nothing yet: look for fragments to rebuild soon.
   if (s.options.repair) s.nextRepairScanAtMs = ctx.nowMs;
+}
+
+/**
+ * Tells every fired supplier still on the list to end our contract (once a probe round), and
+ * forgets those fired longer than `cancelGiveUpMs` ago.
+ */
+export function retryCancels(s: CustomerState, ctx: StepContext, out: E[]): void {
+  for (const [supplier, firedMs] of s.cancels) {
+    if (ctx.nowMs - firedMs > s.options.cancelGiveUpMs) {
+      s.cancels.delete(supplier);
+      cancelsChanged(s);
+      continue;
+    }
+    const pending = [...s.requests.values()].some((r) =>
+      r.purpose.kind === "cancel" && r.to === supplier
+    );
+    if (pending) continue;
+    if (
+      !request(s, ctx, out, supplier, { type: "contract_cancel" }, { kind: "cancel", supplier })
+    ) {
+      return;
+    }
+  }
+}
+
+/** A fired supplier confirmed it dropped our contract. */
+export function onCancelled(s: CustomerState, supplier: NodeId): void {
+  if (s.positions.some((p) => p.supplier === supplier)) return;
+  if (!s.cancels.delete(supplier)) return;
+  s.counters.cancelsConfirmed++;
+  cancelsChanged(s);
 }
 
 /** Probes every active supplier that has no probe pending. */

@@ -10,8 +10,11 @@ import type { BlobResult, StepContext } from "../../core/actor.ts";
 import { DecodeError } from "../../core/codec.ts";
 import type { CustomerNotice, E } from "./protocol.ts";
 import {
+  CANCELS_KEY,
+  decodeCancels,
   decodeFamily,
   decodeVersion,
+  encodeCancels,
   encodeFamily,
   encodeVersion,
   FAMILY_KEY,
@@ -23,6 +26,12 @@ import { continuation } from "./requests.ts";
 import type { BlockRec, CustomerState } from "./state.ts";
 
 const FAMILY = "family";
+const CANCELS = "cancels";
+
+/** Marks the list of fired suppliers still to be told as changed (batched). */
+export function cancelsChanged(s: CustomerState): void {
+  s.dirty.add(CANCELS);
+}
 
 /**
  * Marks the family record as changed; it is written at once, not batched: after a restart the
@@ -69,7 +78,7 @@ export function flush(s: CustomerState, ctx: StepContext, out: E[]): void {
     const data = recordOf(s, key);
     if (data === null) continue; // deleted meanwhile
     s.writing.add(key);
-    const blobKey = key === FAMILY ? FAMILY_KEY : versionKey(key);
+    const blobKey = key === FAMILY ? FAMILY_KEY : key === CANCELS ? CANCELS_KEY : versionKey(key);
     const id = continuation(s, { kind: "meta_write", key });
     out.push({ kind: "io", id, op: { op: "write", key: blobKey, data } });
   }
@@ -78,6 +87,7 @@ export function flush(s: CustomerState, ctx: StepContext, out: E[]): void {
 
 function recordOf(s: CustomerState, key: string): Uint8Array | null {
   if (key === FAMILY) return encodeFamily(s);
+  if (key === CANCELS) return encodeCancels(s);
   const v = s.versions.find((x) => x.id === key);
   return v === undefined ? null : encodeVersion(v);
 }
@@ -131,7 +141,11 @@ export function onRecordRead(s: CustomerState, key: string, r: BlobResult): void
   try {
     if (!r.ok || r.data === undefined) throw new DecodeError(r.ok ? "empty" : r.error);
     if (key === FAMILY_KEY) applyFamily(s, r.data);
-    else if (key.startsWith("meta/v/") && s.versions.length < s.options.versionsMax) {
+    else if (key === CANCELS_KEY) {
+      for (const c of decodeCancels(r.data).slice(-s.options.excludedMax)) {
+        s.cancels.set(c.supplier, c.firedMs);
+      }
+    } else if (key.startsWith("meta/v/") && s.versions.length < s.options.versionsMax) {
       const v = decodeVersion(r.data, s.scheme.n);
       if (v.id === key.slice("meta/v/".length)) s.versions.push(v);
       else s.counters.recordsCorrupt++;

@@ -4,6 +4,7 @@
  *
  * Blobs (all under `meta/`):
  * - `meta/family`: who holds each position, and the suppliers not to hire again;
+ * - `meta/cancels`: fired suppliers not yet known to have dropped our contract;
  * - `meta/v/<versionId>`: one version: files, blocks, fragment hashes and roots, and which
  *   positions hold each fragment.
  *
@@ -38,6 +39,8 @@ import type { BlockRec, CustomerState, FileRec, VersionRec } from "./state.ts";
 export const META_PREFIX = "meta/";
 /** Key of the family record. */
 export const FAMILY_KEY = "meta/family";
+/** Key of the record of fired suppliers still to be told to drop our contract. */
+export const CANCELS_KEY = "meta/cancels";
 /** Key of a version's record. */
 export function versionKey(versionId: string): string {
   return `meta/v/${versionId}`;
@@ -45,6 +48,7 @@ export function versionKey(versionId: string): string {
 
 const FAMILY_MAGIC = [0x42, 0x44, 0x43, 0x46, 1]; // "BDCF" v1
 const VERSION_MAGIC = [0x42, 0x44, 0x43, 0x56, 1]; // "BDCV" v1
+const CANCELS_MAGIC = [0x42, 0x44, 0x43, 0x58, 1]; // "BDCX" v1
 const name = string(NODE_ID_BYTES_MAX);
 const hash = fixedBytes(32);
 
@@ -105,6 +109,22 @@ export function encodeFamily(s: CustomerState): Uint8Array<ArrayBuffer> {
       excluded: s.excluded,
     }),
   );
+}
+
+const cancelsCodec = array(struct({ supplier: name, firedMs: uint }), 4096);
+
+/** The record of fired suppliers still to be told. */
+export function encodeCancels(s: CustomerState): Uint8Array<ArrayBuffer> {
+  const list = [...s.cancels].map(([supplier, firedMs]) => ({
+    supplier,
+    firedMs: Math.max(0, Math.floor(firedMs)),
+  }));
+  return framed(CANCELS_MAGIC, encode(cancelsCodec, list));
+}
+
+/** Decodes the record of fired suppliers still to be told. */
+export function decodeCancels(data: Uint8Array): { supplier: NodeId; firedMs: number }[] {
+  return decode(cancelsCodec, unframe(CANCELS_MAGIC, data));
 }
 
 /** Decodes a family record. */

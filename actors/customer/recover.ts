@@ -297,6 +297,7 @@ export function onRecoveryOpened(
   rec.pending = record.versions.filter((v) => !ids.has(v.id) && ids.add(v.id) !== undefined);
   rec.stage = "done";
   rec.allVersions = record.allVersions;
+  s.nextSweepAtMs = ctx.nowMs; // once every listed version is read back
   s.phase = "ready";
   familyRecorded(s);
   s.counters.recoveries++;

@@ -48,6 +48,16 @@ export interface CustomerOptions {
   versionsMax: number;
   /** Longest delay before changed records are written to the local disk. */
   persistIntervalMs: number;
+  /**
+   * Time between two sweeps of the family: each member lists our keys and those of versions we
+   * no longer have (deleted while it was offline, or a backup a crash cut short) are removed.
+   */
+  sweepIntervalMs: number;
+  /**
+   * How long a fired supplier keeps being told, once a probe round, to end our contract and drop
+   * our fragments (it may be offline when fired; then it is told when it is back).
+   */
+  cancelGiveUpMs: number;
 }
 
 /** Defaults for a home connection: probes every 10 min, fire after a day of silence. */
@@ -69,6 +79,8 @@ export const DEFAULT_CUSTOMER_OPTIONS: CustomerOptions = {
   excludedMax: 256,
   versionsMax: 10_000,
   persistIntervalMs: 5_000,
+  sweepIntervalMs: 24 * 3_600_000,
+  cancelGiveUpMs: 30 * 24 * 3_600_000,
 };
 
 /** What a customer is configured with. */
@@ -270,7 +282,7 @@ export type RequestPurpose =
   | { kind: "manifest_fetch"; fetch: ManifestFetch; position: number }
   | { kind: "sweep_list"; sweep: Sweep }
   | { kind: "contract"; position: number; supplier: NodeId }
-  | { kind: "cancel" }
+  | { kind: "cancel"; supplier: NodeId }
   | { kind: "probe"; position: number }
   | { kind: "audit"; position: number; block: BlockRec; leafIndex: number }
   | { kind: "store"; position: number; block: BlockRec; repair: RepairTask | null }
@@ -327,6 +339,7 @@ export interface CustomerCounters {
   versionsRecovered: number;
   manifestsUnrecovered: number;
   orphansRemoved: number;
+  cancelsConfirmed: number;
 }
 
 /** The whole state of a customer node. */
@@ -368,7 +381,10 @@ export interface CustomerState {
   record: RecordPublishing;
   recovery: Recovery;
   sweep: Sweep | null;
-  sweepDone: boolean;
+  /** When the next sweep of the family starts (null: not scheduled yet). */
+  nextSweepAtMs: number | null;
+  /** Fired suppliers not yet known to have dropped our contract, with when they were fired. */
+  cancels: Map<NodeId, number>;
   /** Record reads still outstanding while loading. */
   loadPending: number;
   /** Records to write: `family` or a version id; `urgent` ones skip the batching delay. */
@@ -451,7 +467,8 @@ export function customerState(config: CustomerConfig): CustomerState {
       allVersions: true,
     },
     sweep: null,
-    sweepDone: false,
+    nextSweepAtMs: null,
+    cancels: new Map(),
     loadPending: 0,
     dirty: new Set(),
     urgent: new Set(),
@@ -484,6 +501,7 @@ export function customerState(config: CustomerConfig): CustomerState {
       versionsRecovered: 0,
       manifestsUnrecovered: 0,
       orphansRemoved: 0,
+      cancelsConfirmed: 0,
     },
   };
 }

@@ -70,11 +70,13 @@ import {
   markSilent,
   onAudit,
   onAuditVerified,
+  onCancelled,
   onContract,
   onOffers,
   onOffersTimeout,
   onProbeSilence,
   probeAll,
+  retryCancels,
 } from "./family.ts";
 import { onFetchReply, onFetchTimeout } from "./gather.ts";
 import type { CustomerCommand, CustomerProtocol, E } from "./protocol.ts";
@@ -182,6 +184,7 @@ function onTimeout(s: CustomerState, ctx: StepContext, out: E[]): void {
     s.nextProbeAtMs = now + o.probeIntervalMs;
     markOffline(s, ctx);
     probeAll(s, ctx, out);
+    retryCancels(s, ctx, out);
   }
   if (s.nextAuditAtMs !== null && now >= s.nextAuditAtMs) {
     s.nextAuditAtMs = now + o.auditIntervalMs / s.scheme.n;
@@ -284,7 +287,8 @@ function onMessage(s: CustomerState, ctx: StepContext, out: E[], from: string, m
     markSeen(s, p.position, ctx.nowMs);
     return onAudit(s, ctx, out, p.position, p.block, p.leafIndex, m);
   }
-  if (m.type === "contract_cancel_reply" || m.type === "remove_reply") return;
+  if (m.type === "contract_cancel_reply" && p.kind === "cancel") return onCancelled(s, p.supplier);
+  if (m.type === "remove_reply") return;
   s.counters.unexpected++;
 }
 
@@ -381,6 +385,8 @@ function nextDeadlineMs(s: CustomerState): number | null {
     if (x !== null && x < t) t = x;
   }
   const now = s.nowMs;
+  // A sweep already due waits for the catalogue (an input), not for a timer.
+  if (s.nextSweepAtMs !== null && s.nextSweepAtMs > now) t = Math.min(t, s.nextSweepAtMs);
   if (s.dirty.size > 0 && s.flushAtMs > now) t = Math.min(t, s.flushAtMs);
   if (s.record.dirty && s.record.retryAtMs > now) t = Math.min(t, s.record.retryAtMs);
   const rec = s.recovery;

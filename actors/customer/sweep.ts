@@ -1,13 +1,15 @@
 /**
- * After a recovery, removing what the lost machine left half-done: fragments of backups that
- * never completed hold quota on the suppliers and nobody knows of them any more.
+ * Sweeping the family: removing fragments of versions we no longer have. They are left behind
+ * by deletions a member missed while offline, by backups a crash cut short, and by a lost
+ * machine (its half-done backup); they hold quota on the suppliers and nobody would read them.
  *
- * Once every version listed in the family record has been read back, each supplier that the
- * record named (and that still holds its position) is asked for the list of our keys, page by
+ * Every `sweepIntervalMs`, and as soon as a recovery has read back every version listed in the
+ * family record, each active member that is reachable is asked for the list of our keys, page by
  * page. A key is removed when its version is not in the catalogue: the record lists every
  * version the user was told is done (a backup is done only once a record naming it is stored).
- * When the record was cut at its size limit, older complete versions may be missing from it, so
- * then a version with a manifest fragment on that supplier is kept. One supplier at a time; a
+ * When the record was cut at its size limit, or a local record could not be read, complete
+ * versions may be missing from the catalogue, so then a version with a manifest fragment on that
+ * supplier is kept. One supplier at a time; a
  * supplier that does not answer is skipped (this is housekeeping, not safety).
  *
  * @module
@@ -17,17 +19,20 @@ import type { StepContext } from "../../core/actor.ts";
 import { REMOVE_KEYS_MAX } from "../../core/limits.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import type { E } from "./protocol.ts";
+import { reachable } from "./family.ts";
 import { canRequest, request } from "./requests.ts";
 import type { CustomerState, Sweep } from "./state.ts";
 
-/** Starts or continues the sweep when recovery has read every listed version back. */
+/** Starts a sweep when one is due, and moves the running one to its next member. */
 export function pumpSweep(s: CustomerState, ctx: StepContext, out: E[]): void {
   const rec = s.recovery;
-  if (rec.stage !== "done" || rec.pending.length > 0 || rec.active.length > 0) return;
+  // Only with the whole catalogue known: a version still being read back is not an orphan.
+  if (rec.pending.length > 0 || rec.active.length > 0) return;
+  if (s.nextSweepAtMs === null) s.nextSweepAtMs = ctx.nowMs + s.options.sweepIntervalMs;
   if (s.sweep === null) {
-    if (s.sweepDone || !rec.adopted.some((a) => a !== null)) return;
-    s.sweepDone = true;
-    s.sweep = { queue: rec.adopted.flatMap((a, i) => (a === null ? [] : [i])), current: null };
+    if (ctx.nowMs < s.nextSweepAtMs) return;
+    s.nextSweepAtMs = ctx.nowMs + s.options.sweepIntervalMs;
+    s.sweep = { queue: s.positions.map((_, i) => i), current: null };
   }
   const sweep = s.sweep;
   while (sweep.current === null) {
@@ -37,7 +42,7 @@ export function pumpSweep(s: CustomerState, ctx: StepContext, out: E[]): void {
       return;
     }
     const supplier = s.positions[position].supplier;
-    if (supplier === null || supplier !== rec.adopted[position]) continue;
+    if (supplier === null || !reachable(s, position, ctx.nowMs)) continue;
     sweep.current = { position, supplier, candidates: new Map(), manifests: new Set() };
     if (!askPage(s, ctx, out, sweep, "")) {
       sweep.queue.unshift(position); // the request table is full: try on a later step
@@ -89,7 +94,10 @@ export function onSweepList(
   const orphans: string[] = [];
   for (const [versionId, keys] of c.candidates) {
     if (known.has(versionId)) continue;
-    if (!s.recovery.allVersions && c.manifests.has(versionId)) continue;
+    // Unsure the catalogue is whole (a record cut at its limit, or local records that could
+    // not be read): a version whose manifest is there may be a complete one; keep it.
+    const unsure = !s.recovery.allVersions || s.counters.recordsCorrupt > 0;
+    if (unsure && c.manifests.has(versionId)) continue;
     orphans.push(...keys);
   }
   for (let at = 0; at < orphans.length; at += REMOVE_KEYS_MAX) {

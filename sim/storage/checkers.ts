@@ -98,3 +98,41 @@ export function plaintextLeaks(nodes: Iterable<Node>, contents: Contents): strin
   }
   return leaks;
 }
+
+/**
+ * Bytes the suppliers hold, and how many of them no user can use: fragments on a supplier that
+ * no longer holds that position in the owner's family (fired while offline, so the cancel never
+ * reached it), or of versions the owner no longer has (deleted, or a backup that never finished).
+ */
+export function supplierBytes(
+  nodes: Iterable<Node>,
+  lookup: (id: string) => Node | undefined,
+): { total: number; orphaned: number } {
+  let total = 0;
+  let orphaned = 0;
+  for (const node of nodes) {
+    if (node.role !== "supplier" || node.status === "departed" || node.disk === null) continue;
+    const known = new Map<string, Set<string> | null>();
+    for (const [key, data] of node.disk.blobs) {
+      if (!key.startsWith("frag/")) continue;
+      total += data.length;
+      const parts = key.split("/");
+      const owner = parts[1];
+      if (!known.has(owner)) {
+        const c = lookup(owner);
+        known.set(
+          owner,
+          c === undefined ? null : new Set((c.state as CustomerState).versions.map((v) => v.id)),
+        );
+      }
+      const versions = known.get(owner);
+      const position = Number(parts[parts.length - 1]);
+      const s = lookup(owner)?.state as CustomerState | undefined;
+      const member = s?.positions[position]?.supplier === node.id;
+      if (versions === null || versions === undefined || !member || !versions.has(parts[2])) {
+        orphaned += data.length;
+      }
+    }
+  }
+  return { total, orphaned };
+}

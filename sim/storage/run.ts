@@ -27,7 +27,7 @@ import { FlagError, type SimFlags } from "../flags.ts";
 import type { Report } from "../report.ts";
 import type { NetworkConfig } from "../network.ts";
 import { type FrameFaults, type SimNode, Simulator } from "../simulator.ts";
-import { durableFiles, lostManifests, plaintextLeaks } from "./checkers.ts";
+import { durableFiles, lostManifests, plaintextLeaks, supplierBytes } from "./checkers.ts";
 import { Contents } from "./content.ts";
 import { scheduleUser, User, type UserBehaviour } from "./users.ts";
 import { nodeKeys, simCrypto, simIdentity, simJobs, type StorageSimProtocol } from "./world.ts";
@@ -49,6 +49,7 @@ interface Measured {
   storedBytes: number;
   leaks: string[];
   manifestsLost: number;
+  disks: { total: number; orphaned: number };
 }
 
 /** What the final restores found. */
@@ -325,7 +326,8 @@ export class StorageRun {
       }
     }
     const leaks = plaintextLeaks(this.sim.nodes, this.contents);
-    return { durable, stored, lost, storedBytes, leaks, manifestsLost };
+    const disks = supplierBytes(this.sim.nodes, lookup);
+    return { durable, stored, lost, storedBytes, leaks, manifestsLost, disks };
   }
 
   #heal(): void {
@@ -395,6 +397,7 @@ export class StorageRun {
       availability: probesOk + probesFailed === 0 ? 1 : probesOk / (probesOk + probesFailed),
       probes: { ok: probesOk, failed: probesFailed },
       storedBytes: m.storedBytes,
+      supplierBytes: { total: m.disks.total, orphaned: m.disks.orphaned },
       repair: {
         bytes: repairBytes,
         ratio: m.storedBytes === 0 ? 0 : repairBytes / m.storedBytes,

@@ -297,3 +297,50 @@ Deno.test("scenario: a backup is done only once a record naming it is on an ID s
     throw new Error("not done after the ID server came back");
   }
 });
+
+function keysOf(net: Scenario, supplier: string | null, match = ""): number {
+  const node = net.sim.node(supplier!)!;
+  return [...(node.disk?.blobs.keys() ?? [])].filter((k) =>
+    k.startsWith(`frag/${net.user.id}/`) && k.includes(match)
+  ).length;
+}
+
+Deno.test("scenario: a supplier fired while offline drops our fragments once it is back", () => {
+  const net = new Scenario({
+    seed: 16,
+    ecc: "rs:4+4",
+    suppliers: 12,
+    customer: { fireAfterMs: 6 * HOUR_MS },
+  });
+  net.backup(FILES);
+  const gone = net.family()[0];
+  net.offline([gone]);
+  net.runFor(DAY_MS);
+  if (net.family().includes(gone)) throw new Error("the silent supplier was not fired");
+  if (keysOf(net, gone) === 0) throw new Error("the offline supplier lost its disk");
+  net.online([gone]);
+  net.runFor(2 * HOUR_MS);
+  if (keysOf(net, gone) !== 0) throw new Error(`${keysOf(net, gone)} fragments left on it`);
+  if (net.state.counters.cancelsConfirmed !== 1) throw new Error("the cancel was not confirmed");
+});
+
+Deno.test("scenario: a deletion a member missed while offline is swept later", () => {
+  const net = new Scenario({
+    seed: 17,
+    ecc: "rs:2+2",
+    suppliers: 6,
+    customer: { sweepIntervalMs: 3 * HOUR_MS },
+  });
+  const v1 = net.backup(FILES);
+  const v2 = net.backup({ "b.bin": bytes(5, 9000) });
+  const away = net.family()[1];
+  net.offline([away]);
+  net.sim.command(net.user, { type: "delete", versionId: v1 });
+  net.runFor(HOUR_MS);
+  net.online([away]);
+  if (keysOf(net, away, v1) === 0) throw new Error("the offline member lost its disk");
+  net.runFor(4 * HOUR_MS);
+  if (keysOf(net, away, v1) !== 0) throw new Error(`${keysOf(net, away, v1)} keys of v1 left`);
+  if (keysOf(net, away, v2) === 0) throw new Error("the sweep removed the live version too");
+  if (net.state.counters.orphansRemoved === 0) throw new Error("nothing counted as swept");
+});
