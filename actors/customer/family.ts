@@ -47,6 +47,33 @@ export function reachable(s: CustomerState, i: number, nowMs: number): boolean {
   return p.state === "active" && (p.online || nowMs >= p.retryAtMs);
 }
 
+/**
+ * Takes a known family back (from the local record or a recovered one): each named supplier
+ * holds its position again, online, with a fresh grace period (our own absence says nothing about
+ * them). A name given twice keeps its first position. Returns the positions filled.
+ */
+export function adoptFamily(
+  s: CustomerState,
+  positions: readonly (NodeId | undefined)[],
+  nowMs: number,
+): number[] {
+  const seen = new Set<NodeId>();
+  const filled: number[] = [];
+  positions.forEach((supplier, i) => {
+    if (supplier === undefined || seen.has(supplier) || i >= s.positions.length) return;
+    seen.add(supplier);
+    const p = s.positions[i];
+    p.supplier = supplier;
+    p.state = "active";
+    p.online = true;
+    p.lastSeenMs = nowMs;
+    p.hiredMs = nowMs;
+    s.firstHiresLeft--;
+    filled.push(i);
+  });
+  return filled;
+}
+
 /** Whether every position has an active supplier. */
 export function familyComplete(s: CustomerState): boolean {
   return s.positions.every((p) => p.state === "active");

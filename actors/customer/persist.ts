@@ -22,6 +22,7 @@ import {
   versionKey,
 } from "./records.ts";
 import { afterLoad, noticeWhenPublished, recordChanged } from "./recover.ts";
+import { adoptFamily } from "./family.ts";
 import { continuation } from "./requests.ts";
 import type { BlockRec, CustomerState } from "./state.ts";
 
@@ -165,16 +166,6 @@ function applyFamily(s: CustomerState, data: Uint8Array): void {
   if (f.positions.length !== s.positions.length) {
     throw new DecodeError(`family of ${f.positions.length}, the scheme has ${s.positions.length}`);
   }
-  const seen = new Set<string>();
-  f.positions.forEach((supplier, i) => {
-    if (supplier === undefined || seen.has(supplier)) return;
-    seen.add(supplier);
-    const p = s.positions[i];
-    p.supplier = supplier;
-    p.state = "active";
-    p.online = true;
-    p.lastSeenMs = s.nowMs; // a fresh grace period: our own absence says nothing about them
-    s.firstHiresLeft--;
-  });
+  adoptFamily(s, f.positions, s.nowMs);
   s.excluded = f.excluded.slice(-s.options.excludedMax);
 }

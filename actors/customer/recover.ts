@@ -25,13 +25,14 @@
  * @module
  */
 
-import type { NodeId, StepContext } from "../../core/actor.ts";
+import type { StepContext } from "../../core/actor.ts";
 import { FAMILY_SEALED_BYTES_MAX } from "../../core/limits.ts";
 import { signFamilyRecord } from "../../core/protocol/identity.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import type { RecoveryRecord, StorageJobResult } from "../../core/storage.ts";
 import type { CustomerNotice, E } from "./protocol.ts";
 import { familyRecorded, versionChanged } from "./persist.ts";
+import { adoptFamily } from "./family.ts";
 import { canRequest, continuation, request } from "./requests.ts";
 import type { BlockRec, CustomerState, ManifestFetch, VersionRec } from "./state.ts";
 
@@ -280,19 +281,8 @@ export function onRecoveryOpened(
     return stuck(s, out, reason);
   }
   s.record.revision = Math.max(s.record.revision, revision);
-  const seen = new Set<NodeId>();
-  record.positions.forEach((supplier, i) => {
-    if (supplier === undefined || seen.has(supplier)) return;
-    seen.add(supplier);
-    const p = s.positions[i];
-    p.supplier = supplier;
-    p.state = "active";
-    p.online = true;
-    p.lastSeenMs = ctx.nowMs;
-    p.hiredMs = ctx.nowMs;
-    rec.adopted[i] = supplier;
-    s.firstHiresLeft--;
-  });
+  const filled = adoptFamily(s, record.positions, ctx.nowMs);
+  for (const i of filled) rec.adopted[i] = s.positions[i].supplier;
   const ids = new Set<string>();
   rec.pending = record.versions.filter((v) => !ids.has(v.id) && ids.add(v.id) !== undefined);
   rec.stage = "done";
@@ -303,12 +293,12 @@ export function onRecoveryOpened(
   s.counters.recoveries++;
   out.push({
     kind: "notice",
-    notice: { type: "recovered", suppliers: seen.size, versions: rec.pending.length },
+    notice: { type: "recovered", suppliers: filled.length, versions: rec.pending.length },
   });
   out.push({
     kind: "trace",
     event: "recovered",
-    detail: { suppliers: seen.size, versions: rec.pending.length },
+    detail: { suppliers: filled.length, versions: rec.pending.length },
   });
 }
 
