@@ -115,6 +115,22 @@ export async function readCapped(res: Response, maxBytes: number): Promise<Uint8
   return out;
 }
 
+/** A response body of at most `max` bytes, parsed as JSON. */
+async function jsonBody(
+  res: Response,
+  max: number,
+): Promise<
+  { ok: true; json: unknown } | { ok: false; reason: "oversized" | "malformed"; detail?: string }
+> {
+  const body = await readCapped(res, max);
+  if (body === null) return { ok: false, reason: "oversized" };
+  try {
+    return { ok: true, json: JSON.parse(new TextDecoder().decode(body)) };
+  } catch {
+    return { ok: false, reason: "malformed", detail: "not JSON" };
+  }
+}
+
 /** Fetches `name`'s document from the ID server `source`. Never throws on the network's account. */
 export async function fetchIdentity(
   source: string,
@@ -127,15 +143,9 @@ export async function fetchIdentity(
   try {
     if (res.status === 404) return { ok: false, reason: "not_found" };
     if (res.status !== 200) return { ok: false, reason: "http_error", detail: `${res.status}` };
-    const body = await readCapped(res, IDENTITY_JSON_BYTES_MAX);
-    if (body === null) return { ok: false, reason: "oversized" };
-    let json: unknown;
-    try {
-      json = JSON.parse(new TextDecoder().decode(body));
-    } catch {
-      return { ok: false, reason: "malformed", detail: "not JSON" };
-    }
-    const parsed = identityFromJson(json);
+    const body = await jsonBody(res, IDENTITY_JSON_BYTES_MAX);
+    if (!body.ok) return body;
+    const parsed = identityFromJson(body.json);
     if (!parsed.ok) return { ok: false, reason: "malformed", detail: parsed.reason };
     return { ok: true, bytes: parsed.bytes };
   } catch (e) {
@@ -219,15 +229,9 @@ export async function fetchFamilyRecord(
     if (res.status === 404) return { ok: false, reason: "not_found" };
     if (res.status === 503) return { ok: false, reason: "starting" };
     if (res.status !== 200) return { ok: false, reason: "http_error", detail: `${res.status}` };
-    const body = await readCapped(res, FAMILY_JSON_BYTES_MAX);
-    if (body === null) return { ok: false, reason: "oversized" };
-    let json: unknown;
-    try {
-      json = JSON.parse(new TextDecoder().decode(body));
-    } catch {
-      return { ok: false, reason: "malformed", detail: "not JSON" };
-    }
-    const record = familyFromJson(json);
+    const body = await jsonBody(res, FAMILY_JSON_BYTES_MAX);
+    if (!body.ok) return body;
+    const record = familyFromJson(body.json);
     if (record === null || record.owner !== owner) {
       return { ok: false, reason: "malformed", detail: `not a family record of ${owner}` };
     }
