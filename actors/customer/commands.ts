@@ -40,6 +40,7 @@ export function deleteVersion(s: CustomerState, ctx: StepContext, out: E[], vers
   });
   for (const b of blocks) b.held.fill(0);
   dropRecord(s, out, versionId);
+  s.record.waiting.delete(versionId); // its backup_done, if still held, is moot
   recordChanged(s);
   out.push({ kind: "notice", notice: { type: "deleted", versionId } });
   out.push({ kind: "trace", event: "deleted", detail: { version: versionId } });
