@@ -26,7 +26,17 @@ export function run(args: string[]): Promise<number> {
       console.log(JSON.stringify(versions, null, 2));
       return 0;
     }
-    if (versions.length === 0) console.log("no versions yet; make one with 'bitdust backup PATH'");
+    const status = await api.status();
+    if (status.recoveryProblem !== null) {
+      console.log(`recovery stopped: ${status.recoveryProblem}`);
+    } else if (status.phase === "recovering") {
+      // A new machine reading its catalogue back: say so rather than "no versions".
+      console.log("looking for your family of suppliers on the ID servers");
+    } else if (status.versionsToRecover > 0) {
+      console.log(`reading ${status.versionsToRecover} more versions back from your suppliers`);
+    } else if (versions.length === 0) {
+      console.log("no versions yet; make one with 'bitdust backup PATH'");
+    }
     for (const v of versions) {
       const bytes = v.files.reduce((n, f) => n + f.size, 0);
       const when = new Date(v.createdMs).toISOString().replace("T", " ").slice(0, 19);
