@@ -1,7 +1,8 @@
 /**
  * The real network's throughput: a 256 MiB file backed up to, and restored from, eight local
  * supplier processes through a user daemon, as a ratio against the data path alone (seal:
- * encrypt, erasure-code, hash; open: check, decode, decrypt) on the same bytes in this process.
+ * encrypt, erasure-code, hash; open: check, decode, decrypt) on the same bytes in this process,
+ * one block at a time, with WebCrypto's AES-GCM (as the daemon's workers) and `node:crypto`'s.
  * Also the daemon's peak memory (VmHWM) during each, which must stay far below the file's size.
  *
  * `deno task bench network` (about a minute); `NETWORK_BENCH_MIB` changes the file size.
@@ -9,8 +10,9 @@
  * @module
  */
 
-import { openBytes, sealBytes } from "../data/pipeline.ts";
 import { randomKey } from "../data/aead.ts";
+import { BLOCK_BYTES_DEFAULT, splitBlocks } from "../data/blocks.ts";
+import { openBlock, openBlockAsync, sealBlock, sealBlockAsync } from "../data/pipeline.ts";
 import { network } from "../tests/_e2e.ts";
 import { cli, SOURCES } from "../tests/_procs.ts";
 
@@ -24,51 +26,45 @@ function mbps(bytes: number, ms: number): string {
   return `${((bytes / 1e6) / (ms / 1000)).toFixed(0)} MB/s`;
 }
 
-function pipelineAlone(data: Uint8Array): { sealMs: number; openMs: number } {
+interface Alone {
+  sealMs: number;
+  openMs: number;
+}
+
+/**
+ * The data path alone on the same bytes, one 4 MiB block after another on this thread: with the
+ * synchronous AES-GCM (`node:crypto`) and with WebCrypto's, which the daemon's job workers use.
+ * Opening drops four of the eight fragments, as a restore from half the family does.
+ */
+async function pipelineAlone(data: Uint8Array, webCrypto: boolean): Promise<Alone> {
   const fileKey = randomKey();
   const fileSalt = crypto.getRandomValues(new Uint8Array(32));
+  const scheme = "rs:4+4";
+  const blocks = splitBlocks(data, BLOCK_BYTES_DEFAULT);
   let t = performance.now();
-  const blocks = sealBytes(data, { fileKey, fileSalt, scheme: "rs:4+4" });
+  const sealed = [];
+  for (const [blockIndex, plaintext] of blocks.entries()) {
+    const input = { fileKey, fileSalt, blockIndex, plaintext, scheme };
+    sealed.push(webCrypto ? await sealBlockAsync(input) : sealBlock(input));
+  }
   const sealMs = performance.now() - t;
   t = performance.now();
   let total = 0;
-  for (const [i, b] of blocks.entries()) {
-    total += openBytesBlock(b, fileKey, fileSalt, i);
+  for (const [blockIndex, b] of sealed.entries()) {
+    const input = {
+      fileKey,
+      fileSalt,
+      blockIndex,
+      scheme,
+      fragments: b.fragments.map((f, i) => (i >= 4 ? f : undefined)),
+      cipherSize: b.cipherSize,
+      fragmentHashes: b.fragmentHashes,
+    };
+    total += (webCrypto ? await openBlockAsync(input) : openBlock(input)).length;
   }
   const openMs = performance.now() - t;
   if (total !== data.length) throw new Error("pipeline lost bytes");
   return { sealMs, openMs };
-}
-
-function openBytesBlock(
-  b: ReturnType<typeof sealBytes>[0],
-  fileKey: Uint8Array,
-  fileSalt: Uint8Array,
-  blockIndex: number,
-): number {
-  void openBytes;
-  const fragments = b.fragments.map((f, i) => (i < 4 ? f : undefined));
-  return openBlockBytes(fragments, b, fileKey, fileSalt, blockIndex);
-}
-
-import { openBlock } from "../data/pipeline.ts";
-
-function openBlockBytes(
-  fragments: (Uint8Array | undefined)[],
-  b: ReturnType<typeof sealBytes>[0],
-  fileKey: Uint8Array,
-  fileSalt: Uint8Array,
-  blockIndex: number,
-): number {
-  return openBlock({
-    fileKey,
-    fileSalt,
-    blockIndex,
-    scheme: "rs:4+4",
-    fragments,
-    cipherSize: b.cipherSize,
-    fragmentHashes: b.fragmentHashes,
-  }).length;
 }
 
 /** Runs the benchmark and prints its figures. */
@@ -83,7 +79,8 @@ export async function run(): Promise<void> {
       crypto.getRandomValues(data.subarray(at, at + 65536));
     }
     await Deno.writeFile(`${src}/big.bin`, data);
-    const alone = pipelineAlone(data);
+    const sync = await pipelineAlone(data, false);
+    const web = await pipelineAlone(data, true);
     const rssBefore = await peakRss(net.daemon.pid);
     let t = performance.now();
     const b = await cli(SOURCES, ["backup", src, "--json", "--data", net.user]);
@@ -109,14 +106,14 @@ export async function run(): Promise<void> {
     }
     const n = data.length;
     console.log(`file: ${mib} MiB, rs:4+4, 8 supplier processes on loopback`);
-    console.log(
-      `backup:  ${mbps(n, backupMs)}; pipeline alone (seal) ${mbps(n, alone.sealMs)}; ` +
-        `ratio ${(alone.sealMs / backupMs).toFixed(2)}`,
-    );
-    console.log(
-      `restore: ${mbps(n, restoreMs)}; pipeline alone (open) ${mbps(n, alone.openMs)}; ` +
-        `ratio ${(alone.openMs / restoreMs).toFixed(2)}`,
-    );
+    const line = (what: string, ms: number, key: keyof Alone) =>
+      console.log(
+        `${what}: ${mbps(n, ms)}; pipeline alone (${key === "sealMs" ? "seal" : "open"}) ` +
+          `${mbps(n, web[key])} WebCrypto, ${mbps(n, sync[key])} node:crypto; ratio ` +
+          `${(web[key] / ms).toFixed(2)} and ${(sync[key] / ms).toFixed(2)}`,
+      );
+    line("backup ", backupMs, "sealMs");
+    line("restore", restoreMs, "openMs");
     const m = (x: number) => `${(x / 1024 / 1024).toFixed(0)} MiB`;
     console.log(
       `daemon peak RSS: ${m(rssBefore)} idle, ${m(rssBackup)} after backup, ` +
