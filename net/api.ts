@@ -62,6 +62,8 @@ export interface JobView {
   error: string;
   /** Things worth telling (skipped symlinks, ...). */
   warnings: string[];
+  /** What a running job is waiting for, when it is not moving bytes. */
+  waitingFor: string;
 }
 
 /** What the daemon offers the API. */

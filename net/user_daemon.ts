@@ -147,6 +147,7 @@ export class UserDaemon implements DaemonControl {
       result: "",
       error: "",
       warnings: [],
+      waitingFor: "",
     };
     this.#jobs.set(job.jobId, job);
     return job;
@@ -246,6 +247,7 @@ function view(j: Job): JobView {
     result: j.result,
     error: j.error,
     warnings: j.warnings,
+    waitingFor: j.waitingFor,
   };
 }
 
@@ -256,6 +258,10 @@ function onBackupNotice(job: Job, n: CustomerNotice, end: () => void): void {
       return;
     case "backup_progress":
       job.bytesDone = n.bytesDone;
+      return;
+    case "backup_recording":
+      job.bytesDone = job.bytesTotal;
+      job.waitingFor = "an ID server to keep the family record that lists this version";
       return;
     case "backup_done":
       job.bytesDone = job.bytesTotal;

@@ -57,6 +57,8 @@ export type CustomerNotice =
   | { type: "fired"; position: number; supplier: NodeId; reason: string }
   | { type: "backup_started"; versionId: string; label: string }
   | { type: "backup_progress"; versionId: string; bytesDone: number; bytesTotal: number }
+  /** Every fragment is stored; `backup_done` follows once an ID server keeps the record. */
+  | { type: "backup_recording"; versionId: string }
   | { type: "backup_done"; versionId: string; files: number; bytes: number }
   | { type: "backup_failed"; versionId: string; reason: string }
   | {

@@ -61,6 +61,7 @@ export function noticeWhenPublished(
   list.push(notice);
   s.record.waiting.set(versionId, list);
   s.record.dirty = true;
+  out.push({ kind: "notice", notice: { type: "backup_recording", versionId } });
 }
 
 /** The family or the list of complete versions changed: publish a new record soon. */

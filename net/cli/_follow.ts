@@ -10,6 +10,8 @@ import type { ApiClient } from "../api_client.ts";
 import { CliError } from "./_command.ts";
 
 const POLL_MS = 200;
+/** How long a job may wait on something other than bytes before the user is told what for. */
+const WAIT_TELL_MS = 3000;
 const BAR_WIDTH = 30;
 
 function mib(bytes: number): string {
@@ -29,8 +31,18 @@ export async function follow(api: ApiClient, id: string, label: string): Promise
   const tty = Deno.stdout.isTerminal();
   const encoder = new TextEncoder();
   let drawn = false;
+  let waitingSince = 0;
+  let told = false;
   for (;;) {
     const job = await api.job(id);
+    // A wait that lasts (no ID server answering): say what for, once, rather than sit at 100%.
+    if (job.waitingFor === "" || job.state !== "running") waitingSince = 0;
+    else if (waitingSince === 0) waitingSince = Date.now();
+    else if (!told && Date.now() - waitingSince >= WAIT_TELL_MS) {
+      if (drawn) Deno.stdout.writeSync(encoder.encode("\n"));
+      console.error(`waiting for ${job.waitingFor}`);
+      told = true;
+    }
     if (tty && (job.state === "running" || job.state === "waiting")) {
       Deno.stdout.writeSync(
         encoder.encode(`\r${progressLine(label, job.bytesDone, job.bytesTotal)}`),

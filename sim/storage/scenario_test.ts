@@ -291,6 +291,9 @@ Deno.test("scenario: a backup is done only once a record naming it is on an ID s
   if (net.notices.some((n) => n.type === "backup_done")) {
     throw new Error("done before any ID server holds a record that lists it");
   }
+  if (!net.notices.some((n) => n.type === "backup_recording" && n.versionId === v.id)) {
+    throw new Error("the user was not told what the backup waits for");
+  }
   net.sim.setOnline(ids);
   net.runFor(HOUR_MS);
   if (!net.notices.some((n) => n.type === "backup_done" && n.versionId === v.id)) {
