@@ -113,6 +113,8 @@ export const TCP_FRAME_BYTES_MAX = MESSAGE_BYTES_MAX + TCP_FRAME_OVERHEAD_BYTES;
 export const TCP_HANDSHAKE_FRAME_BYTES_MAX = IDENTITY_DOC_BYTES_MAX + 1024;
 /** Connections accepted or dialed that have not finished their handshake yet. */
 export const TCP_HANDSHAKES_MAX = 64;
+/** Unfinished inbound handshakes from one IP address: one address cannot take every slot. */
+export const TCP_HANDSHAKES_PER_ADDRESS_MAX = 16;
 /** Authenticated connections one TCP transport keeps open at once. */
 export const TCP_CONNECTIONS_MAX = 1024;
 /** Failed dials in a row to one peer before its queued frames are dropped. */

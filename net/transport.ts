@@ -84,7 +84,8 @@ export type InboundReject =
   | "out_of_order"
   | "handshake_failed"
   | "handshake_timeout"
-  | "connections_full";
+  | "connections_full"
+  | "address_full";
 
 /** Every {@link InboundReject}. */
 export const INBOUND_REJECTS: readonly InboundReject[] = [
@@ -97,6 +98,7 @@ export const INBOUND_REJECTS: readonly InboundReject[] = [
   "handshake_failed",
   "handshake_timeout",
   "connections_full",
+  "address_full",
 ];
 
 /** What a transport has done, for metrics and tests. Counts only grow. */

@@ -166,3 +166,20 @@ Deno.test("TCP: unauthenticated connections are limited in number", async () => 
     assert.equal(b.counters.rejected.connections_full, 1);
   });
 });
+
+Deno.test("TCP: one address cannot hold every handshake slot", async () => {
+  const options = { handshakeTimeoutMs: 300, handshakesMax: 8, handshakesPerAddressMax: 2 };
+  await stillServing(options, async (b) => {
+    const port = b.address!.port;
+    const silent = [];
+    for (let i = 0; i < 3; i++) silent.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    const t0 = Date.now();
+    assert.equal(await readToEnd(silent[2]), 0);
+    assert.ok(Date.now() - t0 < 250, "the third from this address is closed at once");
+    await Promise.all(silent.slice(0, 2).map(readToEnd));
+    for (const c of silent) c.close();
+    await waitFor(() => b.counters.rejected.handshake_timeout === 2, 5000, "two timeouts");
+    assert.equal(b.counters.rejected.address_full, 1);
+    assert.equal(b.counters.rejected.connections_full, 0);
+  });
+});

@@ -17,6 +17,8 @@
  *   failures in a row the queue is dropped and counted.
  * - The listener accepts at most `handshakesMax` unauthenticated connections at once, each for
  *   at most the handshake timeout; more are closed at once and counted (`connections_full`).
+ *   One IP address may hold at most `handshakesPerAddressMax` of them (`address_full`), so a
+ *   single host opening silent connections cannot lock everybody else out.
  * - One connection per pair. A responder that is itself dialing the same peer refuses the hello
  *   as `duplicate` when its own name is the smaller one, and otherwise abandons its own dial: so
  *   both ends keep the connection dialed by the smaller name and never write on two at once. A
@@ -39,6 +41,7 @@ import {
   TCP_DIAL_ATTEMPTS_MAX,
   TCP_FRAME_OVERHEAD_BYTES,
   TCP_HANDSHAKES_MAX,
+  TCP_HANDSHAKES_PER_ADDRESS_MAX,
   TRANSPORT_PEERS_MAX,
 } from "../../core/limits.ts";
 import { importPrivateKey } from "../../data/signing.ts";
@@ -92,6 +95,7 @@ export interface TcpTransportOptions extends QueueLimits {
   backoffMaxMs?: number;
   dialAttemptsMax?: number;
   handshakesMax?: number;
+  handshakesPerAddressMax?: number;
   connectionsMax?: number;
   /** Jitter source, [0, 1) (default `Math.random`). */
   random?: () => number;
@@ -148,6 +152,8 @@ export class TcpTransport implements Transport {
   readonly #tasks = new Set<Promise<void>>();
   #local: LocalIdentity;
   #inboundHandshakes = 0;
+  /** Unfinished inbound handshakes by remote IP address. */
+  readonly #handshakesByAddress = new Map<string, number>();
   #connections = 0;
   #queuedBytes = 0;
   #handler: MessageHandler | undefined;
@@ -168,6 +174,7 @@ export class TcpTransport implements Transport {
       backoffMaxMs: options.backoffMaxMs ?? BACKOFF_MAX_MS,
       dialAttemptsMax: options.dialAttemptsMax ?? TCP_DIAL_ATTEMPTS_MAX,
       handshakesMax: options.handshakesMax ?? TCP_HANDSHAKES_MAX,
+      handshakesPerAddressMax: options.handshakesPerAddressMax ?? TCP_HANDSHAKES_PER_ADDRESS_MAX,
       connectionsMax: options.connectionsMax ?? TCP_CONNECTIONS_MAX,
       random: options.random ?? Math.random,
       clock: options.clock ?? Date.now,
@@ -478,11 +485,19 @@ export class TcpTransport implements Transport {
         closeQuietly(conn);
         continue;
       }
-      this.#track(this.#accept(conn));
+      const address = (conn.remoteAddr as Deno.NetAddr).hostname;
+      const fromAddress = this.#handshakesByAddress.get(address) ?? 0;
+      if (fromAddress >= this.#o.handshakesPerAddressMax) {
+        this.counters.rejected.address_full++;
+        closeQuietly(conn);
+        continue;
+      }
+      this.#handshakesByAddress.set(address, fromAddress + 1);
+      this.#track(this.#accept(conn, address));
     }
   }
 
-  async #accept(conn: Deno.TcpConn): Promise<void> {
+  async #accept(conn: Deno.TcpConn, address: string): Promise<void> {
     this.#inboundHandshakes++;
     this.#handshaking.add(conn);
     let timedOut = false;
@@ -504,6 +519,9 @@ export class TcpTransport implements Transport {
       clearTimeout(timer);
       this.#handshaking.delete(conn);
       this.#inboundHandshakes--;
+      const left = (this.#handshakesByAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.#handshakesByAddress.set(address, left);
+      else this.#handshakesByAddress.delete(address);
     }
     if (admitted !== undefined) admitted.inbound--;
     if (result.ok && admitted !== undefined && !this.#closed) {
