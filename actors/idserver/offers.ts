@@ -18,6 +18,14 @@ import { count, type IdServerState } from "./state.ts";
 /** How often expired offers are swept out while any offer is held. */
 export const OFFER_SWEEP_INTERVAL_MS = 60_000;
 
+/**
+ * A lower bound on the expiry of every offer in a directory (`state.offers`), kept beside it so
+ * that nothing persists or compares it: a sweep before that time has nothing to drop and skips
+ * its scan over every offer. Only this module stores offers, and storing one lowers the bound; a
+ * directory without a bound (never swept, or built elsewhere) is scanned, which sets it.
+ */
+const earliestExpiry = new WeakMap<Map<NodeId, SignedOffer>, number>();
+
 /** Judges and stores an announced offer; returns the outcome to answer with. */
 export function announceOffer(
   state: IdServerState,
@@ -50,6 +58,8 @@ function judgeOffer(state: IdServerState, o: SignedOffer, ctx: StepContext): Off
     state.offerOrder.push(o.supplier);
   }
   state.offers.set(o.supplier, { ...o, signature: o.signature.slice() });
+  const bound = earliestExpiry.get(state.offers);
+  if (bound !== undefined && o.expiresMs < bound) earliestExpiry.set(state.offers, o.expiresMs);
   state.sweepAtMs ??= ctx.nowMs + OFFER_SWEEP_INTERVAL_MS;
   return "stored";
 }
@@ -93,11 +103,22 @@ export function queryOffers(
 
 /** Drops expired offers and re-arms the sweep while offers remain. */
 export function sweepOffers(state: IdServerState, nowMs: number): void {
-  const expired = state.offerOrder.filter((name) => state.offers.get(name)!.expiresMs <= nowMs);
-  for (const name of expired) removeOffer(state, name);
-  if (expired.length > 0) {
-    state.counters["offer.expired_swept"] = (state.counters["offer.expired_swept"] ?? 0) +
-      expired.length;
+  const offers = state.offers;
+  const bound = earliestExpiry.get(offers);
+  if (bound === undefined || bound <= nowMs) {
+    const expired: NodeId[] = [];
+    let next = Infinity;
+    for (const name of state.offerOrder) {
+      const expiresMs = offers.get(name)!.expiresMs;
+      if (expiresMs <= nowMs) expired.push(name);
+      else if (expiresMs < next) next = expiresMs;
+    }
+    for (const name of expired) removeOffer(state, name);
+    earliestExpiry.set(offers, next);
+    if (expired.length > 0) {
+      state.counters["offer.expired_swept"] = (state.counters["offer.expired_swept"] ?? 0) +
+        expired.length;
+    }
   }
   state.sweepAtMs = state.offers.size > 0 ? nowMs + OFFER_SWEEP_INTERVAL_MS : null;
 }
