@@ -115,6 +115,8 @@ export class StorageRun {
   readonly sim: Sim;
   readonly contents: Contents;
   readonly users: User[] = [];
+  /** Users by node index (notices arrive for every node: no scan over all users). */
+  readonly #userOf = new Map<number, User>();
   readonly idServers: NodeId[] = [];
   readonly random: Random;
   readonly behaviour: UserBehaviour;
@@ -253,6 +255,7 @@ export class StorageRun {
     const node = this.sim.addNode("customer", customer, customerState(config));
     const user = new User(node, random, config);
     this.users.push(user);
+    this.#userOf.set(node.index, user);
     this.sim.diskOf(node).mounts.set(
       "src:",
       (key, offset, length) => this.#source(user, key, offset, length),
@@ -273,7 +276,7 @@ export class StorageRun {
    * person still has them); it comes back as a new machine with only the user's key.
    */
   #loseMachine(node: Node): void {
-    const user = this.users.find((u) => u.node === node);
+    const user = this.#userOf.get(node.index);
     if (user === undefined) return;
     const disk = this.sim.diskOf(node);
     disk.blobs.clear();
@@ -292,7 +295,7 @@ export class StorageRun {
 
   #onNotice(node: Node, notice: StorageSimProtocol["notice"]): void {
     if (node.role !== "customer") return;
-    const user = this.users.find((u) => u.node === node);
+    const user = this.#userOf.get(node.index);
     if (user === undefined) return;
     const drop = user.onNotice(
       notice as Parameters<User["onNotice"]>[0],
