@@ -71,6 +71,8 @@ export const PUBLIC_KEY_BYTES = 32;
 export const SIGNATURE_BYTES = 64;
 /** Largest sealed body of a family record: 256 positions with the longest names fit. */
 export const FAMILY_SEALED_BYTES_MAX = 80 * 1024;
+/** Most versions a family record lists (the newest); a new machine does not find older ones. */
+export const RECOVERY_VERSIONS_MAX = 400;
 /** Largest fragment a supplier accepts: a 16 MiB block under `mirror:N`, plus its tag. */
 export const FRAGMENT_BYTES_MAX = 16 * 1024 * 1024 + 64;
 /** Largest fragment key a customer may choose, in bytes. */

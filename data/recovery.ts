@@ -22,7 +22,11 @@ import {
   struct,
   uint,
 } from "../core/codec.ts";
-import { FAMILY_SEALED_BYTES_MAX, NODE_ID_BYTES_MAX } from "../core/limits.ts";
+import {
+  FAMILY_SEALED_BYTES_MAX,
+  NODE_ID_BYTES_MAX,
+  RECOVERY_VERSIONS_MAX,
+} from "../core/limits.ts";
 import type { Manifest } from "../core/manifest.ts";
 import type { RecoveryRecord } from "../core/storage.ts";
 import { concat, equalBytes, HEADER_BYTES, readHeader, writeHeader } from "./_bytes.ts";
@@ -42,8 +46,6 @@ const SEALED_RECOVERY = { magic: "BDRR", version: 1 } as const;
 const RECOVERY_INFO = new TextEncoder().encode("bitdust/recovery/v1");
 const SALT_BYTES = 32;
 
-/** Most versions a recovery record lists (the newest); a new machine does not find older ones. */
-export const RECOVERY_VERSIONS_MAX = 400;
 /** Most K-subsets of fragments tried when rebuilding a manifest without hashes. */
 export const RECOVER_TRIES_MAX = 256;
 

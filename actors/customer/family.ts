@@ -207,7 +207,8 @@ export function onContract(
 
 /**
  * Tells every fired supplier still on the list to end our contract (once a probe round), and
- * forgets those fired longer than `cancelGiveUpMs` ago.
+ * forgets those fired longer than `cancelGiveUpMs` ago. A cancel is idempotent: one sent while
+ * the previous one still awaits its answer costs a message and nothing else.
  */
 export function retryCancels(s: CustomerState, ctx: StepContext, out: E[]): void {
   for (const [supplier, firedMs] of s.cancels) {
@@ -216,10 +217,6 @@ export function retryCancels(s: CustomerState, ctx: StepContext, out: E[]): void
       cancelsChanged(s);
       continue;
     }
-    const pending = [...s.requests.values()].some((r) =>
-      r.purpose.kind === "cancel" && r.to === supplier
-    );
-    if (pending) continue;
     if (
       !request(s, ctx, out, supplier, { type: "contract_cancel" }, { kind: "cancel", supplier })
     ) {

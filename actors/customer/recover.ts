@@ -26,7 +26,7 @@
  */
 
 import type { StepContext } from "../../core/actor.ts";
-import { FAMILY_SEALED_BYTES_MAX } from "../../core/limits.ts";
+import { FAMILY_SEALED_BYTES_MAX, RECOVERY_VERSIONS_MAX } from "../../core/limits.ts";
 import { signFamilyRecord } from "../../core/protocol/identity.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import type { RecoveryRecord, StorageJobResult } from "../../core/storage.ts";
@@ -36,8 +36,6 @@ import { adoptFamily } from "./family.ts";
 import { canRequest, continuation, request } from "./requests.ts";
 import type { BlockRec, CustomerState, ManifestFetch, VersionRec } from "./state.ts";
 
-/** Most versions a recovery record lists (the data path's `RECOVERY_VERSIONS_MAX`). */
-const RECORD_VERSIONS_MAX = 400;
 const utf8 = new TextEncoder();
 /** Manifests fetched at once while recovering. */
 const MANIFESTS_IN_FLIGHT = 2;
@@ -91,7 +89,16 @@ export function pumpRecord(s: CustomerState, ctx: StepContext, out: E[]): void {
   r.sealing = true;
   const record = recoveryRecordOf(s);
   const listed = new Set(record.versions.map((v) => v.id));
-  r.covering = [...r.waiting.keys()].filter((id) => listed.has(id));
+  r.covering = [];
+  for (const [versionId, notices] of r.waiting) {
+    if (listed.has(versionId)) {
+      r.covering.push(versionId);
+      continue;
+    }
+    // Complete, yet cut from a record at its size limit: no record will ever list it.
+    for (const notice of notices) out.push({ kind: "notice", notice });
+    r.waiting.delete(versionId);
+  }
   const id = continuation(s, { kind: "seal_recovery" });
   out.push({
     kind: "job",
@@ -116,7 +123,7 @@ export function recoveryRecordOf(s: CustomerState): RecoveryRecord {
   let budget = FAMILY_SEALED_BYTES_MAX - 256;
   for (const p of positions) budget -= 3 + (p === undefined ? 0 : utf8.encode(p).length);
   let fit = 0;
-  while (fit < Math.min(versions.length, RECORD_VERSIONS_MAX)) {
+  while (fit < Math.min(versions.length, RECOVERY_VERSIONS_MAX)) {
     budget -= 11 + utf8.encode(versions[fit].id).length;
     if (budget < 0) break;
     fit++;
@@ -285,7 +292,11 @@ export function onRecoveryOpened(
   const filled = adoptFamily(s, record.positions, ctx.nowMs);
   for (const i of filled) rec.adopted[i] = s.positions[i].supplier;
   const ids = new Set<string>();
-  rec.pending = record.versions.filter((v) => !ids.has(v.id) && ids.add(v.id) !== undefined);
+  rec.pending = record.versions.filter((v) => {
+    if (ids.has(v.id)) return false;
+    ids.add(v.id);
+    return true;
+  });
   rec.stage = "done";
   rec.allVersions = record.allVersions;
   s.nextSweepAtMs = ctx.nowMs; // once every listed version is read back

@@ -20,7 +20,7 @@ import { REMOVE_KEYS_MAX } from "../../core/limits.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import type { E } from "./protocol.ts";
 import { reachable } from "./family.ts";
-import { canRequest, request } from "./requests.ts";
+import { request } from "./requests.ts";
 import type { CustomerState, Sweep } from "./state.ts";
 
 /** Starts a sweep when one is due, and moves the running one to its next member. */
@@ -54,7 +54,6 @@ export function pumpSweep(s: CustomerState, ctx: StepContext, out: E[]): void {
 
 function askPage(s: CustomerState, ctx: StepContext, out: E[], sweep: Sweep, after: string) {
   const c = sweep.current!;
-  if (!canRequest(s)) return false;
   return request(s, ctx, out, c.supplier, { type: "list", prefix: "", after }, {
     kind: "sweep_list",
     sweep,

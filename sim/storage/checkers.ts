@@ -112,26 +112,24 @@ export function supplierBytes(
   let orphaned = 0;
   for (const node of nodes) {
     if (node.role !== "supplier" || node.status === "departed" || node.disk === null) continue;
-    const known = new Map<string, Set<string> | null>();
+    const owners = new Map<string, { state: CustomerState; versions: Set<string> } | null>();
     for (const [key, data] of node.disk.blobs) {
       if (!key.startsWith("frag/")) continue;
       total += data.length;
       const parts = key.split("/");
       const owner = parts[1];
-      if (!known.has(owner)) {
-        const c = lookup(owner);
-        known.set(
-          owner,
-          c === undefined ? null : new Set((c.state as CustomerState).versions.map((v) => v.id)),
-        );
+      let o = owners.get(owner);
+      if (o === undefined) {
+        const state = lookup(owner)?.state as CustomerState | undefined;
+        o = state === undefined
+          ? null
+          : { state, versions: new Set(state.versions.map((v) => v.id)) };
+        owners.set(owner, o);
       }
-      const versions = known.get(owner);
       const position = Number(parts[parts.length - 1]);
-      const s = lookup(owner)?.state as CustomerState | undefined;
-      const member = s?.positions[position]?.supplier === node.id;
-      if (versions === null || versions === undefined || !member || !versions.has(parts[2])) {
-        orphaned += data.length;
-      }
+      const useful = o !== null && o.state.positions[position]?.supplier === node.id &&
+        o.versions.has(parts[2]);
+      if (!useful) orphaned += data.length;
     }
   }
   return { total, orphaned };
