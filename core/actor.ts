@@ -52,12 +52,29 @@ export interface StepCrypto {
   verify(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean;
 }
 
+/**
+ * Entropy for what an adversary must not predict: version ids, salts, audit challenges, nonces.
+ * A real host fills it from the platform CSPRNG (`crypto.getRandomValues`); the simulator from
+ * the run seed (a stream of its own), so runs stay reproducible. {@link Random} fits it.
+ */
+export interface SecretSource {
+  /** `n` fresh secret bytes. */
+  bytes(n: number): Uint8Array<ArrayBuffer>;
+  /** A secret uniform integer in [0, n), unbiased; `n` a positive safe integer. */
+  int(n: number): number;
+}
+
 /** What an actor may observe besides its inputs: the clock, its entropy, its name, its crypto. */
 export interface StepContext {
   /** Current time in milliseconds (virtual in the simulator, wall clock in the real node). */
   readonly nowMs: number;
-  /** This node's own random stream. */
+  /**
+   * This node's own random stream, for what may be predictable (jitter, shuffles, timers). On a
+   * real host it is seeded with few bits: never draw anything secret from it.
+   */
   readonly random: Random;
+  /** Entropy for secrets (see {@link SecretSource}). */
+  readonly secret: SecretSource;
   /** This node's name. */
   readonly self: NodeId;
   /** Crypto primitives; deterministic, so simulated runs stay reproducible. */
@@ -86,7 +103,19 @@ export type BlobResult =
 /** Everything a host can hand to `step`. */
 export type Input<P extends Protocol> =
   | { kind: "start" }
-  | { kind: "message"; from: NodeId; message: P["message"] }
+  | {
+    kind: "message";
+    /** The sender's name, as authenticated by the link (or the ID server the host asked). */
+    from: NodeId;
+    /**
+     * The raw Ed25519 key that authenticated the link the message came on (the TCP handshake,
+     * the simulated link); `null` for an answer the host fetched from one of the node's own
+     * configured ID servers over HTTP (then `from` is that server's id). Actors that pin keys
+     * (contracts, families) compare it with the pinned one.
+     */
+    fromKey: Uint8Array | null;
+    message: P["message"];
+  }
   | { kind: "timeout"; nowMs: number }
   | { kind: "io_done"; id: number; result: BlobResult }
   | { kind: "job_done"; id: number; result: P["jobResult"] }

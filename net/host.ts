@@ -28,12 +28,14 @@ import type {
   Input,
   NodeId,
   Protocol,
+  SecretSource,
   StepContext,
   StepCrypto,
 } from "../core/actor.ts";
 import type { Random } from "../core/prng.ts";
 import type { BlobStore } from "./blob_store.ts";
 import { runRangedBlobOp } from "./routed_store.ts";
+import { CsprngSource } from "./secret.ts";
 
 /** Longest delay `setTimeout` takes; later deadlines are re-checked when it fires. */
 const TIMER_DELAY_MS_MAX = 2 ** 31 - 1;
@@ -45,7 +47,10 @@ export interface HostOptions<S, P extends Protocol> {
   /** This node's name. */
   self: NodeId;
   crypto: StepCrypto;
+  /** Predictable entropy (jitter, shuffles); see `StepContext.random`. */
   random: Random;
+  /** Entropy for secrets (default: the platform CSPRNG). */
+  secret?: SecretSource;
   store: BlobStore;
   /** Wall clock in ms (default `Date.now`). */
   clock?: () => number;
@@ -63,6 +68,7 @@ export interface HostOptions<S, P extends Protocol> {
 export class Host<S, P extends Protocol> {
   readonly #o: HostOptions<S, P>;
   readonly #clock: () => number;
+  readonly #secret: SecretSource;
   readonly #queue: Input<P>[] = [];
   readonly #subscribers = new Set<(notice: P["notice"]) => void>();
   readonly #inFlight = new Set<Promise<void>>();
@@ -74,6 +80,7 @@ export class Host<S, P extends Protocol> {
   constructor(options: HostOptions<S, P>) {
     this.#o = options;
     this.#clock = options.clock ?? Date.now;
+    this.#secret = options.secret ?? new CsprngSource();
   }
 
   /** The actor's state (read it, never change it from outside). */
@@ -116,6 +123,7 @@ export class Host<S, P extends Protocol> {
     const ctx: StepContext = {
       nowMs: this.#clock(),
       random: o.random,
+      secret: this.#secret,
       self: o.self,
       crypto: o.crypto,
     };

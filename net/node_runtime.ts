@@ -128,7 +128,10 @@ export class NodeRuntime<S, P extends Protocol> {
   readonly gateway: IdGateway;
   readonly contact: string;
   readonly identity: IdentityDocument;
+  /** Messages from the transport that did not decode. */
   malformed = 0;
+  /** Messages from a peer that took the name of one of our ID servers. */
+  impostors = 0;
 
   private constructor(
     host: Host<S, P>,
@@ -172,9 +175,11 @@ export class NodeRuntime<S, P extends Protocol> {
       ...(o.redialMaxMs === undefined ? {} : { backoffMaxMs: o.redialMaxMs }),
     });
     const ref: { host?: Host<S, P> } = {};
-    const deliver = (from: NodeId, message: Message) =>
-      ref.host?.deliver({ kind: "message", from, message: message as P["message"] });
-    const gateway = new IdGateway({ deliver });
+    const deliver = (from: NodeId, fromKey: Uint8Array | null, message: Message) =>
+      ref.host?.deliver({ kind: "message", from, fromKey, message: message as P["message"] });
+    // Answers from our own ID servers come over HTTP, through the gateway: no link key.
+    const gateway = new IdGateway({ deliver: (from, message) => deliver(from, null, message) });
+    // The seeded stream is for jitter and shuffles only; secrets come from the host's CSPRNG.
     const seed = crypto.getRandomValues(new Uint32Array(1))[0];
     const host = new Host<S, P>({
       actor: o.actor,
@@ -193,13 +198,18 @@ export class NodeRuntime<S, P extends Protocol> {
     });
     ref.host = host;
     const runtime = new NodeRuntime(host, transport, gateway, contact, identity);
-    transport.onMessage((from, bytes) => {
+    transport.onMessage((from, bytes, key) => {
+      if (ids.has(from)) {
+        // A peer named like one of our ID servers: ID servers answer over HTTP only.
+        runtime.impostors++;
+        return;
+      }
       const decoded = tryDecode(messageCodec, bytes);
       if (!decoded.ok) {
         runtime.malformed++;
         return;
       }
-      deliver(from, decoded.value);
+      deliver(from, key, decoded.value);
     });
     return runtime;
   }

@@ -35,9 +35,9 @@
  * Wiring to `net/host.ts`:
  * ```ts ignore
  * const host = new Host({ ...options, send: (to, m) => transport.send(to, encode(codec, m)) });
- * transport.onMessage((from, bytes) => {
+ * transport.onMessage((from, bytes, fromKey) => {
  *   const r = tryDecode(codec, bytes);
- *   if (r.ok) host.deliver({ kind: "message", from, message: r.value });
+ *   if (r.ok) host.deliver({ kind: "message", from, fromKey, message: r.value });
  * });
  * ```
  *
@@ -142,8 +142,11 @@ export function createTransportCounters(): TransportCounters {
   };
 }
 
-/** Receives one message; `bytes` is the handler's to keep. */
-export type MessageHandler = (from: NodeId, bytes: Uint8Array) => void;
+/**
+ * Receives one message; `bytes` is the handler's to keep. `key` is the raw Ed25519 key that
+ * authenticated the connection it came on (the peer's identity key).
+ */
+export type MessageHandler = (from: NodeId, bytes: Uint8Array, key: Uint8Array) => void;
 
 /** Told when a peer's connection comes up (`true`) or goes with none left (`false`). */
 export type PeerHandler = (peer: NodeId, up: boolean) => void;

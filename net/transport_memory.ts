@@ -26,6 +26,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import type { NodeId } from "../core/actor.ts";
 import { isNodeId } from "../core/ids.ts";
 import { TRANSPORT_PEERS_MAX } from "../core/limits.ts";
@@ -55,11 +56,12 @@ export class MemoryHub {
    * Registers a new endpoint named `name`. Throws `RangeError` when the name is invalid, taken by
    * an open endpoint, or the hub is full: a wiring bug of the caller.
    */
-  endpoint(name: NodeId, limits: QueueLimits = {}): MemoryTransport {
+  endpoint(name: NodeId, limits: QueueLimits = {}, signingKey?: Uint8Array): MemoryTransport {
     if (!isNodeId(name)) throw new RangeError(`not a node name: ${name}`);
     if (this.#endpoints.has(name)) throw new RangeError(`endpoint ${name} is already open`);
     if (this.#endpoints.size >= this.endpointsMax) throw new RangeError("memory hub is full");
-    const endpoint = new MemoryTransport(this, name, limits);
+    const key = signingKey ?? nameKey(name);
+    const endpoint = new MemoryTransport(this, name, limits, key);
     this.#endpoints.set(name, endpoint);
     return endpoint;
   }
@@ -96,10 +98,14 @@ export class MemoryTransport implements Transport {
   #paused = false;
   #closed = false;
 
+  /** The key peers see this endpoint's messages authenticated by. */
+  readonly signingKey: Uint8Array;
+
   /** Use {@link MemoryHub.endpoint}. */
-  constructor(hub: MemoryHub, self: NodeId, limits: QueueLimits) {
+  constructor(hub: MemoryHub, self: NodeId, limits: QueueLimits, signingKey: Uint8Array) {
     this.#hub = hub;
     this.self = self;
+    this.signingKey = signingKey;
     this.#limits = queueLimits(limits);
     this.messageBytesMax = this.#limits.messageBytesMax;
   }
@@ -155,7 +161,7 @@ export class MemoryTransport implements Transport {
       this.#queuedBytes -= m.length;
       this.counters.framesSent++;
       this.counters.bytesSent += m.length;
-      peer.#receive(this.self, m);
+      peer.#receive(this.self, m, this.signingKey);
       if (this.#closed || peer.#closed || peer.#paused) break;
     }
     if (q.frames === 0) this.#queues.delete(to);
@@ -168,11 +174,11 @@ export class MemoryTransport implements Transport {
     this.#queues.delete(to);
   }
 
-  #receive(from: NodeId, bytes: Uint8Array): void {
+  #receive(from: NodeId, bytes: Uint8Array, key: Uint8Array): void {
     this.counters.framesReceived++;
     this.counters.bytesReceived += bytes.length;
     if (this.#handler === undefined) this.counters.framesDropped++;
-    else this.#handler(from, bytes);
+    else this.#handler(from, bytes, key);
   }
 
   onMessage(handler: MessageHandler): void {
@@ -216,4 +222,9 @@ export class MemoryTransport implements Transport {
     this.#connected.clear();
     return Promise.resolve();
   }
+}
+
+/** A stand-in key for an endpoint given none: SHA-256 of its name (the hub vouches for names). */
+function nameKey(name: NodeId): Uint8Array {
+  return new Uint8Array(createHash("sha256").update(name).digest());
 }

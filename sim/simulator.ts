@@ -81,6 +81,11 @@ export interface SimConfig<P extends Protocol> {
   runJob?: (job: P["job"], node: SimNode<P>) => JobOutcome<P["jobResult"]>;
   /** Creates a node's crypto on first use. Required if any actor touches `ctx.crypto`. */
   cryptoFor?: (node: SimNode<P>) => StepCrypto;
+  /**
+   * The raw Ed25519 key node `node` authenticates its links with, asked once when it is added;
+   * receivers see it as `fromKey`. Without it every node's messages carry `fromKey` null.
+   */
+  keyFor?: (node: SimNode<P>) => Uint8Array | null;
   /** Called for every `notice` effect. */
   onNotice?: (node: SimNode<P>, notice: P["notice"], sim: Simulator<P>) => void;
   /** Called for every `trace` effect, for logs; the hash covers them either way. */
@@ -99,6 +104,10 @@ export interface SimNode<P extends Protocol> {
   // deno-lint-ignore no-explicit-any
   state: any;
   readonly random: Random;
+  /** Stream for the node's secrets (`ctx.secret`): derived from the seed like the others. */
+  readonly secret: Random;
+  /** The key its links are authenticated by (see {@link SimConfig.keyFor}). */
+  signingKey: Uint8Array | null;
   status: NodeStatus;
   /** Created on first blob operation. */
   disk: SimDisk | null;
@@ -207,7 +216,13 @@ export class Simulator<P extends Protocol> {
   #faultsOn: boolean;
   readonly #random: Random;
   readonly #check: boolean;
-  readonly #ctx: { nowMs: number; random: Random; self: NodeId; crypto: StepCrypto };
+  readonly #ctx: {
+    nowMs: number;
+    random: Random;
+    secret: Random;
+    self: NodeId;
+    crypto: StepCrypto;
+  };
   #ctxNode: SimNode<P> | null = null;
 
   constructor(config: SimConfig<P>) {
@@ -226,6 +241,7 @@ export class Simulator<P extends Protocol> {
     this.#ctx = {
       nowMs: 0,
       random: this.#random,
+      secret: this.#random,
       self: "",
       get crypto(): StepCrypto {
         return cryptoOfCurrent();
@@ -261,6 +277,8 @@ export class Simulator<P extends Protocol> {
       actor,
       state,
       random,
+      secret: Random.stream(this.seed, `secret:${index}`),
+      signingKey: null,
       status: "online",
       disk: null,
       crypto: null,
@@ -270,6 +288,7 @@ export class Simulator<P extends Protocol> {
       links: null,
       incarnation: 0,
     };
+    node.signingKey = this.#config.keyFor?.(node) ?? null;
     this.nodes.push(node);
     this.#byId.set(name, index);
     this.network.addNode(index, random.fork("bandwidth"));
@@ -463,7 +482,13 @@ export class Simulator<P extends Protocol> {
     trace.word(from);
     trace.word(ev.node);
     trace.bytes(frame);
-    this.#guard(node, { kind: "message", from: this.nodes[from].id, message: decoded.value });
+    const sender = this.nodes[from];
+    this.#guard(node, {
+      kind: "message",
+      from: sender.id,
+      fromKey: sender.signingKey,
+      message: decoded.value,
+    });
   }
 
   #timer(ev: SimEvent): void {
@@ -510,6 +535,7 @@ export class Simulator<P extends Protocol> {
     const ctx = this.#ctx;
     ctx.nowMs = this.#now;
     ctx.random = node.random;
+    ctx.secret = node.secret;
     ctx.self = node.id;
     this.#ctxNode = node;
     this.counters.steps++;

@@ -52,7 +52,8 @@ export function startBackup(s: CustomerState, ctx: StepContext, out: E[]): void 
   if (s.backup !== null || s.backupQueue.length === 0) return;
   if (!s.positions.every((p) => p.state === "active")) return;
   const job = s.backupQueue.shift()!;
-  const id = toHex(ctx.random.bytes(16));
+  // Ids and salts come from the secret source: salts derive block keys, and suppliers see ids.
+  const id = toHex(ctx.secret.bytes(16));
   if (s.versions.length >= s.options.versionsMax) {
     const reason = `the catalogue holds ${s.versions.length} versions already; delete some first`;
     out.push({ kind: "notice", notice: { type: "backup_failed", versionId: id, reason } });
@@ -63,7 +64,7 @@ export function startBackup(s: CustomerState, ctx: StepContext, out: E[]): void 
     size: f.size,
     mode: f.mode,
     mtimeMs: f.mtimeMs,
-    salt: ctx.random.bytes(32),
+    salt: ctx.secret.bytes(32),
     blocks: [],
   }));
   const version: VersionRec = {
@@ -220,7 +221,7 @@ function sealManifest(s: CustomerState, ctx: StepContext, run: BackupRun, out: E
       type: "seal_manifest",
       manifest,
       fileKey: s.fileKey,
-      salt: ctx.random.bytes(32),
+      salt: ctx.secret.bytes(32),
       scheme: s.scheme.text,
     },
   });

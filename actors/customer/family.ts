@@ -299,12 +299,14 @@ export function auditNext(s: CustomerState, ctx: StepContext, out: E[]): void {
   if (p.state !== "active" || !p.online) return;
   const complete = s.versions.filter((v) => v.status === "complete");
   if (complete.length === 0) return;
-  const v = ctx.random.pick(complete);
+  // The challenge comes from the secret source: a supplier that could predict it could keep
+  // only the leaves it will be asked for.
+  const v = complete[ctx.secret.int(complete.length)];
   const blocks = v.files.flatMap((f) => f.blocks);
   if (v.manifest !== null) blocks.push(v.manifest);
-  const block = ctx.random.pick(blocks);
+  const block = blocks[ctx.secret.int(blocks.length)];
   if (block.held[i] !== 1) return;
-  const leafIndex = ctx.random.int(leafCountOf(block.fragmentSize, AUDIT_LEAF_BYTES));
+  const leafIndex = ctx.secret.int(leafCountOf(block.fragmentSize, AUDIT_LEAF_BYTES));
   request(s, ctx, out, p.supplier!, {
     type: "audit",
     key: `${block.key}/${i}`,

@@ -103,7 +103,7 @@ export function pumpRecord(s: CustomerState, ctx: StepContext, out: E[]): void {
   out.push({
     kind: "job",
     id,
-    job: { type: "seal_recovery", record, fileKey: s.fileKey, salt: ctx.random.bytes(32) },
+    job: { type: "seal_recovery", record, fileKey: s.fileKey, salt: ctx.secret.bytes(32) },
   });
 }
 

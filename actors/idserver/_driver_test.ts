@@ -45,7 +45,7 @@ export class Driver {
   }
 
   ctx(): StepContext {
-    return { nowMs: this.nowMs, random: this.random, self: "ids", crypto };
+    return { nowMs: this.nowMs, random: this.random, secret: this.random, self: "ids", crypto };
   }
 
   deliver(input: Input<IdServerProtocol>): void {

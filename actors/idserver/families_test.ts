@@ -202,11 +202,13 @@ Deno.test("family: nodes' messages are answered by messages, through the codec",
   d.deliver({
     kind: "message",
     from: "alice",
+    fromKey: null,
     message: wire({ type: "family_publish", requestId: 3, record: record("alice", 4) }),
   });
   d.deliver({
     kind: "message",
     from: "newmachine",
+    fromKey: null,
     message: wire({ type: "family_fetch", requestId: 5, owner: "alice" }),
   });
   assert.deepEqual(d.sent.map((s) => s.to), ["alice", "newmachine"]);

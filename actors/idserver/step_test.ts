@@ -175,14 +175,21 @@ Deno.test("idserver: nodes' messages are answered by messages to the sender", ()
   d.deliver({
     kind: "message",
     from: "n5",
+    fromKey: null,
     message: { type: "identity_publish", requestId: 4, document: doc("n5", 1) },
   });
   d.deliver({
     kind: "message",
     from: "n6",
+    fromKey: null,
     message: { type: "identity_fetch", requestId: 5, name: "n5" },
   });
-  d.deliver({ kind: "message", from: "n6", message: { type: "ping", seq: 1, sentMs: 0 } });
+  d.deliver({
+    kind: "message",
+    from: "n6",
+    fromKey: null,
+    message: { type: "ping", seq: 1, sentMs: 0 },
+  });
   assert.equal(d.sent.length, 2);
   assert.equal(d.sent[0].to, "n5");
   assert.equal(d.sent[0].message.type, "identity_publish_reply");

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import assert from "node:assert/strict";
 import type {
   Actor,
@@ -99,6 +100,7 @@ export class Driver {
   disk: SimDisk;
   nowMs = 1_000_000;
   random = Random.stream(7);
+  secret = Random.stream(7, "secret");
   crypto: StepCrypto;
   sent: { to: NodeId; message: Message }[] = [];
   notices: SupplierNotice[] = [];
@@ -122,6 +124,7 @@ export class Driver {
     return {
       nowMs: this.nowMs,
       random: this.random,
+      secret: this.secret,
       self: this.state.options.name,
       crypto: this.crypto,
     };
@@ -183,10 +186,13 @@ export class Driver {
     }
   }
 
-  /** Delivers `message` from `from`; returns what the supplier sent `from` meanwhile. */
-  from(from: NodeId, message: Message): Message[] {
+  /**
+   * Delivers `message` from `from`, on a link authenticated by `key` (default: the name's own
+   * test key, {@link keyOf}); returns what the supplier sent `from` meanwhile.
+   */
+  from(from: NodeId, message: Message, key: Uint8Array | null = keyOf(from)): Message[] {
     const before = this.sent.length;
-    this.deliver({ kind: "message", from, message });
+    this.deliver({ kind: "message", from, fromKey: key, message });
     return this.sent.slice(before).filter((s) => s.to === from).map((s) => s.message);
   }
 
@@ -341,4 +347,9 @@ export class Net {
     this.sim.setOnline(this.supplier);
     this.run();
   }
+}
+
+/** The test key of node `name`: what its links are authenticated by unless a test says other. */
+export function keyOf(name: NodeId): Uint8Array {
+  return new Uint8Array(createHash("sha256").update(`key:${name}`).digest());
 }

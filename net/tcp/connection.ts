@@ -25,6 +25,8 @@ export class Connection {
   readonly session: Session;
   /** The authenticated peer. */
   readonly peer: NodeId;
+  /** The Ed25519 key the peer proved in the handshake. */
+  readonly peerKey: Uint8Array;
   /** Which side dialed (for the tie-break between simultaneous dials). */
   readonly dialer: NodeId;
   /** The peer transport's boot id, hex. */
@@ -42,13 +44,14 @@ export class Connection {
     conn: Deno.Conn,
     reader: FrameReader,
     session: Session,
-    ids: { peer: NodeId; dialer: NodeId; peerBoot: string },
+    ids: { peer: NodeId; peerKey: Uint8Array; dialer: NodeId; peerBoot: string },
     nowMs: number,
   ) {
     this.conn = conn;
     this.reader = reader;
     this.session = session;
     this.peer = ids.peer;
+    this.peerKey = ids.peerKey;
     this.dialer = ids.dialer;
     this.peerBoot = ids.peerBoot;
     this.lastActiveMs = nowMs;

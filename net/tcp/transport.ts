@@ -581,7 +581,7 @@ export class TcpTransport implements Transport {
       this.#kick(p);
       return;
     }
-    const ids = { peer: p.name, dialer, peerBoot };
+    const ids = { peer: p.name, peerKey: result.peer.signingKey, dialer, peerBoot };
     const c = new Connection(conn, result.reader, result.session, ids, this.#o.clock());
     p.active = c;
     this.#connections++;
@@ -614,18 +614,18 @@ export class TcpTransport implements Transport {
       if (c.ended) break;
       this.counters.framesReceived++;
       this.counters.bytesReceived += r.message.length;
-      this.#deliver(p.name, r.message);
+      this.#deliver(p.name, r.message, c.peerKey);
     }
     this.#ended(p, c);
   }
 
-  #deliver(from: NodeId, message: Uint8Array): void {
+  #deliver(from: NodeId, message: Uint8Array, key: Uint8Array): void {
     if (this.#handler === undefined) {
       this.counters.framesDropped++;
       return;
     }
     try {
-      this.#handler(from, message);
+      this.#handler(from, message, key);
     } catch (e) {
       this.#onFatal(e);
     }

@@ -30,7 +30,14 @@ import { type FrameFaults, type SimNode, Simulator } from "../simulator.ts";
 import { durableFiles, lostManifests, plaintextLeaks, supplierBytes } from "./checkers.ts";
 import { Contents } from "./content.ts";
 import { scheduleUser, User, type UserBehaviour } from "./users.ts";
-import { nodeKeys, simCrypto, simIdentity, simJobs, type StorageSimProtocol } from "./world.ts";
+import {
+  nodeKeys,
+  simCrypto,
+  simIdentity,
+  simJobs,
+  simKeys,
+  type StorageSimProtocol,
+} from "./world.ts";
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -145,6 +152,7 @@ export class StorageRun {
       codec: messageCodec,
       runJob: simJobs,
       cryptoFor: simCrypto(flags.seed),
+      keyFor: simKeys(flags.seed),
       onNotice: (node, notice) => this.#onNotice(node, notice),
       network: faults.network,
       faults: faults.frames,

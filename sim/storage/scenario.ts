@@ -24,7 +24,14 @@ import { messageCodec } from "../../core/protocol/mod.ts";
 import { eccScheme } from "../../core/storage.ts";
 import type { NetworkConfig } from "../network.ts";
 import { type FrameFaults, type SimNode, Simulator } from "../simulator.ts";
-import { nodeKeys, simCrypto, simIdentity, simJobs, type StorageSimProtocol } from "./world.ts";
+import {
+  nodeKeys,
+  simCrypto,
+  simIdentity,
+  simJobs,
+  simKeys,
+  type StorageSimProtocol,
+} from "./world.ts";
 
 const HOUR_MS = 3_600_000;
 
@@ -66,6 +73,7 @@ export class Scenario {
       codec: messageCodec,
       runJob: simJobs,
       cryptoFor: simCrypto(o.seed),
+      keyFor: simKeys(o.seed),
       network: o.network,
       faults: o.faults,
       onNotice: (node, notice) => {

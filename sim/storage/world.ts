@@ -72,6 +72,15 @@ export function simCrypto(seed: Seed) {
       : stepCryptoFor(nodeKeys(seed, node.id).signingPrivate);
 }
 
+/**
+ * The key each node's links are authenticated by (`fromKey` at the receiver): its identity key.
+ * ID servers have none: their answers stand for the HTTP replies a real node's gateway gets.
+ */
+export function simKeys(seed: Seed) {
+  return (node: SimNode<StorageSimProtocol>): Uint8Array | null =>
+    node.role === "idserver" ? null : nodeKeys(seed, node.id).signingPublic;
+}
+
 /** Runs storage jobs inline with the data path; CPU time is modelled from the bytes involved. */
 export function simJobs(job: StorageJob): JobOutcome<StorageJobResult> {
   return { result: runStorageJob(job), costMs: storageJobCostMs(job) };
