@@ -1,13 +1,11 @@
 /**
- * Identity benchmarks: Ed25519 on `node:crypto` against WebCrypto, identity documents and packet
- * checks per second, and a load check of a real `bitdust idserver` process.
+ * Identity benchmarks: Ed25519 on `node:crypto` against WebCrypto, identity documents per
+ * second, and a load check of a real `bitdust idserver` process.
  *
  * - Signatures: sign and verify per second with `node:crypto` (synchronous, what the hosts use,
  *   with the public key's `KeyObject` cached and without) against WebCrypto (awaited one by one,
  *   and a batch of 256 awaited together), as ratios to WebCrypto.
  * - Documents: `signIdentity`+`encodeIdentity`, and `checkIdentity` (decode + verify).
- * - Packets: `checkPacket` on plain packets (link-authenticated) against signed ones: the cost the
- *   "who authenticates what" rule saves per message.
  * - HTTP: a server subprocess; a client with {@link CONCURRENCY} requests in flight PUTs
  *   {@link DOCS} distinct documents, then GETs them {@link GET_ROUNDS} times over. The server's
  *   resident memory (`VmRSS` from `/proc/<pid>/status`) before and after.
@@ -16,12 +14,6 @@
  */
 
 import { checkIdentity, encodeIdentity, identityToJson, signIdentity } from "../core/identity.ts";
-import {
-  checkPacket,
-  createPacketGuard,
-  encodePacket,
-  encodeSignedPacket,
-} from "../core/packet.ts";
 import { generateX25519KeyPair } from "../data/seal.ts";
 import {
   generateSigningKeyPair,
@@ -103,7 +95,7 @@ async function signatures(): Promise<void> {
   );
 }
 
-function documentsAndPackets(): void {
+function documents(): void {
   const pair = generateSigningKeyPair();
   const key = importPrivateKey(pair.privateKey);
   const sign = (d: Uint8Array) => signWith(key, d);
@@ -127,31 +119,6 @@ function documentsAndPackets(): void {
   const checkRate = timeSync(n, () => checkIdentity(bytes, crypto));
   show("identity sign + encode", signRate);
   show("identity check (decode + verify)", checkRate);
-  const packet = (seq: number) => ({
-    command: 1,
-    sender: "alice",
-    recipient: "bob",
-    packetId: "p",
-    createdMs: 1_000_000,
-    seq,
-    sealed: false,
-    payload: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]),
-  });
-  const plain = Array.from({ length: n }, (_, i) => encodePacket(packet(i)));
-  const signed = Array.from({ length: n }, (_, i) => encodeSignedPacket(packet(i), sign));
-  const ctx = (from: string) => ({
-    nowMs: 1_000_000,
-    from,
-    signingKeyOf: () => pair.publicKey,
-    crypto,
-  });
-  let guard = createPacketGuard("bob");
-  const plainRate = timeSync(n, (i) => checkPacket(guard, plain[i], ctx("alice")));
-  guard = createPacketGuard("bob");
-  const signedRate = timeSync(n, (i) => checkPacket(guard, signed[i], ctx("router")));
-  show("checkPacket, plain (link-authenticated)", plainRate);
-  show("checkPacket, signed (relayed)", signedRate);
-  console.log(`a signed packet costs ${(plainRate / signedRate).toFixed(0)}× a plain one to check`);
 }
 
 async function rssKiB(pid: number): Promise<number> {
@@ -240,7 +207,7 @@ async function httpLoad(): Promise<void> {
 /** Runs every identity benchmark and prints the figures. */
 export async function run(): Promise<void> {
   await signatures();
-  documentsAndPackets();
+  documents();
   await httpLoad();
 }
 

@@ -2,7 +2,7 @@
  * Always-on assertions for our own invariants.
  *
  * An assertion failure means a bug in bitdust itself, never a misbehaving peer: peers' mistakes
- * are rejected as values (see `core/packet.ts`). The simulator catches {@link AssertionError},
+ * are rejected as values, counted and traced. The simulator catches {@link AssertionError},
  * prints the seed and stops the run.
  *
  * @module

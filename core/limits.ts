@@ -5,7 +5,7 @@
  * @module
  */
 
-/** Largest encoded message accepted from a peer, envelope included (a fragment plus headers). */
+/** Largest encoded message accepted from a peer (a fragment plus its headers). */
 export const MESSAGE_BYTES_MAX = 16 * 1024 * 1024 + 64 * 1024;
 /** Largest node name, in bytes of UTF-8. */
 export const NODE_ID_BYTES_MAX = 256;
@@ -19,13 +19,11 @@ export const SIM_NODES_MAX = 1_000_000;
 export const SIM_EVENTS_PENDING_MAX = 50_000_000;
 /** Largest number of effects a single step may return (a runaway loop is a bug). */
 export const STEP_EFFECTS_MAX = 100_000;
-/** How many packet sequence numbers behind the highest one a receiver still accepts. */
-export const REPLAY_WINDOW = 1024;
-/** How far a packet's creation time may be from the receiver's clock, either way. */
-export const PACKET_TIME_SKEW_MS_MAX = 5 * 60 * 1000;
+/** How far a signed statement's issue time may be ahead of the receiver's clock. */
+export const CLOCK_SKEW_MS_MAX = 5 * 60 * 1000;
 
 // ---------------------------------------------------------------------------------------------
-// Identities, packets and ID servers
+// Identities and ID servers
 
 /** Largest encoded identity document (binary form, signature included). */
 export const IDENTITY_DOC_BYTES_MAX = 8 * 1024;
@@ -59,12 +57,6 @@ export const OFFER_QUERY_RESULTS_MAX = 64;
 export const OFFER_QUERY_EXCLUDE_MAX = 256;
 /** Most identities a node's identity cache holds. */
 export const IDENTITY_CACHE_ENTRIES_MAX = 100_000;
-/** Most senders whose replay window a receiver keeps. */
-export const REPLAY_SENDERS_MAX = 100_000;
-/** Largest packet id, in bytes. */
-export const PACKET_ID_BYTES_MAX = 64;
-/** Largest packet payload: the largest message minus room for the envelope. */
-export const PACKET_PAYLOAD_BYTES_MAX = MESSAGE_BYTES_MAX - 2 * 1024;
 /** Public Ed25519 and X25519 keys, in bytes. */
 export const PUBLIC_KEY_BYTES = 32;
 /** Ed25519 signatures, in bytes. */

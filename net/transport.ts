@@ -4,8 +4,8 @@
  * One small interface, {@link Transport}, and two implementations that pass one contract suite
  * (`_transport_contract.ts`): `transport_memory.ts` (endpoints on an in-process hub, authenticated
  * by construction, for tests and single-process networks) and `tcp/` (TCP with an authenticated
- * handshake and AEAD on every frame). A transport carries opaque byte strings between named nodes;
- * packets, their envelopes and their checks (`core/packet.ts`) ride on top of it.
+ * handshake and AEAD on every frame). A transport carries opaque byte strings between named nodes:
+ * encoded messages, each authenticated by the link it came on (no per-message signature).
  *
  * Semantics every implementation keeps:
  * - **Authenticity.** The `from` a message handler sees is the node that sent the bytes: the TCP

@@ -6,11 +6,7 @@
 
 import type { NodeId, StepContext } from "../../core/actor.ts";
 import { isNodeId } from "../../core/ids.ts";
-import {
-  OFFER_QUERY_RESULTS_MAX,
-  OFFER_TTL_MS_MAX,
-  PACKET_TIME_SKEW_MS_MAX,
-} from "../../core/limits.ts";
+import { CLOCK_SKEW_MS_MAX, OFFER_QUERY_RESULTS_MAX, OFFER_TTL_MS_MAX } from "../../core/limits.ts";
 import { type OfferOutcome, type SignedOffer, verifyOffer } from "../../core/protocol/identity.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import { count, type IdServerState } from "./state.ts";
@@ -40,7 +36,7 @@ export function announceOffer(
 function judgeOffer(state: IdServerState, o: SignedOffer, ctx: StepContext): OfferOutcome {
   if (state.phase !== "ready") return "starting";
   if (!isNodeId(o.supplier) || o.expiresMs <= o.issuedMs) return "invalid";
-  if (o.issuedMs > ctx.nowMs + PACKET_TIME_SKEW_MS_MAX) return "invalid";
+  if (o.issuedMs > ctx.nowMs + CLOCK_SKEW_MS_MAX) return "invalid";
   if (o.expiresMs <= ctx.nowMs) return "expired";
   if (o.expiresMs - o.issuedMs > OFFER_TTL_MS_MAX) return "too_long";
   const hosted = state.docs.get(o.supplier);

@@ -20,7 +20,7 @@
  *
  * A **supplier offer** says "supplier S offers N free bytes, from `issuedMs` until `expiresMs`",
  * signed by S's identity key over `"BDOF"`, a version byte and the canonical body (a signed
- * statement, `core/packet.ts`), so an ID server cannot invent or inflate offers and a customer
+ * statement, `core/statement.ts`), so an ID server cannot invent or inflate offers and a customer
  * can verify each one it is handed against S's identity. An offer with `freeBytes` 0 withdraws
  * the supplier's earlier offer.
  *
@@ -40,7 +40,7 @@ import {
   uint,
 } from "../codec.ts";
 import { IDENTITY_REJECT_REASONS } from "../identity.ts";
-import { signStatement, verifyStatement } from "../packet.ts";
+import { signStatement, verifyStatement } from "../statement.ts";
 import {
   FAMILY_SEALED_BYTES_MAX,
   IDENTITY_DOC_BYTES_MAX,
@@ -50,7 +50,7 @@ import {
   SIGNATURE_BYTES,
 } from "../limits.ts";
 
-/** Domain tag and version of offer signatures (see `statementBytes` in `core/packet.ts`). */
+/** Domain tag and version of offer signatures (see `statementBytes` in `core/statement.ts`). */
 export const OFFER_DOMAIN = "BDOF";
 const OFFER_VERSION = 1;
 
