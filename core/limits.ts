@@ -161,6 +161,11 @@ export const HTTP_CONNECTIONS_PER_BLOCK_MAX = 64;
 export const HTTP_API_CONNECTIONS_MAX = 64;
 /** Descriptors left to the rest of the process when its open-files limit is below the cap. */
 export const HTTP_DESCRIPTORS_RESERVED = 256;
+/**
+ * Closed connections whose descriptors the runtime has not released yet (a closed socket's fd is
+ * freed only once its pending read is cancelled); accepting pauses beyond this.
+ */
+export const HTTP_CLOSING_MAX = 32;
 /** Time for a whole request head to arrive, from the connection's or the request's first byte. */
 export const HTTP_HEADER_TIMEOUT_MS = 10_000;
 /** Largest request head (request line and header fields), in bytes. */

@@ -38,6 +38,9 @@
  *   they are chunked (HTTP/1.1) or end with the connection (HTTP/1.0). No route of ours streams.
  * - Shutdown stops accepting, closes the connections that wait for a request, lets the requests
  *   in flight finish (their answers say `connection: close`), and resolves once all are closed.
+ * - A closed socket's descriptor is freed only once its pending read is cancelled, so under a
+ *   flood of evictions accepting pauses while `HTTP_CLOSING_MAX` of them are still in the
+ *   runtime's hands: descriptors stay below the cap plus that.
  * - Accept errors (EMFILE and the like) are counted and the loop backs off for a moment, up to
  *   `HTTP_ACCEPT_BACKOFF_MS_MAX`, then keeps serving.
  * - Every refusal is counted in {@link HttpCounters}.
@@ -56,6 +59,7 @@ import {
   HTTP_BODY_BUFFER_BYTES_MAX,
   HTTP_BODY_BYTES_MAX,
   HTTP_BODY_TIMEOUT_MS,
+  HTTP_CLOSING_MAX,
   HTTP_CONNECTIONS_MAX,
   HTTP_CONNECTIONS_PER_BLOCK_MAX,
   HTTP_DESCRIPTORS_RESERVED,
@@ -575,6 +579,8 @@ export class HttpServer {
     handlerErrors: 0,
   };
   #bodyBytes = 0;
+  /** Serve loops running: open connections and closed ones whose last read has not ended. */
+  #loops = 0;
   #closing = false;
   #accepting = true;
   #finish: () => void = () => {};
@@ -620,6 +626,8 @@ export class HttpServer {
   async #acceptLoop(): Promise<void> {
     let pause = 0;
     while (!this.#closing) {
+      // Descriptors of closed connections are freed once their reads are cancelled.
+      while (this.#loops - this.#conns.size >= HTTP_CLOSING_MAX && !this.#closing) await sleep(1);
       let conn: Deno.Conn;
       try {
         conn = await this.#listener.accept();
@@ -702,12 +710,14 @@ export class HttpServer {
   }
 
   async #serve(c: Connection): Promise<void> {
+    this.#loops++;
     try {
       while (!c.closed && await this.#exchange(c));
     } catch (e) {
       this.#onError(e);
     } finally {
       c.close();
+      this.#loops--;
     }
   }
 
