@@ -373,12 +373,17 @@ export function parseRequestHead(
   return { method, target, minor, headers, host, contentLength, close, expectContinue };
 }
 
-/** Where a head ends in `buf[from, to)`: after its empty line; -1 not yet; -2 a bare-LF head. */
-function headEnd(buf: Uint8Array, from: number, to: number): number {
+/**
+ * Where a head that starts at `floor` ends, scanning `buf[from, to)`: just after its empty line;
+ * -1 when not there yet; -2 when two LFs meet without CRs (a bare-LF head, refused at once
+ * rather than left to time out).
+ */
+function headEnd(buf: Uint8Array, floor: number, from: number, to: number): number {
   for (let i = from; i < to; i++) {
     if (buf[i] !== 0x0a) continue;
-    if (i >= 3 && buf[i - 1] === 0x0d && buf[i - 2] === 0x0a && buf[i - 3] === 0x0d) return i + 1;
-    if (i >= 1 && buf[i - 1] === 0x0a) return -2;
+    const crlfcrlf = buf[i - 1] === 0x0d && buf[i - 2] === 0x0a && buf[i - 3] === 0x0d;
+    if (i - 3 >= floor && crlfcrlf) return i + 1;
+    if (i - 1 >= floor && buf[i - 1] === 0x0a) return -2;
   }
   return -1;
 }
@@ -490,7 +495,7 @@ class Connection {
     return n === null || this.closed ? null : n;
   }
 
-  /** Moves up to `max` buffered bytes out; shrinks a grown, emptied buffer back. */
+  /** Moves up to `max` buffered bytes out (a view, valid until the next fill). */
   take(max: number): Uint8Array {
     const n = Math.min(max, this.buffered);
     const out = this.buf.subarray(this.start, this.start + n);
@@ -750,8 +755,11 @@ export class HttpServer {
       while (c.buffered >= 2 && c.buf[c.start] === 0x0d && c.buf[c.start + 1] === 0x0a) {
         c.start += 2; // empty lines before a request line are ignored (RFC 9112, 2.2)
       }
-      const end = headEnd(c.buf, c.start + Math.max(0, scanned - 3), c.end);
+      const end = headEnd(c.buf, c.start, c.start + Math.max(0, scanned - 3), c.end);
       if (end === -2) return await this.#refuseHead(c, 400, "bad_request", "a bare LF in the head");
+      if (end >= 0 && end - c.start > headerBytesMax) {
+        return await this.#refuseHead(c, 431, "headers_too_large", "the head is too large");
+      }
       if (end >= 0) {
         c.disarm();
         const bytes = c.take(end - c.start);

@@ -309,7 +309,7 @@ async function flood(
 
 const IDSERVER_RSS_MAX = 200 * MIB;
 
-Deno.test("idserver: slowloris is cut at the header deadline; alice is served meanwhile", async () => {
+Deno.test("idserver: slowloris is cut at the header deadline; alice is served", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bitdust-attack-" });
   const { target, url, port } = await startIdServer(dir);
   try {
@@ -388,7 +388,7 @@ async function apiUser(dataDir: string, apiLine: string) {
   return { port, status };
 }
 
-Deno.test("daemon API: slowloris and a descriptor flood; the CLI's requests are served", async () => {
+Deno.test("daemon API: slowloris and a descriptor flood; the CLI is served", async () => {
   const net = await network(SOURCES, 0, false);
   try {
     const daemon = net.daemon;
