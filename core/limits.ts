@@ -141,3 +141,48 @@ export const JOB_WAITERS_MAX = 4096;
 export const ID_GATEWAY_REQUESTS_MAX = 256;
 /** Largest answer body the ID-server gateway reads (offer lists, refusals). */
 export const ID_GATEWAY_RESPONSE_BYTES_MAX = 256 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// HTTP servers: the ID server and the daemon's local API (net/http_server.ts)
+
+/** Connections one public HTTP server (the ID server) keeps open at once. */
+export const HTTP_CONNECTIONS_MAX = 1024;
+/** Connections one IPv4 /24 or IPv6 /64 may hold on a public HTTP server. */
+export const HTTP_CONNECTIONS_PER_BLOCK_MAX = 64;
+/** Connections the daemon's local API keeps open at once (every client is on this machine). */
+export const HTTP_API_CONNECTIONS_MAX = 64;
+/** Descriptors left to the rest of the process when its open-files limit is below the cap. */
+export const HTTP_DESCRIPTORS_RESERVED = 256;
+/**
+ * Closed connections whose descriptors the runtime has not released yet (a closed socket's fd is
+ * freed only once its pending read is cancelled); accepting pauses beyond this.
+ */
+export const HTTP_CLOSING_MAX = 32;
+/** Time for a whole request head to arrive, from the connection's or the request's first byte. */
+export const HTTP_HEADER_TIMEOUT_MS = 10_000;
+/** Largest request head (request line and header fields), in bytes. */
+export const HTTP_HEADER_BYTES_MAX = 16 * 1024;
+/** Most header fields in one request head. */
+export const HTTP_HEADER_FIELDS_MAX = 100;
+/** Largest request body any route may receive (routes set smaller limits of their own). */
+export const HTTP_BODY_BYTES_MAX = 256 * 1024;
+/** Time for a request body to arrive once its head has. */
+export const HTTP_BODY_TIMEOUT_MS = 20_000;
+/** Bytes of request bodies one server holds for all its connections together (by declaration). */
+export const HTTP_BODY_BUFFER_BYTES_MAX = 32 * 1024 * 1024;
+/** How long a kept-alive connection may sit between two requests. */
+export const HTTP_IDLE_TIMEOUT_MS = 15_000;
+/** Requests served on one connection before it is closed (the client reconnects). */
+export const HTTP_REQUESTS_PER_CONNECTION_MAX = 1000;
+/** Time to write one whole response; a client that stops reading is cut off after it. */
+export const HTTP_WRITE_TIMEOUT_MS = 20_000;
+/** Longest wait for the application's response to one request (then 503 and close). */
+export const HTTP_HANDLER_TIMEOUT_MS = 60_000;
+/** How long a refused request's unread bytes are drained before its connection is closed. */
+export const HTTP_LINGER_MS = 2_000;
+/** Most bytes drained from a refused request before its connection is closed. */
+export const HTTP_LINGER_BYTES_MAX = 256 * 1024;
+/** Response bytes buffered to send a Content-Length; a longer body is sent chunked. */
+export const HTTP_RESPONSE_BUFFER_BYTES_MAX = 64 * 1024;
+/** Longest pause of the accept loop after a failed accept (descriptors exhausted, ...). */
+export const HTTP_ACCEPT_BACKOFF_MS_MAX = 1_000;

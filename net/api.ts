@@ -2,7 +2,10 @@
  * The user daemon's local HTTP API, for the `bitdust` CLI (hono, 127.0.0.1 only).
  *
  * Every request must carry `Authorization: Bearer <token>`, the random token the daemon keeps in
- * `api.token` (mode 0600), so only the user who owns the data directory can drive it.
+ * `api.token` (mode 0600), so only the user who owns the data directory can drive it. The header
+ * is compared with {@link sameSecret}, in constant time: SHA-256 digests of both sides, compared
+ * with `timingSafeEqual`, so neither the position of the first wrong character nor the length of
+ * the token shows in the time a refusal takes.
  *
  * | method | path              | does                                                         |
  * |--------|-------------------|--------------------------------------------------------------|
@@ -18,6 +21,7 @@
  * @module
  */
 
+import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { PositionSummary, VersionSummary } from "../actors/customer/mod.ts";
@@ -76,11 +80,21 @@ export interface DaemonControl {
   deleteVersion(versionId: string): Promise<void>;
 }
 
+/**
+ * Whether `presented` equals `expected`, in time that depends on neither's content or length:
+ * both are hashed (SHA-256) and the digests compared with `timingSafeEqual`.
+ */
+export function sameSecret(presented: string, expected: string): boolean {
+  const digest = (s: string) => createHash("sha256").update(s, "utf8").digest();
+  return timingSafeEqual(digest(presented), digest(expected));
+}
+
 /** The hono app of the API. */
 export function apiApp(control: DaemonControl, token: string): Hono {
   const app = new Hono();
+  const wanted = `Bearer ${token}`;
   app.use("*", async (c, next) => {
-    if (c.req.header("authorization") !== `Bearer ${token}`) {
+    if (!sameSecret(c.req.header("authorization") ?? "", wanted)) {
       return c.json({ error: "unauthorized", message: "wrong or missing API token" }, 401);
     }
     await next();

@@ -6,7 +6,9 @@
  * up it prints `listening tcp://HOST:PORT` (its address on the network) and
  * `api http://127.0.0.1:PORT` (the local API, whose port and token it also writes to `api.json`
  * and `api.token` in the data directory, mode 0600). SIGINT or SIGTERM stops it cleanly; a
- * restart finds its family and catalogue again.
+ * restart finds its family and catalogue again. The API is served by `net/http_server.ts` with
+ * at most `HTTP_API_CONNECTIONS_MAX` connections and that module's deadlines; its refusals are
+ * logged on stderr (`... bitdust daemon: api http: ...`) each minute they change and at exit.
  *
  * @module
  */
@@ -19,9 +21,11 @@ import {
   customerState,
 } from "../../actors/customer/mod.ts";
 import { toHex } from "../../core/ids.ts";
+import { HTTP_API_CONNECTIONS_MAX } from "../../core/limits.ts";
 import { eccScheme } from "../../core/storage.ts";
 import { apiApp } from "../api.ts";
 import { FsBlobStore } from "../fs_store.ts";
+import { type HttpServer, logCounters, serveHttp } from "../http_server.ts";
 import { dataDir, fileKeyOf, loadUserConfig, lockDataDir, paths, writeJson } from "../home.ts";
 import { JobPool } from "../job_pool.ts";
 import { KeyFileError, loadKeyFile } from "../keys.ts";
@@ -102,7 +106,8 @@ export function run(args: string[]): Promise<number> {
     const jobs = new JobPool({ workerUrl: workerUrl() });
     const stop = stopSignal();
     let runtime: NodeRuntime<CustomerState, CustomerProtocol> | undefined;
-    let server: Deno.HttpServer | undefined;
+    let server: HttpServer | undefined;
+    let log: { stop(): void } | undefined;
     try {
       runtime = await NodeRuntime.start<CustomerState, CustomerProtocol>({
         keys,
@@ -137,12 +142,22 @@ export function run(args: string[]): Promise<number> {
       runtime.host.subscribe(logNotice);
       runtime.begin();
       const token = await writeToken(p.token);
-      server = Deno.serve({
-        hostname: "127.0.0.1",
-        port: portFlag(flags["api-port"], "api-port", 0),
-        onListen: () => {},
-      }, apiApp(daemon, token).fetch);
-      const apiPort = (server.addr as Deno.NetAddr).port;
+      const apiPortFlag = portFlag(flags["api-port"], "api-port", 0);
+      try {
+        server = serveHttp({
+          hostname: "127.0.0.1",
+          port: apiPortFlag,
+          // Every client is on this machine, so one block holds them all.
+          limits: {
+            connectionsMax: HTTP_API_CONNECTIONS_MAX,
+            connectionsPerBlockMax: HTTP_API_CONNECTIONS_MAX,
+          },
+        }, apiApp(daemon, token).fetch);
+      } catch (e) {
+        throw new CliError(`cannot listen on 127.0.0.1:${apiPortFlag}: ${(e as Error).message}`);
+      }
+      log = logCounters("bitdust daemon: api", server);
+      const apiPort = server.addr.port;
       await writeJson(p.api, { port: apiPort, pid: Deno.pid });
       console.log(`listening ${runtime.contact}`);
       console.log(`api http://127.0.0.1:${apiPort}`);
@@ -152,6 +167,7 @@ export function run(args: string[]): Promise<number> {
       stop.remove();
       await Deno.remove(p.api).catch(() => {});
       await server?.shutdown();
+      log?.stop();
       await runtime?.stop();
       await jobs.close();
       store.close();

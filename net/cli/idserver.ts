@@ -12,6 +12,11 @@
  * writes in flight finish, the database is closed, exit code 0. A bad flag prints one line on
  * stderr and exits with 2; a data directory or port that cannot be used, one line and exit 1.
  *
+ * HTTP is served by {@link serveHttp}: header, body, idle and write deadlines, a connection cap
+ * per address block and in total (see `net/http_server.ts` for every limit). Each minute in
+ * which it refused or shed something, and once at exit, it logs its counters on stderr as
+ * `<time> bitdust idserver http: accepted=... evicted=... headerTimeouts=...`.
+ *
  * @module
  */
 
@@ -22,6 +27,7 @@ import { stepCryptoFor } from "../../data/signing.ts";
 import type { BlobStore } from "../blob_store.ts";
 import { openMetadataStore } from "../home.ts";
 import { Host } from "../host.ts";
+import { type HttpServer, logCounters, serveHttp } from "../http_server.ts";
 import { idServerApp } from "../idserver_http.ts";
 
 const USAGE = "usage: bitdust idserver --data DIR [--host 127.0.0.1] [--port 0]";
@@ -133,15 +139,16 @@ async function serve(
   stopped: Promise<string>,
 ): Promise<number> {
   const app = idServerApp(host);
-  let server: Deno.HttpServer;
+  let server: HttpServer;
   try {
-    server = Deno.serve({
+    server = serveHttp({
       hostname: flags.host,
       port: flags.port,
       onListen: ({ hostname, port }) => {
         const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
         console.log(`listening http://${shown}:${port}`);
       },
+      onError: (e) => console.error(`bitdust idserver: request failed: ${errorText(e)}`),
     }, app.fetch);
   } catch (e) {
     console.error(
@@ -149,8 +156,10 @@ async function serve(
     );
     return 1;
   }
+  const log = logCounters("bitdust idserver", server);
   await stopped;
   await server.shutdown();
+  log.stop();
   return 0;
 }
 
