@@ -1,0 +1,303 @@
+/**
+ * Impostors against the user: peers with fresh keys of their own claiming the names of the
+ * user's suppliers and of its ID server, right after the daemon restarted (records reloaded from
+ * its disk) and on a wiped machine that recovers its family from the sealed record. Their
+ * answers are refused; a user observes no backup done on their word, no supplier fired, nothing
+ * deleted, and its data intact once the real suppliers answer again.
+ *
+ * The attack is staged in the simulator with the real actors. Each impostor is a node with its
+ * own key; the user's wrapper hands its messages to the customer under the claimed name (what
+ * a transport that believed any key for a name would do), so `fromKey` is the impostor's key.
+ */
+
+import type { Effect, NodeId } from "../../core/actor.ts";
+import { bytesEqual } from "../../core/ids.ts";
+import { Random } from "../../core/prng.ts";
+import type { Message } from "../../core/protocol/mod.ts";
+import { Scenario } from "../../sim/storage/scenario.ts";
+import { nodeKeys, type StorageSimProtocol } from "../../sim/storage/world.ts";
+import type { CustomerState } from "./state.ts";
+
+const HOUR_MS = 3_600_000;
+
+function bytes(seed: number, n: number): Uint8Array {
+  return Random.stream(seed, "auth file").bytes(n);
+}
+
+const FIRST = { "a.bin": bytes(1, 200_000), "b.txt": bytes(2, 3000) };
+const SECOND = { "c.bin": bytes(3, 150_000) };
+
+type Fx = Effect<StorageSimProtocol>;
+
+/** A user with impostors waiting to speak under the names of its family and ID server. */
+class Attack {
+  readonly net: Scenario;
+  /** Impostor node id to the name it claims. */
+  readonly claims = new Map<NodeId, NodeId>();
+  readonly #impostorOf = new Map<NodeId, NodeId>();
+  /** What the user sent, from the moment `watch` was set: [to, type]. */
+  readonly sent: [NodeId, string][] = [];
+  readonly traces: { event: string; detail?: Record<string, unknown> }[] = [];
+  watch = false;
+  forged = 0;
+
+  constructor(seed: number) {
+    this.net = new Scenario({
+      seed,
+      ecc: "rs:4+4",
+      suppliers: 12,
+      customer: { auditIntervalMs: 2 * HOUR_MS },
+      wrapUser: (actor) => ({
+        ...actor,
+        step: (state, input, ctx) => {
+          const claimed = input.kind === "message" ? this.claims.get(input.from) : undefined;
+          const seen = claimed === undefined || input.kind !== "message"
+            ? input
+            : { ...input, from: claimed };
+          const out = actor.step(state, seen, ctx) as readonly Fx[];
+          for (const e of out) {
+            if (e.kind === "trace") this.traces.push({ event: e.event, detail: e.detail });
+            if (this.watch && e.kind === "send") this.sent.push([e.to, e.message.type]);
+          }
+          return out;
+        },
+      }),
+    });
+  }
+
+  get state(): CustomerState {
+    return this.net.state;
+  }
+
+  /** Adds an impostor (a node with a fresh key of its own) for each name. */
+  impersonate(names: NodeId[]): void {
+    for (const name of names) {
+      const node = this.net.sim.addNode("impostor", impostor, { user: this.net.user.id });
+      this.claims.set(node.id, name);
+      this.#impostorOf.set(name, node.id);
+    }
+  }
+
+  /** Every impostor answers every request the user has pending to the name it claims. */
+  forgeAll(): void {
+    for (const r of this.state.requests.values()) {
+      const impostorId = this.#impostorOf.get(r.to);
+      if (impostorId === undefined) continue;
+      const m = forgedAnswer(this.state, r.id, r.purpose);
+      if (m === null) continue;
+      this.forged++;
+      this.net.sim.command(this.net.sim.node(impostorId)!, { type: "forge", message: m } as never);
+    }
+  }
+
+  /** Runs `ms` with the impostors answering everything every few seconds. */
+  underAttack(ms: number): void {
+    for (let t = 0; t < ms; t += 5_000) {
+      this.forgeAll();
+      this.net.runFor(5_000);
+    }
+  }
+
+  refusals(): number {
+    return this.traces.filter((t) => t.event === "auth.refused").length;
+  }
+}
+
+/** The impostor: sends the user whatever it is told to (its own key authenticates its link). */
+const impostor = {
+  step(state: { user: NodeId }, input: { kind: string; command?: unknown }): Fx[] {
+    if (input.kind !== "command") return [];
+    const c = input.command as { type: string; message: Message };
+    return [{ kind: "send", to: state.user, message: c.message }];
+  },
+  nextDeadlineMs: () => null,
+  invariants: () => {},
+};
+
+const garbage = new Uint8Array(64).fill(0xee);
+
+/** The answer a liar would give to request `requestId` of `purpose`. */
+function forgedAnswer(
+  s: CustomerState,
+  requestId: number,
+  purpose: CustomerState["requests"] extends Map<number, infer R>
+    ? R extends { purpose: infer P } ? P
+    : never
+    : never,
+): Message | null {
+  switch (purpose.kind) {
+    case "store":
+      return {
+        type: "store_reply",
+        requestId,
+        key: `${purpose.block.key}/${purpose.position}`,
+        outcome: "stored",
+      };
+    case "probe":
+      return { type: "probe_reply", requestId, contract: false, usedBytes: 0, quotaBytes: 0 };
+    case "audit":
+      return {
+        type: "audit_reply",
+        requestId,
+        key: `${purpose.block.key}/${purpose.position}`,
+        outcome: "found",
+        size: purpose.block.fragmentSize,
+        leaf: garbage,
+        path: [],
+      };
+    case "fetch":
+    case "manifest_fetch":
+      return { type: "fetch_reply", requestId, key: "x", outcome: "found", data: garbage };
+    case "sweep_list":
+      // Keys of a version nobody knows: believed, they would be removed from the real supplier.
+      return { type: "list_reply", requestId, keys: [`${"ab".repeat(16)}/0/0/0`], more: false };
+    case "contract":
+      return { type: "contract_reply", requestId, outcome: "accepted", quotaBytes: 1 << 30 };
+    case "cancel":
+      return { type: "contract_cancel_reply", requestId, removed: 0 };
+    case "remove":
+      return { type: "remove_reply", requestId, removed: 0 };
+    case "offer_query":
+      return { type: "offer_query_reply", requestId, offers: [] };
+    case "family_publish":
+      return {
+        type: "family_publish_reply",
+        requestId,
+        owner: s.name,
+        outcome: "stored",
+        revision: 0,
+      };
+    case "family_fetch":
+      return {
+        type: "family_fetch_reply",
+        requestId,
+        owner: s.name,
+        outcome: "not_found",
+        record: undefined,
+      };
+    case "identity_publish":
+      return {
+        type: "identity_publish_reply",
+        requestId,
+        name: s.name,
+        outcome: "stored",
+        revision: 1,
+      };
+  }
+}
+
+function assertSame(
+  files: Map<string, Uint8Array>,
+  want: Record<string, Uint8Array>,
+  what: string,
+) {
+  for (const [path, data] of Object.entries(want)) {
+    const got = files.get(path);
+    if (got === undefined || !bytesEqual(got, data)) throw new Error(`${what}: ${path} differs`);
+  }
+}
+
+/** The honest family received nothing that drops data, and nobody was fired. */
+function assertNothingDropped(a: Attack, family: (NodeId | null)[], what: string): void {
+  const c = a.state.counters;
+  if (c.fired !== 0) throw new Error(`${what}: ${c.fired} suppliers fired`);
+  if (a.net.notices.some((n) => n.type === "fired")) throw new Error(`${what}: a fired notice`);
+  const drops = a.sent.filter(([to, type]) =>
+    family.includes(to) && (type === "contract_cancel" || type === "remove")
+  );
+  if (drops.length > 0) throw new Error(`${what}: told the family ${JSON.stringify(drops)}`);
+  if (a.net.family().join() !== family.join()) throw new Error(`${what}: the family changed`);
+}
+
+/** Every refusal was counted once, traced once, and shows in the status. */
+function assertCounted(a: Attack, what: string): void {
+  const refused = (a.state.counters as unknown as Record<string, number>).authRefused;
+  if (!(refused > 0)) throw new Error(`${what}: nothing refused (forged ${a.forged})`);
+  if (a.refusals() !== refused) throw new Error(`${what}: ${a.refusals()} traces, ${refused}`);
+  const before = a.net.notices.length;
+  a.net.sim.command(a.net.user, { type: "status" });
+  a.net.runFor(10);
+  const status = a.net.notices.slice(before).find((n) => n.type === "status") as
+    | Record<string, unknown>
+    | undefined;
+  if (status?.messagesRefused !== refused) {
+    throw new Error(`${what}: status says ${status?.messagesRefused} refused, not ${refused}`);
+  }
+}
+
+function assertPinned(a: Attack, what: string): void {
+  for (const p of a.state.positions) {
+    const key = (p as unknown as { key?: Uint8Array | null }).key;
+    const real = nodeKeys(a.net.sim.seed, p.supplier!).signingPublic;
+    if (key == null || !bytesEqual(key, real)) throw new Error(`${what}: ${p.supplier} unpinned`);
+  }
+}
+
+Deno.test("auth: after a restart, impostors of the family and ID server achieve nothing", () => {
+  const a = new Attack(21);
+  const v1 = a.net.backup(FIRST);
+  const family = a.net.family();
+  a.impersonate([...family as NodeId[], "n0"]);
+
+  // The daemon restarts; the real family and ID server are out of reach, the impostors are not.
+  a.net.offline([...family, "n0"]);
+  a.net.restartUser();
+  a.watch = true;
+  a.net.startBackup(SECOND);
+  a.net.sim.command(a.net.user, { type: "restore", restoreId: 7, versionId: v1, files: [] });
+  a.underAttack(HOUR_MS);
+
+  const v2 = a.state.versions.find((v) => v.id !== v1);
+  if (v2 === undefined) throw new Error("the second backup never started");
+  if (a.net.notices.some((n) => n.type === "backup_done" || n.type === "backup_recording")) {
+    throw new Error("a backup was reported done on the strength of impostor answers");
+  }
+  const credited = v2.files.flatMap((f) => f.blocks).filter((b) => b.held.some((h) => h === 1));
+  if (credited.length > 0) throw new Error(`${credited.length} blocks credited by impostors`);
+  if (a.state.counters.auditsFailed !== 0 || a.state.counters.corruptFragments !== 0) {
+    throw new Error("an impostor's audit or fetch answer was held against a supplier");
+  }
+  assertNothingDropped(a, family, "under attack");
+  assertCounted(a, "under attack");
+  assertPinned(a, "after the restart");
+
+  // The real family and ID server come back: the backup completes for real, nothing was lost.
+  a.net.online([...family, "n0"]);
+  a.net.runFor(2 * HOUR_MS);
+  if (!a.net.notices.some((n) => n.type === "backup_done" && n.versionId === v2.id)) {
+    throw new Error("the second backup did not finish once the family was back");
+  }
+  assertNothingDropped(a, family, "after the attack");
+  if (a.net.fullMembers() !== 8) throw new Error(`full members: ${a.net.fullMembers()}`);
+  assertSame(a.net.restore(v1).files, FIRST, "first version");
+  assertSame(a.net.restore(v2.id).files, SECOND, "second version");
+});
+
+Deno.test("auth: a wiped machine pins its family's keys from the sealed record", () => {
+  const a = new Attack(22);
+  const v1 = a.net.backup(FIRST);
+  const family = a.net.family();
+  a.impersonate([...family as NodeId[], "n0"]);
+
+  // A new machine with only the key: the real ID server answers, the family is out of reach.
+  a.net.offline(family);
+  a.net.loseMachine();
+  a.watch = true;
+  a.underAttack(HOUR_MS);
+  if (a.state.phase !== "ready" || a.state.counters.recoveries !== 1) {
+    throw new Error(`phase ${a.state.phase}: the impostor's 'not found' was believed`);
+  }
+  if (a.state.counters.hired !== 0) throw new Error("a new family was hired over the old one");
+  if (a.state.counters.versionsRecovered !== 0) throw new Error("a manifest came from impostors");
+  assertPinned(a, "after recovery");
+  assertNothingDropped(a, family, "recovering under attack");
+  assertCounted(a, "recovering under attack");
+
+  a.net.online(family);
+  a.net.runFor(2 * HOUR_MS);
+  if (a.net.state.counters.versionsRecovered !== 1) {
+    throw new Error("the version was not recovered");
+  }
+  assertNothingDropped(a, family, "after recovery");
+  assertSame(a.net.restore(v1).files, FIRST, "recovered version");
+});
