@@ -149,3 +149,17 @@ export const JOB_WAITERS_MAX = 4096;
 export const ID_GATEWAY_REQUESTS_MAX = 256;
 /** Largest answer body the ID-server gateway reads (offer lists, refusals). */
 export const ID_GATEWAY_RESPONSE_BYTES_MAX = 256 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Customer: pinned supplier keys, audits that go unanswered, contract renewal (actors/customer/)
+
+/**
+ * Audits in a row a supplier may leave unanswered (silence, `busy`, `io_error`) before the
+ * customer fires it: without a limit, a supplier that lost the bytes could dodge every audit.
+ */
+export const CUSTOMER_AUDIT_MISSES_MAX = 3;
+/**
+ * With repair (and so the heartbeat) off, time between two probes of each supplier: every
+ * request renews a contract, and suppliers end contracts that go unrenewed for a long lease.
+ */
+export const CUSTOMER_RENEW_INTERVAL_MS = 24 * 60 * 60 * 1000;

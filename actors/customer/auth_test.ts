@@ -8,10 +8,13 @@
  * The attack is staged in the simulator with the real actors. Each impostor is a node with its
  * own key; the user's wrapper hands its messages to the customer under the claimed name (what
  * a transport that believed any key for a name would do), so `fromKey` is the impostor's key.
+ * The impostors know everything the user sends (the strongest attacker): each request to a name
+ * they claim gets a forged answer at once, racing the real one when the real node is online.
  */
 
 import type { Effect, NodeId } from "../../core/actor.ts";
 import { bytesEqual } from "../../core/ids.ts";
+import { array, encode, optional, string, struct } from "../../core/codec.ts";
 import { Random } from "../../core/prng.ts";
 import type { Message } from "../../core/protocol/mod.ts";
 import { Scenario } from "../../sim/storage/scenario.ts";
@@ -38,7 +41,13 @@ class Attack {
   /** What the user sent, from the moment `watch` was set: [to, type]. */
   readonly sent: [NodeId, string][] = [];
   readonly traces: { event: string; detail?: Record<string, unknown> }[] = [];
+  /** Sends and traces of the user in order, from the moment `watch` was set. */
+  readonly log: string[] = [];
   watch = false;
+  /** Forged answer types each phase of a test must have tried (checked by assertCounted). */
+  wanted: string[] = [];
+  /** While set, the impostors answer every request sent to a name they claim. */
+  attacking = false;
   forged = 0;
 
   constructor(seed: number) {
@@ -57,7 +66,11 @@ class Attack {
           const out = actor.step(state, seen, ctx) as readonly Fx[];
           for (const e of out) {
             if (e.kind === "trace") this.traces.push({ event: e.event, detail: e.detail });
-            if (this.watch && e.kind === "send") this.sent.push([e.to, e.message.type]);
+            if (e.kind === "trace" && this.watch) this.log.push(`${e.event} ${e.detail?.supplier}`);
+            if (e.kind !== "send") continue;
+            if (this.watch) this.sent.push([e.to, e.message.type]);
+            if (this.watch) this.log.push(`${e.message.type} ${e.to}`);
+            if (this.attacking && "requestId" in e.message) this.#forge(e.to, e.message.requestId);
           }
           return out;
         },
@@ -78,24 +91,21 @@ class Attack {
     }
   }
 
-  /** Every impostor answers every request the user has pending to the name it claims. */
-  forgeAll(): void {
-    for (const r of this.state.requests.values()) {
-      const impostorId = this.#impostorOf.get(r.to);
-      if (impostorId === undefined) continue;
-      const m = forgedAnswer(this.state, r.id, r.purpose);
-      if (m === null) continue;
-      this.forged++;
-      this.net.sim.command(this.net.sim.node(impostorId)!, { type: "forge", message: m } as never);
-    }
+  /** The impostor of `to` answers the user's request `requestId`, at once. */
+  #forge(to: NodeId, requestId: number): void {
+    const impostorId = this.#impostorOf.get(to);
+    const r = this.state.requests.get(requestId);
+    if (impostorId === undefined || r === undefined) return;
+    const m = forgedAnswer(this.state, r.id, r.purpose);
+    this.forged++;
+    this.net.sim.command(this.net.sim.node(impostorId)!, { type: "forge", message: m } as never);
   }
 
-  /** Runs `ms` with the impostors answering everything every few seconds. */
+  /** Runs `ms` with the impostors answering everything. */
   underAttack(ms: number): void {
-    for (let t = 0; t < ms; t += 5_000) {
-      this.forgeAll();
-      this.net.runFor(5_000);
-    }
+    this.attacking = true;
+    this.net.runFor(ms);
+    this.attacking = false;
   }
 
   refusals(): number {
@@ -124,7 +134,7 @@ function forgedAnswer(
     ? R extends { purpose: infer P } ? P
     : never
     : never,
-): Message | null {
+): Message {
   switch (purpose.kind) {
     case "store":
       return {
@@ -212,8 +222,16 @@ function assertNothingDropped(a: Attack, family: (NodeId | null)[], what: string
 /** Every refusal was counted once, traced once, and shows in the status. */
 function assertCounted(a: Attack, what: string): void {
   const refused = (a.state.counters as unknown as Record<string, number>).authRefused;
-  if (!(refused > 0)) throw new Error(`${what}: nothing refused (forged ${a.forged})`);
+  // Every forged answer reached the user (no loss) and was refused, once.
+  if (!(refused > 0) || refused !== a.forged) {
+    throw new Error(`${what}: ${refused} refused of ${a.forged} forged`);
+  }
   if (a.refusals() !== refused) throw new Error(`${what}: ${a.refusals()} traces, ${refused}`);
+  for (const type of a.wanted) {
+    if (!a.traces.some((t) => t.event === "auth.refused" && t.detail?.type === type)) {
+      throw new Error(`${what}: no forged ${type} was tried`);
+    }
+  }
   const before = a.net.notices.length;
   a.net.sim.command(a.net.user, { type: "status" });
   a.net.runFor(10);
@@ -242,14 +260,18 @@ Deno.test("auth: after a restart, impostors of the family and ID server achieve 
   // The daemon restarts; the real family and ID server are out of reach, the impostors are not.
   a.net.offline([...family, "n0"]);
   a.net.restartUser();
+  const since = a.net.notices.length;
   a.watch = true;
+  a.attacking = true;
+  a.net.runFor(1000); // the records are read back
   a.net.startBackup(SECOND);
   a.net.sim.command(a.net.user, { type: "restore", restoreId: 7, versionId: v1, files: [] });
   a.underAttack(HOUR_MS);
 
   const v2 = a.state.versions.find((v) => v.id !== v1);
   if (v2 === undefined) throw new Error("the second backup never started");
-  if (a.net.notices.some((n) => n.type === "backup_done" || n.type === "backup_recording")) {
+  const told = a.net.notices.slice(since);
+  if (told.some((n) => n.type === "backup_done" || n.type === "backup_recording")) {
     throw new Error("a backup was reported done on the strength of impostor answers");
   }
   const credited = v2.files.flatMap((f) => f.blocks).filter((b) => b.held.some((h) => h === 1));
@@ -257,15 +279,32 @@ Deno.test("auth: after a restart, impostors of the family and ID server achieve 
   if (a.state.counters.auditsFailed !== 0 || a.state.counters.corruptFragments !== 0) {
     throw new Error("an impostor's audit or fetch answer was held against a supplier");
   }
+  if (!told.some((n) => n.type === "restore_failed" && n.restoreId === 7)) {
+    throw new Error("the restore did not fail with every real supplier away");
+  }
   assertNothingDropped(a, family, "under attack");
+  a.wanted = ["store_reply", "probe_reply", "fetch_reply"];
   assertCounted(a, "under attack");
   assertPinned(a, "after the restart");
 
-  // The real family and ID server come back: the backup completes for real, nothing was lost.
-  a.net.online([...family, "n0"]);
+  // The family comes back and races the impostors; the ID server is still away, so only the
+  // impostor of the ID server says it keeps the record that would make the backup done.
+  a.net.online(family);
+  a.underAttack(4 * HOUR_MS);
+  if (v2.status !== "complete") throw new Error(`the second backup is ${v2.status}`);
+  if (a.net.notices.some((n) => n.type === "backup_done" && n.versionId === v2.id)) {
+    throw new Error("backup done on an impostor ID server's word");
+  }
+  if (a.state.counters.auditsPassed === 0) throw new Error("no audit ran while racing");
+  assertNothingDropped(a, family, "racing the family");
+  a.wanted = ["audit_reply", "family_publish_reply", "store_reply", "probe_reply"];
+  assertCounted(a, "racing the family");
+
+  // The real ID server comes back: now the backup is done.
+  a.net.online(["n0"]);
   a.net.runFor(2 * HOUR_MS);
   if (!a.net.notices.some((n) => n.type === "backup_done" && n.versionId === v2.id)) {
-    throw new Error("the second backup did not finish once the family was back");
+    throw new Error("the second backup was not done once the ID server was back");
   }
   assertNothingDropped(a, family, "after the attack");
   if (a.net.fullMembers() !== 8) throw new Error(`full members: ${a.net.fullMembers()}`);
@@ -291,6 +330,7 @@ Deno.test("auth: a wiped machine pins its family's keys from the sealed record",
   if (a.state.counters.versionsRecovered !== 0) throw new Error("a manifest came from impostors");
   assertPinned(a, "after recovery");
   assertNothingDropped(a, family, "recovering under attack");
+  a.wanted = ["family_fetch_reply", "fetch_reply", "probe_reply"];
   assertCounted(a, "recovering under attack");
 
   a.net.online(family);
@@ -300,4 +340,45 @@ Deno.test("auth: a wiped machine pins its family's keys from the sealed record",
   }
   assertNothingDropped(a, family, "after recovery");
   assertSame(a.net.restore(v1).files, FIRST, "recovered version");
+});
+
+Deno.test("auth: a family record of the format before keys is pinned by probes, once", () => {
+  const a = new Attack(23);
+  const v1 = a.net.backup(FIRST);
+  const family = a.net.family() as NodeId[];
+  // The record as the previous release wrote it: names, no keys.
+  const v1Codec = struct({
+    positions: array(optional(string(256)), 256),
+    excluded: array(string(256), 4096),
+  });
+  const body = encode(v1Codec, { positions: family, excluded: [] });
+  const old = new Uint8Array(5 + body.length);
+  old.set([0x42, 0x44, 0x43, 0x46, 1]);
+  old.set(body, 5);
+  a.net.sim.diskOf(a.net.user).blobs.set("meta/family", old);
+
+  a.net.restartUser();
+  a.watch = true;
+  a.net.runFor(1000); // the records are read back
+  a.net.startBackup(SECOND);
+  a.net.runFor(HOUR_MS);
+  assertPinned(a, "after the upgrade");
+  if (a.state.counters.keysPinnedOnProbe !== 8) {
+    throw new Error(`${a.state.counters.keysPinnedOnProbe} keys pinned by probes`);
+  }
+  for (const member of family) {
+    const pinned = a.log.indexOf(`key.pinned ${member}`);
+    if (pinned < 0) throw new Error(`${member} was never pinned`);
+    const before = a.log.slice(0, pinned).filter((e) => e.endsWith(` ${member}`));
+    if (before.some((e) => e !== `probe ${member}`)) {
+      throw new Error(`sent to ${member} before its key was pinned: ${before}`);
+    }
+  }
+  if (a.log.filter((e) => e.startsWith("key.pinned")).length !== 8) throw new Error("pinned twice");
+  const record = a.net.sim.diskOf(a.net.user).blobs.get("meta/family")!;
+  if (record[4] !== 2) throw new Error(`the family record is still of format ${record[4]}`);
+  const v2 = a.state.versions.find((v) => v.id !== v1)!;
+  if (v2?.status !== "complete") throw new Error("the backup did not finish after the upgrade");
+  assertNothingDropped(a, family, "after the upgrade");
+  assertSame(a.net.restore(v1).files, FIRST, "first version after the upgrade");
 });

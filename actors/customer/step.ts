@@ -62,8 +62,8 @@ import {
 } from "./backup.ts";
 import { deleteVersion, listVersions, status } from "./commands.ts";
 import {
+  auditMissed,
   auditNext,
-  fire,
   hire,
   markOffline,
   markSeen,
@@ -72,13 +72,16 @@ import {
   onAuditVerified,
   onCancelled,
   onContract,
+  onContractLost,
   onOffers,
   onOffersTimeout,
   onProbeSilence,
   probeAll,
+  probeUnpinned,
   retryCancels,
 } from "./family.ts";
 import { onFetchReply, onFetchTimeout } from "./gather.ts";
+import { pinOnProbe, refusal, refuse } from "./auth.ts";
 import type { CustomerCommand, CustomerProtocol, E } from "./protocol.ts";
 import {
   onRebuilt,
@@ -106,6 +109,11 @@ import { onOpened, openGathered, pumpRestore, queueRestore } from "./restore.ts"
 import { type CustomerState, invariants, type PendingRequest } from "./state.ts";
 
 function step(s: CustomerState, input: Input<CustomerProtocol>, ctx: StepContext): readonly E[] {
+  if (input.kind === "message") {
+    // Before anything else, even the clock: a refused message changes no state at all.
+    const why = refusal(s, input.from, input.fromKey, input.message);
+    if (why !== null) return refuse(s, input.from, input.message, why);
+  }
   const out: E[] = [];
   s.nowMs = ctx.nowMs;
   switch (input.kind) {
@@ -113,7 +121,7 @@ function step(s: CustomerState, input: Input<CustomerProtocol>, ctx: StepContext
       onStart(s, ctx, out);
       break;
     case "message":
-      onMessage(s, ctx, out, input.from, input.message);
+      onMessage(s, ctx, out, input.from, input.fromKey, input.message);
       break;
     case "timeout":
       onTimeout(s, ctx, out);
@@ -142,6 +150,9 @@ function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
       s.nextProbeAtMs = ctx.nowMs + o.probeIntervalMs * ctx.random.float();
       s.nextAuditAtMs = ctx.nowMs + (o.auditIntervalMs / s.scheme.n) * (0.5 + ctx.random.float());
       s.nextRepairScanAtMs = ctx.nowMs + o.repairScanMs;
+    } else {
+      // No heartbeat, but contracts still need renewing now and then.
+      s.nextProbeAtMs = ctx.nowMs + o.renewIntervalMs * ctx.random.float();
     }
     return;
   }
@@ -160,6 +171,7 @@ function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
 function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
   pumpRecovery(s, ctx, out);
   if (s.phase !== "ready") return;
+  probeUnpinned(s, ctx, out);
   pumpManifests(s, ctx, out);
   hire(s, ctx, out);
   startBackup(s, ctx, out);
@@ -181,7 +193,7 @@ function onTimeout(s: CustomerState, ctx: StepContext, out: E[]): void {
   const o = s.options;
   const now = ctx.nowMs;
   if (s.nextProbeAtMs !== null && now >= s.nextProbeAtMs) {
-    s.nextProbeAtMs = now + o.probeIntervalMs;
+    s.nextProbeAtMs = now + (o.repair ? o.probeIntervalMs : o.renewIntervalMs);
     markOffline(s, ctx);
     probeAll(s, ctx, out);
     retryCancels(s, ctx, out);
@@ -213,7 +225,16 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
     case "sweep_list":
       return onSweepList(s, ctx, out, purpose.sweep, null);
     case "contract":
-      return onContract(s, ctx, out, purpose.position, purpose.supplier, false);
+      return onContract(
+        s,
+        ctx,
+        out,
+        purpose.position,
+        purpose.supplier,
+        false,
+        null,
+        purpose.renew,
+      );
     case "probe":
       s.positions[purpose.position].probePending = false;
       if (s.positions[purpose.position].supplier === r.to) {
@@ -223,6 +244,7 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
     case "audit":
       if (s.positions[purpose.position].supplier === r.to) {
         markSilent(s, purpose.position, ctx.nowMs);
+        auditMissed(s, ctx, out, purpose.position, "no answer");
       }
       return;
     case "store":
@@ -238,7 +260,15 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
   }
 }
 
-function onMessage(s: CustomerState, ctx: StepContext, out: E[], from: string, m: Message): void {
+/** A message that passed {@link refusal}: its sender is who it says it is. */
+function onMessage(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  from: string,
+  fromKey: Uint8Array | null,
+  m: Message,
+): void {
   if (!("requestId" in m)) {
     s.counters.unexpected++;
     return;
@@ -264,15 +294,17 @@ function onMessage(s: CustomerState, ctx: StepContext, out: E[], from: string, m
     return onManifestFragment(s, out, p.fetch, p.position, m);
   }
   if (m.type === "contract_reply" && p.kind === "contract") {
-    return onContract(s, ctx, out, p.position, p.supplier, m.outcome === "accepted");
+    const accepted = m.outcome === "accepted";
+    return onContract(s, ctx, out, p.position, p.supplier, accepted, fromKey, p.renew);
   }
   if (m.type === "probe_reply" && p.kind === "probe") {
-    s.positions[p.position].probePending = false;
-    if (s.positions[p.position].supplier !== from) return;
+    const position = s.positions[p.position];
+    position.probePending = false;
+    if (position.supplier !== from) return;
+    // An unpinned position (a record of the format before keys) is pinned by its probe answer.
+    if (position.key === null && fromKey !== null) pinOnProbe(s, out, p.position, fromKey);
     markSeen(s, p.position, ctx.nowMs);
-    if (!m.contract && s.options.repair) {
-      fire(s, ctx, out, p.position, "it no longer has a contract with us");
-    }
+    if (!m.contract) onContractLost(s, ctx, out, p.position);
     return;
   }
   if (m.type === "store_reply" && p.kind === "store") {
@@ -396,9 +428,12 @@ function nextDeadlineMs(s: CustomerState): number | null {
   if (s.hireRetryAtMs > now && s.positions.some((p) => p.state === "empty")) {
     t = Math.min(t, s.hireRetryAtMs);
   }
-  if (s.backup !== null || s.restores.length > 0) {
-    for (const p of s.positions) {
-      if (p.state === "active" && !p.online && p.retryAtMs > now) t = Math.min(t, p.retryAtMs);
+  const busy = s.backup !== null || s.restores.length > 0;
+  for (const p of s.positions) {
+    if (p.state !== "active" || p.retryAtMs <= now) continue;
+    // Offline members are retried for work in progress; unpinned ones are probed again.
+    if ((busy && !p.online) || (p.key === null && !p.probePending)) {
+      t = Math.min(t, p.retryAtMs);
     }
   }
   return t === Infinity ? null : t;
