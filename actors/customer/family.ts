@@ -4,11 +4,14 @@
  * Hiring asks an ID server for offers (excluding the family and suppliers it has fired or that
  * refused), then asks candidates one by one for a contract. Probing sends every active supplier
  * a `probe` each interval; any answer marks it online and seen. A supplier silent for
- * `fireAfterMs`, one that fails an audit or lost our contract, or one caught serving a corrupted
- * fragment is fired: its fragments count as lost, it is asked to drop our data, and its position
- * is hired again. Audits pick a random fragment the supplier holds and a random Merkle leaf; the
- * answer is checked against the root recorded at backup time, so a supplier cannot pass without
- * the bytes.
+ * `fireAfterMs`, one that fails an audit or leaves `auditMissesMax` in a row unanswered, one that
+ * lost our contract with fragments of ours, or one caught serving a corrupted fragment is fired:
+ * its fragments count as lost, it is asked to drop our data, and its position is hired again.
+ * A supplier that lost our contract while holding nothing of ours (it let an unused reservation
+ * lapse) is asked for the contract again instead. Audits pick a fragment the supplier holds and
+ * a Merkle leaf, from the secret source; the answer is checked against the root recorded at
+ * backup time, so a supplier cannot pass without the bytes nor predict what it will be asked.
+ * Hiring pins the key the accepted contract came with (see `auth.ts`).
  *
  * @module
  */

@@ -13,24 +13,32 @@
  * Timers (all in state; `nextDeadlineMs` returns the earliest):
  * - request deadlines (`requestTimeoutMs` after sending; the oldest expires first);
  * - `nextProbeAtMs`: probe every active supplier, mark silent ones offline, fire those silent
- *   for `fireAfterMs` (repair only);
+ *   for `fireAfterMs` (repair only; without repair, every `renewIntervalMs` to renew contracts);
  * - `nextAuditAtMs`: audit one supplier, round robin (repair only);
  * - `nextRepairScanAtMs`: look for fragments to rebuild (repair only);
- * - `hireRetryAtMs` and each offline position's `retryAtMs`: when to try again.
+ * - `hireRetryAtMs` and each offline or unpinned position's `retryAtMs`: when to try again.
  *
  * Limits: requests in flight, blocks in memory, repair tasks, queued backups and restores,
- * remembered exclusions, versions (all in {@link CustomerOptions}); over a limit, new work waits
- * or the command is refused with a notice.
+ * remembered exclusions, versions, audits left unanswered in a row (all in
+ * {@link CustomerOptions}); over a limit, new work waits or the command is refused with a notice.
+ *
+ * Authentication (`auth.ts`): each supplier's key is pinned when its contract is accepted and
+ * kept in the records; every message is checked against the key pinned for its sender before
+ * anything else, and ID-server answers must come without a key. A refused message changes no
+ * state, gets no answer, is counted (`counters.authRefused`, `messagesRefused` in the status)
+ * and traced once as `auth.refused`.
  *
  * Messages (see `core/protocol/storage.ts` and `core/protocol/identity.ts`):
  * | sends                | to        | answer handled                                       |
  * |----------------------|-----------|------------------------------------------------------|
  * | `offer_query`        | ID server | offers become hiring candidates                      |
  * | `contract_request`   | candidate | accepted: position active; else excluded             |
- * | `probe`              | supplier  | seen; `contract: false` means it lost us: fire       |
- * | `store`              | supplier  | fragment held; refusals: retry or fire               |
+ * | `probe`              | supplier  | seen; `contract: false`: ask again if it holds       |
+ * |                      |           | nothing of ours (a lapsed reservation), else fire    |
+ * | `store`              | supplier  | fragment held; refusals: retry, renew, or fire       |
  * | `fetch`              | supplier  | verified against its hash, else fire                 |
- * | `audit`              | supplier  | Merkle proof checked against the root, else fire     |
+ * | `audit`              | supplier  | Merkle proof checked against the root, else fire;    |
+ * |                      |           | `auditMissesMax` unanswered in a row: fire           |
  * | `remove`, `contract_cancel` | supplier | best effort                                  |
  * | `identity_publish`   | ID server | ignored (a refusal shows up as `unknown_owner`)      |
  * | `family_publish`     | ID server | refusals: publish again (see `recover.ts`)           |
@@ -44,7 +52,8 @@
  * Lifecycle: on the first `start` the timers are armed and hiring begins. On a later `start`
  * (back from offline) every supplier is given a fresh grace period: the customer's own absence
  * says nothing about them. Answers from unknown requests or unexpected senders are counted in
- * `counters.unexpected` and ignored.
+ * `counters.unexpected` and ignored. With repair off there is no heartbeat, but each supplier is
+ * still probed every `renewIntervalMs`: every request renews its contract.
  *
  * @module
  */
