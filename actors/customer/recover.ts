@@ -3,18 +3,18 @@
  *
  * Publishing. Whenever the family or the set of complete versions changes, the customer seals a
  * recovery record (scheme, who holds each position and under which key, each version's id and
- * manifest size; see `data/recovery.ts`) under its file key, signs it as a family record with a revision above the
- * last one, and sends it to every ID server. A refusal `older_revision` (another machine of the
- * same user, or a clock that went back) raises the revision past the server's and publishes
- * again; `unknown_owner` publishes the identity first when the customer has one to publish;
- * silence and other refusals are retried after `hireRetryMs`.
+ * manifest size; see `data/recovery.ts`) under its file key, signs it as a family record with a
+ * revision above the last one, and sends it to every ID server. A refusal `older_revision`
+ * (another machine of the same user, or a clock that went back) raises the revision past the
+ * server's and publishes again; `unknown_owner` publishes the identity first when the customer
+ * has one to publish; silence and other refusals are retried after `hireRetryMs`.
  *
  * Recovering. A customer that starts with no records at all (a new machine, or a new user) asks
  * every ID server for its family record before hiring anyone. If any has one, the newest is
  * opened and adopted: the positions get their suppliers back, with their keys pinned before
- * anything is sent to them (see `auth.ts`), and each listed version's manifest
- * is fetched from the family (every position asked, the fragments checked by decryption since no
- * hash is known yet) and turned back into a catalogue entry. Only when every ID server that
+ * anything is sent to them (see `auth.ts`), and each listed version's manifest is fetched from
+ * the family (every pinned position asked, the fragments checked by decryption since no hash is
+ * known yet) and turned back into a catalogue entry. Only when every ID server that
  * answered says it has none does the customer start as a new user: hiring a new family while
  * the old record is out of reach would orphan the data, so silence is retried instead. A record
  * for another scheme, or one that does not open with this key, stops recovery with a notice and

@@ -160,7 +160,7 @@ function assertCaught(net: Scenario, liarId: NodeId, versionId: string, what: st
   assertRestored(net, versionId, what);
 }
 
-Deno.test("liars: a supplier that acknowledges stores and drops them is caught and replaced", () => {
+Deno.test("liars: a supplier that acknowledges stores and drops them is caught, replaced", () => {
   const liars = new Map<NodeId, Liar>();
   const net = network(liars);
   const liarId = net.family()[5]!;
