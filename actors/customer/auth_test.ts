@@ -20,6 +20,7 @@ import type { Message } from "../../core/protocol/mod.ts";
 import { Scenario } from "../../sim/storage/scenario.ts";
 import { nodeKeys, type StorageSimProtocol } from "../../sim/storage/world.ts";
 import type { CustomerState } from "./state.ts";
+import { customer } from "./step.ts";
 
 const HOUR_MS = 3_600_000;
 
@@ -381,4 +382,111 @@ Deno.test("auth: a family record of the format before keys is pinned by probes, 
   if (v2?.status !== "complete") throw new Error("the backup did not finish after the upgrade");
   assertNothingDropped(a, family, "after the upgrade");
   assertSame(a.net.restore(v1).files, FIRST, "first version after the upgrade");
+});
+
+/** The whole state as a string, to show that a refused message changed none of it. */
+function snapshot(s: CustomerState): string {
+  const seen = new WeakSet<object>();
+  return JSON.stringify(s, (_k, v) => {
+    if (v instanceof Uint8Array) return `bytes:${[...v].join(".")}`;
+    if (v instanceof Map) return { map: [...v.entries()] };
+    if (v instanceof Set) return { set: [...v] };
+    if (typeof v === "object" && v !== null) {
+      if (seen.has(v)) return "[seen]";
+      seen.add(v);
+    }
+    return v;
+  });
+}
+
+Deno.test("auth: every answer under the wrong key changes no state and is traced once", () => {
+  const net = new Scenario({ seed: 24, ecc: "rs:2+2", suppliers: 6 });
+  net.backup(FIRST);
+  const s = net.state;
+  const member = s.positions[1].supplier!;
+  const memberKey = s.positions[1].key!;
+  const block = s.versions[0].files[0].blocks[0];
+  // A supplier fired earlier, whose key stays pinned while it is told to drop our contract.
+  const fired = "n9";
+  const firedKey = nodeKeys(net.sim.seed, fired).signingPublic;
+  s.cancels.set(fired, { firedMs: 0, key: firedKey });
+  const fresh = nodeKeys(net.sim.seed, "an impostor").signingPublic;
+  type Purpose = CustomerState["requests"] extends Map<number, infer R>
+    ? R extends { purpose: infer P } ? P : never
+    : never;
+  const cases: [NodeId, Purpose][] = [
+    [member, { kind: "probe", position: 1 }],
+    [member, { kind: "store", position: 1, block, repair: null }],
+    [member, { kind: "audit", position: 1, block, leafIndex: 0 }],
+    [member, { kind: "sweep_list", sweep: { queue: [], current: null } }],
+    [member, { kind: "remove" }],
+    [member, { kind: "contract", position: 1, supplier: member, renew: true }],
+    [member, {
+      kind: "manifest_fetch",
+      fetch: { id: "x", cipherSize: 10, fragments: [], waiting: 1 },
+      position: 1,
+    }],
+    // Hired again: its answer must come under the key it was fired with.
+    [fired, { kind: "contract", position: 1, supplier: fired, renew: false }],
+    [fired, { kind: "cancel", supplier: fired }],
+    ["n0", { kind: "offer_query" }],
+    ["n0", { kind: "family_publish" }],
+    ["n0", { kind: "family_fetch" }],
+    ["n0", { kind: "identity_publish" }],
+  ];
+  const ctx = {
+    nowMs: net.sim.nowMs + 1000,
+    random: Random.stream(1, "r"),
+    secret: Random.stream(1, "s"),
+    self: s.name,
+  } as unknown as Parameters<typeof customer.step>[2];
+  const types = new Set<string>();
+  for (const [to, purpose] of cases) {
+    const id = 1_000_000 + types.size;
+    s.requests.set(id, { id, to, deadlineMs: net.sim.nowMs + 60_000, purpose });
+    const m = forgedAnswer(s, id, purpose);
+    types.add(m.type);
+    const real = to === "n0" ? null : to === fired ? firedKey : memberKey;
+    const wrong = to === "n0" ? [fresh] : [fresh, null];
+    for (const key of wrong) {
+      const before = snapshot(s);
+      const out = customer.step(s, { kind: "message", from: to, fromKey: key, message: m }, ctx);
+      const why = key === null ? "null key" : "fresh key";
+      if (
+        snapshot(s) !== before.replace(/"authRefused":(\d+)/, (_, n) => `"authRefused":${+n + 1}`)
+      ) {
+        throw new Error(`${m.type} from ${to} (${why}) changed the state`);
+      }
+      if (out.length !== 1 || out[0].kind !== "trace" || out[0].event !== "auth.refused") {
+        throw new Error(`${m.type} from ${to} (${why}): ${JSON.stringify(out)}`);
+      }
+      const d = out[0].detail!;
+      if (d.from !== to || d.type !== m.type || typeof d.why !== "string") {
+        throw new Error(`trace detail ${JSON.stringify(d)}`);
+      }
+    }
+    // The right key is heard: the request is answered.
+    const out = customer.step(s, { kind: "message", from: to, fromKey: real, message: m }, ctx);
+    if (out.some((e) => e.kind === "trace" && e.event === "auth.refused")) {
+      throw new Error(`${m.type} from ${to} refused under its own key`);
+    }
+    if (s.requests.has(id)) throw new Error(`${m.type} from ${to} was not taken`);
+  }
+  const want = [
+    "probe_reply",
+    "store_reply",
+    "fetch_reply",
+    "audit_reply",
+    "list_reply",
+    "remove_reply",
+    "contract_reply",
+    "contract_cancel_reply",
+    "offer_query_reply",
+    "family_publish_reply",
+    "family_fetch_reply",
+    "identity_publish_reply",
+  ];
+  if (want.some((t) => !types.has(t))) {
+    throw new Error(`untested: ${want.filter((t) => !types.has(t))}`);
+  }
 });
