@@ -25,7 +25,7 @@ import {
   PUBLIC_KEY_BYTES,
 } from "../../core/limits.ts";
 import type { E } from "./protocol.ts";
-import { cancelsChanged, familyChanged, versionChanged } from "./persist.ts";
+import { cancelsChanged, familyChanged, familyRecorded, versionChanged } from "./persist.ts";
 import { continuation, request } from "./requests.ts";
 import type { BlockRec, CustomerState, Position } from "./state.ts";
 
@@ -70,6 +70,7 @@ export function adoptFamily(
   positions: readonly (NodeId | undefined)[],
   keys: readonly (Uint8Array | undefined)[],
   nowMs: number,
+  auditMisses: readonly number[] = [],
 ): number[] {
   const seen = new Set<NodeId>();
   const filled: number[] = [];
@@ -84,6 +85,7 @@ export function adoptFamily(
     p.hiredMs = nowMs;
     const key = keys[i];
     p.key = key !== undefined && key.length === PUBLIC_KEY_BYTES ? key.slice() : null;
+    p.auditMisses = auditMisses[i] ?? 0;
     s.firstHiresLeft--;
     filled.push(i);
   });
@@ -465,7 +467,10 @@ export function onAuditVerified(
   if (s.positions[i].supplier !== supplier) return;
   if (ok) {
     s.counters.auditsPassed++;
-    s.positions[i].auditMisses = 0;
+    if (s.positions[i].auditMisses > 0) {
+      s.positions[i].auditMisses = 0;
+      familyRecorded(s);
+    }
     return;
   }
   s.counters.auditsFailed++;
@@ -487,6 +492,7 @@ export function auditMissed(
   const p = s.positions[i];
   s.counters.auditsMissed++;
   p.auditMisses++;
+  familyRecorded(s);
   if (!s.options.repair || p.auditMisses < s.options.auditMissesMax) return;
   s.counters.auditsFailed++;
   fire(s, ctx, out, i, `${p.auditMisses} audits in a row unanswered (last: ${why})`);

@@ -166,7 +166,7 @@ function applyFamily(s: CustomerState, data: Uint8Array): void {
   if (f.positions.length !== s.positions.length) {
     throw new DecodeError(`family of ${f.positions.length}, the scheme has ${s.positions.length}`);
   }
-  adoptFamily(s, f.positions, f.keys, s.nowMs);
+  adoptFamily(s, f.positions, f.keys, s.nowMs, f.auditMisses);
   // A record of the format before keys leaves its members unpinned: their next probe answers
   // pin them (see auth.ts), and each pin rewrites the record in the new format.
   s.excluded = f.excluded.slice(-s.options.excludedMax);

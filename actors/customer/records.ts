@@ -3,8 +3,8 @@
  * with its family and its catalogue.
  *
  * Blobs (all under `meta/`):
- * - `meta/family`: who holds each position under which pinned key, and the suppliers not to
- *   hire again;
+ * - `meta/family`: who holds each position under which pinned key (and how many audits it left
+ *   unanswered in a row), and the suppliers not to hire again;
  * - `meta/cancels`: fired suppliers not yet known to have dropped our contract, with their keys;
  * - `meta/v/<versionId>`: one version: files, blocks, fragment hashes and roots, and which
  *   positions hold each fragment.
@@ -64,7 +64,7 @@ const familyCodecV1 = struct({
 });
 
 const familyCodec = struct({
-  positions: array(optional(struct({ supplier: name, key })), 256),
+  positions: array(optional(struct({ supplier: name, key, auditMisses: uint })), 256),
   excluded: array(name, 4096),
 });
 
@@ -124,7 +124,9 @@ export function encodeFamily(s: CustomerState): Uint8Array<ArrayBuffer> {
     [...FAMILY_MAGIC, KEYED],
     encode(familyCodec, {
       positions: s.positions.map((p) =>
-        p.state === "active" ? { supplier: p.supplier!, key: p.key ?? undefined } : undefined
+        p.state === "active"
+          ? { supplier: p.supplier!, key: p.key ?? undefined, auditMisses: p.auditMisses }
+          : undefined
       ),
       excluded: s.excluded,
     }),
@@ -164,6 +166,8 @@ export function decodeCancels(data: Uint8Array): CancelRecord[] {
 export interface FamilyRecord {
   positions: (NodeId | undefined)[];
   keys: (Uint8Array | undefined)[];
+  /** Per position, audits left unanswered in a row (0 in format 1). */
+  auditMisses: number[];
   excluded: NodeId[];
   /** Format version it was read from. */
   version: number;
@@ -177,6 +181,7 @@ export function decodeFamily(data: Uint8Array): FamilyRecord {
     return {
       positions: r.positions,
       keys: r.positions.map(() => undefined),
+      auditMisses: r.positions.map(() => 0),
       excluded: r.excluded,
       version,
     };
@@ -185,6 +190,7 @@ export function decodeFamily(data: Uint8Array): FamilyRecord {
   return {
     positions: r.positions.map((p) => p?.supplier),
     keys: r.positions.map((p) => p?.key?.slice()),
+    auditMisses: r.positions.map((p) => p?.auditMisses ?? 0),
     excluded: r.excluded,
     version,
   };

@@ -10,7 +10,13 @@ function customer() {
     scheme: eccScheme("rs:2+1")!,
     fileKey: new Uint8Array(32),
   });
-  s.positions[0] = { ...s.positions[0], state: "active", supplier: "s0", key: key(1) };
+  s.positions[0] = {
+    ...s.positions[0],
+    state: "active",
+    supplier: "s0",
+    key: key(1),
+    auditMisses: 2,
+  };
   s.positions[2] = { ...s.positions[2], state: "active", supplier: "s2", key: null };
   s.excluded = ["bad"];
   s.cancels.set("fired", { firedMs: 1234, key: key(7) });
@@ -29,7 +35,7 @@ function framed(magic: number[], body: Uint8Array): Uint8Array {
   return out;
 }
 
-Deno.test("records: the family keeps each position's pinned key", () => {
+Deno.test("records: the family keeps each position's pinned key and audits missed", () => {
   const s = customer();
   const data = encodeFamily(s);
   if (data[4] !== 2) throw new Error(`format ${data[4]}`);
@@ -38,6 +44,7 @@ Deno.test("records: the family keeps each position's pinned key", () => {
   if (f.keys[0]?.[0] !== 1 || f.keys[1] !== undefined || f.keys[2] !== undefined) {
     throw new Error("keys");
   }
+  if (f.auditMisses.join() !== "2,0,0") throw new Error(`misses ${f.auditMisses}`);
 });
 
 Deno.test("records: a family record of format 1 (no keys) loads, every member unpinned", () => {

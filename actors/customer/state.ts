@@ -139,7 +139,10 @@ export interface Position {
   key: Uint8Array | null;
   /** A `contract_request` renewing a lapsed contract awaits its answer. */
   renewing: boolean;
-  /** Audits in a row it left unanswered (reset by a passed audit). */
+  /**
+   * Audits in a row it left unanswered (reset by a passed audit); kept in the family record, so
+   * a daemon that restarts often still catches a supplier that dodges every audit.
+   */
   auditMisses: number;
 }
 
@@ -418,6 +421,11 @@ export interface CustomerState {
   nextRepairScanAtMs: number | null;
   started: boolean;
   /**
+   * Time of the latest `start` (boot or back from a pause): an audit sent before it and not
+   * answered says nothing about the supplier (its answer may have come while we were away).
+   */
+  startedAtMs: number;
+  /**
    * `new` until the first start, `loading` while records are read back, `recovering` while a
    * customer without records looks for its family record, then `ready`.
    */
@@ -491,6 +499,7 @@ export function customerState(config: CustomerConfig): CustomerState {
     nextAuditPosition: 0,
     nextRepairScanAtMs: null,
     started: false,
+    startedAtMs: 0,
     phase: "new",
     record: {
       revision: 0,

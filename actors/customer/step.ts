@@ -151,6 +151,7 @@ function step(s: CustomerState, input: Input<CustomerProtocol>, ctx: StepContext
 
 function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
   const o = s.options;
+  s.startedAtMs = ctx.nowMs;
   if (!s.started) {
     s.started = true;
     startLoad(s, out);
@@ -253,7 +254,9 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
     case "audit":
       if (s.positions[purpose.position].supplier === r.to) {
         markSilent(s, purpose.position, ctx.nowMs);
-        auditMissed(s, ctx, out, purpose.position, "no answer");
+        // Unless we were away meanwhile: then its answer may have come while we could not hear.
+        const sentMs = r.deadlineMs - s.options.requestTimeoutMs;
+        if (sentMs >= s.startedAtMs) auditMissed(s, ctx, out, purpose.position, "no answer");
       }
       return;
     case "store":
