@@ -186,3 +186,16 @@ export const HTTP_LINGER_BYTES_MAX = 256 * 1024;
 export const HTTP_RESPONSE_BUFFER_BYTES_MAX = 64 * 1024;
 /** Longest pause of the accept loop after a failed accept (descriptors exhausted, ...). */
 export const HTTP_ACCEPT_BACKOFF_MS_MAX = 1_000;
+
+// Customer: pinned supplier keys, audits that go unanswered, contract renewal (actors/customer/)
+
+/**
+ * Audits in a row a supplier may leave unanswered (silence, `busy`, `io_error`) before the
+ * customer fires it: without a limit, a supplier that lost the bytes could dodge every audit.
+ */
+export const CUSTOMER_AUDIT_MISSES_MAX = 3;
+/**
+ * With repair (and so the heartbeat) off, time between two probes of each supplier: every
+ * request renews a contract, and suppliers end contracts that go unrenewed for a long lease.
+ */
+export const CUSTOMER_RENEW_INTERVAL_MS = 24 * 60 * 60 * 1000;

@@ -77,6 +77,11 @@ export function manifestKey(versionId: string, blockIndex: number, position: num
 export interface RecoveryRecord {
   scheme: string;
   positions: (string | undefined)[];
+  /**
+   * The Ed25519 key pinned for each position's supplier (a record of format 1 has none): a new
+   * machine believes only these keys under those names.
+   */
+  keys?: (Uint8Array | undefined)[];
   versions: { id: string; manifestCipherSize: number }[];
   /** False when older complete versions did not fit the record. */
   allVersions: boolean;

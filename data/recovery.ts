@@ -3,10 +3,16 @@
  * record (published on ID servers inside a signed family record) and the rebuilding of a manifest
  * from fragments whose hashes are not known yet.
  *
- * Sealed record format: `"BDRR"`, version 1, a random 32-byte salt, then the canonical encoding of
+ * Sealed record format: `"BDRR"`, version 2, a random 32-byte salt, then the canonical encoding of
  * the {@link RecoveryRecord} encrypted with AES-256-GCM under HKDF(file key, salt,
  * `"bitdust/recovery/v1"`) with the header and salt as associated data. One key seals one record
  * (a fresh salt each time), so the fixed nonce is never reused under a key, as for manifests.
+ *
+ * Version 2 adds, after the positions, each position's pinned Ed25519 key (32 bytes, or none),
+ * so a new machine knows whom to believe under each name before it talks to anybody. Version 1
+ * records (no keys) still open, with `keys` absent; the customer then pins each key from its
+ * supplier's first probe answer. The key derivation label stays the same: the header, version
+ * byte included, is associated data, so a record cannot be opened as the other version.
  *
  * @module
  */
@@ -17,6 +23,7 @@ import {
   decode,
   DecodeError,
   encode,
+  fixedBytes,
   optional,
   string,
   struct,
@@ -25,6 +32,7 @@ import {
 import {
   FAMILY_SEALED_BYTES_MAX,
   NODE_ID_BYTES_MAX,
+  PUBLIC_KEY_BYTES,
   RECOVERY_VERSIONS_MAX,
 } from "../core/limits.ts";
 import type { Manifest } from "../core/manifest.ts";
@@ -42,17 +50,32 @@ import { openManifest } from "./manifest.ts";
 import { hashFragment, LEAF_BYTES_DEFAULT } from "./merkle.ts";
 import { fragmentSize, toScheme } from "./scheme.ts";
 
-const SEALED_RECOVERY = { magic: "BDRR", version: 1 } as const;
+const SEALED_RECOVERY = { magic: "BDRR", version: 2 } as const;
+const SEALED_RECOVERY_V1 = { magic: "BDRR", version: 1 } as const;
 const RECOVERY_INFO = new TextEncoder().encode("bitdust/recovery/v1");
 const SALT_BYTES = 32;
 
 /** Most K-subsets of fragments tried when rebuilding a manifest without hashes. */
 export const RECOVER_TRIES_MAX = 256;
 
+const positionsCodec = array(optional(string(NODE_ID_BYTES_MAX)), 256);
+const versionsCodec = array(
+  struct({ id: string(64), manifestCipherSize: uint }),
+  RECOVERY_VERSIONS_MAX,
+);
+
 const recordCodec = struct({
   scheme: string(16),
-  positions: array(optional(string(NODE_ID_BYTES_MAX)), 256),
-  versions: array(struct({ id: string(64), manifestCipherSize: uint }), RECOVERY_VERSIONS_MAX),
+  positions: positionsCodec,
+  keys: array(optional(fixedBytes(PUBLIC_KEY_BYTES)), 256),
+  versions: versionsCodec,
+  allVersions: bool,
+});
+
+const recordCodecV1 = struct({
+  scheme: string(16),
+  positions: positionsCodec,
+  versions: versionsCodec,
   allVersions: bool,
 });
 
@@ -67,7 +90,11 @@ export function sealRecovery(
   writeHeader(head, SEALED_RECOVERY);
   head.set(salt, HEADER_BYTES);
   const key = hkdf(fileKey, salt, RECOVERY_INFO, KEY_BYTES);
-  const body = encryptSync(key, encode(recordCodec, record).slice(), {
+  const keys = record.positions.map((_, i) => record.keys?.[i]);
+  if (keys.some((k) => k !== undefined && k.length !== PUBLIC_KEY_BYTES)) {
+    throw new RangeError("a pinned key is a 32-byte Ed25519 key");
+  }
+  const body = encryptSync(key, encode(recordCodec, { ...record, keys }).slice(), {
     nonce: BLOCK_NONCE,
     associatedData: head,
   });
@@ -79,11 +106,13 @@ export function sealRecovery(
 }
 
 /**
- * Opens a sealed recovery record. Throws `AuthenticationError` for another key or any altered
- * byte, {@link FormatError} for an unknown format or malformed contents.
+ * Opens a sealed recovery record (of either version; one of version 1 has no `keys`). Throws
+ * `AuthenticationError` for another key or any altered byte, {@link FormatError} for an unknown
+ * format or malformed contents.
  */
 export function openRecovery(sealed: Uint8Array, fileKey: Uint8Array): RecoveryRecord {
-  readHeader(sealed, SEALED_RECOVERY, "recovery record");
+  const v1 = sealed.length > 4 && sealed[4] === SEALED_RECOVERY_V1.version;
+  readHeader(sealed, v1 ? SEALED_RECOVERY_V1 : SEALED_RECOVERY, "recovery record");
   const headBytes = HEADER_BYTES + SALT_BYTES;
   if (sealed.length < headBytes + TAG_BYTES) {
     throw new FormatError(`recovery record: ${sealed.length} bytes is too short`);
@@ -95,7 +124,13 @@ export function openRecovery(sealed: Uint8Array, fileKey: Uint8Array): RecoveryR
     associatedData: head,
   });
   try {
-    return decode(recordCodec, plain);
+    if (v1) return decode(recordCodecV1, plain);
+    const record = decode(recordCodec, plain);
+    if (record.keys.length !== record.positions.length) {
+      throw new FormatError("recovery record: keys and positions differ in number");
+    }
+    record.keys = record.keys.map((k) => k?.slice());
+    return record;
   } catch (e) {
     if (e instanceof DecodeError) throw new FormatError(`recovery record: ${e.message}`);
     throw e;

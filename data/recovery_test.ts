@@ -1,5 +1,7 @@
 import { assert, assertEquals, assertThrows } from "./_assert_test_util.ts";
-import { randomKey } from "./aead.ts";
+import { concat, HEADER_BYTES, writeHeader } from "./_bytes.ts";
+import { BLOCK_NONCE, encryptSync, hkdf, KEY_BYTES, randomKey } from "./aead.ts";
+import { array, bool, encode, optional, string, struct, uint } from "../core/codec.ts";
 import { AuthenticationError, FormatError, TooFewFragmentsError } from "./errors.ts";
 import { encodeFragments } from "./fragments.ts";
 import { type Manifest, sealManifest } from "./manifest.ts";
@@ -9,12 +11,34 @@ import type { RecoveryRecord } from "../core/storage.ts";
 
 const fileKey = randomKey();
 const salt = new Uint8Array(32).fill(7);
+const keyOf = (i: number) => new Uint8Array(32).fill(i + 1);
 const record: RecoveryRecord = {
   scheme: "rs:4+4",
   positions: ["alice-s1", undefined, "s3", "s4", "s5", "s6", "s7", "s8"],
+  keys: [keyOf(0), undefined, keyOf(2), keyOf(3), keyOf(4), keyOf(5), undefined, keyOf(7)],
   versions: [{ id: "00ff", manifestCipherSize: 1234 }, { id: "abcd", manifestCipherSize: 99 }],
   allVersions: true,
 };
+
+/** A record sealed as format 1 (before keys) was, byte for byte. */
+function sealV1(r: RecoveryRecord, key: Uint8Array): Uint8Array {
+  const codec = struct({
+    scheme: string(16),
+    positions: array(optional(string(256)), 256),
+    versions: array(struct({ id: string(64), manifestCipherSize: uint }), 400),
+    allVersions: bool,
+  });
+  const head = new Uint8Array(HEADER_BYTES + 32);
+  writeHeader(head, { magic: "BDRR", version: 1 });
+  head.set(salt, HEADER_BYTES);
+  const k = hkdf(key, salt, new TextEncoder().encode("bitdust/recovery/v1"), KEY_BYTES);
+  const { keys: _, ...body } = r;
+  const sealed = encryptSync(k, encode(codec, body).slice(), {
+    nonce: BLOCK_NONCE,
+    associatedData: head,
+  });
+  return concat(head, sealed);
+}
 
 Deno.test("recovery record: opens with the key only, and no flipped bit goes unnoticed", () => {
   const sealed = sealRecovery(record, fileKey, salt);
@@ -32,6 +56,32 @@ Deno.test("recovery record: opens with the key only, and no flipped bit goes unn
     assert(threw, `a flipped bit at ${i} went unnoticed`);
   }
   assertThrows(() => openRecovery(sealed.subarray(0, 20), fileKey), FormatError);
+});
+
+Deno.test("recovery record: the pinned keys travel with the positions", () => {
+  const opened = openRecovery(sealRecovery(record, fileKey, salt), fileKey);
+  assertEquals(opened.keys, record.keys);
+  // A record without keys seals every position unpinned.
+  const { keys: _, ...bare } = record;
+  const none = openRecovery(sealRecovery(bare, fileKey, salt), fileKey);
+  assertEquals(none.keys, record.positions.map(() => undefined));
+  const bad = { ...record, keys: [new Uint8Array(31)] };
+  assertThrows(() => sealRecovery(bad, fileKey, salt), RangeError);
+});
+
+Deno.test("recovery record: one of format 1 (before keys) still opens, with no keys", () => {
+  const old = sealV1(record, fileKey);
+  const opened = openRecovery(old, fileKey);
+  assertEquals(opened.positions, record.positions);
+  assertEquals(opened.versions, record.versions);
+  assertEquals(opened.keys, undefined);
+  // The version byte is bound to the contents: a format 1 record does not open as format 2.
+  const relabeled = old.slice();
+  relabeled[4] = 2;
+  assertThrows(() => openRecovery(relabeled, fileKey), AuthenticationError);
+  const future = old.slice();
+  future[4] = 3;
+  assertThrows(() => openRecovery(future, fileKey), FormatError);
 });
 
 Deno.test("recovery record: one too big for an ID server is refused when sealing", () => {

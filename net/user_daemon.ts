@@ -111,7 +111,7 @@ export class UserDaemon implements DaemonControl {
     });
   }
 
-  async status(): Promise<StatusReply> {
+  async status(): Promise<StatusReply & { messagesRefused: number }> {
     const s = await this.#ask({ type: "status" }, (n) => (n.type === "status" ? n : undefined));
     const running = [...this.#jobs.values()].find((j) => j.state === "running") ?? null;
     return {
@@ -125,6 +125,8 @@ export class UserDaemon implements DaemonControl {
       phase: s.phase,
       versionsToRecover: s.versionsToRecover,
       recoveryProblem: s.recoveryProblem,
+      // Impostor messages refused (`bitdust status --json`): see the customer's status.
+      messagesRefused: s.messagesRefused,
     };
   }
 

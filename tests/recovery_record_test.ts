@@ -1,11 +1,13 @@
 /**
  * The customer's family record always fits an ID server's limit once sealed, whatever the family
- * size, name lengths and number of versions (the newest versions are kept).
+ * size, name lengths and number of versions (the newest versions are kept), with every
+ * position's pinned key.
  */
 
 import { customerState } from "../actors/customer/mod.ts";
 import { recoveryRecordOf } from "../actors/customer/recover.ts";
 import type { VersionRec } from "../actors/customer/state.ts";
+import { NODE_ID_BYTES_MAX, RECOVERY_VERSIONS_MAX } from "../core/limits.ts";
 import { eccScheme } from "../core/storage.ts";
 import { openRecovery, sealRecovery } from "../data/recovery.ts";
 
@@ -19,6 +21,7 @@ function customerWith(scheme: string, nameBytes: number, versions: number) {
   s.positions.forEach((p, i) => {
     p.state = "active";
     p.supplier = `${i}-`.padEnd(nameBytes, "x");
+    p.key = new Uint8Array(32).fill(i % 251);
   });
   for (let i = 0; i < versions; i++) {
     const v: VersionRec = {
@@ -53,16 +56,27 @@ Deno.test("family record: a small family keeps every version, newest first", () 
   if (!record.allVersions) throw new Error("a complete record says it is cut");
   const opened = openRecovery(sealRecovery(record, s.fileKey, new Uint8Array(32)), s.fileKey);
   if (opened.positions[3] !== s.positions[3].supplier) throw new Error("positions differ");
+  if (opened.keys?.[3]?.[0] !== 3) throw new Error("the pinned key did not travel");
 });
 
 Deno.test("family record: the largest family with long names and many versions still fits", () => {
-  for (const [scheme, nameBytes] of [["rs:29+51", 255], ["mirror:256", 200], ["rs:4+4", 255]]) {
-    const s = customerWith(scheme as string, nameBytes as number, 2000);
+  // Versions listed at least, with the longest names and a key at every position.
+  const atLeast: [string, number][] = [
+    ["rs:4+4", RECOVERY_VERSIONS_MAX],
+    ["rs:29+51", RECOVERY_VERSIONS_MAX],
+    ["mirror:256", 100],
+  ];
+  for (const [scheme, least] of atLeast) {
+    const s = customerWith(scheme, NODE_ID_BYTES_MAX, 2000);
     const record = recoveryRecordOf(s);
-    sealRecovery(record, s.fileKey, new Uint8Array(32)); // throws if over the limit
+    const sealed = sealRecovery(record, s.fileKey, new Uint8Array(32)); // throws if over the limit
     if (record.allVersions) throw new Error(`${scheme}: 2000 versions cannot all fit`);
-    if (record.versions.length === 0 && scheme !== "mirror:256") {
-      throw new Error(`${scheme}: no version fits`);
+    if (record.versions.length < least) {
+      throw new Error(`${scheme}: ${record.versions.length} versions fit, not ${least}`);
+    }
+    const opened = openRecovery(sealed, s.fileKey);
+    if (opened.keys?.filter((k) => k?.length === 32).length !== s.scheme.n) {
+      throw new Error(`${scheme}: keys lost`);
     }
   }
 });

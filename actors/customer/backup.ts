@@ -16,7 +16,14 @@ import { recordChanged } from "./recover.ts";
 import { fromHex, toHex } from "../../core/ids.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import { AUDIT_LEAF_BYTES, type StorageJobResult } from "../../core/storage.ts";
-import { fire, markSeen, markSilent, reachable, rebuildableWithout } from "./family.ts";
+import {
+  fire,
+  markSeen,
+  markSilent,
+  onContractLost,
+  reachable,
+  rebuildableWithout,
+} from "./family.ts";
 import type { E } from "./protocol.ts";
 import { blockChanged, dropRecord, noticeWhenRecorded, versionChanged } from "./persist.ts";
 import { continuation, request } from "./requests.ts";
@@ -284,11 +291,15 @@ export function onStoreReply(
   }
   s.counters.refused++;
   const full = m.outcome === "over_quota" || m.outcome === "no_space";
-  if (m.outcome === "no_contract" || full) {
+  if (m.outcome === "no_contract") {
+    // A lapsed reservation is asked for again; a lost contract with our fragments is fired.
+    markSilent(s, p, ctx.nowMs);
+    onContractLost(s, ctx, out, p);
+  } else if (full) {
     // A full supplier still holds what it stored: replace it only if that can be rebuilt.
-    const replace = s.options.repair && (!full || rebuildableWithout(s, p));
-    if (replace) fire(s, ctx, out, p, `store refused: ${m.outcome}`);
-    else markSilent(s, p, ctx.nowMs);
+    if (s.options.repair && rebuildableWithout(s, p)) {
+      fire(s, ctx, out, p, `store refused: ${m.outcome}`);
+    } else markSilent(s, p, ctx.nowMs);
   } else {
     markSilent(s, p, ctx.nowMs); // busy, io_error, bad_hash: try again later
   }

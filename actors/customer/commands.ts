@@ -82,6 +82,7 @@ export function status(s: CustomerState): Extract<E, { kind: "notice" }>["notice
     online: p.online,
     lastSeenMs: p.lastSeenMs,
     missing: missing[i],
+    pinned: p.key !== null,
   }));
   return {
     type: "status",
@@ -92,5 +93,6 @@ export function status(s: CustomerState): Extract<E, { kind: "notice" }>["notice
     phase: s.phase,
     versionsToRecover: s.recovery.pending.length + s.recovery.active.length,
     recoveryProblem: s.recovery.problem,
+    messagesRefused: s.counters.authRefused,
   };
 }

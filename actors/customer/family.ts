@@ -4,11 +4,14 @@
  * Hiring asks an ID server for offers (excluding the family and suppliers it has fired or that
  * refused), then asks candidates one by one for a contract. Probing sends every active supplier
  * a `probe` each interval; any answer marks it online and seen. A supplier silent for
- * `fireAfterMs`, one that fails an audit or lost our contract, or one caught serving a corrupted
- * fragment is fired: its fragments count as lost, it is asked to drop our data, and its position
- * is hired again. Audits pick a random fragment the supplier holds and a random Merkle leaf; the
- * answer is checked against the root recorded at backup time, so a supplier cannot pass without
- * the bytes.
+ * `fireAfterMs`, one that fails an audit or leaves `auditMissesMax` in a row unanswered, one that
+ * lost our contract with fragments of ours, or one caught serving a corrupted fragment is fired:
+ * its fragments count as lost, it is asked to drop our data, and its position is hired again.
+ * A supplier that lost our contract while holding nothing of ours (it let an unused reservation
+ * lapse) is asked for the contract again instead. Audits pick a fragment the supplier holds and
+ * a Merkle leaf, from the secret source; the answer is checked against the root recorded at
+ * backup time, so a supplier cannot pass without the bytes nor predict what it will be asked.
+ * Hiring pins the key the accepted contract came with (see `auth.ts`).
  *
  * @module
  */
@@ -16,9 +19,13 @@
 import type { NodeId, StepContext } from "../../core/actor.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import { AUDIT_LEAF_BYTES, leafCountOf } from "../../core/storage.ts";
-import { OFFER_QUERY_EXCLUDE_MAX, OFFER_QUERY_RESULTS_MAX } from "../../core/limits.ts";
+import {
+  OFFER_QUERY_EXCLUDE_MAX,
+  OFFER_QUERY_RESULTS_MAX,
+  PUBLIC_KEY_BYTES,
+} from "../../core/limits.ts";
 import type { E } from "./protocol.ts";
-import { cancelsChanged, familyChanged, versionChanged } from "./persist.ts";
+import { cancelsChanged, familyChanged, familyRecorded, versionChanged } from "./persist.ts";
 import { continuation, request } from "./requests.ts";
 import type { BlockRec, CustomerState, Position } from "./state.ts";
 
@@ -41,21 +48,29 @@ export function markSilent(s: CustomerState, i: number, nowMs: number): void {
   p.retryAtMs = nowMs + s.options.probeIntervalMs;
 }
 
-/** Whether new work may be sent to position `i` now. */
+/**
+ * Whether new work may be sent to position `i` now: not while its key is not pinned (its
+ * answers could not be checked) nor while its lapsed contract is being asked for again.
+ */
 export function reachable(s: CustomerState, i: number, nowMs: number): boolean {
   const p = s.positions[i];
-  return p.state === "active" && (p.online || nowMs >= p.retryAtMs);
+  return p.state === "active" && p.key !== null && !p.renewing &&
+    (p.online || nowMs >= p.retryAtMs);
 }
 
 /**
  * Takes a known family back (from the local record or a recovered one): each named supplier
  * holds its position again, online, with a fresh grace period (our own absence says nothing about
- * them). A name given twice keeps its first position. Returns the positions filled.
+ * them), under the key recorded with it (none in a record of the format before keys: then the
+ * next probe answer pins it, see `auth.ts`). A name given twice keeps its first position.
+ * Returns the positions filled.
  */
 export function adoptFamily(
   s: CustomerState,
   positions: readonly (NodeId | undefined)[],
+  keys: readonly (Uint8Array | undefined)[],
   nowMs: number,
+  auditMisses: readonly number[] = [],
 ): number[] {
   const seen = new Set<NodeId>();
   const filled: number[] = [];
@@ -68,6 +83,9 @@ export function adoptFamily(
     p.online = true;
     p.lastSeenMs = nowMs;
     p.hiredMs = nowMs;
+    const key = keys[i];
+    p.key = key !== undefined && key.length === PUBLIC_KEY_BYTES ? key.slice() : null;
+    p.auditMisses = auditMisses[i] ?? 0;
     s.firstHiresLeft--;
     filled.push(i);
   });
@@ -92,7 +110,8 @@ export function fire(s: CustomerState, ctx: StepContext, out: E[], i: number, re
   const supplier = p.supplier;
   request(s, ctx, out, supplier, { type: "contract_cancel" }, { kind: "cancel", supplier });
   s.cancels.delete(supplier); // re-inserted last: the map stays in firing order
-  s.cancels.set(supplier, ctx.nowMs);
+  // Its key stays pinned while it is told: only its own answer confirms the cancel.
+  s.cancels.set(supplier, { firedMs: ctx.nowMs, key: p.key });
   while (s.cancels.size > s.options.excludedMax) s.cancels.delete(s.cancels.keys().next().value!);
   cancelsChanged(s);
   exclude(s, supplier);
@@ -100,6 +119,9 @@ export function fire(s: CustomerState, ctx: StepContext, out: E[], i: number, re
   p.state = "empty";
   p.online = false;
   p.probePending = false;
+  p.key = null;
+  p.renewing = false;
+  p.auditMisses = 0;
   forEachBlock(s, (b) => {
     b.held[i] = 0;
   });
@@ -134,7 +156,7 @@ export function hire(s: CustomerState, ctx: StepContext, out: E[]): void {
     const asked = request(s, ctx, out, candidate, {
       type: "contract_request",
       quotaBytes: s.options.quotaBytes,
-    }, { kind: "contract", position: i, supplier: candidate });
+    }, { kind: "contract", position: i, supplier: candidate, renew: false });
     if (!asked) return;
     p.state = "hiring";
     p.candidate = candidate;
@@ -160,8 +182,9 @@ export function onOffers(
   m: MessageOf<"offer_query_reply">,
 ): void {
   const family = new Set(s.positions.map((p) => p.supplier));
+  // An ID server's name never stands for a supplier: its answers carry no key to pin.
   const fresh = m.offers.map((o) => o.supplier).filter((x) =>
-    !family.has(x) && !s.excluded.includes(x) && x !== s.name
+    !family.has(x) && !s.excluded.includes(x) && x !== s.name && !s.idServers.includes(x)
   );
   s.candidates = ctx.random.shuffle([...new Set(fresh)]);
   if (s.candidates.length === 0) s.hireRetryAtMs = ctx.nowMs + s.options.hireRetryMs;
@@ -172,7 +195,11 @@ export function onOffersTimeout(s: CustomerState, ctx: StepContext): void {
   s.hireRetryAtMs = ctx.nowMs + s.options.hireRetryMs / 10;
 }
 
-/** A candidate answered the contract request. */
+/**
+ * A candidate answered the contract request (`key`: the key of its link, pinned on acceptance;
+ * null for no answer in time). `renew`: the position's own supplier answered a request for a
+ * contract it had let lapse.
+ */
 export function onContract(
   s: CustomerState,
   ctx: StepContext,
@@ -180,11 +207,14 @@ export function onContract(
   i: number,
   supplier: NodeId,
   accepted: boolean,
+  key: Uint8Array | null,
+  renew: boolean,
 ): void {
   const p = s.positions[i];
+  if (renew) return onRenewed(s, ctx, out, i, supplier, accepted, key);
   if (p.state !== "hiring" || p.candidate !== supplier) return;
   p.candidate = null;
-  if (!accepted || positionOf(s, supplier) >= 0) {
+  if (!accepted || key === null || positionOf(s, supplier) >= 0) {
     s.counters.refused++;
     exclude(s, supplier);
     p.state = "empty";
@@ -192,6 +222,9 @@ export function onContract(
   }
   p.state = "active";
   p.supplier = supplier;
+  p.key = key.slice();
+  p.renewing = false;
+  p.auditMisses = 0;
   p.hiredMs = ctx.nowMs;
   if (s.cancels.delete(supplier)) cancelsChanged(s); // hired again: its contract is wanted
   familyChanged(s);
@@ -205,13 +238,70 @@ export function onContract(
   if (s.options.repair) s.nextRepairScanAtMs = ctx.nowMs;
 }
 
+/** Whether position `i` holds no acknowledged fragment of ours. */
+function holdsNothing(s: CustomerState, i: number): boolean {
+  let none = true;
+  forEachBlock(s, (b) => {
+    if (b.held[i] === 1) none = false;
+  });
+  return none;
+}
+
+/**
+ * The supplier at `i` says it has no contract with us (a probe or a store answer). A supplier
+ * lets a reservation lapse when nothing was stored under it for a while: if it holds nothing of
+ * ours, ask it for the contract again (nothing is lost). One that lost fragments it had
+ * acknowledged is fired (with repair) and its fragments rebuilt elsewhere.
+ */
+export function onContractLost(s: CustomerState, ctx: StepContext, out: E[], i: number): void {
+  const p = s.positions[i];
+  if (p.state !== "active") return;
+  if (holdsNothing(s, i)) {
+    if (p.renewing) return;
+    const supplier = p.supplier!;
+    const asked = request(s, ctx, out, supplier, {
+      type: "contract_request",
+      quotaBytes: s.options.quotaBytes,
+    }, { kind: "contract", position: i, supplier, renew: true });
+    if (!asked) return; // the request table is full: the next probe asks again
+    p.renewing = true;
+    out.push({ kind: "trace", event: "contract_renew", detail: { position: i, supplier } });
+    return;
+  }
+  if (s.options.repair) fire(s, ctx, out, i, "it no longer has a contract with us");
+  else markSilent(s, i, ctx.nowMs);
+}
+
+function onRenewed(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  i: number,
+  supplier: NodeId,
+  accepted: boolean,
+  key: Uint8Array | null,
+): void {
+  const p = s.positions[i];
+  if (p.supplier !== supplier || !p.renewing) return;
+  p.renewing = false;
+  if (key === null) return markSilent(s, i, ctx.nowMs); // no answer: the next probe asks again
+  markSeen(s, i, ctx.nowMs);
+  if (accepted) {
+    s.counters.contractsRenewed++;
+    return;
+  }
+  s.counters.refused++;
+  // It will not take us back; it holds nothing of ours unless a store landed meanwhile.
+  if (s.options.repair || holdsNothing(s, i)) fire(s, ctx, out, i, "it refused to renew");
+}
+
 /**
  * Tells every fired supplier still on the list to end our contract (once a probe round), and
  * forgets those fired longer than `cancelGiveUpMs` ago. A cancel is idempotent: one sent while
  * the previous one still awaits its answer costs a message and nothing else.
  */
 export function retryCancels(s: CustomerState, ctx: StepContext, out: E[]): void {
-  for (const [supplier, firedMs] of s.cancels) {
+  for (const [supplier, { firedMs }] of s.cancels) {
     if (ctx.nowMs - firedMs > s.options.cancelGiveUpMs) {
       s.cancels.delete(supplier);
       cancelsChanged(s);
@@ -237,6 +327,21 @@ export function onCancelled(s: CustomerState, supplier: NodeId): void {
 export function probeAll(s: CustomerState, ctx: StepContext, out: E[]): void {
   s.positions.forEach((p, i) => {
     if (p.state !== "active" || p.probePending) return;
+    if (request(s, ctx, out, p.supplier!, { type: "probe" }, { kind: "probe", position: i })) {
+      p.probePending = true;
+    }
+  });
+}
+
+/**
+ * Probes every unpinned member (named by a record of the format before keys) that has no probe
+ * pending and is due: its answer pins its key (see `auth.ts`). With or without repair, at once
+ * after the records are read, then every `probeIntervalMs` until it answers.
+ */
+export function probeUnpinned(s: CustomerState, ctx: StepContext, out: E[]): void {
+  s.positions.forEach((p, i) => {
+    if (p.state !== "active" || p.key !== null || p.probePending) return;
+    if (ctx.nowMs < p.retryAtMs) return;
     if (request(s, ctx, out, p.supplier!, { type: "probe" }, { kind: "probe", position: i })) {
       p.probePending = true;
     }
@@ -296,7 +401,7 @@ export function auditNext(s: CustomerState, ctx: StepContext, out: E[]): void {
   const n = s.positions.length;
   const i = s.nextAuditPosition++ % n;
   const p = s.positions[i];
-  if (p.state !== "active" || !p.online) return;
+  if (p.state !== "active" || !p.online || p.key === null) return;
   const complete = s.versions.filter((v) => v.status === "complete");
   if (complete.length === 0) return;
   // The challenge comes from the secret source: a supplier that could predict it could keep
@@ -326,7 +431,9 @@ export function onAudit(
   m: MessageOf<"audit_reply">,
 ): void {
   const p: Position = s.positions[i];
-  if (m.outcome === "busy" || m.outcome === "io_error") return;
+  if (m.outcome === "busy" || m.outcome === "io_error") {
+    return auditMissed(s, ctx, out, i, `audit answered ${m.outcome}`);
+  }
   if (m.outcome !== "found") {
     s.counters.auditsFailed++;
     fire(s, ctx, out, i, `audit answered ${m.outcome}`);
@@ -360,8 +467,33 @@ export function onAuditVerified(
   if (s.positions[i].supplier !== supplier) return;
   if (ok) {
     s.counters.auditsPassed++;
+    if (s.positions[i].auditMisses > 0) {
+      s.positions[i].auditMisses = 0;
+      familyRecorded(s);
+    }
     return;
   }
   s.counters.auditsFailed++;
   fire(s, ctx, out, i, "audit proof does not match the recorded Merkle root");
+}
+
+/**
+ * The supplier at `i` left an audit unanswered (silence, `busy`, `io_error`): once
+ * `auditMissesMax` go unanswered in a row it is fired (with repair), since a supplier without the
+ * bytes could otherwise dodge every audit it cannot pass.
+ */
+export function auditMissed(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  i: number,
+  why: string,
+): void {
+  const p = s.positions[i];
+  s.counters.auditsMissed++;
+  p.auditMisses++;
+  familyRecorded(s);
+  if (!s.options.repair || p.auditMisses < s.options.auditMissesMax) return;
+  s.counters.auditsFailed++;
+  fire(s, ctx, out, i, `${p.auditMisses} audits in a row unanswered (last: ${why})`);
 }

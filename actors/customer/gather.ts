@@ -45,6 +45,7 @@ function candidates(s: CustomerState, g: Gather): number[] {
   for (let p = 0; p < s.positions.length; p++) {
     const pos = s.positions[p];
     if (g.asked[p] !== NOT_ASKED || g.block.held[p] !== 1 || pos.state !== "active") continue;
+    if (pos.key === null) continue; // its answer could not be checked (see auth.ts)
     (pos.online ? online : offline).push(p);
   }
   return online.concat(offline);

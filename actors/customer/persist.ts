@@ -144,7 +144,7 @@ export function onRecordRead(s: CustomerState, key: string, r: BlobResult): void
     if (key === FAMILY_KEY) applyFamily(s, r.data);
     else if (key === CANCELS_KEY) {
       for (const c of decodeCancels(r.data).slice(-s.options.excludedMax)) {
-        s.cancels.set(c.supplier, c.firedMs);
+        s.cancels.set(c.supplier, { firedMs: c.firedMs, key: c.key ?? null });
       }
     } else if (key.startsWith("meta/v/") && s.versions.length < s.options.versionsMax) {
       const v = decodeVersion(r.data, s.scheme.n);
@@ -166,6 +166,8 @@ function applyFamily(s: CustomerState, data: Uint8Array): void {
   if (f.positions.length !== s.positions.length) {
     throw new DecodeError(`family of ${f.positions.length}, the scheme has ${s.positions.length}`);
   }
-  adoptFamily(s, f.positions, s.nowMs);
+  adoptFamily(s, f.positions, f.keys, s.nowMs, f.auditMisses);
+  // A record of the format before keys leaves its members unpinned: their next probe answers
+  // pin them (see auth.ts), and each pin rewrites the record in the new format.
   s.excluded = f.excluded.slice(-s.options.excludedMax);
 }

@@ -49,6 +49,11 @@ export interface PositionSummary {
   lastSeenMs: number;
   /** Fragments this position should hold but does not (yet). */
   missing: number;
+  /**
+   * Whether its supplier's key is pinned: only messages under that key are believed from it.
+   * False only briefly, for a supplier named by a record of the format before keys.
+   */
+  pinned: boolean;
 }
 
 /** What the customer tells its user. */
@@ -98,6 +103,11 @@ export type CustomerNotice =
     versionsToRecover: number;
     /** Why recovery stopped, if it did. */
     recoveryProblem: string | null;
+    /**
+     * Messages refused since the daemon started because the key of their link is not the one
+     * pinned for their sender (impostors, or a peer with a key under an ID server's name).
+     */
+    messagesRefused: number;
   };
 
 /** The customer's protocol: the shared messages, storage jobs, these commands and notices. */

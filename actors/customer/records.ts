@@ -3,12 +3,15 @@
  * with its family and its catalogue.
  *
  * Blobs (all under `meta/`):
- * - `meta/family`: who holds each position, and the suppliers not to hire again;
- * - `meta/cancels`: fired suppliers not yet known to have dropped our contract;
+ * - `meta/family`: who holds each position under which pinned key (and how many audits it left
+ *   unanswered in a row), and the suppliers not to hire again;
+ * - `meta/cancels`: fired suppliers not yet known to have dropped our contract, with their keys;
  * - `meta/v/<versionId>`: one version: files, blocks, fragment hashes and roots, and which
  *   positions hold each fragment.
  *
  * Each starts with a 4-byte magic and a format version byte, then the canonical codec encoding.
+ * The family and cancels records are at version 2 (keys added); version 1 records still load,
+ * their suppliers unpinned until a probe answer pins them (see `auth.ts`).
  * A version is written when its backup starts (as `uploading`), when it completes (the user is
  * told only after that write is done), and after repairs change where its fragments are
  * (batched: at most once per `persistIntervalMs`). At load an `uploading` version becomes
@@ -32,7 +35,7 @@ import {
   struct,
   uint,
 } from "../../core/codec.ts";
-import { NODE_ID_BYTES_MAX } from "../../core/limits.ts";
+import { NODE_ID_BYTES_MAX, PUBLIC_KEY_BYTES } from "../../core/limits.ts";
 import type { BlockRec, CustomerState, FileRec, VersionRec } from "./state.ts";
 
 /** Prefix of every customer record. */
@@ -46,14 +49,22 @@ export function versionKey(versionId: string): string {
   return `meta/v/${versionId}`;
 }
 
-const FAMILY_MAGIC = [0x42, 0x44, 0x43, 0x46, 1]; // "BDCF" v1
+const FAMILY_MAGIC = [0x42, 0x44, 0x43, 0x46]; // "BDCF"
 const VERSION_MAGIC = [0x42, 0x44, 0x43, 0x56, 1]; // "BDCV" v1
-const CANCELS_MAGIC = [0x42, 0x44, 0x43, 0x58, 1]; // "BDCX" v1
+const CANCELS_MAGIC = [0x42, 0x44, 0x43, 0x58]; // "BDCX"
+/** Format version of the family and cancels records written now (1: before keys). */
+const KEYED = 2;
 const name = string(NODE_ID_BYTES_MAX);
 const hash = fixedBytes(32);
+const key = optional(fixedBytes(PUBLIC_KEY_BYTES));
+
+const familyCodecV1 = struct({
+  positions: array(optional(name), 256),
+  excluded: array(name, 4096),
+});
 
 const familyCodec = struct({
-  positions: array(optional(name), 256),
+  positions: array(optional(struct({ supplier: name, key, auditMisses: uint })), 256),
   excluded: array(name, 4096),
 });
 
@@ -100,38 +111,89 @@ function unframe(magic: number[], data: Uint8Array): Uint8Array {
   return data.subarray(magic.length);
 }
 
+/** The body and format version of a record whose 4-byte magic is followed by a version 1-2. */
+function unframeVersioned(magic: number[], data: Uint8Array): [Uint8Array, number] {
+  const version = data[magic.length];
+  if (version !== 1 && version !== KEYED) return [unframe([...magic, KEYED], data), KEYED];
+  return [unframe([...magic, version], data), version];
+}
+
 /** The family record of `s`. */
 export function encodeFamily(s: CustomerState): Uint8Array<ArrayBuffer> {
   return framed(
-    FAMILY_MAGIC,
+    [...FAMILY_MAGIC, KEYED],
     encode(familyCodec, {
-      positions: s.positions.map((p) => (p.state === "active" ? p.supplier! : undefined)),
+      positions: s.positions.map((p) =>
+        p.state === "active"
+          ? { supplier: p.supplier!, key: p.key ?? undefined, auditMisses: p.auditMisses }
+          : undefined
+      ),
       excluded: s.excluded,
     }),
   );
 }
 
-const cancelsCodec = array(struct({ supplier: name, firedMs: uint }), 4096);
+const cancelsCodecV1 = array(struct({ supplier: name, firedMs: uint }), 4096);
+const cancelsCodec = array(struct({ supplier: name, firedMs: uint, key }), 4096);
 
 /** The record of fired suppliers still to be told. */
 export function encodeCancels(s: CustomerState): Uint8Array<ArrayBuffer> {
-  const list = [...s.cancels].map(([supplier, firedMs]) => ({
+  const list = [...s.cancels].map(([supplier, c]) => ({
     supplier,
-    firedMs: Math.max(0, Math.floor(firedMs)),
+    firedMs: Math.max(0, Math.floor(c.firedMs)),
+    key: c.key ?? undefined,
   }));
-  return framed(CANCELS_MAGIC, encode(cancelsCodec, list));
+  return framed([...CANCELS_MAGIC, KEYED], encode(cancelsCodec, list));
+}
+
+/** A fired supplier as its record keeps it (no key in a record of format 1). */
+export interface CancelRecord {
+  supplier: NodeId;
+  firedMs: number;
+  key: Uint8Array | undefined;
 }
 
 /** Decodes the record of fired suppliers still to be told. */
-export function decodeCancels(data: Uint8Array): { supplier: NodeId; firedMs: number }[] {
-  return decode(cancelsCodec, unframe(CANCELS_MAGIC, data));
+export function decodeCancels(data: Uint8Array): CancelRecord[] {
+  const [body, version] = unframeVersioned(CANCELS_MAGIC, data);
+  if (version === 1) {
+    return decode(cancelsCodecV1, body).map((c) => ({ ...c, key: undefined }));
+  }
+  return decode(cancelsCodec, body).map((c) => ({ ...c, key: c.key?.slice() }));
 }
 
-/** Decodes a family record. */
-export function decodeFamily(
-  data: Uint8Array,
-): { positions: (NodeId | undefined)[]; excluded: NodeId[] } {
-  return decode(familyCodec, unframe(FAMILY_MAGIC, data));
+/** A decoded family record: per position its supplier and pinned key (none in format 1). */
+export interface FamilyRecord {
+  positions: (NodeId | undefined)[];
+  keys: (Uint8Array | undefined)[];
+  /** Per position, audits left unanswered in a row (0 in format 1). */
+  auditMisses: number[];
+  excluded: NodeId[];
+  /** Format version it was read from. */
+  version: number;
+}
+
+/** Decodes a family record of either format. */
+export function decodeFamily(data: Uint8Array): FamilyRecord {
+  const [body, version] = unframeVersioned(FAMILY_MAGIC, data);
+  if (version === 1) {
+    const r = decode(familyCodecV1, body);
+    return {
+      positions: r.positions,
+      keys: r.positions.map(() => undefined),
+      auditMisses: r.positions.map(() => 0),
+      excluded: r.excluded,
+      version,
+    };
+  }
+  const r = decode(familyCodec, body);
+  return {
+    positions: r.positions.map((p) => p?.supplier),
+    keys: r.positions.map((p) => p?.key?.slice()),
+    auditMisses: r.positions.map((p) => p?.auditMisses ?? 0),
+    excluded: r.excluded,
+    version,
+  };
 }
 
 function blockOut(b: BlockRec) {

@@ -2,18 +2,19 @@
  * Finding a user's data again with only the key, and keeping that possible.
  *
  * Publishing. Whenever the family or the set of complete versions changes, the customer seals a
- * recovery record (scheme, who holds each position, each version's id and manifest size; see
- * `data/recovery.ts`) under its file key, signs it as a family record with a revision above the
- * last one, and sends it to every ID server. A refusal `older_revision` (another machine of the
- * same user, or a clock that went back) raises the revision past the server's and publishes
- * again; `unknown_owner` publishes the identity first when the customer has one to publish;
- * silence and other refusals are retried after `hireRetryMs`.
+ * recovery record (scheme, who holds each position and under which key, each version's id and
+ * manifest size; see `data/recovery.ts`) under its file key, signs it as a family record with a
+ * revision above the last one, and sends it to every ID server. A refusal `older_revision`
+ * (another machine of the same user, or a clock that went back) raises the revision past the
+ * server's and publishes again; `unknown_owner` publishes the identity first when the customer
+ * has one to publish; silence and other refusals are retried after `hireRetryMs`.
  *
  * Recovering. A customer that starts with no records at all (a new machine, or a new user) asks
  * every ID server for its family record before hiring anyone. If any has one, the newest is
- * opened and adopted: the positions get their suppliers back, and each listed version's manifest
- * is fetched from the family (every position asked, the fragments checked by decryption since no
- * hash is known yet) and turned back into a catalogue entry. Only when every ID server that
+ * opened and adopted: the positions get their suppliers back, with their keys pinned before
+ * anything is sent to them (see `auth.ts`), and each listed version's manifest is fetched from
+ * the family (every pinned position asked, the fragments checked by decryption since no hash is
+ * known yet) and turned back into a catalogue entry. Only when every ID server that
  * answered says it has none does the customer start as a new user: hiring a new family while
  * the old record is out of reach would orphan the data, so silence is retried instead. A record
  * for another scheme, or one that does not open with this key, stops recovery with a notice and
@@ -26,7 +27,11 @@
  */
 
 import type { StepContext } from "../../core/actor.ts";
-import { FAMILY_SEALED_BYTES_MAX, RECOVERY_VERSIONS_MAX } from "../../core/limits.ts";
+import {
+  FAMILY_SEALED_BYTES_MAX,
+  PUBLIC_KEY_BYTES,
+  RECOVERY_VERSIONS_MAX,
+} from "../../core/limits.ts";
 import { signFamilyRecord } from "../../core/protocol/identity.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import type { RecoveryRecord, StorageJobResult } from "../../core/storage.ts";
@@ -118,10 +123,13 @@ export function recoveryRecordOf(s: CustomerState): RecoveryRecord {
     versions.push({ id: v.id, manifestCipherSize: v.manifest.cipherSize });
   }
   const positions = s.positions.map((p) => (p.state === "active" ? p.supplier! : undefined));
+  const keys = s.positions.map((p) => (p.state === "active" ? p.key ?? undefined : undefined));
   // Stay inside the sealed-size limit whatever the names: a version costs at most its id, a
-  // length byte and a 10-byte number; a position its name and 3 bytes.
+  // length byte and a 10-byte number; a position its name, its key and 4 bytes.
   let budget = FAMILY_SEALED_BYTES_MAX - 256;
-  for (const p of positions) budget -= 3 + (p === undefined ? 0 : utf8.encode(p).length);
+  for (const p of positions) {
+    budget -= 4 + PUBLIC_KEY_BYTES + (p === undefined ? 0 : utf8.encode(p).length);
+  }
   let fit = 0;
   while (fit < Math.min(versions.length, RECOVERY_VERSIONS_MAX)) {
     budget -= 11 + utf8.encode(versions[fit].id).length;
@@ -131,6 +139,7 @@ export function recoveryRecordOf(s: CustomerState): RecoveryRecord {
   return {
     scheme: s.scheme.text,
     positions,
+    keys,
     versions: versions.slice(0, fit),
     allVersions: fit === versions.length,
   };
@@ -289,7 +298,8 @@ export function onRecoveryOpened(
     return stuck(s, out, reason);
   }
   s.record.revision = Math.max(s.record.revision, revision);
-  const filled = adoptFamily(s, record.positions, ctx.nowMs);
+  // The keys come with the names: the family is pinned before anybody is asked anything.
+  const filled = adoptFamily(s, record.positions, record.keys ?? [], ctx.nowMs);
   for (const i of filled) rec.adopted[i] = s.positions[i].supplier;
   const ids = new Set<string>();
   rec.pending = record.versions.filter((v) => {
@@ -318,6 +328,9 @@ export function onRecoveryOpened(
 export function pumpManifests(s: CustomerState, ctx: StepContext, out: E[]): void {
   const rec = s.recovery;
   const n = s.positions.length;
+  // Members of a record of the format before keys are probed first (their answers pin them):
+  // wait for those probes, so that their fragments count.
+  if (s.positions.some((p) => p.state === "active" && p.key === null && p.probePending)) return;
   while (rec.active.length < MANIFESTS_IN_FLIGHT && rec.pending.length > 0) {
     const next = rec.pending[0];
     if (ctx.nowMs < rec.retryAtMs || !canRequest(s, n)) return;
@@ -330,7 +343,7 @@ export function pumpManifests(s: CustomerState, ctx: StepContext, out: E[]): voi
     };
     rec.active.push(fetch);
     s.positions.forEach((p, i) => {
-      if (p.state !== "active") return;
+      if (p.state !== "active" || p.key === null) return;
       const sent = request(s, ctx, out, p.supplier!, {
         type: "fetch",
         key: `${fetch.id}/m/0/${i}`,

@@ -7,6 +7,11 @@
 
 import type { NodeId } from "../../core/actor.ts";
 import { assert } from "../../core/assert.ts";
+import {
+  CUSTOMER_AUDIT_MISSES_MAX,
+  CUSTOMER_RENEW_INTERVAL_MS,
+  PUBLIC_KEY_BYTES,
+} from "../../core/limits.ts";
 import type { Message } from "../../core/protocol/mod.ts";
 import type { SignedFamilyRecord } from "../../core/protocol/identity.ts";
 import type { EccScheme } from "../../core/storage.ts";
@@ -58,6 +63,17 @@ export interface CustomerOptions {
    * our fragments (it may be offline when fired; then it is told when it is back).
    */
   cancelGiveUpMs: number;
+  /**
+   * With repair off, how often each supplier is still probed: any request renews its contract,
+   * and suppliers end contracts not renewed for a long lease (with repair on, the heartbeat
+   * probes renew them).
+   */
+  renewIntervalMs: number;
+  /**
+   * Audits in a row a supplier may leave unanswered (silence, `busy`, `io_error`) before it is
+   * fired: a supplier without the bytes could otherwise dodge every audit it cannot pass.
+   */
+  auditMissesMax: number;
 }
 
 /** Defaults for a home connection: probes every 10 min, fire after a day of silence. */
@@ -81,6 +97,8 @@ export const DEFAULT_CUSTOMER_OPTIONS: CustomerOptions = {
   persistIntervalMs: 5_000,
   sweepIntervalMs: 24 * 3_600_000,
   cancelGiveUpMs: 30 * 24 * 3_600_000,
+  renewIntervalMs: CUSTOMER_RENEW_INTERVAL_MS,
+  auditMissesMax: CUSTOMER_AUDIT_MISSES_MAX,
 };
 
 /** What a customer is configured with. */
@@ -113,6 +131,26 @@ export interface Position {
   retryAtMs: number;
   probePending: boolean;
   hiredMs: number;
+  /**
+   * The supplier's pinned Ed25519 key (see `auth.ts`): every message from it must come over a
+   * link authenticated by this key. Null while empty or hiring, and for a supplier named by a
+   * record of the format before keys until its first probe answer pins it.
+   */
+  key: Uint8Array | null;
+  /** A `contract_request` renewing a lapsed contract awaits its answer. */
+  renewing: boolean;
+  /**
+   * Audits in a row it left unanswered (reset by a passed audit); kept in the family record, so
+   * a daemon that restarts often still catches a supplier that dodges every audit.
+   */
+  auditMisses: number;
+}
+
+/** A fired supplier still to be told to drop our contract. */
+export interface Cancel {
+  firedMs: number;
+  /** Its pinned key (null if it was never pinned): its answer must come with it. */
+  key: Uint8Array | null;
 }
 
 /** One block (of a file or of a manifest) and where its fragments are. */
@@ -281,7 +319,8 @@ export type RequestPurpose =
   | { kind: "family_fetch" }
   | { kind: "manifest_fetch"; fetch: ManifestFetch; position: number }
   | { kind: "sweep_list"; sweep: Sweep }
-  | { kind: "contract"; position: number; supplier: NodeId }
+  /** `renew`: the position's own supplier lost our contract while holding nothing of ours. */
+  | { kind: "contract"; position: number; supplier: NodeId; renew: boolean }
   | { kind: "cancel"; supplier: NodeId }
   | { kind: "probe"; position: number }
   | { kind: "audit"; position: number; block: BlockRec; leafIndex: number }
@@ -340,6 +379,14 @@ export interface CustomerCounters {
   manifestsUnrecovered: number;
   orphansRemoved: number;
   cancelsConfirmed: number;
+  /** Messages refused because their link's key is not the one pinned for their sender. */
+  authRefused: number;
+  /** Keys pinned by a probe answer (positions named by a record of the format before keys). */
+  keysPinnedOnProbe: number;
+  /** Lapsed contracts (nothing of ours held) asked for again and granted. */
+  contractsRenewed: number;
+  /** Audits left unanswered (silence, `busy`, `io_error`). */
+  auditsMissed: number;
 }
 
 /** The whole state of a customer node. */
@@ -374,6 +421,11 @@ export interface CustomerState {
   nextRepairScanAtMs: number | null;
   started: boolean;
   /**
+   * Time of the latest `start` (boot or back from a pause): an audit sent before it and not
+   * answered says nothing about the supplier (its answer may have come while we were away).
+   */
+  startedAtMs: number;
+  /**
    * `new` until the first start, `loading` while records are read back, `recovering` while a
    * customer without records looks for its family record, then `ready`.
    */
@@ -384,7 +436,7 @@ export interface CustomerState {
   /** When the next sweep of the family starts (null: not scheduled yet). */
   nextSweepAtMs: number | null;
   /** Fired suppliers not yet known to have dropped our contract, with when they were fired. */
-  cancels: Map<NodeId, number>;
+  cancels: Map<NodeId, Cancel>;
   /** Record reads still outstanding while loading. */
   loadPending: number;
   /** Records to write: `family` or a version id; `urgent` ones skip the batching delay. */
@@ -415,6 +467,9 @@ export function customerState(config: CustomerConfig): CustomerState {
       retryAtMs: 0,
       probePending: false,
       hiredMs: 0,
+      key: null,
+      renewing: false,
+      auditMisses: 0,
     });
   }
   return {
@@ -444,6 +499,7 @@ export function customerState(config: CustomerConfig): CustomerState {
     nextAuditPosition: 0,
     nextRepairScanAtMs: null,
     started: false,
+    startedAtMs: 0,
     phase: "new",
     record: {
       revision: 0,
@@ -502,6 +558,10 @@ export function customerState(config: CustomerConfig): CustomerState {
       manifestsUnrecovered: 0,
       orphansRemoved: 0,
       cancelsConfirmed: 0,
+      authRefused: 0,
+      keysPinnedOnProbe: 0,
+      contractsRenewed: 0,
+      auditsMissed: 0,
     },
   };
 }
@@ -518,6 +578,9 @@ export function invariants(s: CustomerState): void {
   for (const p of s.positions) {
     assert((p.state === "active") === (p.supplier !== null), "active iff it has a supplier");
     assert((p.state === "hiring") === (p.candidate !== null), "hiring iff it has a candidate");
+    assert(p.key === null || p.state === "active", "only an active position has a key");
+    assert(p.key === null || p.key.length === PUBLIC_KEY_BYTES, "a pinned key is Ed25519");
+    assert(!p.renewing || p.state === "active", "only an active position renews");
     if (p.supplier !== null) {
       assert(!seen.has(p.supplier), `supplier ${p.supplier} holds two positions`);
       seen.add(p.supplier);

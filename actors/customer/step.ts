@@ -13,24 +13,32 @@
  * Timers (all in state; `nextDeadlineMs` returns the earliest):
  * - request deadlines (`requestTimeoutMs` after sending; the oldest expires first);
  * - `nextProbeAtMs`: probe every active supplier, mark silent ones offline, fire those silent
- *   for `fireAfterMs` (repair only);
+ *   for `fireAfterMs` (repair only; without repair, every `renewIntervalMs` to renew contracts);
  * - `nextAuditAtMs`: audit one supplier, round robin (repair only);
  * - `nextRepairScanAtMs`: look for fragments to rebuild (repair only);
- * - `hireRetryAtMs` and each offline position's `retryAtMs`: when to try again.
+ * - `hireRetryAtMs` and each offline or unpinned position's `retryAtMs`: when to try again.
  *
  * Limits: requests in flight, blocks in memory, repair tasks, queued backups and restores,
- * remembered exclusions, versions (all in {@link CustomerOptions}); over a limit, new work waits
- * or the command is refused with a notice.
+ * remembered exclusions, versions, audits left unanswered in a row (all in
+ * {@link CustomerOptions}); over a limit, new work waits or the command is refused with a notice.
+ *
+ * Authentication (`auth.ts`): each supplier's key is pinned when its contract is accepted and
+ * kept in the records; every message is checked against the key pinned for its sender before
+ * anything else, and ID-server answers must come without a key. A refused message changes no
+ * state, gets no answer, is counted (`counters.authRefused`, `messagesRefused` in the status)
+ * and traced once as `auth.refused`.
  *
  * Messages (see `core/protocol/storage.ts` and `core/protocol/identity.ts`):
  * | sends                | to        | answer handled                                       |
  * |----------------------|-----------|------------------------------------------------------|
  * | `offer_query`        | ID server | offers become hiring candidates                      |
  * | `contract_request`   | candidate | accepted: position active; else excluded             |
- * | `probe`              | supplier  | seen; `contract: false` means it lost us: fire       |
- * | `store`              | supplier  | fragment held; refusals: retry or fire               |
+ * | `probe`              | supplier  | seen; `contract: false`: ask again if it holds       |
+ * |                      |           | nothing of ours (a lapsed reservation), else fire    |
+ * | `store`              | supplier  | fragment held; refusals: retry, renew, or fire       |
  * | `fetch`              | supplier  | verified against its hash, else fire                 |
- * | `audit`              | supplier  | Merkle proof checked against the root, else fire     |
+ * | `audit`              | supplier  | Merkle proof checked against the root, else fire;    |
+ * |                      |           | `auditMissesMax` unanswered in a row: fire           |
  * | `remove`, `contract_cancel` | supplier | best effort                                  |
  * | `identity_publish`   | ID server | ignored (a refusal shows up as `unknown_owner`)      |
  * | `family_publish`     | ID server | refusals: publish again (see `recover.ts`)           |
@@ -44,7 +52,8 @@
  * Lifecycle: on the first `start` the timers are armed and hiring begins. On a later `start`
  * (back from offline) every supplier is given a fresh grace period: the customer's own absence
  * says nothing about them. Answers from unknown requests or unexpected senders are counted in
- * `counters.unexpected` and ignored.
+ * `counters.unexpected` and ignored. With repair off there is no heartbeat, but each supplier is
+ * still probed every `renewIntervalMs`: every request renews its contract.
  *
  * @module
  */
@@ -62,8 +71,8 @@ import {
 } from "./backup.ts";
 import { deleteVersion, listVersions, status } from "./commands.ts";
 import {
+  auditMissed,
   auditNext,
-  fire,
   hire,
   markOffline,
   markSeen,
@@ -72,13 +81,16 @@ import {
   onAuditVerified,
   onCancelled,
   onContract,
+  onContractLost,
   onOffers,
   onOffersTimeout,
   onProbeSilence,
   probeAll,
+  probeUnpinned,
   retryCancels,
 } from "./family.ts";
 import { onFetchReply, onFetchTimeout } from "./gather.ts";
+import { pinOnProbe, refusal, refuse } from "./auth.ts";
 import type { CustomerCommand, CustomerProtocol, E } from "./protocol.ts";
 import {
   onRebuilt,
@@ -106,6 +118,11 @@ import { onOpened, openGathered, pumpRestore, queueRestore } from "./restore.ts"
 import { type CustomerState, invariants, type PendingRequest } from "./state.ts";
 
 function step(s: CustomerState, input: Input<CustomerProtocol>, ctx: StepContext): readonly E[] {
+  if (input.kind === "message") {
+    // Before anything else, even the clock: a refused message changes no state at all.
+    const why = refusal(s, input.from, input.fromKey, input.message);
+    if (why !== null) return refuse(s, input.from, input.message, why);
+  }
   const out: E[] = [];
   s.nowMs = ctx.nowMs;
   switch (input.kind) {
@@ -113,7 +130,7 @@ function step(s: CustomerState, input: Input<CustomerProtocol>, ctx: StepContext
       onStart(s, ctx, out);
       break;
     case "message":
-      onMessage(s, ctx, out, input.from, input.message);
+      onMessage(s, ctx, out, input.from, input.fromKey, input.message);
       break;
     case "timeout":
       onTimeout(s, ctx, out);
@@ -134,6 +151,7 @@ function step(s: CustomerState, input: Input<CustomerProtocol>, ctx: StepContext
 
 function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
   const o = s.options;
+  s.startedAtMs = ctx.nowMs;
   if (!s.started) {
     s.started = true;
     startLoad(s, out);
@@ -142,6 +160,9 @@ function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
       s.nextProbeAtMs = ctx.nowMs + o.probeIntervalMs * ctx.random.float();
       s.nextAuditAtMs = ctx.nowMs + (o.auditIntervalMs / s.scheme.n) * (0.5 + ctx.random.float());
       s.nextRepairScanAtMs = ctx.nowMs + o.repairScanMs;
+    } else {
+      // No heartbeat, but contracts still need renewing now and then.
+      s.nextProbeAtMs = ctx.nowMs + o.renewIntervalMs * ctx.random.float();
     }
     return;
   }
@@ -160,6 +181,7 @@ function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
 function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
   pumpRecovery(s, ctx, out);
   if (s.phase !== "ready") return;
+  probeUnpinned(s, ctx, out);
   pumpManifests(s, ctx, out);
   hire(s, ctx, out);
   startBackup(s, ctx, out);
@@ -181,7 +203,7 @@ function onTimeout(s: CustomerState, ctx: StepContext, out: E[]): void {
   const o = s.options;
   const now = ctx.nowMs;
   if (s.nextProbeAtMs !== null && now >= s.nextProbeAtMs) {
-    s.nextProbeAtMs = now + o.probeIntervalMs;
+    s.nextProbeAtMs = now + (o.repair ? o.probeIntervalMs : o.renewIntervalMs);
     markOffline(s, ctx);
     probeAll(s, ctx, out);
     retryCancels(s, ctx, out);
@@ -213,7 +235,16 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
     case "sweep_list":
       return onSweepList(s, ctx, out, purpose.sweep, null);
     case "contract":
-      return onContract(s, ctx, out, purpose.position, purpose.supplier, false);
+      return onContract(
+        s,
+        ctx,
+        out,
+        purpose.position,
+        purpose.supplier,
+        false,
+        null,
+        purpose.renew,
+      );
     case "probe":
       s.positions[purpose.position].probePending = false;
       if (s.positions[purpose.position].supplier === r.to) {
@@ -223,6 +254,9 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
     case "audit":
       if (s.positions[purpose.position].supplier === r.to) {
         markSilent(s, purpose.position, ctx.nowMs);
+        // Unless we were away meanwhile: then its answer may have come while we could not hear.
+        const sentMs = r.deadlineMs - s.options.requestTimeoutMs;
+        if (sentMs >= s.startedAtMs) auditMissed(s, ctx, out, purpose.position, "no answer");
       }
       return;
     case "store":
@@ -238,7 +272,15 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
   }
 }
 
-function onMessage(s: CustomerState, ctx: StepContext, out: E[], from: string, m: Message): void {
+/** A message that passed {@link refusal}: its sender is who it says it is. */
+function onMessage(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  from: string,
+  fromKey: Uint8Array | null,
+  m: Message,
+): void {
   if (!("requestId" in m)) {
     s.counters.unexpected++;
     return;
@@ -264,15 +306,17 @@ function onMessage(s: CustomerState, ctx: StepContext, out: E[], from: string, m
     return onManifestFragment(s, out, p.fetch, p.position, m);
   }
   if (m.type === "contract_reply" && p.kind === "contract") {
-    return onContract(s, ctx, out, p.position, p.supplier, m.outcome === "accepted");
+    const accepted = m.outcome === "accepted";
+    return onContract(s, ctx, out, p.position, p.supplier, accepted, fromKey, p.renew);
   }
   if (m.type === "probe_reply" && p.kind === "probe") {
-    s.positions[p.position].probePending = false;
-    if (s.positions[p.position].supplier !== from) return;
+    const position = s.positions[p.position];
+    position.probePending = false;
+    if (position.supplier !== from) return;
+    // An unpinned position (a record of the format before keys) is pinned by its probe answer.
+    if (position.key === null && fromKey !== null) pinOnProbe(s, out, p.position, fromKey);
     markSeen(s, p.position, ctx.nowMs);
-    if (!m.contract && s.options.repair) {
-      fire(s, ctx, out, p.position, "it no longer has a contract with us");
-    }
+    if (!m.contract) onContractLost(s, ctx, out, p.position);
     return;
   }
   if (m.type === "store_reply" && p.kind === "store") {
@@ -396,9 +440,12 @@ function nextDeadlineMs(s: CustomerState): number | null {
   if (s.hireRetryAtMs > now && s.positions.some((p) => p.state === "empty")) {
     t = Math.min(t, s.hireRetryAtMs);
   }
-  if (s.backup !== null || s.restores.length > 0) {
-    for (const p of s.positions) {
-      if (p.state === "active" && !p.online && p.retryAtMs > now) t = Math.min(t, p.retryAtMs);
+  const busy = s.backup !== null || s.restores.length > 0;
+  for (const p of s.positions) {
+    if (p.state !== "active" || p.retryAtMs <= now) continue;
+    // Offline members are retried for work in progress; unpinned ones are probed again.
+    if ((busy && !p.online) || (p.key === null && !p.probePending)) {
+      t = Math.min(t, p.retryAtMs);
     }
   }
   return t === Infinity ? null : t;

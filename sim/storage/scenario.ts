@@ -16,7 +16,7 @@ import { customer, type CustomerNotice, customerState } from "../../actors/custo
 import type { CustomerOptions, CustomerState } from "../../actors/customer/mod.ts";
 import { idServerActor, idServerState } from "../../actors/idserver/mod.ts";
 import { supplierActor, supplierState } from "../../actors/supplier/mod.ts";
-import type { NodeId } from "../../core/actor.ts";
+import type { Actor, NodeId } from "../../core/actor.ts";
 import { bytesEqual } from "../../core/ids.ts";
 import { sha256 } from "../../data/merkle.ts";
 import { Random } from "../../core/prng.ts";
@@ -43,7 +43,22 @@ export interface ScenarioOptions {
   customer?: Partial<CustomerOptions>;
   network?: Partial<NetworkConfig>;
   faults?: Partial<FrameFaults>;
+  /**
+   * Test hooks for a misbehaving node: wraps the actor of each supplier added (by its name), or
+   * the user's actor. The wrapper sees every input and effect of the real actor.
+   */
+  wrapSupplier?: (actor: AnyActor, name: NodeId) => AnyActor;
+  wrapUser?: (actor: AnyActor) => AnyActor;
+  /**
+   * The user's `ctx.secret` draws from its `ctx.random` stream, as secrets were drawn before
+   * they had a source of their own: lets a test show what an attacker who knows that stream
+   * would get away with.
+   */
+  userSecretFromRandom?: boolean;
 }
+
+// deno-lint-ignore no-explicit-any
+type AnyActor = Actor<any, StorageSimProtocol>;
 
 /** Outcome of a restore. */
 export interface RestoreOutcome {
@@ -64,6 +79,7 @@ export class Scenario {
   readonly sources = new Map<string, Uint8Array>();
   #restoreId = 1;
   readonly #config: Parameters<typeof customerState>[0];
+  readonly #wrapSupplier: ScenarioOptions["wrapSupplier"];
 
   constructor(o: ScenarioOptions) {
     const scheme = eccScheme(o.ecc);
@@ -80,6 +96,7 @@ export class Scenario {
         if (node === this.user) this.notices.push(notice as CustomerNotice);
       },
     });
+    this.#wrapSupplier = o.wrapSupplier;
     const ids = this.sim.addNode("idserver", idServerActor, idServerState());
     for (let i = 0; i < o.suppliers; i++) this.addSupplier(ids.id);
     const name = `n${this.sim.nodes.length}`;
@@ -91,7 +108,9 @@ export class Scenario {
       identityDocument: simIdentity(name, nodeKeys(o.seed, name), [ids.id]),
       options: { quotaBytes: 64 * 1024 * 1024, ...o.customer },
     };
-    this.user = this.sim.addNode("customer", customer, customerState(this.#config));
+    const userActor = o.wrapUser?.(customer) ?? customer;
+    this.user = this.sim.addNode("customer", userActor, customerState(this.#config));
+    if (o.userSecretFromRandom) (this.user as { secret: Random }).secret = this.user.random;
     this.sim.diskOf(this.user).mounts.set("src:", (key, offset, length) => {
       const data = this.sources.get(key.slice(4));
       return data === undefined ? null : data.slice(offset, offset + length);
@@ -135,7 +154,7 @@ export class Scenario {
     const keys = nodeKeys(this.sim.seed, name);
     const node = this.sim.addNode(
       "supplier",
-      supplierActor,
+      this.#wrapSupplier?.(supplierActor, name) ?? supplierActor,
       supplierState({
         name,
         identityDocument: simIdentity(name, keys, [idServer]),
