@@ -12,6 +12,12 @@
  *    2. A durable file that cannot be restored, or a lost one that can, is a checker failure:
  *    `check.durableUnrecovered` and `check.lostRecovered` must both be 0.
  *
+ * With `--impostors R` an attacker (`impostors.ts`) sends R messages an hour claiming existing
+ * names under other keys, through all three phases, final restores included. Every one that
+ * reached a node pinning the claimed name and was not refused (`auth.refused`) is counted in
+ * `check.impostorsAccepted`, which must be 0; the checkers above must see what they see without
+ * the attacker.
+ *
  * @module
  */
 
@@ -27,6 +33,7 @@ import { FlagError, type SimFlags } from "../flags.ts";
 import type { Report } from "../report.ts";
 import type { NetworkConfig } from "../network.ts";
 import { type FrameFaults, type SimNode, Simulator } from "../simulator.ts";
+import { Impostors } from "./impostors.ts";
 import { durableFiles, lostManifests, plaintextLeaks, supplierBytes } from "./checkers.ts";
 import { Contents } from "./content.ts";
 import { scheduleUser, User, type UserBehaviour } from "./users.ts";
@@ -90,6 +97,11 @@ export interface StorageFaults {
   frames?: Partial<FrameFaults>;
   /** Probability that a disk operation fails. */
   diskFailure?: number;
+  /**
+   * Keys the impostors (`--impostors`) claim names under: `fresh` (default) or `stolen` (the
+   * claimed node's own key, which no receiver can refuse: the checker must count it).
+   */
+  impostorKeys?: "fresh" | "stolen";
 }
 
 /** Runs the storage workload described by `flags` and returns the report body. */
@@ -129,6 +141,8 @@ export class StorageRun {
   readonly behaviour: UserBehaviour;
   readonly churn: Churn<StorageSimProtocol>;
   phase: "main" | "heal" = "main";
+  /** The attacker, when `--impostors` is on. */
+  impostors: Impostors | null = null;
   supplierCapacity = 0;
   quotaBytes = 0;
 
@@ -172,12 +186,21 @@ export class StorageRun {
   run(progress?: Progress): Report {
     const started = this.#build();
     const endMs = this.flags.days * DAY_MS;
+    const finalMs = endMs + 3 * DAY_MS;
+    if (this.flags.impostors > 0) {
+      const customers = this.users.map((u) => u.node);
+      this.impostors = new Impostors(this.sim, this.flags.seed, {
+        ratePerHour: this.flags.impostors,
+        keys: this.faults.impostorKeys ?? "fresh",
+      }, () => customers);
+      this.impostors.start(finalMs);
+    }
     this.#runPhase(endMs, (t) => progress?.(0.9 * t / endMs, this.sim.counters.events));
     const measured = this.#measure();
     this.#heal();
     const healEnd = endMs + DAY_MS;
     this.#runPhase(healEnd, () => progress?.(0.95, this.sim.counters.events));
-    const recovered = this.#recoverAll(measured.durable, healEnd + 2 * DAY_MS);
+    const recovered = this.#recoverAll(measured.durable, finalMs);
     progress?.(1, this.sim.counters.events);
     return this.#report(started, measured, recovered);
   }
@@ -429,6 +452,17 @@ export class StorageRun {
         recovered: r.recovered,
         durableUnrecovered: r.durableUnrecovered,
         lostRecovered: r.lostRecovered,
+        impostorsAccepted: c.impostorAccepted,
+      },
+      impostors: {
+        sent: c.impostorSent,
+        delivered: c.impostorDelivered,
+        refused: c.impostorRefused,
+        stale: c.impostorStale,
+        unpinned: c.impostorUnpinned,
+        dropped: c.impostorDropped,
+        kinds: this.impostors?.kindsWith("refused", "accepted").length ?? 0,
+        acceptedKinds: this.impostors?.kindsWith("accepted").join(",") || "none",
       },
       backupsFailed: sum((u) => u.backupsFailed),
       machines: {
