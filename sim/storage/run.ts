@@ -24,7 +24,8 @@
 import { customer, type CustomerConfig, customerState } from "../../actors/customer/mod.ts";
 import { idServerActor, idServerState } from "../../actors/idserver/mod.ts";
 import { supplierActor, supplierState } from "../../actors/supplier/mod.ts";
-import type { NodeId } from "../../core/actor.ts";
+import type { Actor, NodeId, Protocol } from "../../core/actor.ts";
+import { bytesEqual } from "../../core/ids.ts";
 import { Random } from "../../core/prng.ts";
 import { messageCodec } from "../../core/protocol/mod.ts";
 import { eccScheme } from "../../core/storage.ts";
@@ -32,7 +33,7 @@ import { Churn } from "../churn.ts";
 import { FlagError, type SimFlags } from "../flags.ts";
 import type { Report } from "../report.ts";
 import type { NetworkConfig } from "../network.ts";
-import { type FrameFaults, type SimNode, Simulator } from "../simulator.ts";
+import { AUTH_REFUSED, type FrameFaults, type SimNode, Simulator } from "../simulator.ts";
 import { Impostors } from "./impostors.ts";
 import { durableFiles, lostManifests, plaintextLeaks, supplierBytes } from "./checkers.ts";
 import { Contents } from "./content.ts";
@@ -102,6 +103,12 @@ export interface StorageFaults {
    * claimed node's own key, which no receiver can refuse: the checker must count it).
    */
   impostorKeys?: "fresh" | "stolen";
+  /**
+   * Tests only: every supplier and customer refuses (as `auth.refused`) a message whose key is
+   * not the claimed name's own: an ideal of what the actors do once they pin keys, with which
+   * the impostor checkers must read zero and the user-visible outcome must not move.
+   */
+  idealPinning?: boolean;
 }
 
 /** Runs the storage workload described by `flags` and returns the report body. */
@@ -240,6 +247,26 @@ export class StorageRun {
     return counts;
   }
 
+  /** The actor as is, or behind the ideal pinning of {@link StorageFaults.idealPinning}. */
+  #actor<S, P extends Protocol>(actor: Actor<S, P>): Actor<S, P> {
+    if (this.faults.idealPinning !== true) return actor;
+    const sim = this.sim;
+    return {
+      ...actor,
+      step(state, input, ctx) {
+        if (input.kind === "message" && input.fromKey !== null) {
+          const want = sim.node(input.from)?.signingKey;
+          if (want !== undefined && want !== null && !bytesEqual(want, input.fromKey)) {
+            const type = (input.message as { type: string }).type;
+            const detail = { from: input.from, type, why: "not its key" };
+            return [{ kind: "trace", event: AUTH_REFUSED, detail }];
+          }
+        }
+        return actor.step(state, input, ctx);
+      },
+    };
+  }
+
   #addSupplier(): Node {
     const name = `n${this.sim.nodes.length}`;
     const keys = nodeKeys(this.flags.seed, name);
@@ -250,7 +277,7 @@ export class StorageRun {
     );
     const node = this.sim.addNode(
       "supplier",
-      supplierActor,
+      this.#actor(supplierActor),
       supplierState({
         name,
         identityDocument: simIdentity(name, keys, servers),
@@ -283,7 +310,7 @@ export class StorageRun {
         auditIntervalMs: this.tuning.auditHours * HOUR_MS,
       },
     };
-    const node = this.sim.addNode("customer", customer, customerState(config));
+    const node = this.sim.addNode("customer", this.#actor(customer), customerState(config));
     const user = new User(node, random, config);
     this.users.push(user);
     this.#userOf.set(node.index, user);
