@@ -103,6 +103,8 @@ export interface ImpostorOptions {
   ratePerHour: number;
   /** `fresh`: keys nobody pinned; `stolen`: the claimed node's own key. */
   keys: "fresh" | "stolen";
+  /** The kinds of message to send (default: all of {@link IMPOSTOR_KINDS}). */
+  kinds?: readonly ImpostorKind[];
 }
 
 /** The attacker of one run. */
@@ -114,6 +116,7 @@ export class Impostors {
   readonly #random: Random;
   readonly #fresh: Uint8Array[] = [];
   readonly #attacker: Node;
+  readonly #kinds: readonly ImpostorKind[];
   /** Kinds of answer waiting for their request to be sent (see {@link #ambush}). */
   readonly #waiting = new Set<typeof TO_CUSTOMER[number]>();
 
@@ -124,6 +127,7 @@ export class Impostors {
     readonly customers: () => readonly Node[],
   ) {
     this.#random = Random.stream(seed, "impostors");
+    this.#kinds = options.kinds ?? IMPOSTOR_KINDS;
     for (let i = 0; i < FRESH_KEYS; i++) {
       this.#fresh.push(nodeKeys(seed, `impostor-key-${i}`).signingPublic);
     }
@@ -163,9 +167,10 @@ export class Impostors {
 
   /** One message: a kind at random, or the next kind that has a target. */
   #attack(): void {
-    const first = this.#random.int(IMPOSTOR_KINDS.length);
-    for (let i = 0; i < IMPOSTOR_KINDS.length; i++) {
-      const kind = IMPOSTOR_KINDS[(first + i) % IMPOSTOR_KINDS.length];
+    const kinds = this.#kinds;
+    const first = this.#random.int(kinds.length);
+    for (let i = 0; i < kinds.length; i++) {
+      const kind = kinds[(first + i) % kinds.length];
       const sent = (TO_SUPPLIER as readonly string[]).includes(kind)
         ? this.#toSupplier(kind as typeof TO_SUPPLIER[number])
         : this.#toCustomer(kind as typeof TO_CUSTOMER[number]);
