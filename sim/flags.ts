@@ -205,7 +205,7 @@ const SPECS: Record<string, FlagSpec> = {
   },
   impostors: {
     takesValue: true,
-    help: "impostor messages per simulated hour (fresh keys claiming existing names)",
+    help: "impostor messages per simulated hour (names claimed under other keys)",
     set: number("impostors", 0, 1e6),
   },
   workload: {

@@ -16,15 +16,16 @@
  * but broken peer and fail to decode. Every drop is counted by reason; none reaches the actor.
  *
  * Impostors: {@link Simulator.sendImpostor} sends a message that claims some node's name but is
- * authenticated by another key (`fromKey`), from a dedicated attacker node (its own uplink, its
- * own links and replay windows), through the network like any other frame: encoded, queued,
- * delayed, lost, duplicated. At delivery the sender asks how the target stands toward the
- * claimed name: `unpinned` (the target holds no key for it: on the real network the
- * transport's admission, which confirms a name against the ID servers, stops the frame, and
- * here it is dropped before the actor), `stale` (the relationship holds but what the frame
- * aimed at is gone: delivered, not counted) or `pinned` (delivered and counted). A counted
- * delivery is `refused` when the step that handled it emitted an `auth.refused` trace, and
- * `accepted` when it did not; a correct network accepts none.
+ * authenticated by another key (`fromKey`), from a dedicated attacker node (its own uplink,
+ * links and replay windows), through the network like any other frame: encoded, queued,
+ * delayed, lost, duplicated. Frame faults do not apply: the link checks out, only the key behind
+ * it is wrong. At delivery the sender is asked how the target stands toward the claimed name:
+ * `unpinned` (the target holds no key for it: on the real network the transport's admission,
+ * which confirms a name against the ID servers, stops such a frame; here it is dropped before
+ * the actor), `stale` (the relationship holds but what the frame aimed at is gone: delivered,
+ * not counted) or `pinned` (delivered and counted). A counted delivery is `refused` when the
+ * step that handled it emitted an `auth.refused` trace, `accepted` when it did not; a network
+ * of correct actors accepts none. Impostor frames are counted apart from the honest traffic.
  *
  * Node lifecycle: online → offline (timers stop, messages to it are dropped, its disk stays;
  * completions of its blob operations and jobs wait until it returns) → online again (it gets a

@@ -325,7 +325,7 @@ Deno.test("an impostor the actor cannot tell apart (a stolen key) is counted as 
   }
 });
 
-Deno.test("impostor standing: unpinned frames never reach the actor, stale ones go uncounted", () => {
+Deno.test("impostor standing: unpinned frames never reach the actor, stale ones uncounted", () => {
   const { sim, attacker, state } = impostorSim(23);
   const unpinned = impostorPings(sim, attacker, 7, { standing: () => "unpinned" });
   const stale = impostorPings(sim, attacker, 5, { standing: () => "stale" });
@@ -340,7 +340,7 @@ Deno.test("impostor standing: unpinned frames never reach the actor, stale ones 
   if (state.refused !== 5) throw new Error(`the actor saw ${state.refused} frames, not 5`);
 });
 
-Deno.test("impostor frames cross the network: loss, duplicates, offline and departed targets", () => {
+Deno.test("impostor frames cross the network: loss, duplicates, offline and departed nodes", () => {
   const { sim, a, attacker, state } = impostorSim(24, {
     network: { loss: 0.3, duplicate: 0.3 },
   });

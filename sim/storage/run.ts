@@ -488,7 +488,7 @@ export class StorageRun {
         stale: c.impostorStale,
         unpinned: c.impostorUnpinned,
         dropped: c.impostorDropped,
-        kinds: this.impostors?.kindsWith("refused", "accepted").length ?? 0,
+        kindsDelivered: this.impostors?.kindsWith("refused", "accepted").length ?? 0,
         acceptedKinds: this.impostors?.kindsWith("accepted").join(",") || "none",
       },
       backupsFailed: sum((u) => u.backupsFailed),
