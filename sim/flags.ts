@@ -26,6 +26,8 @@ export interface SimFlags {
   probeMinutes: number;
   fireAfterHours: number;
   auditHours: number;
+  /** Impostor messages per simulated hour across the network (0: none). */
+  impostors: number;
   workload: "storage" | "demo";
   json: string | null;
   quiet: boolean;
@@ -48,6 +50,7 @@ export const DEFAULT_FLAGS: SimFlags = {
   probeMinutes: 10,
   fireAfterHours: 24,
   auditHours: 24,
+  impostors: 0,
   workload: "storage",
   json: null,
   quiet: false,
@@ -75,7 +78,8 @@ function number(
     | "customers"
     | "probeMinutes"
     | "fireAfterHours"
-    | "auditHours",
+    | "auditHours"
+    | "impostors",
   min: number,
   max: number,
   minExclusive = false,
@@ -198,6 +202,11 @@ const SPECS: Record<string, FlagSpec> = {
     takesValue: true,
     help: "hours between two audits of the same supplier",
     set: number("auditHours", 0, 1e6, true),
+  },
+  impostors: {
+    takesValue: true,
+    help: "impostor messages per simulated hour (names claimed under other keys)",
+    set: number("impostors", 0, 1e6),
   },
   workload: {
     takesValue: true,

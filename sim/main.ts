@@ -4,6 +4,8 @@
  * Flags are in `sim/flags.ts` (and `--help`). Progress goes to stderr only when stderr is a
  * terminal; the report table goes to stdout, and with `--json PATH` to a file as well. Bad flags
  * print one line and exit 2; a failure of the simulation itself prints the seed and exits 1.
+ * With `--impostors R`, `check.impostorsAccepted` counts impostor messages a node acted on; it
+ * is a finding (the report says which kinds in `impostors.acceptedKinds`), not a crash.
  *
  * @module
  */
@@ -45,6 +47,7 @@ function parameters(flags: SimFlags): Report {
     probeMinutes: flags.probeMinutes,
     fireAfterHours: flags.fireAfterHours,
     auditHours: flags.auditHours,
+    impostorsPerHour: flags.impostors,
   };
 }
 
@@ -62,6 +65,10 @@ async function main(args: string[]): Promise<number> {
   if (flags.help) {
     console.log(flagsHelp());
     return 0;
+  }
+  if (flags.workload === "demo" && flags.impostors > 0) {
+    console.error("sim: --impostors attacks the storage workload; drop it or --workload demo");
+    return 2;
   }
   const started = performance.now();
   let body: Report;

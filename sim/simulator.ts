@@ -15,6 +15,18 @@
  * forged in flight and fail the link's frame check, and some carry garbage from an authenticated
  * but broken peer and fail to decode. Every drop is counted by reason; none reaches the actor.
  *
+ * Impostors: {@link Simulator.sendImpostor} sends a message that claims some node's name but is
+ * authenticated by another key (`fromKey`), from a dedicated attacker node (its own uplink,
+ * links and replay windows), through the network like any other frame: encoded, queued,
+ * delayed, lost, duplicated. Frame faults do not apply: the link checks out, only the key behind
+ * it is wrong. At delivery the sender is asked how the target stands toward the claimed name:
+ * `unpinned` (the target holds no key for it: on the real network the transport's admission,
+ * which confirms a name against the ID servers, stops such a frame; here it is dropped before
+ * the actor), `stale` (the relationship holds but what the frame aimed at is gone: delivered,
+ * not counted) or `pinned` (delivered and counted). A counted delivery is `refused` when the
+ * step that handled it emitted an `auth.refused` trace, `accepted` when it did not; a network
+ * of correct actors accepts none. Impostor frames are counted apart from the honest traffic.
+ *
  * Node lifecycle: online → offline (timers stop, messages to it are dropped, its disk stays;
  * completions of its blob operations and jobs wait until it returns) → online again (it gets a
  * `start` input and its overdue timer fires) … or departed (node and disk gone for good).
@@ -24,7 +36,8 @@
  *
  * Determinism: nothing here reads the wall clock or `Math.random`, iterates a hash map to decide
  * an order, or depends on anything but the seed and the calls made to it. The trace hash covers
- * every delivery and every trace effect; the same seed gives the same hash.
+ * every delivery (impostors' included) and every trace effect; the same seed gives the same
+ * hash.
  *
  * @module
  */
@@ -39,6 +52,7 @@ import type {
   StepContext,
   StepCrypto,
 } from "../core/actor.ts";
+import { NO_EFFECTS } from "../core/actor.ts";
 import { assert, AssertionError } from "../core/assert.ts";
 import { type Codec, encode as encodeShared, tryDecode } from "../core/codec.ts";
 import { simNodeId } from "../core/ids.ts";
@@ -150,6 +164,34 @@ const enum Kind {
   Io,
   Job,
   Call,
+  Impostor,
+}
+
+/** How the target of an impostor frame stands toward the name it claims, at delivery. */
+export type ImpostorStanding = "pinned" | "stale" | "unpinned";
+
+/** What became of one impostor frame (see {@link Simulator.sendImpostor}). */
+export type ImpostorOutcome = "refused" | "accepted" | "stale" | "unpinned" | "dropped";
+
+/** A message an impostor sends: it claims `from`, its link is authenticated by `fromKey`. */
+export interface ImpostorFrame<P extends Protocol> {
+  to: NodeId;
+  /** The name claimed. */
+  from: NodeId;
+  /** The key the impostor's link is authenticated by (the receiver's `fromKey`). */
+  fromKey: Uint8Array | null;
+  message: P["message"];
+  /** Asked at delivery, before the actor sees the frame (default: always `pinned`). */
+  standing?: (target: SimNode<P>) => ImpostorStanding;
+  /** Told once what became of the frame. */
+  onOutcome?: (outcome: ImpostorOutcome) => void;
+}
+
+/** An impostor frame in flight; both copies of a duplicated frame share it. */
+interface ImpostorInFlight<P extends Protocol> {
+  frame: Uint8Array;
+  spec: ImpostorFrame<P>;
+  settled: boolean;
 }
 
 interface SimEvent {
@@ -184,6 +226,20 @@ export interface SimCounters {
   dropFrameCheck: number;
   dropMalformed: number;
   duplicates: number;
+  /** Impostor frames handed to the network (none of them is in `sent` or `delivered`). */
+  impostorSent: number;
+  /** Impostor frames delivered to a target that pins the claimed name. */
+  impostorDelivered: number;
+  /** Of those, handled by a step that emitted `auth.refused`. */
+  impostorRefused: number;
+  /** Of those, handled by a step that did not: each one is a hole. */
+  impostorAccepted: number;
+  /** Delivered, but what they aimed at was gone; not counted above. */
+  impostorStale: number;
+  /** Dropped at delivery: the target pins no key for the name (admission stops these). */
+  impostorUnpinned: number;
+  /** Lost, partitioned, to an offline node, or behind the replay window. */
+  impostorDropped: number;
 }
 
 export class Simulator<P extends Protocol> {
@@ -206,6 +262,13 @@ export class Simulator<P extends Protocol> {
     dropFrameCheck: 0,
     dropMalformed: 0,
     duplicates: 0,
+    impostorSent: 0,
+    impostorDelivered: 0,
+    impostorRefused: 0,
+    impostorAccepted: 0,
+    impostorStale: 0,
+    impostorUnpinned: 0,
+    impostorDropped: 0,
   };
   #now = 0;
   readonly #queue = new EventQueue<SimEvent>();
@@ -224,6 +287,9 @@ export class Simulator<P extends Protocol> {
     crypto: StepCrypto;
   };
   #ctxNode: SimNode<P> | null = null;
+  /** `auth.refused` trace effects applied so far (read around an impostor's delivery). */
+  #refusals = 0;
+  #watch: ((from: SimNode<P>, to: NodeId, message: P["message"]) => void) | null = null;
 
   constructor(config: SimConfig<P>) {
     this.seed = config.seed;
@@ -381,6 +447,49 @@ export class Simulator<P extends Protocol> {
     });
   }
 
+  /**
+   * Adds the node impostor frames leave from: a node of the network (its uplink, latency and
+   * partition group are modelled) that runs no protocol and is never churned.
+   */
+  addAttacker(id: NodeId = "impostor"): SimNode<P> {
+    return this.addNode("attacker", INERT_ACTOR as Actor<null, P>, null, id);
+  }
+
+  /**
+   * Sends `frame` from `attacker` (see {@link addAttacker}) to `frame.to`, claiming the name
+   * `frame.from` under the key `frame.fromKey`; see the module header for what is counted.
+   */
+  sendImpostor(attacker: SimNode<P>, frame: ImpostorFrame<P>): void {
+    const target = this.#byId.get(frame.to);
+    const c = this.counters;
+    c.impostorSent++;
+    if (target === undefined || this.nodes[target].status === "departed") {
+      this.#settle({ frame: EMPTY_FRAME, spec: frame, settled: false }, "dropped");
+      return;
+    }
+    const bytes = encodeFrame(this.#config.codec, frame.message);
+    const flight: ImpostorInFlight<P> = { frame: bytes, spec: frame, settled: false };
+    const link = this.#linkOf(attacker, target);
+    const seq = link.sendSeq++;
+    const plan = this.network.transmit(attacker.index, target, bytes.length, this.#now, link);
+    if (plan.copies === 0) {
+      this.#settle(flight, "dropped");
+      return;
+    }
+    this.#push(Kind.Impostor, plan.first, target, attacker.index, seq, flight, 0, link);
+    if (plan.copies === 2) {
+      this.#push(Kind.Impostor, plan.second, target, attacker.index, seq, flight, 0, link);
+    }
+  }
+
+  /**
+   * Shows `watch` every message a node sends, as it leaves (an attacker watching the traffic);
+   * `null` stops it. `watch` may send impostor frames, nothing else.
+   */
+  watchSends(watch: ((from: SimNode<P>, to: NodeId, message: P["message"]) => void) | null) {
+    this.#watch = watch;
+  }
+
   /** Runs events until virtual time `untilMs` (inclusive) or until none are left. */
   runUntil(untilMs: number, maxEvents = Infinity): void {
     const queue = this.#queue;
@@ -441,6 +550,8 @@ export class Simulator<P extends Protocol> {
         else if (node.status === "offline") node.held!.push(input);
         return;
       }
+      case Kind.Impostor:
+        return this.#deliverImpostor(ev);
       case Kind.Call:
         try {
           (ev.payload as (sim: Simulator<P>) => void)(this);
@@ -489,6 +600,66 @@ export class Simulator<P extends Protocol> {
       fromKey: sender.signingKey,
       message: decoded.value,
     });
+  }
+
+  #deliverImpostor(ev: SimEvent): void {
+    const flight = ev.payload as ImpostorInFlight<P>;
+    if (flight.settled) return; // the second copy of a duplicated frame
+    const node = this.nodes[ev.node];
+    if (
+      node.status !== "online" || !this.network.connected(ev.a, ev.node) ||
+      !acceptSequence(ev.link!, ev.b)
+    ) {
+      return this.#settle(flight, "dropped");
+    }
+    const spec = flight.spec;
+    const standing = spec.standing?.(node) ?? "pinned";
+    if (standing === "unpinned") return this.#settle(flight, "unpinned");
+    // The attacker's own messages: one that does not decode is a bug of the workload.
+    const decoded = tryDecode(this.#config.codec, flight.frame);
+    assert(decoded.ok, "an impostor frame does not decode");
+    const trace = this.trace;
+    trace.number(ev.t);
+    trace.word(ev.a);
+    trace.word(ev.node);
+    trace.string(spec.from);
+    if (spec.fromKey !== null) trace.bytes(spec.fromKey);
+    trace.bytes(flight.frame);
+    const before = this.#refusals;
+    this.#guard(node, {
+      kind: "message",
+      from: spec.from,
+      fromKey: spec.fromKey,
+      message: decoded.value,
+    });
+    if (standing === "stale") return this.#settle(flight, "stale");
+    this.#settle(flight, this.#refusals > before ? "refused" : "accepted");
+  }
+
+  #settle(flight: ImpostorInFlight<P>, outcome: ImpostorOutcome): void {
+    flight.settled = true;
+    const c = this.counters;
+    switch (outcome) {
+      case "refused":
+        c.impostorDelivered++;
+        c.impostorRefused++;
+        break;
+      case "accepted":
+        c.impostorDelivered++;
+        c.impostorAccepted++;
+        break;
+      case "stale":
+        c.impostorStale++;
+        break;
+      case "unpinned":
+        c.impostorUnpinned++;
+        break;
+      case "dropped":
+        c.impostorDropped++;
+        break;
+    }
+    this.trace.string(outcome);
+    flight.spec.onOutcome?.(outcome);
   }
 
   #timer(ev: SimEvent): void {
@@ -573,6 +744,7 @@ export class Simulator<P extends Protocol> {
         this.#config.onNotice?.(node, effect.notice, this);
         return;
       case "trace":
+        if (effect.event === AUTH_REFUSED) this.#refusals++;
         this.#traceEvent(node.index, effect.event);
         this.#config.onTrace?.(node, effect.event, effect.detail);
         return;
@@ -586,16 +758,11 @@ export class Simulator<P extends Protocol> {
       c.dropUnroutable++;
       return;
     }
+    if (this.#watch !== null) this.#watch(node, to, message);
     let frame = encodeFrame(this.#config.codec, message);
     c.sent++;
     c.bytesSent += frame.length;
-    const links = node.links ?? (node.links = new Map());
-    let link = links.get(target);
-    if (link === undefined) {
-      const timing = this.network.link(node.index, target);
-      link = { ...timing, sendSeq: 0, recvHighest: -1, recvMask: 0 };
-      links.set(target, link);
-    }
+    const link = this.#linkOf(node, target);
     const seq = link.sendSeq++;
     const plan = this.network.transmit(node.index, target, frame.length, this.#now, link);
     if (plan.copies === 0) {
@@ -613,6 +780,17 @@ export class Simulator<P extends Protocol> {
       c.duplicates++;
       this.#push(Kind.Deliver, plan.second, target, node.index, seq, frame, check, link);
     }
+  }
+
+  #linkOf(node: SimNode<P>, target: number): SimLink {
+    const links = node.links ?? (node.links = new Map());
+    let link = links.get(target);
+    if (link === undefined) {
+      const timing = this.network.link(node.index, target);
+      link = { ...timing, sendSeq: 0, recvHighest: -1, recvMask: 0 };
+      links.set(target, link);
+    }
+    return link;
   }
 
   #lastCheck = 0;
@@ -660,6 +838,18 @@ export class Simulator<P extends Protocol> {
     this.trace.string(event);
   }
 }
+
+/** The trace event of an actor that refused a message whose key is not the one it pinned. */
+export const AUTH_REFUSED = "auth.refused";
+
+const EMPTY_FRAME = new Uint8Array(0);
+
+/** The attacker's actor: it runs no protocol. */
+const INERT_ACTOR: Actor<null, Protocol> = {
+  step: () => NO_EFFECTS,
+  nextDeadlineMs: () => null,
+  invariants: () => {},
+};
 
 function encodeFrame<M>(codec: Codec<M>, message: M): Uint8Array {
   // Our own message must always encode; a failure here is a bug in an actor.

@@ -2,7 +2,16 @@ import fc from "fast-check";
 import type { Message } from "../core/protocol/mod.ts";
 import { heartbeat, type HeartbeatProtocol, heartbeatState } from "../actors/demo/heartbeat.ts";
 import { messageCodec } from "../core/protocol/mod.ts";
-import { type SimNode, SimulationError, Simulator } from "./simulator.ts";
+import type { Actor } from "../core/actor.ts";
+import {
+  AUTH_REFUSED,
+  type ImpostorFrame,
+  type ImpostorOutcome,
+  type SimConfig,
+  type SimNode,
+  SimulationError,
+  Simulator,
+} from "./simulator.ts";
 import {
   drive,
   recorder,
@@ -220,4 +229,161 @@ Deno.test("determinism: the same seed gives the same trace hash, another seed an
   const c = demoHash(2);
   if (a !== b) throw new Error(`same seed, different hashes: ${a} ${b}`);
   if (a === c) throw new Error("different seeds, same hash");
+});
+
+// --- impostors -----------------------------------------------------------------------------------
+
+/** State of {@link pinner}: the key it pinned for each name, and what it accepted. */
+interface PinnerState {
+  pinned: Map<string, Uint8Array>;
+  accepted: { from: string; fromKey: Uint8Array | null }[];
+  refused: number;
+}
+
+/** Accepts a message only under the key pinned for its sender, as the actors must. */
+const pinner: Actor<PinnerState, TestProtocol> = {
+  step(s, input) {
+    if (input.kind !== "message") return [];
+    const want = s.pinned.get(input.from);
+    if (want !== undefined && !sameKey(want, input.fromKey)) {
+      s.refused++;
+      const detail = { from: input.from, type: input.message.type, why: "key" };
+      return [{ kind: "trace", event: AUTH_REFUSED, detail }];
+    }
+    s.accepted.push({ from: input.from, fromKey: input.fromKey });
+    return [];
+  },
+  nextDeadlineMs: () => null,
+  invariants: () => {},
+};
+
+function sameKey(a: Uint8Array, b: Uint8Array | null): boolean {
+  return b !== null && a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** A target pinning `b`'s key, `b` itself, and an attacker; keys are the names' bytes. */
+function impostorSim(seed: number, extra: Partial<SimConfig<TestProtocol>> = {}) {
+  const keyOf = (name: string) => new TextEncoder().encode(`key-of-${name}`);
+  const sim = testSim(seed, { keyFor: (node) => keyOf(node.id), ...extra });
+  const state: PinnerState = { pinned: new Map([["b", keyOf("b")]]), accepted: [], refused: 0 };
+  const a = sim.addNode("target", pinner, state, "a");
+  const b = sim.addNode("honest", recorder, recorderState(), "b");
+  const attacker = sim.addAttacker();
+  return { sim, a, b, attacker, state, keyOf };
+}
+
+function impostorPings(
+  sim: Simulator<TestProtocol>,
+  attacker: SimNode<TestProtocol>,
+  count: number,
+  frame: Partial<ImpostorFrame<TestProtocol>> = {},
+): ImpostorOutcome[] {
+  const outcomes: ImpostorOutcome[] = [];
+  for (let i = 0; i < count; i++) {
+    sim.sendImpostor(attacker, {
+      to: "a",
+      from: "b",
+      fromKey: new Uint8Array([1, 2, 3, i]),
+      message: ping(i),
+      onOutcome: (o) => void outcomes.push(o),
+      ...frame,
+    });
+  }
+  return outcomes;
+}
+
+Deno.test("impostor frames reach the actor under the claimed name and key, and are counted", () => {
+  const { sim, a, b, attacker, state } = impostorSim(21);
+  const outcomes = impostorPings(sim, attacker, 40);
+  sendAll(sim, b, a.id, 5);
+  drive(sim);
+  const c = sim.counters;
+  if (state.refused !== 40 || state.accepted.length !== 5) {
+    throw new Error(`refused ${state.refused}, accepted ${state.accepted.length}`);
+  }
+  if (state.accepted.some((m) => m.from !== "b")) throw new Error("wrong sender");
+  if (c.impostorSent !== 40 || c.impostorDelivered !== 40 || c.impostorRefused !== 40) {
+    throw new Error(`sent ${c.impostorSent}, delivered ${c.impostorDelivered}`);
+  }
+  if (c.impostorAccepted !== 0 || outcomes.some((o) => o !== "refused")) {
+    throw new Error(`accepted ${c.impostorAccepted}`);
+  }
+  // Honest traffic is counted as before; the attacker's is apart.
+  if (c.sent !== 5 || c.delivered !== 5) throw new Error(`honest ${c.sent} ${c.delivered}`);
+});
+
+Deno.test("an impostor the actor cannot tell apart (a stolen key) is counted as accepted", () => {
+  const { sim, attacker, state, keyOf } = impostorSim(22);
+  impostorPings(sim, attacker, 10, { fromKey: keyOf("b") });
+  impostorPings(sim, attacker, 10); // fresh keys: refused
+  // A name the target never pinned: it takes any key (admission is the transport's job).
+  impostorPings(sim, attacker, 5, { from: "c" });
+  drive(sim);
+  const c = sim.counters;
+  if (c.impostorAccepted !== 15 || c.impostorRefused !== 10 || state.accepted.length !== 15) {
+    throw new Error(`accepted ${c.impostorAccepted}, refused ${c.impostorRefused}`);
+  }
+});
+
+Deno.test("impostor standing: unpinned frames never reach the actor, stale ones uncounted", () => {
+  const { sim, attacker, state } = impostorSim(23);
+  const unpinned = impostorPings(sim, attacker, 7, { standing: () => "unpinned" });
+  const stale = impostorPings(sim, attacker, 5, { standing: () => "stale" });
+  drive(sim);
+  const c = sim.counters;
+  if (unpinned.some((o) => o !== "unpinned") || stale.some((o) => o !== "stale")) {
+    throw new Error(`outcomes ${unpinned} ${stale}`);
+  }
+  if (c.impostorUnpinned !== 7 || c.impostorStale !== 5 || c.impostorDelivered !== 0) {
+    throw new Error(`unpinned ${c.impostorUnpinned}, stale ${c.impostorStale}`);
+  }
+  if (state.refused !== 5) throw new Error(`the actor saw ${state.refused} frames, not 5`);
+});
+
+Deno.test("impostor frames cross the network: loss, duplicates, offline and departed nodes", () => {
+  const { sim, a, attacker, state } = impostorSim(24, {
+    network: { loss: 0.3, duplicate: 0.3 },
+  });
+  const outcomes = impostorPings(sim, attacker, 1000);
+  drive(sim);
+  const c = sim.counters;
+  const share = c.impostorDropped / c.impostorSent;
+  if (Math.abs(share - 0.3) > 0.05) throw new Error(`dropped share ${share}`);
+  if (outcomes.length !== 1000) throw new Error(`${outcomes.length} outcomes for 1000 frames`);
+  // A duplicated frame is settled once, and the actor sees it once.
+  if (c.impostorDelivered + c.impostorDropped !== 1000 || state.refused !== c.impostorDelivered) {
+    throw new Error(`delivered ${c.impostorDelivered}, dropped ${c.impostorDropped}`);
+  }
+  sim.network.reconfigure({ loss: 0, duplicate: 0 });
+  sim.setOffline(a);
+  impostorPings(sim, attacker, 3);
+  drive(sim);
+  sim.depart(a);
+  impostorPings(sim, attacker, 2);
+  drive(sim);
+  if (c.impostorDropped + c.impostorDelivered !== 1005 || state.refused !== c.impostorDelivered) {
+    throw new Error("an offline or departed target got impostor frames");
+  }
+});
+
+Deno.test("watchSends shows every message as it leaves; the trace hash covers impostors", () => {
+  const run = (seed: number, impostors: number) => {
+    const { sim, a, b, attacker } = impostorSim(seed);
+    const seen: string[] = [];
+    sim.watchSends((from, to, message) => {
+      seen.push(`${from.id}>${to}:${message.type}`);
+      if (message.type === "ping" && message.seq < impostors) {
+        impostorPings(sim, attacker, 1, { message: ping(message.seq) });
+      }
+    });
+    sendAll(sim, b, a.id, 3);
+    drive(sim);
+    return { hash: sim.trace.hex(), seen: seen.join(), refused: sim.counters.impostorRefused };
+  };
+  const base = run(25, 0);
+  if (base.seen !== "b>a:ping,b>a:ping,b>a:ping") throw new Error(`seen ${base.seen}`);
+  const attacked = run(25, 2);
+  if (attacked.refused !== 2) throw new Error(`refused ${attacked.refused}`);
+  if (attacked.hash === base.hash) throw new Error("impostor deliveries left the hash alone");
+  if (run(25, 2).hash !== attacked.hash) throw new Error("same seed, different hashes");
 });

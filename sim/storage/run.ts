@@ -12,13 +12,20 @@
  *    2. A durable file that cannot be restored, or a lost one that can, is a checker failure:
  *    `check.durableUnrecovered` and `check.lostRecovered` must both be 0.
  *
+ * With `--impostors R` an attacker (`impostors.ts`) sends R messages an hour claiming existing
+ * names under other keys, through all three phases, final restores included. Every one that
+ * reached a node pinning the claimed name and was not refused (`auth.refused`) is counted in
+ * `check.impostorsAccepted`, which must be 0; the checkers above must see what they see without
+ * the attacker.
+ *
  * @module
  */
 
 import { customer, type CustomerConfig, customerState } from "../../actors/customer/mod.ts";
 import { idServerActor, idServerState } from "../../actors/idserver/mod.ts";
 import { supplierActor, supplierState } from "../../actors/supplier/mod.ts";
-import type { NodeId } from "../../core/actor.ts";
+import type { Actor, NodeId, Protocol } from "../../core/actor.ts";
+import { bytesEqual } from "../../core/ids.ts";
 import { Random } from "../../core/prng.ts";
 import { messageCodec } from "../../core/protocol/mod.ts";
 import { eccScheme } from "../../core/storage.ts";
@@ -26,7 +33,8 @@ import { Churn } from "../churn.ts";
 import { FlagError, type SimFlags } from "../flags.ts";
 import type { Report } from "../report.ts";
 import type { NetworkConfig } from "../network.ts";
-import { type FrameFaults, type SimNode, Simulator } from "../simulator.ts";
+import { AUTH_REFUSED, type FrameFaults, type SimNode, Simulator } from "../simulator.ts";
+import { Impostors } from "./impostors.ts";
 import { durableFiles, lostManifests, plaintextLeaks, supplierBytes } from "./checkers.ts";
 import { Contents } from "./content.ts";
 import { scheduleUser, User, type UserBehaviour } from "./users.ts";
@@ -90,6 +98,17 @@ export interface StorageFaults {
   frames?: Partial<FrameFaults>;
   /** Probability that a disk operation fails. */
   diskFailure?: number;
+  /**
+   * Keys the impostors (`--impostors`) claim names under: `fresh` (default) or `stolen` (the
+   * claimed node's own key, which no receiver can refuse: the checker must count it).
+   */
+  impostorKeys?: "fresh" | "stolen";
+  /**
+   * Tests only: every supplier and customer refuses (as `auth.refused`) a message whose key is
+   * not the claimed name's own: an ideal of what the actors do once they pin keys, with which
+   * the impostor checkers must read zero and the user-visible outcome must not move.
+   */
+  idealPinning?: boolean;
 }
 
 /** Runs the storage workload described by `flags` and returns the report body. */
@@ -129,6 +148,8 @@ export class StorageRun {
   readonly behaviour: UserBehaviour;
   readonly churn: Churn<StorageSimProtocol>;
   phase: "main" | "heal" = "main";
+  /** The attacker, when `--impostors` is on. */
+  impostors: Impostors | null = null;
   supplierCapacity = 0;
   quotaBytes = 0;
 
@@ -172,12 +193,21 @@ export class StorageRun {
   run(progress?: Progress): Report {
     const started = this.#build();
     const endMs = this.flags.days * DAY_MS;
+    const finalMs = endMs + 3 * DAY_MS;
+    if (this.flags.impostors > 0) {
+      const customers = this.users.map((u) => u.node);
+      this.impostors = new Impostors(this.sim, this.flags.seed, {
+        ratePerHour: this.flags.impostors,
+        keys: this.faults.impostorKeys ?? "fresh",
+      }, () => customers);
+      this.impostors.start(finalMs);
+    }
     this.#runPhase(endMs, (t) => progress?.(0.9 * t / endMs, this.sim.counters.events));
     const measured = this.#measure();
     this.#heal();
     const healEnd = endMs + DAY_MS;
     this.#runPhase(healEnd, () => progress?.(0.95, this.sim.counters.events));
-    const recovered = this.#recoverAll(measured.durable, healEnd + 2 * DAY_MS);
+    const recovered = this.#recoverAll(measured.durable, finalMs);
     progress?.(1, this.sim.counters.events);
     return this.#report(started, measured, recovered);
   }
@@ -217,6 +247,26 @@ export class StorageRun {
     return counts;
   }
 
+  /** The actor as is, or behind the ideal pinning of {@link StorageFaults.idealPinning}. */
+  #actor<S, P extends Protocol>(actor: Actor<S, P>): Actor<S, P> {
+    if (this.faults.idealPinning !== true) return actor;
+    const sim = this.sim;
+    return {
+      ...actor,
+      step(state, input, ctx) {
+        if (input.kind === "message" && input.fromKey !== null) {
+          const want = sim.node(input.from)?.signingKey;
+          if (want !== undefined && want !== null && !bytesEqual(want, input.fromKey)) {
+            const type = (input.message as { type: string }).type;
+            const detail = { from: input.from, type, why: "not its key" };
+            return [{ kind: "trace", event: AUTH_REFUSED, detail }];
+          }
+        }
+        return actor.step(state, input, ctx);
+      },
+    };
+  }
+
   #addSupplier(): Node {
     const name = `n${this.sim.nodes.length}`;
     const keys = nodeKeys(this.flags.seed, name);
@@ -227,7 +277,7 @@ export class StorageRun {
     );
     const node = this.sim.addNode(
       "supplier",
-      supplierActor,
+      this.#actor(supplierActor),
       supplierState({
         name,
         identityDocument: simIdentity(name, keys, servers),
@@ -260,7 +310,7 @@ export class StorageRun {
         auditIntervalMs: this.tuning.auditHours * HOUR_MS,
       },
     };
-    const node = this.sim.addNode("customer", customer, customerState(config));
+    const node = this.sim.addNode("customer", this.#actor(customer), customerState(config));
     const user = new User(node, random, config);
     this.users.push(user);
     this.#userOf.set(node.index, user);
@@ -429,6 +479,17 @@ export class StorageRun {
         recovered: r.recovered,
         durableUnrecovered: r.durableUnrecovered,
         lostRecovered: r.lostRecovered,
+        impostorsAccepted: c.impostorAccepted,
+      },
+      impostors: {
+        sent: c.impostorSent,
+        delivered: c.impostorDelivered,
+        refused: c.impostorRefused,
+        stale: c.impostorStale,
+        unpinned: c.impostorUnpinned,
+        dropped: c.impostorDropped,
+        kindsDelivered: this.impostors?.kindsWith("refused", "accepted").length ?? 0,
+        acceptedKinds: this.impostors?.kindsWith("accepted").join(",") || "none",
       },
       backupsFailed: sum((u) => u.backupsFailed),
       machines: {
