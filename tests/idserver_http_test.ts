@@ -5,6 +5,17 @@
  */
 
 import assert from "node:assert/strict";
+import http from "node:http";
+import {
+  idServerActor,
+  type IdServerLimits,
+  type IdServerProtocol,
+  type IdServerState,
+  idServerState,
+} from "../actors/idserver/mod.ts";
+import { Random } from "../core/prng.ts";
+import { type BlobStore, MemoryBlobStore } from "../net/blob_store.ts";
+import { Host } from "../net/host.ts";
 import {
   encodeIdentity,
   type IdentityDocument,
@@ -29,7 +40,7 @@ import {
   publishFamilyRecord,
   publishIdentity,
 } from "../net/identity_client.ts";
-import { familyToJson, offerToJson } from "../net/idserver_http.ts";
+import { familyToJson, idServerApp, offerToJson } from "../net/idserver_http.ts";
 import { generateNodeKeys, type NodeKeys } from "../net/keys.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -412,5 +423,105 @@ Deno.test("bitdust idserver: bad flags exit 2 with one line on stderr", async ()
     assert.equal(err.split("\n").length, 1, err);
     assert.match(err, /^bitdust idserver: /);
     assert.equal(out.stdout.length, 0);
+  }
+});
+
+// ---- flooding (issue 10, finding 9) ----------------------------------------------------------
+
+/** An ID server in this process on 127.0.0.1: its actor's counters are there to read. */
+interface LocalServer {
+  url: string;
+  host: Host<IdServerState, IdServerProtocol>;
+  close(): Promise<void>;
+}
+
+async function localServer(
+  limits: Partial<IdServerLimits> = {},
+  store: BlobStore = new MemoryBlobStore(),
+): Promise<LocalServer> {
+  const host = new Host<IdServerState, IdServerProtocol>({
+    actor: idServerActor,
+    state: idServerState(limits),
+    self: "idserver",
+    crypto: stepCryptoFor(),
+    random: Random.stream(1),
+    store,
+  });
+  const ready = new Promise<void>((resolve) => {
+    const off = host.subscribe((n) => {
+      if (n.type === "ready") {
+        off();
+        resolve();
+      }
+    });
+  });
+  host.start();
+  await ready;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    idServerApp(host).fetch,
+  );
+  const url = `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}`;
+  return {
+    url,
+    host,
+    close: async () => {
+      await server.shutdown();
+      await host.stop();
+    },
+  };
+}
+
+/** `PUT /<name>.json` from the loopback source address `from`; the status and the JSON body. */
+function putFrom(
+  from: string,
+  url: string,
+  doc: IdentityDocument,
+): Promise<{ status: number; body: { outcome?: string; error?: string } }> {
+  const target = new URL(`${url}/${doc.name}.json`);
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: target.hostname,
+      port: Number(target.port),
+      path: target.pathname,
+      method: "PUT",
+      localAddress: from,
+      agent: false,
+      headers: { "content-type": "application/json" },
+    }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk) => text += chunk);
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    });
+    req.on("error", reject);
+    req.end(json(doc));
+  });
+}
+
+/** Revision 1 of `name` under `who`'s key (a fresh key unless given). */
+function firstDoc(name: string, url: string, who: Person = person(name)): IdentityDocument {
+  const doc = createIdentity(who.keys, [url], [], 1000, who.sign);
+  return { ...doc, name, signature: resign({ ...doc, name }, who.sign).signature };
+}
+
+Deno.test("idserver flood: one key cannot fill the server; a new user still registers", async () => {
+  // Finding 9: 199,154 names under one key filled an ID server, then a new user got `507 full`.
+  // The same attack at a smaller scale: a server of 64 names, 200 names under one key.
+  const server = await localServer({ identitiesMax: 64 });
+  try {
+    const mallory = person("mallory");
+    const outcomes: Record<string, number> = {};
+    for (let i = 0; i < 200; i++) {
+      const r = await putFrom("127.0.9.1", server.url, firstDoc(`m-${i}`, server.url, mallory));
+      const outcome = r.body.outcome ?? r.body.error ?? String(r.status);
+      outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+    }
+    assert.deepEqual(outcomes, { stored: 4, too_many_names: 196 });
+    const alice = await putFrom("127.0.5.5", server.url, firstDoc("alice", server.url));
+    assert.deepEqual([alice.status, alice.body.outcome], [200, "stored"], "a new user registers");
+    assert.equal(server.host.state.counters["publish.too_many_names"], 196);
+  } finally {
+    await server.close();
   }
 });
