@@ -372,6 +372,8 @@ export interface CustomerState {
   nextAuditAtMs: number | null;
   nextAuditPosition: number;
   nextRepairScanAtMs: number | null;
+  /** When to publish the identity again, so that the ID servers keep it (see `recover.ts`). */
+  identityRefreshAtMs: number | null;
   started: boolean;
   /**
    * `new` until the first start, `loading` while records are read back, `recovering` while a
@@ -443,6 +445,7 @@ export function customerState(config: CustomerConfig): CustomerState {
     nextAuditAtMs: null,
     nextAuditPosition: 0,
     nextRepairScanAtMs: null,
+    identityRefreshAtMs: null,
     started: false,
     phase: "new",
     record: {
