@@ -10,8 +10,8 @@
  * `publish` uploads it to all its sources; `publishAndRotate` also replaces every source that is
  * unreachable, timed out or refuses us for good (`key_changed`, `full`, `too_many_names`) by the
  * next one from a list of known ID servers, bumps the revision, re-signs and uploads again, until
- * every source has it or no candidate is left. Peers that cached the old revision accept the new one, since
- * the same key signed it.
+ * every source has it or no candidate is left. Peers that cached the old revision accept the new
+ * one, since the same key signed it.
  *
  * {@link publishFamilyRecord} and {@link fetchFamilyRecord} upload and fetch an owner's signed
  * family record (`PUT`/`GET /<owner>/family`), the same way: one request, every failure a value.

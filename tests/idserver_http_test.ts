@@ -518,7 +518,7 @@ function tally(results: { status: number; body: { outcome?: string; error?: stri
   return outcomes;
 }
 
-Deno.test("idserver flood: one key cannot fill the server; a new user still registers", async () => {
+Deno.test("idserver flood: one key cannot fill the server; a new user registers", async () => {
   // Finding 9: 199,154 names under one key filled an ID server, then a new user got `507 full`.
   // The same attack at a smaller scale: a server of 64 names, 200 names under one key.
   const server = await localServer({ identitiesMax: 64 });
@@ -543,7 +543,7 @@ Deno.test("idserver flood: one key cannot fill the server; a new user still regi
   }
 });
 
-Deno.test("idserver flood: many keys from one address block are refused past its budget", async () => {
+Deno.test("idserver flood: many keys from one address block: refused past its budget", async () => {
   const server = await localServer();
   try {
     const max = IDSERVER_BLOCK_REGISTRATIONS_MAX;
@@ -576,7 +576,7 @@ Deno.test("idserver flood: many keys from one address block are refused past its
   }
 });
 
-Deno.test("idserver flood: updates and refreshes from a refused block still go through", async () => {
+Deno.test("idserver flood: updates and refreshes from a refused block still go", async () => {
   const server = await localServer({ blockRegistrationsMax: 1 });
   try {
     const dave = person("dave");

@@ -45,7 +45,7 @@ function hostAll(d: Driver) {
   return t0;
 }
 
-Deno.test("expiry: an identity not refreshed within the TTL is dropped with its family record", () => {
+Deno.test("expiry: an identity not refreshed within the TTL goes, and its family record", () => {
   const d = new Driver();
   const t0 = hostAll(d);
   // `kept` is refreshed every 20 days (an unchanged publish), `gone` never again.
@@ -169,7 +169,7 @@ Deno.test("expiry: each sweep does bounded work; deletes in flight make the name
   assert.equal(d.state.keyNames.size, 1);
 });
 
-Deno.test("expiry: an owner's refresh revives an expired identity the sweep has not reached", () => {
+Deno.test("expiry: its owner revives an expired identity the sweep has not reached", () => {
   const d = new Driver();
   const key = keyed();
   const t0 = d.nowMs;

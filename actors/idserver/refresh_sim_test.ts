@@ -36,7 +36,7 @@ Deno.test("refresh (sim): live suppliers and the user keep their identities for 
   assert.ok(net.restore(version).ok);
 });
 
-Deno.test("refresh (sim): a supplier away longer than the TTL is dropped, then registers again", () => {
+Deno.test("refresh (sim): a supplier away past the TTL is dropped, then registers again", () => {
   const net = new Scenario({ seed: 8, ecc: "rs:2+2", suppliers: 5 });
   const away = net.suppliers[0].id;
   net.offline([away]);
