@@ -8,13 +8,19 @@
  * - Documents: `signIdentity`+`encodeIdentity`, and `checkIdentity` (decode + verify).
  * - HTTP: a server subprocess; a client with {@link CONCURRENCY} requests in flight PUTs
  *   {@link DOCS} distinct documents, then GETs them {@link GET_ROUNDS} times over. The server's
- *   resident memory (`VmRSS` from `/proc/<pid>/status`) before and after.
+ *   resident memory (`VmRSS` from `/proc/<pid>/status`) before and after. Each document has a
+ *   key of its own and is uploaded from one of {@link SOURCE_BLOCKS} loopback /24 blocks
+ *   (`127.0.<b>.1`), so that the server's budgets of names per key and new names per block
+ *   admit them all.
+ * - Flood: {@link FLOOD_PUTS} new names under one key from one address (finding 9 of issue 10):
+ *   how fast the server refuses them, how many it stores, and its memory afterwards.
  *
  * @module
  */
 
 import { checkIdentity, encodeIdentity, identityToJson, signIdentity } from "../core/identity.ts";
 import { generateX25519KeyPair } from "../data/seal.ts";
+import http from "node:http";
 import {
   generateSigningKeyPair,
   importPrivateKey,
@@ -29,6 +35,10 @@ const CONCURRENCY = 32;
 const DOCS = 2000;
 /** Times every document is fetched. */
 const GET_ROUNDS = 5;
+/** Loopback /24 blocks the documents are uploaded from. */
+const SOURCE_BLOCKS = 250;
+/** New names the flood uploads under one key. */
+const FLOOD_PUTS = 20_000;
 
 function perSecond(count: number, ms: number): number {
   return (count * 1000) / ms;
@@ -158,31 +168,60 @@ async function pool(n: number, fn: (i: number) => Promise<void>): Promise<number
   return perSecond(n, performance.now() - t0);
 }
 
+/** Keep-alive connections from each loopback source address. */
+const agents = new Map<string, http.Agent>();
+
+/** `PUT` of `body` to `url` from the loopback address `from`; the status. */
+function putFrom(from: string, url: string, body: string): Promise<number> {
+  let agent = agents.get(from);
+  if (agent === undefined) {
+    agent = new http.Agent({ keepAlive: true, localAddress: from } as http.AgentOptions);
+    agents.set(from, agent);
+  }
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: target.hostname,
+      port: Number(target.port),
+      path: target.pathname,
+      method: "PUT",
+      agent,
+      localAddress: from,
+      headers: { "content-type": "application/json" },
+    }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+function documentJson(name: string, url: string, i: number, pair = generateSigningKeyPair()) {
+  const key = importPrivateKey(pair.privateKey);
+  return JSON.stringify(identityToJson(signIdentity({
+    name,
+    signingKey: pair.publicKey,
+    agreementKey: AGREEMENT_KEY,
+    contacts: [`tcp://192.0.2.${i % 250}:7000`],
+    sources: [url],
+    revision: 1,
+    dateMs: 1_700_000_000_000,
+  }, (d) => signWith(key, d))));
+}
+
+const AGREEMENT_KEY = generateX25519KeyPair().publicKey;
+
 async function httpLoad(): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "bitdust-bench-" });
   const { url, child } = await spawnServer(dir);
   try {
     const rssBefore = await rssKiB(child.pid);
-    const pair = generateSigningKeyPair();
-    const key = importPrivateKey(pair.privateKey);
-    const agreementKey = generateX25519KeyPair().publicKey;
-    const bodies = Array.from(
-      { length: DOCS },
-      (_, i) =>
-        JSON.stringify(identityToJson(signIdentity({
-          name: `node-${i}`,
-          signingKey: pair.publicKey,
-          agreementKey,
-          contacts: [`tcp://192.0.2.${i % 250}:7000`],
-          sources: [url],
-          revision: 1,
-          dateMs: 1_700_000_000_000,
-        }, (d) => signWith(key, d)))),
-    );
+    const bodies = Array.from({ length: DOCS }, (_, i) => documentJson(`node-${i}`, url, i));
     const putRate = await pool(DOCS, async (i) => {
-      const res = await fetch(`${url}/node-${i}.json`, { method: "PUT", body: bodies[i] });
-      if (res.status !== 200) throw new Error(`PUT ${res.status}: ${await res.text()}`);
-      await res.body?.cancel();
+      const from = `127.0.${1 + (i % SOURCE_BLOCKS)}.1`;
+      const status = await putFrom(from, `${url}/node-${i}.json`, bodies[i]);
+      if (status !== 200) throw new Error(`PUT node-${i} from ${from}: ${status}`);
     });
     const getRate = await pool(DOCS * GET_ROUNDS, async (i) => {
       const res = await fetch(`${url}/node-${i % DOCS}.json`);
@@ -197,11 +236,33 @@ async function httpLoad(): Promise<void> {
       `  server RSS: ${(rssBefore / 1024).toFixed(1)} MiB before, ` +
         `${(rssAfter / 1024).toFixed(1)} MiB after`,
     );
+    await flood(url, child.pid);
   } finally {
+    for (const agent of agents.values()) agent.destroy();
+    agents.clear();
     child.kill("SIGTERM");
     await child.status;
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/** Finding 9 of issue 10: many new names under one key, from one address. */
+async function flood(url: string, pid: number): Promise<void> {
+  const pair = generateSigningKeyPair();
+  const bodies = Array.from({ length: 256 }, (_, i) => documentJson(`flood-${i}`, url, i, pair));
+  const statuses = new Map<number, number>();
+  const rate = await pool(FLOOD_PUTS, async (i) => {
+    // The same few hundred bodies over and over: the refusal path, not the client's signing.
+    const name = `flood-${i % bodies.length}`;
+    const status = await putFrom("127.0.255.1", `${url}/${name}.json`, bodies[i % bodies.length]);
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+  });
+  const honest = await putFrom("127.0.254.1", `${url}/honest.json`, documentJson("honest", url, 0));
+  const shown = [...statuses].sort().map(([s, n]) => `${n}× ${s}`).join(", ");
+  console.log(`flood, ${FLOOD_PUTS} PUTs of new names under one key from one address:`);
+  show("  PUT (refused past the per-key limit)", rate);
+  console.log(`  answers: ${shown}; then a new user from another block: ${honest}`);
+  console.log(`  server RSS after: ${((await rssKiB(pid)) / 1024).toFixed(1)} MiB`);
 }
 
 /** Runs every identity benchmark and prints the figures. */

@@ -199,3 +199,48 @@ export const CUSTOMER_AUDIT_MISSES_MAX = 3;
  * request renews a contract, and suppliers end contracts that go unrenewed for a long lease.
  */
 export const CUSTOMER_RENEW_INTERVAL_MS = 24 * 60 * 60 * 1000;
+
+// ID-server budgets and identity expiry (actors/idserver, net/identity_refresh.ts)
+
+/**
+ * Most names one ID server hosts under one Ed25519 signing key. One node is one name; a few more
+ * let a user move to a new name while the old one is still hosted.
+ */
+export const IDSERVER_NAMES_PER_KEY_MAX = 4;
+/**
+ * New names one address block (an IPv4 /24, an IPv6 /64; a node in the simulator) may register
+ * per {@link IDSERVER_REGISTRATION_WINDOW_MS}: a token bucket of this size, refilled evenly over
+ * the window. Updates and refreshes of hosted names do not count.
+ */
+export const IDSERVER_BLOCK_REGISTRATIONS_MAX = 32;
+/** Time over which an address block's registration budget refills completely (one hour). */
+export const IDSERVER_REGISTRATION_WINDOW_MS = 60 * 60 * 1000;
+/**
+ * Address blocks whose registration budget an ID server tracks at once; beyond, new blocks
+ * share one overflow budget of {@link IDSERVER_BLOCK_REGISTRATIONS_MAX}.
+ */
+export const IDSERVER_REGISTRATION_BLOCKS_MAX = 65_536;
+/**
+ * How long an ID server keeps an identity that nobody refreshes (30 days): thirty missed daily
+ * refreshes, so a machine that is off for a few weeks keeps its name, while names of nodes that
+ * left for good (and junk nobody maintains) free their slot within a month.
+ */
+export const IDENTITY_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+/** How often a node re-publishes its identity to its ID servers (jittered by ±10%). */
+export const IDENTITY_REFRESH_MS = 24 * 60 * 60 * 1000;
+/**
+ * A refresh is written to disk only when the refresh time on disk is older than this; otherwise
+ * it costs the ID server a signature check and nothing else.
+ */
+export const IDSERVER_REFRESH_PERSIST_MS = 24 * 60 * 60 * 1000;
+/**
+ * Time every identity gets to refresh after an ID server loads its records, however old its
+ * refresh time: a server restored after a long outage does not drop all its users at once.
+ */
+export const IDENTITY_LOAD_GRACE_MS = 3 * 24 * 60 * 60 * 1000;
+/** Period of an ID server's sweep for expired identities. */
+export const IDSERVER_EXPIRY_SWEEP_MS = 10 * 60 * 1000;
+/** Hosted names one expiry sweep looks at (it goes on from there at the next sweep). */
+export const IDSERVER_EXPIRY_SCAN_MAX = 4096;
+/** Expired identities one sweep drops at most (each costs one or two blob deletes). */
+export const IDSERVER_EXPIRY_DROPS_MAX = 256;

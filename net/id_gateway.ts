@@ -20,9 +20,10 @@
  *
  * Outcomes come from the server's JSON (`outcome`, or `error` on a refusal); an error that is
  * not an outcome of the message is mapped from the HTTP status (503 busy/starting, 507 full, 413
- * oversized; see `PUBLISH_BY_STATUS`, `OFFER_BY_STATUS`, `FAMILY_BY_STATUS`). A refused identity
- * carries no revision over HTTP, so refused identity publishes are answered with revision 0; a
- * refused family record carries the server's revision, and is answered with it. A document that
+ * oversized, 429 rate_limited; see `PUBLISH_BY_STATUS`, `OFFER_BY_STATUS`, `FAMILY_BY_STATUS`).
+ * A refused identity carries no revision over HTTP, so refused identity publishes are answered
+ * with revision 0; a refused family record carries the server's revision, and is answered with
+ * it. A document that
  * does not decode has no name to put in the URL: it is answered `malformed` (or the decoder's
  * reason) at once, as the ID server would; likewise a family record whose owner is not a node
  * name is answered `unknown_owner`, and a fetch of such an owner `not_found`. A query for no
@@ -116,6 +117,7 @@ export function idServerNodeId(url: string): NodeId | null {
 
 const PUBLISH_BY_STATUS: Record<number, PublishOutcome> = {
   413: "oversized",
+  429: "rate_limited",
   503: "busy",
   507: "full",
 };

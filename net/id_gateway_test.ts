@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { IDSERVER_NAMES_PER_KEY_MAX } from "../core/limits.ts";
 import type { NodeId } from "../core/actor.ts";
 import { encodeIdentity, type IdentityDocument, signIdentity } from "../core/identity.ts";
 import { type SignedFamilyRecord, signFamilyRecord, signOffer } from "../core/protocol/identity.ts";
@@ -195,6 +196,12 @@ async function refusals(ids: NodeId, ask: Ask, alice: Person, v1: IdentityDocume
     document: new Uint8Array([1, 2, 3]),
   }), "identity_publish_reply");
   assert.deepEqual([local.outcome, local.name, local.revision], ["malformed", "", 0]);
+  // One key holds at most IDSERVER_NAMES_PER_KEY_MAX names (alice holds one already).
+  const named = (name: string) => encodeIdentity(resign({ ...v1, name }, alice.sign));
+  for (let i = 2; i <= IDSERVER_NAMES_PER_KEY_MAX; i++) {
+    assert.equal(await outcome(named(`alice-${i}`)), "stored");
+  }
+  assert.equal(await outcome(named("alice-more")), "too_many_names");
 }
 
 async function offers(ids: NodeId, ask: Ask, alice: Person) {

@@ -8,10 +8,10 @@
  * {@link IdentityCache} (`core/identity_cache.ts`), which verifies it and keeps only the highest
  * revision under the first key it saw. {@link IdentityPublisher} holds our own document:
  * `publish` uploads it to all its sources; `publishAndRotate` also replaces every source that is
- * unreachable, timed out or refuses us for good (`key_changed`, `full`) by the next one from a
- * list of known ID servers, bumps the revision, re-signs and uploads again, until every source
- * has it or no candidate is left. Peers that cached the old revision accept the new one, since
- * the same key signed it.
+ * unreachable, timed out or refuses us for good (`key_changed`, `full`, `too_many_names`) by the
+ * next one from a list of known ID servers, bumps the revision, re-signs and uploads again, until
+ * every source has it or no candidate is left. Peers that cached the old revision accept the new
+ * one, since the same key signed it.
  *
  * {@link publishFamilyRecord} and {@link fetchFamilyRecord} upload and fetch an owner's signed
  * family record (`PUT`/`GET /<owner>/family`), the same way: one request, every failure a value.
@@ -340,7 +340,8 @@ export interface RotationReport {
 
 /** Failures that make a source unusable for us: rotate away from it. */
 function unusable(result: PublishResult): boolean {
-  return !result.ok && ["unreachable", "timeout", "key_changed", "full"].includes(result.reason);
+  const forGood = ["unreachable", "timeout", "key_changed", "full", "too_many_names"];
+  return !result.ok && forGood.includes(result.reason);
 }
 
 /** Keeps our own identity published on its ID servers, rotating away from dead ones. */

@@ -19,6 +19,14 @@
  * `IDSERVER_PENDING_REQUESTS_MAX` requests wait for the actor at once (503 beyond), each at most
  * {@link REQUEST_TIMEOUT_MS}.
  *
+ * Budgets of new names: a `PUT` passes the client's IP address to the actor, which allows at most
+ * `IDSERVER_NAMES_PER_KEY_MAX` names per signing key (403 `too_many_names`) and
+ * `IDSERVER_BLOCK_REGISTRATIONS_MAX` new names per hour per /24 or /64 (429 `rate_limited`, with
+ * `Retry-After`). The address is read from hono's `c.env.remoteAddr.hostname`: the server hands
+ * its `ServeHandlerInfo` (`{ remoteAddr }`) to `app.fetch` as the second argument. Behind a
+ * reverse proxy every client has the proxy's address and shares its budget. A request with no
+ * address (an `app.fetch` without one) is counted as the address `unknown`.
+ *
  * @module
  */
 
@@ -36,8 +44,11 @@ import { fromHex, isNodeId, toHex } from "../core/ids.ts";
 import {
   FAMILY_SEALED_BYTES_MAX,
   IDENTITY_JSON_BYTES_MAX,
+  IDSERVER_BLOCK_REGISTRATIONS_MAX,
   IDSERVER_LIST_PAGE_MAX,
+  IDSERVER_NAMES_PER_KEY_MAX,
   IDSERVER_PENDING_REQUESTS_MAX,
+  IDSERVER_REGISTRATION_WINDOW_MS,
   OFFER_QUERY_EXCLUDE_MAX,
   OFFER_QUERY_RESULTS_MAX,
   SIGNATURE_BYTES,
@@ -62,7 +73,15 @@ export const FAMILY_JSON_BYTES_MAX = 2 * FAMILY_SEALED_BYTES_MAX + 4096;
 /** Names per `GET /` page when the client does not say. */
 const LIST_PAGE_DEFAULT = 100;
 
-type Status = 200 | 400 | 403 | 404 | 409 | 413 | 500 | 503 | 507;
+type Status = 200 | 400 | 403 | 404 | 409 | 413 | 429 | 500 | 503 | 507;
+
+/**
+ * `Retry-After` of a `rate_limited` refusal, in seconds: the time one registration token takes
+ * to come back.
+ */
+export const RATE_LIMITED_RETRY_S = Math.ceil(
+  IDSERVER_REGISTRATION_WINDOW_MS / IDSERVER_BLOCK_REGISTRATIONS_MAX / 1000,
+);
 
 const PUBLISH_STATUS: Record<PublishOutcome, Status> = {
   stored: 200,
@@ -81,6 +100,8 @@ const PUBLISH_STATUS: Record<PublishOutcome, Status> = {
   busy: 503,
   starting: 503,
   io_error: 500,
+  too_many_names: 403,
+  rate_limited: 429,
 };
 
 const OFFER_STATUS: Record<OfferOutcome, Status> = {
@@ -106,6 +127,7 @@ export const FAMILY_PUBLISH_STATUS: Record<FamilyPublishOutcome, Status> = {
   full: 507,
   starting: 503,
   io_error: 500,
+  busy: 503,
 };
 
 /** Sentences of the family routes, where they differ from those of documents. */
@@ -117,6 +139,7 @@ const FAMILY_MESSAGES: Record<string, string> = {
   bad_signature: "the record's signature does not verify under its owner's identity key",
   older_revision: "this revision or a higher one is already hosted; bump the revision and re-sign",
   io_error: "the server could not store the record now; retry later",
+  busy: "another upload of this record is in progress, or the server is busy; retry shortly",
   not_found: "no family record of this name is hosted here",
 };
 
@@ -139,6 +162,9 @@ const MESSAGES: Record<string, string> = {
   bad_request: "the request is not valid",
   timeout: "the server did not answer in time",
   unknown_supplier: "the supplier's identity is not hosted on this server",
+  too_many_names: `this key already holds ${IDSERVER_NAMES_PER_KEY_MAX} names here, the most ` +
+    "one key may hold; use one of them, or another ID server",
+  rate_limited: "too many new names from your network in the last hour; retry later",
 
   expired: "the offer has already expired",
   too_long: "the offer lives longer than this server accepts",
@@ -154,7 +180,11 @@ function fail(
   extra: { revision?: number; messages?: Record<string, string> } = {},
 ): Response {
   const message = extra.messages?.[error] ?? MESSAGES[error] ?? error;
-  const headers: Record<string, string> = status === 503 ? { "Retry-After": "1" } : {};
+  const headers: Record<string, string> = status === 503
+    ? { "Retry-After": "1" }
+    : status === 429
+    ? { "Retry-After": String(RATE_LIMITED_RETRY_S) }
+    : {};
   const body: Record<string, unknown> = {
     error,
     message: detail ? `${message} (${detail})` : message,
@@ -333,6 +363,16 @@ function parseLimit(raw: string | undefined, fallback: number, max: number): num
   return Number.isSafeInteger(n) && n >= 1 && n <= max ? n : null;
 }
 
+/**
+ * The client's IP address: `c.env.remoteAddr.hostname`, which the server passes as the second
+ * argument of `app.fetch` (Deno's `ServeHandlerInfo`, or the same shape from a bounded server).
+ */
+function clientAddress(c: Context): string {
+  const env = c.env as { remoteAddr?: { hostname?: unknown } } | undefined;
+  const hostname = env?.remoteAddr?.hostname;
+  return typeof hostname === "string" && hostname !== "" ? hostname : "unknown";
+}
+
 /** The node name of a `/<name>.json` path, or `null`. */
 function nameOf(c: Context): string | null {
   const file = c.req.param("file") ?? "";
@@ -374,11 +414,13 @@ async function putDocument(c: Context, ask: Ask): Promise<Response> {
     if (!parsed.ok) return fail(c, PUBLISH_STATUS[parsed.reason], parsed.reason, parsed.detail);
     document = parsed.bytes;
   }
+  const address = clientAddress(c);
   const answer = await ask((requestId) => ({
     type: "identity_publish",
     requestId,
     document,
     name,
+    address,
   }));
   if (answer?.type !== "identity_publish_reply") return fail(c, 503, "timeout");
   const status = PUBLISH_STATUS[answer.outcome];

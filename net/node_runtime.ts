@@ -7,7 +7,9 @@
  * 2. publish the node's identity with that contact to its ID servers, one revision above the
  *    one they hold (a restarted node may have moved);
  * 3. start the transport (peers are found through their identities on the same ID servers) and
- *    the host.
+ *    the host;
+ * 4. from then on re-publish the identity about daily (`identity_refresh.ts`), so that the ID
+ *    servers, which drop identities nobody refreshes for 30 days, keep it.
  *
  * Messages: the actor's `send` goes to the ID-server gateway when the recipient is an ID server
  * (named `host:port`), else it is encoded and handed to the transport. Messages from the
@@ -39,6 +41,7 @@ import {
   IdentityResolver,
   publishIdentity,
 } from "./identity_client.ts";
+import { IdentityRefresher } from "./identity_refresh.ts";
 import type { NodeKeys } from "./keys.ts";
 import { TcpTransport } from "./tcp/mod.ts";
 import type { PeerResolver } from "./transport.ts";
@@ -128,6 +131,8 @@ export class NodeRuntime<S, P extends Protocol> {
   readonly gateway: IdGateway;
   readonly contact: string;
   readonly identity: IdentityDocument;
+  /** Keeps {@link identity} on the ID servers; runs from {@link begin} to {@link stop}. */
+  readonly refresher: IdentityRefresher;
   /** Messages from the transport that did not decode. */
   malformed = 0;
   /** Messages from a peer that took the name of one of our ID servers. */
@@ -139,7 +144,9 @@ export class NodeRuntime<S, P extends Protocol> {
     gateway: IdGateway,
     contact: string,
     identity: IdentityDocument,
+    refresher: IdentityRefresher,
   ) {
+    this.refresher = refresher;
     this.host = host;
     this.transport = transport;
     this.gateway = gateway;
@@ -197,7 +204,12 @@ export class NodeRuntime<S, P extends Protocol> {
       trace: o.trace,
     });
     ref.host = host;
-    const runtime = new NodeRuntime(host, transport, gateway, contact, identity);
+    const refresher = new IdentityRefresher({
+      document: identity,
+      idServers: o.idServers,
+      trace: o.trace,
+    });
+    const runtime = new NodeRuntime(host, transport, gateway, contact, identity, refresher);
     transport.onMessage((from, bytes, key) => {
       if (ids.has(from)) {
         // A peer named like one of our ID servers: ID servers answer over HTTP only.
@@ -217,10 +229,12 @@ export class NodeRuntime<S, P extends Protocol> {
   /** Starts the actor (after notice subscribers are in place). */
   begin(): void {
     this.host.start();
+    this.refresher.start();
   }
 
   /** Stops taking messages, lets blob operations finish, closes everything. */
   async stop(): Promise<void> {
+    await this.refresher.stop();
     await this.transport.close();
     await this.gateway.close();
     await this.host.stop();

@@ -5,6 +5,17 @@
  */
 
 import assert from "node:assert/strict";
+import http from "node:http";
+import {
+  idServerActor,
+  type IdServerLimits,
+  type IdServerProtocol,
+  type IdServerState,
+  idServerState,
+} from "../actors/idserver/mod.ts";
+import { Random } from "../core/prng.ts";
+import { type BlobStore, MemoryBlobStore } from "../net/blob_store.ts";
+import { Host } from "../net/host.ts";
 import {
   encodeIdentity,
   type IdentityDocument,
@@ -18,7 +29,11 @@ import {
   signFamilyRecord,
   signOffer,
 } from "../core/protocol/identity.ts";
-import { FAMILY_SEALED_BYTES_MAX } from "../core/limits.ts";
+import {
+  FAMILY_SEALED_BYTES_MAX,
+  IDSERVER_BLOCK_REGISTRATIONS_MAX,
+  IDSERVER_NAMES_PER_KEY_MAX,
+} from "../core/limits.ts";
 import { stepCryptoFor } from "../data/signing.ts";
 import {
   createIdentity,
@@ -29,7 +44,7 @@ import {
   publishFamilyRecord,
   publishIdentity,
 } from "../net/identity_client.ts";
-import { familyToJson, offerToJson } from "../net/idserver_http.ts";
+import { familyToJson, idServerApp, offerToJson } from "../net/idserver_http.ts";
 import { generateNodeKeys, type NodeKeys } from "../net/keys.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -412,5 +427,206 @@ Deno.test("bitdust idserver: bad flags exit 2 with one line on stderr", async ()
     assert.equal(err.split("\n").length, 1, err);
     assert.match(err, /^bitdust idserver: /);
     assert.equal(out.stdout.length, 0);
+  }
+});
+
+// ---- flooding (issue 10, finding 9) ----------------------------------------------------------
+
+/** An ID server in this process on 127.0.0.1: its actor's counters are there to read. */
+interface LocalServer {
+  url: string;
+  host: Host<IdServerState, IdServerProtocol>;
+  close(): Promise<void>;
+}
+
+async function localServer(
+  limits: Partial<IdServerLimits> = {},
+  store: BlobStore = new MemoryBlobStore(),
+): Promise<LocalServer> {
+  const host = new Host<IdServerState, IdServerProtocol>({
+    actor: idServerActor,
+    state: idServerState(limits),
+    self: "idserver",
+    crypto: stepCryptoFor(),
+    random: Random.stream(1),
+    store,
+  });
+  const ready = new Promise<void>((resolve) => {
+    const off = host.subscribe((n) => {
+      if (n.type === "ready") {
+        off();
+        resolve();
+      }
+    });
+  });
+  host.start();
+  await ready;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    idServerApp(host).fetch,
+  );
+  const url = `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}`;
+  return {
+    url,
+    host,
+    close: async () => {
+      await server.shutdown();
+      await host.stop();
+    },
+  };
+}
+
+/** `PUT /<name>.json` from the loopback source address `from`; the status and the JSON body. */
+function putFrom(
+  from: string,
+  url: string,
+  doc: IdentityDocument,
+): Promise<{ status: number; body: { outcome?: string; error?: string } }> {
+  const target = new URL(`${url}/${doc.name}.json`);
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: target.hostname,
+      port: Number(target.port),
+      path: target.pathname,
+      method: "PUT",
+      localAddress: from,
+      agent: false,
+      headers: { "content-type": "application/json" },
+    }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk) => text += chunk);
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    });
+    req.on("error", reject);
+    req.end(json(doc));
+  });
+}
+
+/** Revision 1 of `name` under `who`'s key (a fresh key unless given). */
+function firstDoc(name: string, url: string, who: Person = person(name)): IdentityDocument {
+  return resign({ ...createIdentity(who.keys, [url], [], 1000, who.sign), name }, who.sign);
+}
+
+/** What each of `results` says: the outcome, or the refusal's reason. */
+function tally(results: { status: number; body: { outcome?: string; error?: string } }[]) {
+  const outcomes: Record<string, number> = {};
+  for (const r of results) {
+    const outcome = r.body.outcome ?? r.body.error ?? String(r.status);
+    outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+  }
+  return outcomes;
+}
+
+Deno.test("idserver flood: one key cannot fill the server; a new user registers", async () => {
+  // Finding 9: 199,154 names under one key filled an ID server, then a new user got `507 full`.
+  // The same attack at a smaller scale: a server of 64 names, 200 names under one key.
+  const server = await localServer({ identitiesMax: 64 });
+  try {
+    const mallory = person("mallory");
+    const results = [];
+    for (let i = 0; i < 200; i++) {
+      results.push(await putFrom("127.0.9.1", server.url, firstDoc(`m-${i}`, server.url, mallory)));
+    }
+    assert.deepEqual(tally(results), {
+      stored: IDSERVER_NAMES_PER_KEY_MAX,
+      too_many_names: 200 - IDSERVER_NAMES_PER_KEY_MAX,
+    });
+    assert.ok(results.slice(IDSERVER_NAMES_PER_KEY_MAX).every((r) => r.status === 403));
+    const alice = await putFrom("127.0.5.5", server.url, firstDoc("alice", server.url));
+    assert.deepEqual([alice.status, alice.body.outcome], [200, "stored"], "a new user registers");
+    const got = await fetchIdentity(server.url, "alice");
+    assert.ok(got.ok, "and is served");
+    assert.equal(server.host.state.counters["publish.too_many_names"], 196);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("idserver flood: many keys from one address block: refused past its budget", async () => {
+  const server = await localServer();
+  try {
+    const max = IDSERVER_BLOCK_REGISTRATIONS_MAX;
+    // Fresh keys, each with a name of its own, from all over 127.0.7.0/24.
+    const flood = (i: number) =>
+      putFrom(`127.0.7.${1 + (i % 250)}`, server.url, firstDoc(`f-${i}`, server.url));
+    const during = [];
+    for (let i = 0; i < max + 20; i++) {
+      during.push(await flood(i));
+      if (i === max + 5) {
+        // An honest user in another block registers in the middle of the flood.
+        const bob = await putFrom("127.0.5.5", server.url, firstDoc("bob", server.url));
+        assert.deepEqual([bob.status, bob.body.outcome], [200, "stored"], "bob during the flood");
+      }
+    }
+    assert.deepEqual(tally(during), { stored: max, rate_limited: 20 });
+    const refused = during[max];
+    assert.equal(refused.status, 429);
+    // After the flood: the block stays refused, a user from elsewhere is served.
+    assert.equal((await flood(1000)).status, 429);
+    const carol = await putFrom("127.0.6.6", server.url, firstDoc("carol", server.url));
+    assert.deepEqual([carol.status, carol.body.outcome], [200, "stored"], "carol after the flood");
+    assert.ok((await fetchIdentity(server.url, "f-0")).ok, "the flood's first names are served");
+    const counters = server.host.state.counters;
+    assert.equal(counters["publish.rate_limited"], 21);
+    assert.equal(counters["publish.stored"], max + 2);
+    assert.equal(server.host.state.docs.size, max + 2);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("idserver flood: updates and refreshes from a refused block still go", async () => {
+  const server = await localServer({ blockRegistrationsMax: 1 });
+  try {
+    const dave = person("dave");
+    const v1 = firstDoc("dave", server.url, dave);
+    assert.equal((await putFrom("127.0.8.1", server.url, v1)).body.outcome, "stored");
+    const other = await putFrom("127.0.8.2", server.url, firstDoc("eve", server.url));
+    assert.deepEqual([other.status, other.body.error], [429, "rate_limited"]);
+    assert.equal((await putFrom("127.0.8.1", server.url, v1)).body.outcome, "unchanged");
+    const v2 = resign({ ...v1, revision: 2, contacts: ["tcp://127.0.8.1:7000"] }, dave.sign);
+    assert.equal((await putFrom("127.0.8.3", server.url, v2)).body.outcome, "stored");
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("idserver HTTP: the client address comes from app.fetch's second argument", async () => {
+  const server = await localServer({ blockRegistrationsMax: 2 });
+  try {
+    const app = idServerApp(server.host);
+    const put = (doc: IdentityDocument, hostname?: string) =>
+      app.fetch(
+        new Request(`http://ids/${doc.name}.json`, { method: "PUT", body: json(doc) }),
+        hostname === undefined
+          ? undefined
+          : { remoteAddr: { hostname, port: 1, transport: "tcp" } },
+      );
+    const statuses = [];
+    for (
+      const [i, address] of ["2001:db8:5:6::1", "2001:db8:5:6:ffff::2", "2001:db8:5:6::3"]
+        .entries()
+    ) {
+      const res = await put(firstDoc(`v6-${i}`, server.url), address);
+      statuses.push(res.status);
+      if (res.status === 429) assert.ok(Number(res.headers.get("retry-after")) > 0);
+      await res.body?.cancel();
+    }
+    assert.deepEqual(statuses, [200, 200, 429], "one /64 is one block");
+    const next = await put(firstDoc("v6-next", server.url), "2001:db8:5:7::1");
+    assert.equal(next.status, 200, "the next /64 is another");
+    await next.body?.cancel();
+    // No address at all: every such request shares the budget of `unknown`.
+    const noAddress = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await put(firstDoc(`anon-${i}`, server.url));
+      noAddress.push(res.status);
+      await res.body?.cancel();
+    }
+    assert.deepEqual(noAddress, [200, 200, 429]);
+    assert.ok(server.host.state.registrations.blocks.has("name:unknown"));
+  } finally {
+    await server.close();
   }
 });

@@ -29,6 +29,7 @@
 import type { StepContext } from "../../core/actor.ts";
 import {
   FAMILY_SEALED_BYTES_MAX,
+  IDENTITY_REFRESH_MS,
   PUBLIC_KEY_BYTES,
   RECOVERY_VERSIONS_MAX,
 } from "../../core/limits.ts";
@@ -72,15 +73,33 @@ export function recordChanged(s: CustomerState): void {
   s.record.dirty = true;
 }
 
-/** Sends the identity document (when the customer has one) to every ID server. */
+/**
+ * Sends the identity document (when the customer has one) to every ID server, and arms the next
+ * refresh about a day later (`IDENTITY_REFRESH_MS`, ±10%): ID servers drop identities that
+ * nobody refreshes for `IDENTITY_TTL_MS`. A refresh is answered `unchanged`.
+ */
 export function publishIdentity(s: CustomerState, ctx: StepContext, out: E[]): void {
   const document = s.identityDocument;
   if (document === null) return;
+  const jitter = 0.9 + 0.2 * ctx.random.float();
+  s.identityRefreshAtMs = ctx.nowMs + Math.round(IDENTITY_REFRESH_MS * jitter);
   for (const server of s.idServers) {
     request(s, ctx, out, server, { type: "identity_publish", document }, {
       kind: "identity_publish",
     });
   }
+}
+
+/**
+ * An ID server answered an identity publish. `stored` where the customer had published a family
+ * record before means the server had lost the identity (it expired while this node was away, or
+ * the server lost its disk), and the family record with it: publish the record again.
+ */
+export function onIdentityPublished(
+  s: CustomerState,
+  m: MessageOf<"identity_publish_reply">,
+): void {
+  if (m.outcome === "stored" && s.record.revision > 0) recordChanged(s);
 }
 
 // ---- publishing ----

@@ -419,6 +419,8 @@ export interface CustomerState {
   nextAuditAtMs: number | null;
   nextAuditPosition: number;
   nextRepairScanAtMs: number | null;
+  /** When to publish the identity again, so that the ID servers keep it (see `recover.ts`). */
+  identityRefreshAtMs: number | null;
   started: boolean;
   /**
    * Time of the latest `start` (boot or back from a pause): an audit sent before it and not
@@ -498,6 +500,7 @@ export function customerState(config: CustomerConfig): CustomerState {
     nextAuditAtMs: null,
     nextAuditPosition: 0,
     nextRepairScanAtMs: null,
+    identityRefreshAtMs: null,
     started: false,
     startedAtMs: 0,
     phase: "new",

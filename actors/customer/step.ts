@@ -16,7 +16,8 @@
  *   for `fireAfterMs` (repair only; without repair, every `renewIntervalMs` to renew contracts);
  * - `nextAuditAtMs`: audit one supplier, round robin (repair only);
  * - `nextRepairScanAtMs`: look for fragments to rebuild (repair only);
- * - `hireRetryAtMs` and each offline or unpinned position's `retryAtMs`: when to try again.
+ * - `hireRetryAtMs` and each offline or unpinned position's `retryAtMs`: when to try again;
+ * - `identityRefreshAtMs`: publish the identity again, about daily (see `recover.ts`).
  *
  * Limits: requests in flight, blocks in memory, repair tasks, queued backups and restores,
  * remembered exclusions, versions, audits left unanswered in a row (all in
@@ -40,7 +41,7 @@
  * | `audit`              | supplier  | Merkle proof checked against the root, else fire;    |
  * |                      |           | `auditMissesMax` unanswered in a row: fire           |
  * | `remove`, `contract_cancel` | supplier | best effort                                  |
- * | `identity_publish`   | ID server | ignored (a refusal shows up as `unknown_owner`)      |
+ * | `identity_publish`   | ID server | `stored` on a refresh: publish the record again      |
  * | `family_publish`     | ID server | refusals: publish again (see `recover.ts`)           |
  * | `family_fetch`       | ID server | a customer without records adopts the newest record  |
  * | `list`               | supplier  | after a recovery, unknown versions' keys are removed |
@@ -102,6 +103,7 @@ import {
 import { expiredRequests, firstRequestDeadline, takeRequest } from "./requests.ts";
 import {
   onFamilyFetched,
+  onIdentityPublished,
   onManifestFragment,
   onManifestRecovered,
   onRecordPublished,
@@ -212,6 +214,7 @@ function onTimeout(s: CustomerState, ctx: StepContext, out: E[]): void {
     s.nextAuditAtMs = now + o.auditIntervalMs / s.scheme.n;
     auditNext(s, ctx, out);
   }
+  if (s.identityRefreshAtMs !== null && now >= s.identityRefreshAtMs) publishIdentity(s, ctx, out);
   if (s.nextRepairScanAtMs !== null && now >= s.nextRepairScanAtMs) {
     s.nextRepairScanAtMs = now + o.repairScanMs;
     scanForRepairs(s, ctx, out);
@@ -292,7 +295,9 @@ function onMessage(
   }
   const p = r.purpose;
   if (m.type === "offer_query_reply" && p.kind === "offer_query") return onOffers(s, ctx, m);
-  if (m.type === "identity_publish_reply" && p.kind === "identity_publish") return;
+  if (m.type === "identity_publish_reply" && p.kind === "identity_publish") {
+    return onIdentityPublished(s, m);
+  }
   if (m.type === "family_publish_reply" && p.kind === "family_publish") {
     return onRecordPublished(s, ctx, out, m);
   }
@@ -425,7 +430,7 @@ function onCommand(s: CustomerState, ctx: StepContext, out: E[], c: CustomerComm
 
 function nextDeadlineMs(s: CustomerState): number | null {
   let t = firstRequestDeadline(s) ?? Infinity;
-  for (const x of [s.nextProbeAtMs, s.nextAuditAtMs, s.nextRepairScanAtMs]) {
+  for (const x of [s.nextProbeAtMs, s.nextAuditAtMs, s.nextRepairScanAtMs, s.identityRefreshAtMs]) {
     if (x !== null && x < t) t = x;
   }
   const now = s.nowMs;

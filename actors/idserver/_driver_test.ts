@@ -70,6 +70,7 @@ export class Driver {
     switch (op.op) {
       case "write":
         if (this.failWrites) return { ok: false, error: "io_error" };
+        this.writes++;
         this.blobs.set(op.key, op.data.slice());
         return { ok: true };
       case "read": {
@@ -101,8 +102,11 @@ export class Driver {
     return this.notices[this.notices.length - 1];
   }
 
-  publish(document: Uint8Array, name?: string): string {
-    const n = this.ask({ type: "identity_publish", requestId: 1, document, name });
+  /** Blob writes done so far. */
+  writes = 0;
+
+  publish(document: Uint8Array, name?: string, address?: string): string {
+    const n = this.ask({ type: "identity_publish", requestId: 1, document, name, address });
     assert.equal(n.type, "identity_publish_reply");
     return (n as { outcome: string }).outcome;
   }
@@ -112,12 +116,34 @@ export class Driver {
     const due = idServerActor.nextDeadlineMs(this.state);
     if (due !== null && due <= this.nowMs) this.deliver({ kind: "timeout", nowMs: this.nowMs });
   }
+
+  /** Moves the clock to `untilMs`, firing every timer on the way at its own time. */
+  runUntil(untilMs: number): void {
+    for (;;) {
+      const due = idServerActor.nextDeadlineMs(this.state);
+      if (due === null || due > untilMs) break;
+      this.nowMs = Math.max(this.nowMs, due);
+      this.deliver({ kind: "timeout", nowMs: this.nowMs });
+    }
+    this.nowMs = untilMs;
+  }
 }
 
 export const alice = generateSigningKeyPair();
 export const mallory = generateSigningKeyPair();
 export const aliceCrypto = stepCryptoFor(alice.privateKey);
 export const malloryCrypto = stepCryptoFor(mallory.privateKey);
+
+/** A fresh signing key pair and its crypto, for a document of its own. */
+export function keyed(): { publicKey: Uint8Array; sign: (d: Uint8Array) => Uint8Array } {
+  const pair = generateSigningKeyPair();
+  return { publicKey: pair.publicKey, sign: stepCryptoFor(pair.privateKey).sign };
+}
+
+/** A document of `name` at `revision` under a key of its own (a fresh one unless given). */
+export function ownDoc(name: string, revision = 1, key = keyed()): Uint8Array {
+  return doc(name, revision, { signingKey: key.publicKey }, key.sign);
+}
 
 /** A signed identity document of `name` under alice's key (unless `over` says otherwise). */
 export function doc(

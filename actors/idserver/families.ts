@@ -13,12 +13,17 @@
  *
  * An accepted record is written to blob `family/<owner>` (the store of the identities) and
  * answered `stored` only once the write completed; a failed write is `io_error` and nothing
- * changes. While one record of an owner is being written, another publish for that owner is also
- * answered `io_error` at once (counted as `family.publish.busy`), as is a publish beyond
- * `IDSERVER_WRITES_PENDING_MAX` writes in flight: the outcomes have no `busy`, and `io_error`
- * tells the owner the same thing, "not stored, try again later". Serialising the writes of one
- * owner keeps the blob and the memory at the same revision, whatever order a host completes
- * writes in.
+ * changes. While one record of an owner is being written (or its identity's blobs are being
+ * deleted after expiry), another publish for that owner is answered `busy` at once, as is a
+ * publish beyond `IDSERVER_WRITES_PENDING_MAX` blob operations in flight. Serialising the writes
+ * of one owner keeps the blob and the memory at the same revision, whatever order a host
+ * completes writes in.
+ *
+ * A record lives as long as its owner's identity: when the identity expires (`expiry.ts`), the
+ * record goes with it, and while the identity is expired the record is neither served nor
+ * replaced (`unknown_owner`). `issuedMs` is not judged: it is signed by the owner and read by
+ * nobody, so a record from a fast clock harms only its owner, and refusing one would leave an
+ * owner whose clock runs ahead without a record.
  *
  * Every reply carries the revision stored after the request (0 when the owner has none).
  *
@@ -28,7 +33,6 @@
 import type { BlobResult, Effect, NodeId, StepContext } from "../../core/actor.ts";
 import { encode, tryDecode } from "../../core/codec.ts";
 import { bytesEqual } from "../../core/ids.ts";
-import { IDSERVER_WRITES_PENDING_MAX } from "../../core/limits.ts";
 import {
   type FamilyPublishOutcome,
   familyRecordCodec,
@@ -38,12 +42,14 @@ import {
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import {
   answer,
+  blobOpRoom,
   count,
   familyKey,
   type HostedFamily,
   type IdServerAnswer,
   type IdServerProtocol,
   type IdServerState,
+  liveIdentity,
   type Requester,
 } from "./state.ts";
 
@@ -75,7 +81,7 @@ export function publishFamily(
     return [answer(requester, message)];
   };
   if (state.phase !== "ready") return reply("starting");
-  const identity = state.docs.get(owner);
+  const identity = liveIdentity(state, owner, ctx.nowMs);
   if (identity === undefined) return reply("unknown_owner");
   if (!verifyFamilyRecord(record, identity.signingKey, ctx.crypto)) return reply("bad_signature");
   if (stored !== undefined && record.revision <= stored.record.revision) {
@@ -83,18 +89,12 @@ export function publishFamily(
       bytesEqual(stored.bytes, encode(familyRecordCodec, record));
     return reply(same ? "unchanged" : "older_revision");
   }
-  if (state.familyWriting.has(owner)) {
-    count(state, "family.publish.busy");
-    return reply("io_error");
-  }
+  if (state.familyWriting.has(owner) || state.deleting.has(owner)) return reply("busy");
   const adding = stored === undefined;
   if (adding && state.families.size + state.familyWriting.size >= state.limits.familiesMax) {
     return reply("full");
   }
-  if (state.writes.size + state.familyWrites.size >= IDSERVER_WRITES_PENDING_MAX) {
-    count(state, "family.publish.busy");
-    return reply("io_error");
-  }
+  if (!blobOpRoom(state)) return reply("busy");
   const entry = hostedCopy(record);
   const id = state.nextIoId++;
   state.familyWrites.set(id, { owner, entry, requester, requestId });
@@ -128,6 +128,7 @@ export function finishFamilyWrite(state: IdServerState, id: number, result: Blob
 export function fetchFamily(
   state: IdServerState,
   request: MessageOf<"family_fetch">,
+  nowMs: number,
 ): IdServerAnswer {
   const { requestId, owner } = request;
   const base = { type: "family_fetch_reply", requestId, owner } as const;
@@ -135,7 +136,9 @@ export function fetchFamily(
     count(state, "family.fetch.starting");
     return { ...base, outcome: "starting", record: undefined };
   }
-  const hosted = state.families.get(owner);
+  const hosted = liveIdentity(state, owner, nowMs) === undefined
+    ? undefined
+    : state.families.get(owner);
   count(state, hosted === undefined ? "family.fetch.not_found" : "family.fetch.found");
   if (hosted === undefined) return { ...base, outcome: "not_found", record: undefined };
   return { ...base, outcome: "found", record: hosted.record };

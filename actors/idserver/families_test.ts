@@ -124,7 +124,7 @@ Deno.test("family: answered only after the write; a second write of one owner is
   });
   assert.equal(d.notices.length, before, "no answer before the write completes");
   assert.equal(fetchFamily(d, "alice").outcome, "not_found", "not served before it is written");
-  assert.equal(outcome(d, record("alice", 2)), "io_error");
+  assert.equal(outcome(d, record("alice", 2)), "busy", "one write per owner at a time");
   assert.equal(d.state.counters["family.publish.busy"], 1);
   d.holdIo = false;
   d.release();
@@ -243,5 +243,12 @@ Deno.test("family: every publish outcome is reachable (the tests above cover eac
   seen.add(outcome(d, record("bob", 1)));
   d.failWrites = true;
   seen.add(outcome(d, record("alice", 3)));
+  d.failWrites = false;
+  d.holdIo = true;
+  d.deliver({
+    kind: "command",
+    command: { type: "family_publish", requestId: 9, record: record("alice", 3) },
+  });
+  seen.add(outcome(d, record("alice", 4)));
   assert.deepEqual([...seen].sort(), [...FAMILY_PUBLISH_OUTCOMES].sort());
 });

@@ -3,13 +3,16 @@
  * directory of supplier offers.
  *
  * A sans-IO actor ({@link idServerActor}); `net/idserver_http.ts` puts a real HTTP front on it,
- * and the simulator runs it as a node that others message.
+ * and the simulator runs it as a node that others message. New names are budgeted per signing
+ * key and per address block ({@link addressBlock}); identities nobody refreshes expire after
+ * `IDENTITY_TTL_MS` (see `step.ts`, `rate.ts`, `expiry.ts`).
  *
  * @module
  */
 
 export { idServerActor, LOAD_RETRY_MS, nextDeadlineMs, step } from "./step.ts";
 export { OFFER_SWEEP_INTERVAL_MS } from "./offers.ts";
+export { addressBlock } from "./rate.ts";
 export {
   DOC_KEY_PREFIX,
   docKey,

@@ -9,7 +9,7 @@ import { isNodeId } from "../../core/ids.ts";
 import { CLOCK_SKEW_MS_MAX, OFFER_QUERY_RESULTS_MAX, OFFER_TTL_MS_MAX } from "../../core/limits.ts";
 import { type OfferOutcome, type SignedOffer, verifyOffer } from "../../core/protocol/identity.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
-import { count, type IdServerState } from "./state.ts";
+import { count, type IdServerState, liveIdentity } from "./state.ts";
 
 /** How often expired offers are swept out while any offer is held. */
 export const OFFER_SWEEP_INTERVAL_MS = 60_000;
@@ -39,7 +39,7 @@ function judgeOffer(state: IdServerState, o: SignedOffer, ctx: StepContext): Off
   if (o.issuedMs > ctx.nowMs + CLOCK_SKEW_MS_MAX) return "invalid";
   if (o.expiresMs <= ctx.nowMs) return "expired";
   if (o.expiresMs - o.issuedMs > OFFER_TTL_MS_MAX) return "too_long";
-  const hosted = state.docs.get(o.supplier);
+  const hosted = liveIdentity(state, o.supplier, ctx.nowMs);
   if (hosted === undefined) return "unknown_supplier";
   if (!verifyOffer(o, hosted.signingKey, ctx.crypto)) return "bad_signature";
   const old = state.offers.get(o.supplier);
@@ -60,7 +60,8 @@ function judgeOffer(state: IdServerState, o: SignedOffer, ctx: StepContext): Off
   return "stored";
 }
 
-function removeOffer(state: IdServerState, supplier: NodeId): void {
+/** Removes `supplier`'s offer (it must have one). */
+export function removeOffer(state: IdServerState, supplier: NodeId): void {
   const slot = state.offerSlot.get(supplier)!;
   const last = state.offerOrder.pop()!;
   if (last !== supplier) {

@@ -16,7 +16,16 @@
  *   An accepted document is written to blob `id/<name>` and answered `stored` only when the write
  *   completed; until then it is not served, and other uploads of that name are answered `busy`,
  *   so writes of one name never race. At most `identitiesMax` names are hosted (`full`), at most
- *   `IDSERVER_WRITES_PENDING_MAX` writes are in flight (`busy`).
+ *   `IDSERVER_WRITES_PENDING_MAX` blob writes and deletes are in flight (`busy`).
+ * - Budgets of new names (`rate.ts`): at most `namesPerKeyMax` names under one signing key
+ *   (`too_many_names`), and at most `blockRegistrationsMax` new names per address block per hour
+ *   (`rate_limited`). A higher revision of a hosted name and a refresh are not new names. Every
+ *   refusal is counted as `publish.<outcome>`; a refused publish takes no token.
+ * - Refresh and expiry (`expiry.ts`, `records.ts`): a publish of the hosted document
+ *   (`unchanged`) or of a higher revision refreshes the identity; the refresh time is kept in its
+ *   blob, written again only when the one there is older than `IDSERVER_REFRESH_PERSIST_MS` (the
+ *   cheap path: one signature check, no write). An identity not refreshed for `identityTtlMs` is
+ *   not served and is dropped, with its family record and offer, by the next expiry sweeps.
  * - Family records (`families.ts`): an owner whose identity is hosted here publishes its sealed
  *   record signed by its identity key; a higher revision replaces it. Written to blob
  *   `family/<owner>` before it is answered `stored`, like documents; at most `familiesMax`.
@@ -24,7 +33,13 @@
  *   T", signed by its identity key. Offers live in memory only (suppliers re-announce well before
  *   they expire; losing them on restart costs one announcement round). At most `offersMax`.
  * - Timers: `sweepAtMs`, armed while any offer is held, drops expired offers every
- *   `OFFER_SWEEP_INTERVAL_MS`; `load.retryAtMs` lists again after a failed list.
+ *   `OFFER_SWEEP_INTERVAL_MS`; `expiry.atMs`, armed once ready, sweeps for expired identities
+ *   every `IDSERVER_EXPIRY_SWEEP_MS`; `load.retryAtMs` lists again after a failed list.
+ * - Loading gives each identity the refresh time in its blob (a blob of the old format, none:
+ *   refreshed at load time), but never older than `IDENTITY_LOAD_GRACE_MS` before the
+ *   `identityTtlMs` runs out, so a server restored after a long outage lets its users refresh
+ *   before anyone expires. More than `namesPerKeyMax` names of one key on disk (a flood from
+ *   before the limit existed) load only up to the limit (`load.over_key_limit`).
  * - Messages (requests from nodes are answered by a message to the sender; the same requests from
  *   the host, e.g. the HTTP front, arrive as commands and are answered by notices):
  *
@@ -32,6 +47,9 @@
  * |--------------------|--------------------------|------------------------------------------|
  * | `identity_publish` | `identity_publish_reply` | stored, unchanged, or a refusal reason   |
  * | `identity_fetch`   | `identity_fetch_reply`   | found (with the document), not_found     |
+ *
+ * In the simulator a publish comes as a message from a node, which has no IP address: its
+ * sender's name is its address block for the registration budget.
  * | `offer_announce`   | `offer_announce_reply`   | stored, withdrawn, or a refusal reason   |
  * | `offer_query`      | `offer_query_reply`      | up to `count` live offers (random start) |
  * | `family_publish`   | `family_publish_reply`   | stored, unchanged, or a refusal reason   |
@@ -49,27 +67,37 @@ import { assert } from "../../core/assert.ts";
 import { checkIdentity } from "../../core/identity.ts";
 import { bytesEqual } from "../../core/ids.ts";
 import {
+  IDENTITY_LOAD_GRACE_MS,
   IDSERVER_LIST_PAGE_MAX,
   IDSERVER_LOAD_READS_MAX,
-  IDSERVER_WRITES_PENDING_MAX,
+  IDSERVER_REFRESH_PERSIST_MS,
 } from "../../core/limits.ts";
 import type { PublishOutcome } from "../../core/protocol/identity.ts";
 import type { Message, MessageOf } from "../../core/protocol/mod.ts";
 import { fetchFamily, finishFamilyWrite, loadFamily, publishFamily } from "./families.ts";
+import { armExpiry, finishDelete, sweepIdentities } from "./expiry.ts";
 import { announceOffer, queryOffers, sweepOffers } from "./offers.ts";
+import { addressBlock, requesterAddress, takeRegistration } from "./rate.ts";
+import { decodeRecord, encodeRecord } from "./records.ts";
 import {
   answer,
+  blobOpRoom,
   count,
+  countKeyName,
   DOC_KEY_PREFIX,
   docKey,
   FAMILY_KEY_PREFIX,
   firstAfter,
+  type HostedIdentity,
   type IdServerAnswer,
   type IdServerProtocol,
   type IdServerRequest,
   type IdServerState,
   insertName,
   invariants,
+  keyOf,
+  liveIdentity,
+  type PendingWrite,
   type Requester,
 } from "./state.ts";
 
@@ -100,12 +128,13 @@ export function step(
   }
 }
 
-/** Earliest armed timer: the offer sweep or the load retry. */
+/** Earliest armed timer: the offer sweep, the expiry sweep or the load retry. */
 export function nextDeadlineMs(state: IdServerState): number | null {
-  const a = state.sweepAtMs;
-  const b = state.load.retryAtMs;
-  if (a === null) return b;
-  return b === null ? a : Math.min(a, b);
+  let due: number | null = null;
+  for (const t of [state.sweepAtMs, state.expiry.atMs, state.load.retryAtMs]) {
+    if (t !== null && (due === null || t < due)) due = t;
+  }
+  return due;
 }
 
 /** The ID server as an {@link Actor}. */
@@ -145,7 +174,7 @@ function onRequest(
     case "identity_publish":
       return publish(state, request, requester, ctx);
     case "identity_fetch":
-      return [answer(requester, fetchDocument(state, request))];
+      return [answer(requester, fetchDocument(state, request, ctx.nowMs))];
     case "identity_list":
       return [answer(requester, list(state, request))];
     case "offer_announce": {
@@ -160,7 +189,7 @@ function onRequest(
     case "family_publish":
       return publishFamily(state, request, requester, ctx);
     case "family_fetch":
-      return [answer(requester, fetchFamily(state, request))];
+      return [answer(requester, fetchFamily(state, request, ctx.nowMs))];
   }
 }
 
@@ -182,29 +211,92 @@ function publish(
   const checked = checkIdentity(request.document, ctx.crypto);
   if (!checked.ok) return reply(checked.reason, asked);
   const doc = checked.doc;
-  if (request.name !== undefined && request.name !== doc.name) return reply("name_mismatch", asked);
-  if (state.writing.has(doc.name)) return reply("busy", doc.name);
-  const old = state.docs.get(doc.name);
+  const name = doc.name;
+  if (request.name !== undefined && request.name !== name) return reply("name_mismatch", asked);
+  if (state.writing.has(name) || state.deleting.has(name)) return reply("busy", name);
+  const old = state.docs.get(name);
   if (old !== undefined) {
     if (!bytesEqual(old.signingKey, doc.signingKey)) {
-      return reply("key_changed", doc.name, old.revision);
+      return reply("key_changed", name, old.revision);
     }
-    if (doc.revision < old.revision) return reply("older_revision", doc.name, old.revision);
+    if (doc.revision < old.revision) return reply("older_revision", name, old.revision);
     if (doc.revision === old.revision) {
-      const same = bytesEqual(old.bytes, checked.bytes);
-      return reply(same ? "unchanged" : "conflict", doc.name, old.revision);
+      if (!bytesEqual(old.bytes, checked.bytes)) return reply("conflict", name, old.revision);
+      return refresh(state, name, old, requester, request.requestId, ctx.nowMs);
     }
-  } else if (state.docs.size + state.writing.size >= state.limits.identitiesMax) {
-    return reply("full", doc.name);
+  } else {
+    const held = state.keyNames.get(keyOf(doc.signingKey)) ?? 0;
+    if (held >= state.limits.namesPerKeyMax) return reply("too_many_names", name);
+    if (state.docs.size + state.writing.size >= state.limits.identitiesMax) {
+      return reply("full", name);
+    }
   }
-  if (state.writes.size + state.familyWrites.size >= IDSERVER_WRITES_PENDING_MAX) {
-    return reply("busy", doc.name);
+  if (!blobOpRoom(state)) return reply("busy", name);
+  const adding = old === undefined;
+  if (adding) {
+    const from = requester.via === "message" ? requester.from : undefined;
+    const block = addressBlock(requesterAddress(request.address, from));
+    const { registrationBlocksMax: blocksMax, blockRegistrationsMax: perBlock } = state.limits;
+    const taken = takeRegistration(state.registrations, block, perBlock, blocksMax, ctx.nowMs);
+    if (taken.shared) count(state, "publish.rate_table_full");
+    if (!taken.ok) return reply("rate_limited", name);
+    countKeyName(state, doc.signingKey, 1);
   }
+  const nowMs = ctx.nowMs;
+  const entry: HostedIdentity = {
+    revision: doc.revision,
+    signingKey: doc.signingKey,
+    bytes: checked.bytes,
+    refreshedMs: nowMs,
+    persistedMs: nowMs,
+  };
+  const requestId = request.requestId;
+  return startWrite(state, { kind: "store", name, entry, adding, requester, requestId });
+}
+
+/**
+ * The hosted document was published again: it is refreshed now; its blob is rewritten only when
+ * the refresh time there is older than `IDSERVER_REFRESH_PERSIST_MS` and a write can start.
+ */
+function refresh(
+  state: IdServerState,
+  name: NodeId,
+  hosted: HostedIdentity,
+  requester: Requester,
+  requestId: number,
+  nowMs: number,
+): Out {
+  hosted.refreshedMs = Math.max(hosted.refreshedMs, nowMs);
+  count(state, "publish.refreshed");
+  if (nowMs - hosted.persistedMs < IDSERVER_REFRESH_PERSIST_MS || !blobOpRoom(state)) {
+    count(state, "publish.unchanged");
+    const revision = hosted.revision;
+    return [answer(requester, {
+      type: "identity_publish_reply",
+      requestId,
+      name,
+      outcome: "unchanged",
+      revision,
+    })];
+  }
+  return startWrite(state, {
+    kind: "refresh",
+    name,
+    entry: hosted,
+    adding: false,
+    requester,
+    requestId,
+  });
+}
+
+/** Writes `pending`'s record; the publish is answered when the write completes. */
+function startWrite(state: IdServerState, pending: PendingWrite): Out {
   const id = state.nextIoId++;
-  const entry = { revision: doc.revision, signingKey: doc.signingKey, bytes: checked.bytes };
-  state.writes.set(id, { name: doc.name, entry, requester, requestId: request.requestId });
-  state.writing.add(doc.name);
-  return [{ kind: "io", id, op: { op: "write", key: docKey(doc.name), data: checked.bytes } }];
+  const { name, entry } = pending;
+  state.writes.set(id, pending);
+  state.writing.add(name);
+  const data = encodeRecord(entry.bytes, entry.refreshedMs);
+  return [{ kind: "io", id, op: { op: "write", key: docKey(name), data } }];
 }
 
 function finishWrite(state: IdServerState, id: number, result: BlobResult): Out {
@@ -213,13 +305,21 @@ function finishWrite(state: IdServerState, id: number, result: BlobResult): Out 
   state.writing.delete(pending.name);
   const { name, entry, requester, requestId } = pending;
   let outcome: PublishOutcome = "io_error";
-  if (result.ok) {
+  if (pending.kind === "refresh") {
+    // The document is hosted either way; a refresh time not written only shortens its life
+    // after a restart.
+    outcome = "unchanged";
+    if (result.ok) entry.persistedMs = entry.refreshedMs;
+    else count(state, "publish.refresh_write_failed");
+  } else if (result.ok) {
     if (!state.docs.has(name)) insertName(state.names, name);
     state.docs.set(name, entry);
     outcome = "stored";
+  } else if (pending.adding) {
+    countKeyName(state, entry.signingKey, -1);
   }
   count(state, `publish.${outcome}`);
-  const revision = entry.revision;
+  const revision = state.docs.get(name)?.revision ?? 0;
   const reply = answer(requester, {
     type: "identity_publish_reply",
     requestId,
@@ -232,14 +332,18 @@ function finishWrite(state: IdServerState, id: number, result: BlobResult): Out 
   return [reply, { kind: "trace", event: "idserver.write_failed", detail }];
 }
 
-function fetchDocument(state: IdServerState, request: MessageOf<"identity_fetch">): IdServerAnswer {
+function fetchDocument(
+  state: IdServerState,
+  request: MessageOf<"identity_fetch">,
+  nowMs: number,
+): IdServerAnswer {
   const { requestId, name } = request;
   const base = { type: "identity_fetch_reply", requestId, name } as const;
   if (state.phase !== "ready") {
     count(state, "fetch.starting");
     return { ...base, outcome: "starting", document: undefined };
   }
-  const hosted = state.docs.get(name);
+  const hosted = liveIdentity(state, name, nowMs);
   count(state, hosted === undefined ? "fetch.not_found" : "fetch.found");
   if (hosted === undefined) return { ...base, outcome: "not_found", document: undefined };
   return { ...base, outcome: "found", document: hosted.bytes };
@@ -269,6 +373,7 @@ function beginLoad(state: IdServerState): Out {
 function onIoDone(state: IdServerState, id: number, result: BlobResult, ctx: StepContext): Out {
   if (state.writes.has(id)) return finishWrite(state, id, result);
   if (state.familyWrites.has(id)) return finishFamilyWrite(state, id, result);
+  if (state.deletes.has(id)) return finishDelete(state, id, result);
   const load = state.load;
   if (id === load.listId) {
     load.listId = null;
@@ -279,7 +384,7 @@ function onIoDone(state: IdServerState, id: number, result: BlobResult, ctx: Ste
     }
     load.keys = result.keys ?? [];
     load.next = 0;
-    return continueLoad(state);
+    return continueLoad(state, ctx.nowMs);
   }
   const key = load.reads.get(id);
   assert(key !== undefined, `io completion ${id} matches no request`);
@@ -287,7 +392,7 @@ function onIoDone(state: IdServerState, id: number, result: BlobResult, ctx: Ste
   const out = load.stage === "identities"
     ? loadDocument(state, key, result, ctx)
     : loadFamily(state, key, result, ctx);
-  return out.concat(continueLoad(state));
+  return out.concat(continueLoad(state, ctx.nowMs));
 }
 
 function loadDocument(
@@ -296,8 +401,8 @@ function loadDocument(
   result: BlobResult,
   ctx: StepContext,
 ): Out {
-  const data = result.ok ? result.data : undefined;
-  const checked = data === undefined ? undefined : checkIdentity(data, ctx.crypto);
+  const record = result.ok && result.data !== undefined ? decodeRecord(result.data) : null;
+  const checked = record === null ? undefined : checkIdentity(record.document, ctx.crypto);
   if (checked === undefined || !checked.ok || docKey(checked.doc.name) !== key) {
     count(state, "load.corrupt");
     return [{ kind: "trace", event: "idserver.load_corrupt", detail: { key } }];
@@ -307,16 +412,27 @@ function loadDocument(
     count(state, "load.skipped");
     return [];
   }
+  if ((state.keyNames.get(keyOf(doc.signingKey)) ?? 0) >= state.limits.namesPerKeyMax) {
+    count(state, "load.over_key_limit");
+    return [];
+  }
+  const nowMs = ctx.nowMs;
+  const persisted = record!.refreshedMs;
+  const graceFrom = nowMs - state.limits.identityTtlMs + IDENTITY_LOAD_GRACE_MS;
   insertName(state.names, doc.name);
+  countKeyName(state, doc.signingKey, 1);
   state.docs.set(doc.name, {
     revision: doc.revision,
     signingKey: doc.signingKey,
     bytes: checked.bytes,
+    refreshedMs: persisted === null ? nowMs : Math.min(nowMs, Math.max(persisted, graceFrom)),
+    persistedMs: persisted ?? 0,
   });
+  if (persisted === null) count(state, "load.unrefreshed_format");
   return [];
 }
 
-function continueLoad(state: IdServerState): Out {
+function continueLoad(state: IdServerState, nowMs: number): Out {
   const load = state.load;
   const out: Out = [];
   while (load.reads.size < IDSERVER_LOAD_READS_MAX && load.next < load.keys.length) {
@@ -333,6 +449,7 @@ function continueLoad(state: IdServerState): Out {
     }
     state.phase = "ready";
     load.keys = [];
+    armExpiry(state, nowMs);
     const corrupt = state.counters["load.corrupt"] ?? 0;
     out.push({ kind: "notice", notice: { type: "ready", identities: state.docs.size, corrupt } });
   }
@@ -342,6 +459,8 @@ function continueLoad(state: IdServerState): Out {
 function onTimeout(state: IdServerState, ctx: StepContext): Out {
   const out: Out = [];
   if (state.sweepAtMs !== null && ctx.nowMs >= state.sweepAtMs) sweepOffers(state, ctx.nowMs);
+  const expiry = state.expiry.atMs;
+  if (expiry !== null && ctx.nowMs >= expiry) out.push(...sweepIdentities(state, ctx.nowMs));
   const retry = state.load.retryAtMs;
   if (retry !== null && ctx.nowMs >= retry) out.push(...beginLoad(state));
   return out;

@@ -10,17 +10,24 @@
  * When free space moves by `reannounceShare` of the capacity, or to or from zero, every server
  * hears of it at once.
  *
+ * The identity is published again about daily (`IDENTITY_REFRESH_MS`, ±10%) after each server
+ * took it: ID servers drop identities nobody refreshes for `IDENTITY_TTL_MS`. The refresh rides
+ * on the link's timer (its next action is the earlier of the announcement and the refresh) and
+ * the server answers it `unchanged`. A `rate_limited` refusal (too many new names from our
+ * address block this hour) is retried with the back-off, like `busy`.
+ *
  * @module
  */
 
 import type { NodeId, StepContext } from "../../core/actor.ts";
+import { IDENTITY_REFRESH_MS } from "../../core/limits.ts";
 import { type OfferOutcome, type PublishOutcome, signOffer } from "../../core/protocol/identity.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import { type Out, send, trace } from "./_effects.ts";
 import { count, type IdServerLink, offeredBytes, type SupplierState } from "./state.ts";
 
 const PUBLISHED: readonly PublishOutcome[] = ["stored", "unchanged"];
-const PUBLISH_RETRY: readonly PublishOutcome[] = ["busy", "starting", "io_error"];
+const PUBLISH_RETRY: readonly PublishOutcome[] = ["busy", "starting", "io_error", "rate_limited"];
 const ANNOUNCED: readonly OfferOutcome[] = ["stored", "withdrawn"];
 const ANNOUNCE_RETRY: readonly OfferOutcome[] = ["starting", "full", "stale", "unknown_supplier"];
 
@@ -31,6 +38,7 @@ export function restartLinks(state: SupplierState, ctx: StepContext): Out {
     link.published = false;
     link.pending = null;
     link.announcedFreeBytes = null;
+    link.refreshAtMs = null;
     link.retryMs = state.options.retryMs;
     out.push(act(state, link, ctx));
   }
@@ -40,6 +48,11 @@ export function restartLinks(state: SupplierState, ctx: StepContext): Out {
 function act(state: SupplierState, link: IdServerLink, ctx: StepContext): Out[number] {
   const requestId = state.nextRequestId++;
   link.dueAtMs = ctx.nowMs + state.options.replyTimeoutMs;
+  if (link.refreshAtMs !== null && ctx.nowMs >= link.refreshAtMs) {
+    link.published = false; // publish again first, then announce
+    link.refreshAtMs = null;
+    count(state, "publish.refresh");
+  }
   if (!link.published) {
     link.pending = { kind: "publish", requestId, freeBytes: 0 };
     count(state, "publish.sent");
@@ -65,6 +78,7 @@ function retry(state: SupplierState, link: IdServerLink, ctx: StepContext): void
 function later(state: SupplierState, link: IdServerLink, ctx: StepContext): void {
   const interval = state.options.announceIntervalMs;
   link.dueAtMs = ctx.nowMs + Math.round(interval * (0.9 + 0.2 * ctx.random.float()));
+  if (link.refreshAtMs !== null) link.dueAtMs = Math.min(link.dueAtMs, link.refreshAtMs);
 }
 
 function linkFor(
@@ -94,6 +108,8 @@ export function onPublishReply(
   count(state, `publish.${m.outcome}`);
   if (PUBLISHED.includes(m.outcome)) {
     link.published = true;
+    link.refreshAtMs = ctx.nowMs +
+      Math.round(IDENTITY_REFRESH_MS * (0.9 + 0.2 * ctx.random.float()));
     link.retryMs = state.options.retryMs;
     return [act(state, link, ctx)];
   }

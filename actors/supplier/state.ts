@@ -231,6 +231,8 @@ export interface IdServerLink {
   retryMs: number;
   /** Free bytes of the last offer the server accepted, or `null`. */
   announcedFreeBytes: number | null;
+  /** When to publish the identity again, so that the server keeps it (`null`: not published). */
+  refreshAtMs: number | null;
 }
 
 /** Everything one supplier holds. */
@@ -340,6 +342,7 @@ export function supplierState(config: SupplierConfig): SupplierState {
       dueAtMs: null,
       retryMs: options.retryMs,
       announcedFreeBytes: null,
+      refreshAtMs: null,
     })),
     lastIssuedMs: 0,
     nextIoId: 1,

@@ -121,8 +121,15 @@ export const PUBLISH_OUTCOMES = [
   "busy",
   "starting",
   "io_error",
+  // Appended (issue 10), so the wire indexes of the outcomes above stay as they were.
+  "too_many_names",
+  "rate_limited",
 ] as const;
-/** One of {@link PUBLISH_OUTCOMES}; all but `stored` and `unchanged` are refusals. */
+/**
+ * One of {@link PUBLISH_OUTCOMES}; all but `stored` and `unchanged` are refusals.
+ * `too_many_names`: the signing key already holds the most names the server hosts per key;
+ * `rate_limited`: the requester's address block registered its hourly share of new names.
+ */
 export type PublishOutcome = typeof PUBLISH_OUTCOMES[number];
 
 /** Outcomes of fetching a document. */
@@ -214,6 +221,8 @@ export const FAMILY_PUBLISH_OUTCOMES = [
   "full",
   "starting",
   "io_error",
+  // Appended (issue 10): another write of the owner's record, or too many writes, in flight.
+  "busy",
 ] as const;
 /** One of {@link FAMILY_PUBLISH_OUTCOMES}. */
 export type FamilyPublishOutcome = typeof FAMILY_PUBLISH_OUTCOMES[number];
