@@ -137,3 +137,41 @@ Deno.test("Host queues inputs delivered from inside a step and stops on a bug", 
   assert.equal(host.state.dueMs, null);
   await host.stop();
 });
+
+Deno.test("Host: two nodes seeded alike draw different secrets (ctx.secret is the CSPRNG)", () => {
+  interface P extends Protocol {
+    message: never;
+    job: never;
+    jobResult: never;
+    command: "draw";
+    notice: { random: string; secret: string };
+  }
+  const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  const drawer: Actor<null, P> = {
+    step: (_s, input: Input<P>, ctx): Effect<P>[] =>
+      input.kind !== "command" ? [] : [{
+        kind: "notice",
+        notice: { random: hex(ctx.random.bytes(16)), secret: hex(ctx.secret.bytes(16)) },
+      }],
+    nextDeadlineMs: () => null,
+    invariants: () => {},
+  };
+  const draw = () => {
+    const host = new Host<null, P>({
+      actor: drawer,
+      state: null,
+      self: "n",
+      crypto: stepCryptoFor(),
+      random: Random.stream(42), // the same (predictable) seed on both "machines"
+      store: new MemoryBlobStore(),
+    });
+    let got: P["notice"] | undefined;
+    host.subscribe((n) => got = n);
+    host.deliver({ kind: "command", command: "draw" });
+    return got!;
+  };
+  const a = draw();
+  const b = draw();
+  assert.equal(a.random, b.random, "the seeded stream repeats, as a 32-bit seed would");
+  assert.notEqual(a.secret, b.secret, "secrets must not repeat");
+});
