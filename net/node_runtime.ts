@@ -102,7 +102,7 @@ export async function publishWithContact(
   return doc;
 }
 
-function peerResolver(idServers: string[]): PeerResolver {
+export function peerResolver(idServers: string[]): PeerResolver {
   const cache = createIdentityCache();
   const resolver = new IdentityResolver(cache, stepCryptoFor());
   const info = (name: NodeId) => {

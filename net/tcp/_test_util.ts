@@ -26,15 +26,23 @@ export interface TestIdentity {
   doc: IdentityDocument;
 }
 
-/** A fresh identity for `name` reachable at `port` (`keys` to reuse a key pair). */
-export function makeIdentity(name: NodeId, port: number, keys = generateSigningKeyPair()) {
+/**
+ * A fresh identity for `name` reachable at `port` (`keys` to reuse a key pair), naming
+ * `sources` as its ID servers.
+ */
+export function makeIdentity(
+  name: NodeId,
+  port: number,
+  keys = generateSigningKeyPair(),
+  sources = ["http://127.0.0.1:1"],
+) {
   const key = importPrivateKey(keys.privateKey);
   const doc = signIdentity({
     name,
     signingKey: keys.publicKey,
     agreementKey: generateX25519KeyPair().publicKey,
     contacts: [`tcp://127.0.0.1:${port}`],
-    sources: ["http://127.0.0.1:1"],
+    sources,
     revision: 1,
     dateMs: 1_700_000_000_000,
   }, (data) => signWith(key, data));
