@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import * as net from "node:net";
 import { idServerActor, type IdServerProtocol } from "../../actors/idserver/mod.ts";
 import { type IdServerState, idServerState } from "../../actors/idserver/mod.ts";
@@ -155,7 +155,8 @@ export function connectFrom(from: string, port: number): Promise<RawClient> {
 /** Runs the initiator's handshake as `local` over a raw client. */
 export async function initiateOver(client: RawClient, local: LocalIdentity, target: DialTarget) {
   const reader = new FrameReader(client);
-  const result = await initiate({ reader, write: (b) => client.write(b) }, local, target);
+  const io = { reader, write: async (b: Uint8Array) => void await client.write(b) };
+  const result = await initiate(io, local, target);
   return { reader, result };
 }
 

@@ -58,7 +58,13 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ port: listener.addr.port, key: toHex(id.keys.publicKey) }));
   for (let line = await nextLine(); line !== null; line = await nextLine()) {
     if (line === "stats") {
-      console.log(JSON.stringify({ large, counters: transport.counters }));
+      const pool = transport.readPool;
+      console.log(JSON.stringify({
+        large,
+        counters: transport.counters,
+        pool: { peakBytes: pool.peakBytes, waits: pool.waits, timeouts: pool.timeouts },
+        memory: Deno.memoryUsage(),
+      }));
     }
   }
   await transport.close();

@@ -118,8 +118,8 @@ export type Direction = "up" | "down";
  */
 export type Tamper = (dir: Direction, index: number, frame: Uint8Array) => Uint8Array[] | "cut";
 
-/** Frames up the dialer sends before data: hello and finish. Frames down: the reply. */
-export const HANDSHAKE_FRAMES = { up: 2, down: 1 } as const;
+/** Frames up the dialer sends before data: hello and finish. Frames down: reply and verdict. */
+export const HANDSHAKE_FRAMES = { up: 2, down: 2 } as const;
 
 /** A frame-aware TCP proxy on 127.0.0.1 in front of `targetPort`, for tampering on the wire. */
 export class FrameProxy {

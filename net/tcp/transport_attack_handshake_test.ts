@@ -62,7 +62,9 @@ Deno.test("attack: forged hellos naming a peer do not delay a real message to it
   const forged: RawClient[] = [];
   try {
     const victim = net.identities.get("a")!;
-    for (let i = 0; i < 24; i++) forged.push(await forgedHello(attackerAddress(1 + (i % 3), i), b, victim, net));
+    for (let i = 0; i < 24; i++) {
+      forged.push(await forgedHello(attackerAddress(1 + (i % 3), i), b, victim, net));
+    }
     b.send("a", Uint8Array.of(1));
     await before(
       () => got.length === 1,

@@ -53,7 +53,11 @@ function node(
 async function impostorDials(to: Node, name: NodeId): Promise<string> {
   const fake = makeIdentity(name, 1);
   const target = { name: to.id.doc.name, signingKey: to.id.keys.publicKey };
-  const { conn, result } = await rawHandshake(to.transport.address!.port, localIdentityOf(fake), target);
+  const { conn, result } = await rawHandshake(
+    to.transport.address!.port,
+    localIdentityOf(fake),
+    target,
+  );
   try {
     if (!result.ok) return result.reason;
     await writeAll(conn, result.session.seal(new TextEncoder().encode("remove everything")));
@@ -133,7 +137,7 @@ Deno.test("attack: a user's node just restarted (empty cache) refuses a fake sup
     // A fake "sup0" with a fresh key dials it first, before it has looked anybody up.
     assert.equal(await impostorDials(alice, "sup0"), "key_mismatch");
     assert.equal(alice.transport.counters.rejected.key_mismatch, 1);
-    assert.deepEqual(alice.got, [], "the fake supplier's acknowledgement never reached the user");
+    assert.equal(alice.got.length, 0, "the fake supplier's acknowledgement never reached the user");
     // The real supplier is still reached and still heard.
     alice.transport.send("sup0", Uint8Array.of(2));
     await waitFor(() => sup0.got.length === 2, 5000, "the store after the restart");
