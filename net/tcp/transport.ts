@@ -741,17 +741,19 @@ export class TcpTransport implements Transport {
     const use = this.#blockUse(block);
     if (use.lookups >= this.#o.lookupsPerBlockMax) return "lookup_busy";
     use.lookups++;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    // Given up at the admission deadline, or at once when the transport closes.
+    const { promise: late, resolve } = Promise.withResolvers<BindingVerdict>();
+    const timer = setTimeout(() => resolve("lookup_failed"), this.#o.admissionTimeoutMs);
+    const onStop = () => resolve("lookup_failed");
+    this.#stop.signal.addEventListener("abort", onStop, { once: true });
     try {
-      const late = new Promise<BindingVerdict>((resolve) => {
-        timer = setTimeout(() => resolve("lookup_failed"), this.#o.admissionTimeoutMs);
-      });
       return await Promise.race([resolver.confirm(name, key), late]);
     } catch (e) {
       this.#trace?.("transport.resolver_failed", { peer: name, error: String(e) });
       return "lookup_failed";
     } finally {
       clearTimeout(timer);
+      this.#stop.signal.removeEventListener("abort", onStop);
       this.#blockLeft(block, "lookups");
     }
   }
