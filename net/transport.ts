@@ -8,8 +8,10 @@
  * packets, their envelopes and their checks (`core/packet.ts`) ride on top of it.
  *
  * Semantics every implementation keeps:
- * - **Authenticity.** The `from` a message handler sees is the node that sent the bytes: the TCP
- *   handshake proves it, the memory hub knows it. Nobody else can inject or alter a frame.
+ * - **Authenticity.** The `from` a message handler sees is the node that sent the bytes, and `key`
+ *   the key it proved: the TCP handshake proves the key, and the listener admits the peer only
+ *   when its {@link PeerResolver} binds the claimed name to that key (pinned, or confirmed on the
+ *   node's own ID servers); the memory hub knows both. Nobody else can inject or alter a frame.
  * - **Order.** Messages from one sender to one receiver arrive in the order they were sent, each
  *   at most once; while both stay up and the receiver keeps reading, exactly once. A connection
  *   that fails loses what it had not written yet only if redialing fails too: the transport

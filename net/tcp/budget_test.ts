@@ -25,7 +25,7 @@ Deno.test("FrameBufferPool charges whole granules and hands out what fits", () =
   pool.give(d);
 });
 
-Deno.test("FrameBufferPool serves waiters in order; a big one is not starved by small ones", async () => {
+Deno.test("FrameBufferPool: waiters in order; small ones never starve a big one", async () => {
   const pool = new FrameBufferPool(4 * G);
   const held = [pool.tryTake(2 * G)!, pool.tryTake(2 * G)!];
   const order: string[] = [];

@@ -65,7 +65,7 @@ Deno.test("FrameReader: an oversized prefix is refused before its body is read",
   assert.equal(src.offered, 4, "only the length prefix was read");
 });
 
-Deno.test("FrameReader: a large frame is read into a pool buffer, held until released", async () => {
+Deno.test("FrameReader: a large frame comes in a pool buffer, held until released", async () => {
   const pool = new FrameBufferPool(1 << 20);
   const bodies = [10, 600_000, 5].map((n) => new Uint8Array(n).map((_, i) => i & 0xff));
   const reader = new FrameReader(source(concat(bodies.map(frame)), 1 << 16), { pool });
@@ -112,7 +112,7 @@ Deno.test("FrameReader: a frame cut short gives its buffer back", async () => {
   assert.equal(pool.usedBytes, 0);
 });
 
-Deno.test("FrameReader: disposed during a read, it gives its buffer back when the read ends", async () => {
+Deno.test("FrameReader: disposed mid-read, it gives its buffer back as the read ends", async () => {
   const pool = new FrameBufferPool(1 << 20);
   const { promise: gone, resolve: end } = Promise.withResolvers<number | null>();
   let reads = 0;

@@ -123,7 +123,7 @@ Deno.test("TCP: a hello for another node is closed before any reply", async () =
   });
 });
 
-Deno.test("TCP: a refusal forged on the path fails its tag; the dialer only loses the try", async () => {
+Deno.test("TCP: a refusal forged on the path fails its tag; the dial just fails", async () => {
   const net = new TestNet();
   const a = net.node("a");
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -180,7 +180,7 @@ Deno.test("TCP: a dialer refuses a listener that is not the node it dialed", asy
   }
 });
 
-Deno.test("TCP: a peer that connects and says nothing is cut off at the pre-auth deadline", async () => {
+Deno.test("TCP: a peer that says nothing is cut off at the pre-auth deadline", async () => {
   await stillServing({ preauthTimeoutMs: 200 }, async (b) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: b.address!.port });
     await readToEnd(conn);

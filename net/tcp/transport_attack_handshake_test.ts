@@ -83,7 +83,7 @@ Deno.test("attack: forged hellos naming a peer do not delay a real message to it
   }
 });
 
-Deno.test("attack: silent connections from many /24 blocks; an honest peer still connects", async () => {
+Deno.test("attack: silent connections from many /24s; an honest peer still connects", async () => {
   const net = new TestNet();
   const b = net.node("b", { preauthTimeoutMs: 1500, handshakeTimeoutMs: 1500 });
   const c = net.node("c");
@@ -120,7 +120,7 @@ Deno.test("attack: silent connections from many /24 blocks; an honest peer still
   }
 });
 
-Deno.test("attack: authenticated connections from one /24 block and under one key are capped", async () => {
+Deno.test("attack: authenticated connections per /24 block and per key are capped", async () => {
   const net = new TestNet();
   const b = net.node("b");
   const c = net.node("c");

@@ -67,7 +67,7 @@ async function impostorDials(to: Node, name: NodeId): Promise<string> {
   }
 }
 
-Deno.test("attack: a fresh key claiming an existing node's name is refused (key_mismatch)", async () => {
+Deno.test("attack: a fresh key claiming an existing name is refused (key_mismatch)", async () => {
   const ids = await startIdServer();
   const carol = makeIdentity("carol", 1, undefined, [ids.url]);
   await ids.publish(carol.doc);
@@ -122,7 +122,7 @@ Deno.test("attack: a legitimate peer nobody cached is admitted after the lookup"
   }
 });
 
-Deno.test("attack: a user's node just restarted (empty cache) refuses a fake supplier", async () => {
+Deno.test("attack: a user's node just restarted (empty cache) refuses a fake one", async () => {
   const ids = await startIdServer();
   const sup0 = node("sup0", ids);
   await ids.publish(sup0.id.doc);

@@ -58,7 +58,7 @@ function lookup(served: Served, options: PeerLookupOptions = {}, ids = [A, B]) {
   return { l, cache, ...s, advance: (ms: number) => now += ms };
 }
 
-Deno.test("lookup: a name is confirmed for a key only when no own ID server serves another", async () => {
+Deno.test("lookup: confirmed only when no own ID server serves another key", async () => {
   const carol = makeIdentity("carol", 1, undefined, ["http://evil.test"]);
   const fake = makeIdentity("carol", 1);
   // One server serves the real document, the other has nothing or is down: confirmed, pinned.
@@ -80,7 +80,7 @@ Deno.test("lookup: a name is confirmed for a key only when no own ID server serv
   assert.equal(t.l.counters.conflicts, 1);
 });
 
-Deno.test("lookup: unknown and unanswered names are remembered, briefly and boundedly", async () => {
+Deno.test("lookup: unknown and unanswered names are remembered, briefly, boundedly", async () => {
   const t = lookup(new Map([[`${A}/x`, "down"], [`${B}/x`, "down"]]), {
     negativeTtlMs: 60_000,
     failedTtlMs: 5_000,
@@ -125,7 +125,7 @@ Deno.test("lookup: a flood of fresh names is refused as busy, and lookups time o
   slow.release();
 });
 
-Deno.test("lookup: a dial of a name nothing is cached for asks only the own ID servers", async () => {
+Deno.test("lookup: a dial of an uncached name asks only the own ID servers", async () => {
   const carol = makeIdentity("carol", 1, undefined, ["http://evil.test"]);
   const t = lookup(new Map([[`${B}/carol`, carol.doc]]));
   const found = await t.l.find("carol");
