@@ -8,8 +8,9 @@
  *   prefix, no crypto) over a loopback socket in the same run. Both ends run in this process, so
  *   one core seals and opens every frame and moves every byte.
  * - Handshakes per second: fresh connections to a transport's listener, each running the full
- *   initiator handshake (X25519, two signatures, two document checks), one at a time and
- *   {@link HANDSHAKE_CONCURRENCY} at once, against bare TCP connect-and-close.
+ *   initiator handshake (X25519, two signatures, two document checks, the listener's admission
+ *   of a pinned name and its sealed verdict), one at a time and {@link HANDSHAKE_CONCURRENCY}
+ *   at once (one dialer identity each), against bare TCP connect-and-close.
  *
  * @module
  */
@@ -22,6 +23,7 @@ import { FrameReader, writeAll } from "../net/tcp/frames.ts";
 import { initiate } from "../net/tcp/handshake.ts";
 import type { TcpTransport } from "../net/tcp/transport.ts";
 import { fromHex, toHex } from "../core/ids.ts";
+import { generateSigningKeyPair } from "../data/signing.ts";
 
 /** Bytes moved per throughput measurement. */
 const STREAM_BYTES = 256 * 1024 * 1024;
@@ -157,15 +159,19 @@ function startReceivers(net: TestNet, name: string) {
 
 /** The `--peer` process: receivers until its standard input closes. */
 async function runPeer(): Promise<void> {
-  const receivers = startReceivers(new TestNet(), "bench-peer");
+  const net = new TestNet();
+  // The receiver admits only names it knows: the sender's key comes on the command line.
+  const key = Deno.args[Deno.args.indexOf("--peer") + 1];
+  net.peers.set("bench-sender", { signingKey: fromHex(key), contacts: [] });
+  const receivers = startReceivers(net, "bench-peer");
   console.log(JSON.stringify(receivers.info));
   for await (const _ of Deno.stdin.readable); // the parent closes stdin when done
   await receivers.close();
 }
 
-async function spawnPeer() {
+async function spawnPeer(senderKey: Uint8Array) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", new URL(import.meta.url).pathname, "--peer"],
+    args: ["run", "--allow-all", new URL(import.meta.url).pathname, "--peer", toHex(senderKey)],
     stdin: "piped",
     stdout: "piped",
   }).spawn();
@@ -191,13 +197,14 @@ async function spawnPeer() {
 async function benchThroughput(two: boolean): Promise<void> {
   const net = new TestNet();
   const here = two ? undefined : startReceivers(net, "bench-peer");
-  const there = two ? await spawnPeer() : undefined;
+  const senderKeys = generateSigningKeyPair();
+  const there = two ? await spawnPeer(senderKeys.publicKey) : undefined;
   const info = here?.info ?? there!.info;
   net.peers.set("bench-peer", {
     signingKey: fromHex(info.signingKey),
     contacts: [`tcp://127.0.0.1:${info.port}`],
   });
-  const a = net.node("bench-sender", { idleTimeoutMs: 600_000 });
+  const a = net.node("bench-sender", { idleTimeoutMs: 600_000 }, 0, senderKeys);
   try {
     await sessionRate(a, "bench-peer", 1024, 1); // handshake outside the timing
     for (const size of [1024 * 1024, 64 * 1024]) {
@@ -224,11 +231,17 @@ interface HandshakeTarget {
   signingKey: Uint8Array;
 }
 
+/** The identities the benchmark dials with, one per concurrent dialer (as separate peers). */
+const DIALERS = Array.from(
+  { length: HANDSHAKE_CONCURRENCY },
+  (_, i) => makeIdentity(`bench-dialer-${i}`, 1),
+);
+
 /** Connections per second to `target`: each runs the initiator's handshake when `full`. */
 async function handshakeRate(target: HandshakeTarget, concurrency: number, full: boolean) {
-  const local = localIdentityOf(makeIdentity("bench-dialer", 1));
   let started = 0;
-  const worker = async () => {
+  const worker = async (i: number) => {
+    const local = localIdentityOf(DIALERS[i]);
     while (started++ < HANDSHAKES) {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: target.port });
       if (full) {
@@ -240,7 +253,7 @@ async function handshakeRate(target: HandshakeTarget, concurrency: number, full:
     }
   };
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  await Promise.all(Array.from({ length: concurrency }, (_, i) => worker(i)));
   return (HANDSHAKES * 1000) / (performance.now() - t0);
 }
 
@@ -267,8 +280,9 @@ function closingListener(): { port: number; close(): Promise<void> } {
 
 async function benchHandshakes(): Promise<void> {
   const net = new TestNet();
-  // Every dialer here is on 127.0.0.1: lift the per-address cap to the overall one.
-  const node = net.node("bench-listener", { handshakesMax: 64, handshakesPerAddressMax: 64 });
+  // Every dialer here is on 127.0.0.1: lift the per-block cap to the overall one.
+  const node = net.node("bench-listener", { handshakesMax: 64, handshakesPerBlockMax: 64 });
+  for (const d of DIALERS) net.publish(d, 1); // the listener admits only names it knows
   const bareListener = closingListener();
   const signingKey = net.peers.get("bench-listener")!.signingKey;
   const target = { port: node.address!.port, name: "bench-listener", signingKey };

@@ -105,10 +105,6 @@ export const TCP_FRAME_OVERHEAD_BYTES = 8 + 16;
 export const TCP_FRAME_BYTES_MAX = MESSAGE_BYTES_MAX + TCP_FRAME_OVERHEAD_BYTES;
 /** Largest handshake frame body: an identity document, keys, a boot id and a signature. */
 export const TCP_HANDSHAKE_FRAME_BYTES_MAX = IDENTITY_DOC_BYTES_MAX + 1024;
-/** Connections accepted or dialed that have not finished their handshake yet. */
-export const TCP_HANDSHAKES_MAX = 64;
-/** Unfinished inbound handshakes from one IP address: one address cannot take every slot. */
-export const TCP_HANDSHAKES_PER_ADDRESS_MAX = 16;
 /** Authenticated connections one TCP transport keeps open at once. */
 export const TCP_CONNECTIONS_MAX = 1024;
 /** Failed dials in a row to one peer before its queued frames are dropped. */
@@ -244,3 +240,40 @@ export const IDSERVER_EXPIRY_SWEEP_MS = 10 * 60 * 1000;
 export const IDSERVER_EXPIRY_SCAN_MAX = 4096;
 /** Expired identities one sweep drops at most (each costs one or two blob deletes). */
 export const IDSERVER_EXPIRY_DROPS_MAX = 256;
+
+// TCP admission and budgets (net/tcp/; the peer lookups of net/node_runtime.ts)
+
+/** Longest an inbound connection may take from accept to a verified finish (unauthenticated). */
+export const TCP_PREAUTH_TIMEOUT_MS = 5_000;
+/** Longest an authenticated inbound connection waits for the check of its name->key binding. */
+export const TCP_ADMISSION_TIMEOUT_MS = 5_000;
+/** Inbound connections not admitted yet (handshake or binding check under way), in total. */
+export const TCP_INBOUND_HANDSHAKES_MAX = 256;
+/** Inbound connections not admitted yet from one address block (IPv4 /24, IPv6 /64). */
+export const TCP_HANDSHAKES_PER_BLOCK_MAX = 16;
+/** Binding checks waiting on an ID-server lookup at once for one address block. */
+export const TCP_LOOKUPS_PER_BLOCK_MAX = 4;
+/** Authenticated inbound connections from one address block. */
+export const TCP_CONNECTIONS_PER_BLOCK_MAX = 64;
+/** Connections (open or being admitted) authenticated by one key, whatever names it claims. */
+export const TCP_CONNECTIONS_PER_KEY_MAX = 4;
+/** Bytes of frame buffers all connections of one transport hold together beyond their shares. */
+export const TCP_READ_BUFFER_BYTES_MAX = 64 * 1024 * 1024;
+/** Bytes each connection reads frames into without asking the shared budget (its own share). */
+export const TCP_CONNECTION_READ_SHARE_BYTES = 16 * 1024;
+/** Longest a connection waits for room in the shared frame budget before it is closed. */
+export const TCP_READ_BUFFER_WAIT_MS_MAX = 30_000;
+/** First pause of an accept loop after a failed accept(); doubles with each failure in a row. */
+export const TCP_ACCEPT_RETRY_MS = 50;
+/** Longest pause of an accept loop after failed accepts. */
+export const TCP_ACCEPT_RETRY_MS_MAX = 1_000;
+/** ID-server lookups of peers' identities (binding checks and dials) under way at once. */
+export const PEER_LOOKUPS_MAX = 32;
+/** Time limit of one lookup's request to one ID server. */
+export const PEER_LOOKUP_TIMEOUT_MS = 4_000;
+/** Names whose unsuccessful lookup is remembered (not found, keys disagree, no answer). */
+export const PEER_LOOKUP_NEGATIVE_ENTRIES_MAX = 4096;
+/** How long a lookup that found no document, or documents under several keys, is remembered. */
+export const PEER_LOOKUP_NEGATIVE_TTL_MS = 60_000;
+/** How long a lookup that no ID server answered is remembered. */
+export const PEER_LOOKUP_FAILED_TTL_MS = 5_000;

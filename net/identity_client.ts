@@ -18,11 +18,17 @@
  * A fetched record is parsed but not verified: check it with `verifyFamilyRecord` against the
  * owner's identity key before trusting it.
  *
+ * {@link PeerLookup} answers, for a real node's transport, which key a peer's name means: from
+ * the node's own configured ID servers only (never from the sources a peer's document names,
+ * which the peer chose), with bounded concurrency, a bounded negative cache with expiry, and a
+ * timeout on every request; what it confirms it pins in the identity cache.
+ *
  * @module
  */
 
 import type { NodeId, StepCrypto } from "../core/actor.ts";
 import {
+  checkIdentity,
   type IdentityDocument,
   identityFromJson,
   identityToJson,
@@ -37,7 +43,16 @@ import {
   lookupIdentity,
   offerIdentity,
 } from "../core/identity_cache.ts";
-import { IDENTITY_JSON_BYTES_MAX, IDENTITY_SOURCES_MAX } from "../core/limits.ts";
+import { bytesEqual } from "../core/ids.ts";
+import {
+  IDENTITY_JSON_BYTES_MAX,
+  IDENTITY_SOURCES_MAX,
+  PEER_LOOKUP_FAILED_TTL_MS,
+  PEER_LOOKUP_NEGATIVE_ENTRIES_MAX,
+  PEER_LOOKUP_NEGATIVE_TTL_MS,
+  PEER_LOOKUP_TIMEOUT_MS,
+  PEER_LOOKUPS_MAX,
+} from "../core/limits.ts";
 import type {
   FamilyPublishOutcome,
   PublishOutcome,
@@ -433,4 +448,216 @@ export function createIdentity(
     revision: 1,
     dateMs: nowMs,
   }, sign);
+}
+
+/**
+ * Whether a name is bound to a key: `ok`, or why not. `unknown_peer`: no ID server serves the
+ * name; `key_mismatch`: it is bound to another key (or the ID servers disagree on its key);
+ * `lookup_busy`: too many lookups under way to start another; `lookup_failed`: no ID server
+ * answered in time.
+ */
+export type BindingVerdict =
+  | "ok"
+  | "unknown_peer"
+  | "key_mismatch"
+  | "lookup_busy"
+  | "lookup_failed";
+
+/** Limits of a {@link PeerLookup}; the defaults are the named maxima. */
+export interface PeerLookupOptions extends HttpOptions {
+  /** Lookups under way at once, refreshes included (default {@link PEER_LOOKUPS_MAX}). */
+  lookupsMax?: number;
+  /** Names whose unsuccessful lookup is remembered (default the named maximum). */
+  negativeEntriesMax?: number;
+  /** How long "not found" and "keys disagree" are remembered. */
+  negativeTtlMs?: number;
+  /** How long "no ID server answered" is remembered. */
+  failedTtlMs?: number;
+  clock?: () => number;
+}
+
+type LookupOutcome =
+  | { kind: "found"; doc: IdentityDocument }
+  | { kind: "unknown" | "conflict" | "failed" };
+
+/** What a {@link PeerLookup} did, for metrics and tests. Counts only grow. */
+export interface PeerLookupCounters {
+  /** Lookups sent to the ID servers, and how they ended. */
+  lookups: number;
+  found: number;
+  unknown: number;
+  conflicts: number;
+  failed: number;
+  /** Refused at once: too many lookups under way. */
+  busy: number;
+  /** Answered from the negative cache, or by joining a lookup of the same name under way. */
+  negativeHits: number;
+  joined: number;
+}
+
+const VERDICTS = {
+  unknown: "unknown_peer",
+  conflict: "key_mismatch",
+  failed: "lookup_failed",
+} as const;
+
+/**
+ * Which key a peer's name means, from a node's own ID servers.
+ *
+ * A name is *confirmed* for a key when at least one of the configured ID servers serves a
+ * document for that name that verifies under that key and none serves a verifying document for
+ * it under another key (servers that do not answer do not count either way). The document is
+ * then offered to the identity cache, which pins its key: the cache is the positive cache
+ * (bounded, least recently used out; a pin does not expire, since a name means one key). The
+ * other outcomes are remembered per name in a bounded negative cache, briefly. Lookups of the
+ * same name share one request round; at most `lookupsMax` rounds run at once, further ones are
+ * refused as `lookup_busy` at once (the caller refuses its peer, which may retry).
+ */
+export class PeerLookup {
+  readonly cache: IdentityCache;
+  readonly counters: PeerLookupCounters = {
+    lookups: 0,
+    found: 0,
+    unknown: 0,
+    conflicts: 0,
+    failed: 0,
+    busy: 0,
+    negativeHits: 0,
+    joined: 0,
+  };
+  readonly #crypto: Pick<StepCrypto, "verify">;
+  readonly #servers: readonly string[];
+  readonly #resolver: IdentityResolver;
+  readonly #http: HttpOptions;
+  readonly #o: Required<Omit<PeerLookupOptions, keyof HttpOptions>>;
+  readonly #negative = new Map<
+    NodeId,
+    { kind: "unknown" | "conflict" | "failed"; untilMs: number }
+  >();
+  readonly #running = new Map<NodeId, Promise<LookupOutcome>>();
+  #refreshes = 0;
+
+  /**
+   * @param cache the node's identity cache (pins keys)
+   * @param idServers the node's own ID servers (base URLs)
+   */
+  constructor(
+    cache: IdentityCache,
+    crypto: Pick<StepCrypto, "verify">,
+    idServers: readonly string[],
+    options: PeerLookupOptions = {},
+  ) {
+    this.cache = cache;
+    this.#crypto = crypto;
+    this.#servers = [...new Set(idServers)];
+    this.#http = { timeoutMs: options.timeoutMs ?? PEER_LOOKUP_TIMEOUT_MS, fetch: options.fetch };
+    this.#o = {
+      lookupsMax: options.lookupsMax ?? PEER_LOOKUPS_MAX,
+      negativeEntriesMax: options.negativeEntriesMax ?? PEER_LOOKUP_NEGATIVE_ENTRIES_MAX,
+      negativeTtlMs: options.negativeTtlMs ?? PEER_LOOKUP_NEGATIVE_TTL_MS,
+      failedTtlMs: options.failedTtlMs ?? PEER_LOOKUP_FAILED_TTL_MS,
+      clock: options.clock ?? Date.now,
+    };
+    this.#resolver = new IdentityResolver(cache, crypto, { ...this.#http, clock: this.#o.clock });
+  }
+
+  /** Lookups under way now (rounds and refreshes). */
+  get running(): number {
+    return this.#running.size + this.#refreshes;
+  }
+
+  /** Whether `name` means `key`: the pinned key, else a lookup (see the class notes). */
+  async confirm(name: NodeId, key: Uint8Array): Promise<BindingVerdict> {
+    const found = await this.find(name);
+    if (typeof found === "string") return found;
+    return bytesEqual(found.signingKey, key) ? "ok" : "key_mismatch";
+  }
+
+  /** `name`'s document: the cached one, else confirmed on the ID servers and pinned; or why not. */
+  async find(name: NodeId): Promise<IdentityDocument | Exclude<BindingVerdict, "ok">> {
+    const cached = lookupIdentity(this.cache, name);
+    if (cached !== undefined) return cached;
+    const now = this.#o.clock();
+    const negative = this.#negative.get(name);
+    if (negative !== undefined) {
+      if (negative.untilMs > now) {
+        this.counters.negativeHits++;
+        return VERDICTS[negative.kind];
+      }
+      this.#negative.delete(name);
+    }
+    let round = this.#running.get(name);
+    if (round !== undefined) this.counters.joined++;
+    else {
+      if (this.running >= this.#o.lookupsMax) {
+        this.counters.busy++;
+        return "lookup_busy";
+      }
+      round = this.#lookup(name).finally(() => this.#running.delete(name));
+      this.#running.set(name, round);
+    }
+    const outcome = await round;
+    return outcome.kind === "found" ? outcome.doc : VERDICTS[outcome.kind];
+  }
+
+  /**
+   * A newer revision of a pinned `name` (its contacts may have changed), from its document's
+   * sources and ours: the pin holds, so any source will do. `undefined` when none has one or
+   * the lookups are all busy.
+   */
+  async refresh(name: NodeId): Promise<IdentityDocument | undefined> {
+    const cached = lookupIdentity(this.cache, name);
+    if (cached === undefined || this.running >= this.#o.lookupsMax) return undefined;
+    this.#refreshes++;
+    try {
+      const sources = [...new Set([...cached.sources, ...this.#servers])];
+      const r = await this.#resolver.resolve(name, sources);
+      return r.ok ? r.doc : undefined;
+    } finally {
+      this.#refreshes--;
+    }
+  }
+
+  async #lookup(name: NodeId): Promise<LookupOutcome> {
+    this.counters.lookups++;
+    const fetched = await Promise.all(
+      this.#servers.map((source) => fetchIdentity(source, name, this.#http)),
+    );
+    let answered = false;
+    const docs: { doc: IdentityDocument; bytes: Uint8Array }[] = [];
+    for (const r of fetched) {
+      if (!r.ok) {
+        answered ||= r.reason === "not_found";
+        continue;
+      }
+      answered = true;
+      const checked = checkIdentity(r.bytes, this.#crypto);
+      if (checked.ok && checked.doc.name === name) docs.push(checked);
+    }
+    if (docs.length === 0) return this.#remember(name, answered ? "unknown" : "failed");
+    const key = docs[0].doc.signingKey;
+    if (docs.some((d) => !bytesEqual(d.doc.signingKey, key))) {
+      return this.#remember(name, "conflict");
+    }
+    const now = this.#o.clock();
+    docs.sort((a, b) => b.doc.revision - a.doc.revision);
+    for (const d of docs) offerIdentity(this.cache, d.bytes, this.#crypto, now, name);
+    const pinned = lookupIdentity(this.cache, name);
+    if (pinned === undefined || !bytesEqual(pinned.signingKey, key)) {
+      return this.#remember(name, "conflict"); // pinned under another key meanwhile
+    }
+    this.counters.found++;
+    return { kind: "found", doc: pinned };
+  }
+
+  #remember(name: NodeId, kind: "unknown" | "conflict" | "failed"): LookupOutcome {
+    this.counters[kind === "unknown" ? "unknown" : kind === "conflict" ? "conflicts" : "failed"]++;
+    const ttl = kind === "failed" ? this.#o.failedTtlMs : this.#o.negativeTtlMs;
+    this.#negative.delete(name);
+    while (this.#negative.size >= this.#o.negativeEntriesMax) {
+      this.#negative.delete(this.#negative.keys().next().value!);
+    }
+    this.#negative.set(name, { kind, untilMs: this.#o.clock() + ttl });
+    return { kind };
+  }
 }

@@ -38,7 +38,8 @@ import { IdGateway, idServerNodeId } from "./id_gateway.ts";
 import {
   createIdentity,
   fetchIdentity,
-  IdentityResolver,
+  PeerLookup,
+  type PeerLookupOptions,
   publishIdentity,
 } from "./identity_client.ts";
 import { IdentityRefresher } from "./identity_refresh.ts";
@@ -105,21 +106,29 @@ export async function publishWithContact(
   return doc;
 }
 
-function peerResolver(idServers: string[]): PeerResolver {
+/**
+ * The resolver of a real node's transport, over a fresh identity cache: which key a name means
+ * and where it listens. A name nothing is cached for is looked up on the node's own ID servers
+ * (`idServers`; never on the sources a peer's document names, which the peer chose), for a
+ * dial as for a peer dialing in (`confirm`), with the bounds of {@link PeerLookup}. So a node
+ * that just started, with nothing cached, trusts nobody it has not confirmed there.
+ */
+export function peerResolver(idServers: string[], options: PeerLookupOptions = {}): PeerResolver {
   const cache = createIdentityCache();
-  const resolver = new IdentityResolver(cache, stepCryptoFor());
-  const info = (name: NodeId) => {
-    const doc = lookupIdentity(cache, name);
-    return doc === undefined ? undefined : { signingKey: doc.signingKey, contacts: doc.contacts };
-  };
+  const lookups = new PeerLookup(cache, stepCryptoFor(), idServers, options);
+  const info = (doc: IdentityDocument | undefined) =>
+    doc === undefined ? undefined : { signingKey: doc.signingKey, contacts: doc.contacts };
   return {
-    lookup: info,
+    lookup: (name) => info(lookupIdentity(cache, name)),
+    confirm: (name, key) => lookups.confirm(name, key),
     async resolve(name, options) {
-      const cached = info(name);
-      if (cached !== undefined && !options?.refresh) return cached;
-      const sources = [...new Set([...(lookupIdentity(cache, name)?.sources ?? []), ...idServers])];
-      const r = await resolver.resolve(name, sources);
-      return r.ok ? { signingKey: r.doc.signingKey, contacts: r.doc.contacts } : cached;
+      const cached = lookupIdentity(cache, name);
+      if (cached === undefined) {
+        const found = await lookups.find(name);
+        return typeof found === "string" ? undefined : info(found);
+      }
+      if (!options?.refresh) return info(cached);
+      return info(await lookups.refresh(name) ?? cached);
     },
   };
 }

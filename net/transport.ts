@@ -8,8 +8,10 @@
  * encoded messages, each authenticated by the link it came on (no per-message signature).
  *
  * Semantics every implementation keeps:
- * - **Authenticity.** The `from` a message handler sees is the node that sent the bytes: the TCP
- *   handshake proves it, the memory hub knows it. Nobody else can inject or alter a frame.
+ * - **Authenticity.** The `from` a message handler sees is the node that sent the bytes, and `key`
+ *   the key it proved: the TCP handshake proves the key, and the listener admits the peer only
+ *   when its {@link PeerResolver} binds the claimed name to that key (pinned, or confirmed on the
+ *   node's own ID servers); the memory hub knows both. Nobody else can inject or alter a frame.
  * - **Order.** Messages from one sender to one receiver arrive in the order they were sent, each
  *   at most once; while both stay up and the receiver keeps reading, exactly once. A connection
  *   that fails loses what it had not written yet only if redialing fails too: the transport
@@ -52,7 +54,9 @@ import {
   TRANSPORT_PEER_QUEUE_FRAMES_MAX,
   TRANSPORT_QUEUE_BYTES_MAX,
 } from "../core/limits.ts";
-import type { IdentityResolver } from "./identity_client.ts";
+import type { BindingVerdict, IdentityResolver } from "./identity_client.ts";
+
+export type { BindingVerdict };
 
 /** Why `send` refused a message. */
 export type SendRefusal =
@@ -74,7 +78,18 @@ export const SEND_REFUSALS: readonly SendRefusal[] = [
 /** Outcome of {@link Transport.send}: accepted (queued in order), or refused and counted. */
 export type SendResult = { ok: true } | { ok: false; reason: SendRefusal };
 
-/** Why a transport dropped a peer's connection or input. */
+/**
+ * Why a transport dropped a peer's connection or input, or refused one.
+ *
+ * Before authentication: `handshake_failed` (garbage, a bad document or signature, a hello for
+ * another node), `handshake_timeout` (no verified finish within the pre-auth deadline),
+ * `handshakes_full` and `block_handshakes_full` (too many unfinished handshakes in total, or
+ * from the source's address block: the connection is closed at accept). After authentication,
+ * refusing admission (the initiator is told, sealed): `unknown_peer`, `key_mismatch`,
+ * `lookup_busy`, `lookup_failed` (the name->key binding is not confirmed), `connections_full`,
+ * `block_connections_full`, `key_connections_full`, `peers_full` (room). On an open connection:
+ * the frame problems, and `memory_full` (a large frame waited too long for the shared budget).
+ */
 export type InboundReject =
   | "oversized"
   | "malformed"
@@ -82,10 +97,19 @@ export type InboundReject =
   | "bad_tag"
   | "replayed"
   | "out_of_order"
+  | "memory_full"
   | "handshake_failed"
   | "handshake_timeout"
+  | "handshakes_full"
+  | "block_handshakes_full"
+  | "unknown_peer"
+  | "key_mismatch"
+  | "lookup_busy"
+  | "lookup_failed"
   | "connections_full"
-  | "address_full";
+  | "block_connections_full"
+  | "key_connections_full"
+  | "peers_full";
 
 /** Every {@link InboundReject}. */
 export const INBOUND_REJECTS: readonly InboundReject[] = [
@@ -95,10 +119,19 @@ export const INBOUND_REJECTS: readonly InboundReject[] = [
   "bad_tag",
   "replayed",
   "out_of_order",
+  "memory_full",
   "handshake_failed",
   "handshake_timeout",
+  "handshakes_full",
+  "block_handshakes_full",
+  "unknown_peer",
+  "key_mismatch",
+  "lookup_busy",
+  "lookup_failed",
   "connections_full",
-  "address_full",
+  "block_connections_full",
+  "key_connections_full",
+  "peers_full",
 ];
 
 /** What a transport has done, for metrics and tests. Counts only grow. */
@@ -120,6 +153,8 @@ export interface TransportCounters {
   refused: Record<SendRefusal, number>;
   /** Inbound problems by reason; each closed a connection or refused one. */
   rejected: Record<InboundReject, number>;
+  /** Failed `accept()` calls (out of descriptors, say); the listener keeps accepting. */
+  acceptErrors: number;
 }
 
 /** Fresh counters, all zero. */
@@ -139,6 +174,7 @@ export function createTransportCounters(): TransportCounters {
     dialFailures: 0,
     refused,
     rejected,
+    acceptErrors: 0,
   };
 }
 
@@ -267,7 +303,7 @@ export interface PeerInfo {
   contacts: readonly string[];
 }
 
-/** Where peers are, from identity documents. */
+/** Where peers are, from identity documents, and which key each name means. */
 export interface PeerResolver {
   /**
    * Finds `name`; `undefined` when it cannot be found. A cached answer is fine unless `refresh`
@@ -275,15 +311,24 @@ export interface PeerResolver {
    */
   resolve(name: NodeId, options?: { refresh?: boolean }): Promise<PeerInfo | undefined>;
   /**
-   * What is already known about `name`, without any request: a listener checks that a peer
-   * dialing in presents the key it knows for that name. `undefined`: nothing known.
+   * What is already known about `name`, without any request: the key pinned for it. A listener
+   * admits a peer whose proven key is the pinned one, and refuses one under another key.
+   * `undefined`: nothing pinned.
    */
   lookup?(name: NodeId): PeerInfo | undefined;
+  /**
+   * Confirms, for a name nothing is pinned for, that it means `key`: from sources the node
+   * trusts (its own ID servers), never from the peer's own say, with bounded work. Without it a
+   * listener admits only names `lookup` knows.
+   */
+  confirm?(name: NodeId, key: Uint8Array): Promise<BindingVerdict>;
 }
 
 /**
  * A {@link PeerResolver} over a node's identity cache. With `resolver`, names that are not cached,
- * and refreshes, are fetched from their ID servers (the cache verifies and pins them).
+ * and refreshes, are fetched from their ID servers (the cache verifies and pins them). It has no
+ * `confirm`: a listener using it admits only cached names (`node_runtime.ts` has the resolver
+ * of a real node).
  */
 export function identityPeerResolver(
   cache: IdentityCache,
@@ -304,7 +349,7 @@ export function identityPeerResolver(
   };
 }
 
-/** A fixed table of peers, for tests and static setups. */
+/** A fixed table of peers, for tests and static setups: only its names are admitted. */
 export function staticPeerResolver(peers: Map<NodeId, PeerInfo>): PeerResolver {
   return {
     lookup: (name) => peers.get(name),

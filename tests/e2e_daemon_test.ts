@@ -6,7 +6,7 @@
 import { decodeIdentity } from "../core/identity.ts";
 import { encode } from "../core/codec.ts";
 import { messageCodec } from "../core/protocol/mod.ts";
-import { fetchIdentity } from "../net/identity_client.ts";
+import { fetchIdentity, publishIdentity } from "../net/identity_client.ts";
 import { localIdentityOf, makeIdentity, rawHandshake, readToEnd } from "../net/tcp/_test_util.ts";
 import { writeAll } from "../net/tcp/frames.ts";
 import {
@@ -118,7 +118,10 @@ async function attack(net: Net, supplier: string): Promise<void> {
   await readToEnd(big);
   big.close();
   // A real session, then the same sealed frame twice: the replay must close it.
-  const me = makeIdentity("mallory", 1);
+  // A registered name (suppliers admit only names their ID servers bind to the key).
+  const me = makeIdentity(`mallory-${supplier}`, 1, undefined, [net.ids]);
+  const registered = await publishIdentity(net.ids, me.doc);
+  if (!registered.ok) throw new Error(`mallory was not registered: ${registered.reason}`);
   const { conn, result } = await rawHandshake(port, localIdentityOf(me), {
     name: supplier,
     signingKey: decoded.doc.signingKey,

@@ -26,15 +26,23 @@ export interface TestIdentity {
   doc: IdentityDocument;
 }
 
-/** A fresh identity for `name` reachable at `port` (`keys` to reuse a key pair). */
-export function makeIdentity(name: NodeId, port: number, keys = generateSigningKeyPair()) {
+/**
+ * A fresh identity for `name` reachable at `port` (`keys` to reuse a key pair), naming
+ * `sources` as its ID servers.
+ */
+export function makeIdentity(
+  name: NodeId,
+  port: number,
+  keys = generateSigningKeyPair(),
+  sources = ["http://127.0.0.1:1"],
+) {
   const key = importPrivateKey(keys.privateKey);
   const doc = signIdentity({
     name,
     signingKey: keys.publicKey,
     agreementKey: generateX25519KeyPair().publicKey,
     contacts: [`tcp://127.0.0.1:${port}`],
-    sources: ["http://127.0.0.1:1"],
+    sources,
     revision: 1,
     dateMs: 1_700_000_000_000,
   }, (data) => signWith(key, data));
@@ -110,8 +118,8 @@ export type Direction = "up" | "down";
  */
 export type Tamper = (dir: Direction, index: number, frame: Uint8Array) => Uint8Array[] | "cut";
 
-/** Frames up the dialer sends before data: hello and finish. Frames down: the reply. */
-export const HANDSHAKE_FRAMES = { up: 2, down: 1 } as const;
+/** Frames up the dialer sends before data: hello and finish. Frames down: reply and verdict. */
+export const HANDSHAKE_FRAMES = { up: 2, down: 2 } as const;
 
 /** A frame-aware TCP proxy on 127.0.0.1 in front of `targetPort`, for tampering on the wire. */
 export class FrameProxy {
