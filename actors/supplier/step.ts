@@ -66,7 +66,9 @@ import {
 } from "./announce.ts";
 import { finishContractWrite, onContractCancel, onContractRequest } from "./contracts.ts";
 import { addTask, deleteDeadline, onDeleteDone, pumpDeletes, retryDeletes } from "./deletes.ts";
+import { admit, authRefusal, finishRewrite, onContractTimers, refuseAuth, rewriteIfDue } from "./leases.ts";
 import { beginLoad, onLoadIo } from "./load.ts";
+import { contractDeadline } from "./_timers.ts";
 import {
   finishAuditRead,
   finishFetch,
@@ -84,6 +86,7 @@ import {
   freeBytes,
   invariants,
   offeredBytes,
+  settleCapacity,
   type SupplierCommand,
   type SupplierProtocol,
   type SupplierState,
@@ -97,6 +100,7 @@ export function step(
 ): readonly Effect<SupplierProtocol>[] {
   const offered = offeredBytes(state);
   const out = dispatch(state, input, ctx);
+  settleCapacity(state);
   if (state.phase === "ready" && offeredBytes(state) !== offered) {
     out.push(...announceIfMoved(state, ctx));
   }
@@ -110,7 +114,7 @@ function dispatch(state: SupplierState, input: Input<SupplierProtocol>, ctx: Ste
     case "command":
       return onCommand(state, input.command);
     case "message":
-      return onMessage(state, input.from, input.message, ctx);
+      return onMessage(state, input.from, input.fromKey, input.message, ctx);
     case "io_done":
       return onIoDone(state, input.id, input.result, ctx);
     case "job_done":
@@ -120,10 +124,10 @@ function dispatch(state: SupplierState, input: Input<SupplierProtocol>, ctx: Ste
   }
 }
 
-/** Earliest armed timer: load retry, an ID server's deadline, or a delete retry. */
+/** Earliest armed timer: load retry, an ID server's deadline, a delete retry, a contract's. */
 export function nextDeadlineMs(state: SupplierState): number | null {
   let due: number | null = state.load.retryAtMs;
-  for (const t of [linkDeadline(state), deleteDeadline(state)]) {
+  for (const t of [linkDeadline(state), deleteDeadline(state), contractDeadline(state)]) {
     if (t !== null && (due === null || t < due)) due = t;
   }
   return due;
@@ -149,7 +153,12 @@ function onCommand(state: SupplierState, command: SupplierCommand): Out {
     return [];
   }
   let usedBytes = 0;
-  for (const c of state.customers.values()) usedBytes += c.usedBytes;
+  let grantedBytes = 0;
+  for (const c of state.customers.values()) {
+    usedBytes += c.usedBytes;
+    grantedBytes += c.quotaBytes;
+  }
+  const counter = (name: string) => state.counters[name] ?? 0;
   return [{
     kind: "notice",
     notice: {
@@ -158,23 +167,49 @@ function onCommand(state: SupplierState, command: SupplierCommand): Out {
       customers: state.customers.size,
       fragments: state.fragmentCount,
       capacityBytes: state.capacityBytes,
-      grantedBytes: state.grantedBytes,
+      grantedBytes,
+      chargedBytes: state.chargedBytes,
       usedBytes,
       freeBytes: freeBytes(state),
       published: state.idServers.filter((l) => l.published).length,
+      keyRefusals: counter("auth.refused"),
+      contractsLapsed: counter("contract.lapsed"),
+      contractsExpired: counter("contract.expired"),
     },
   }];
 }
 
-function onMessage(state: SupplierState, from: NodeId, m: Message, ctx: StepContext): Out {
+function onMessage(
+  state: SupplierState,
+  from: NodeId,
+  fromKey: Uint8Array | null,
+  m: Message,
+  ctx: StepContext,
+): Out {
   if (!isNodeId(from)) {
     // Blob keys are built from sender names: a host that hands over a bad one is refused.
     count(state, "message.bad_sender");
     return [trace("supplier.bad_sender", { type: m.type })];
   }
+  // Before anything else: a name means a key (see leases.ts).
+  const refusal = authRefusal(state, from, fromKey, m);
+  if (refusal !== null) return refuseAuth(state, from, m, refusal);
+  const out = admit(state, from, fromKey, m, ctx);
+  out.push(...handle(state, from, fromKey, m, ctx));
+  out.push(...rewriteIfDue(state, from, ctx));
+  return out;
+}
+
+function handle(
+  state: SupplierState,
+  from: NodeId,
+  fromKey: Uint8Array | null,
+  m: Message,
+  ctx: StepContext,
+): Out {
   switch (m.type) {
     case "contract_request":
-      return onContractRequest(state, from, m, ctx);
+      return onContractRequest(state, from, fromKey!, m, ctx);
     case "contract_cancel":
       return onContractCancel(state, from, m);
     case "store":
@@ -212,10 +247,13 @@ function onIoDone(state: SupplierState, id: number, result: BlobResult, ctx: Ste
       return [...loaded.out, ...afterLoad(state, ctx)];
     }
     case "contract_write":
-      out = finishContractWrite(state, io.customer, result);
+      out = finishContractWrite(state, io.customer, result, ctx);
+      break;
+    case "contract_rewrite":
+      out = finishRewrite(state, io.customer, io.renewedMs, result);
       break;
     case "store":
-      out = finishStore(state, id, io, result);
+      out = finishStore(state, id, io, result, ctx);
       break;
     case "fetch":
       out = finishFetch(state, io, result);
@@ -252,5 +290,6 @@ function onTimeout(state: SupplierState, ctx: StepContext): Out {
   }
   out.push(...onLinkTimers(state, ctx));
   out.push(...retryDeletes(state, ctx));
+  out.push(...onContractTimers(state, ctx));
   return out;
 }
