@@ -56,7 +56,6 @@ function rebuildTimers(state: SupplierState): void {
   for (const t of live) push(state.timers, t);
 }
 
-
 function push(heap: ContractTimer[], t: ContractTimer): void {
   heap.push(t);
   let i = heap.length - 1;

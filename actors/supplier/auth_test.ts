@@ -46,7 +46,7 @@ function snapshot(d: Driver) {
   };
 }
 
-Deno.test("auth: a fresh key under a customer's name is refused everything, and changes nothing", () => {
+Deno.test("auth: a fresh key under a customer's name is refused all, changes nothing", () => {
   const d = new Driver({ capacityBytes: 1_000_000 });
   d.contract("alice", 500_000);
   const stored = new Map<string, Uint8Array>();
@@ -76,7 +76,10 @@ Deno.test("auth: a fresh key under a customer's name is refused everything, and 
   const status = d.command({ type: "status" });
   assert.equal(status.type === "status" && status.keyRefusals, n);
   // The real customer is served exactly as before: every key listed, every byte fetched.
-  const list = as(d.ask("alice", { type: "list", requestId: 10, prefix: "", after: "" }), "list_reply");
+  const list = as(
+    d.ask("alice", { type: "list", requestId: 10, prefix: "", after: "" }),
+    "list_reply",
+  );
   assert.deepEqual(list.keys, [...keys].sort());
   for (const [key, data] of stored) {
     const got = as(d.ask("alice", { type: "fetch", requestId: 11, key }), "fetch_reply");
@@ -105,7 +108,7 @@ Deno.test("auth: a contract asked under a new key is refused while one is being 
   assert.deepEqual(d.from("carol", { type: "probe", requestId: 3 }), [], "then only that key");
 });
 
-Deno.test("auth: customer requests without a key, or ID-server answers with one, are refused", () => {
+Deno.test("auth: customer requests without a key, ID-server answers with one: refused", () => {
   const d = new Driver();
   // Nobody holds "carol": still, a link without a key speaks for nobody.
   assert.deepEqual(d.from("carol", { type: "probe", requestId: 1 }, null), []);

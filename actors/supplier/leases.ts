@@ -275,5 +275,8 @@ function endContract(
   if (reason === "lapsed") rememberLapse(state, name, ctx.nowMs);
   const keys = [...c.fragments.keys()];
   const detail = { customer: name, reason, fragments: keys.length };
-  return [trace("supplier.contract_ending", detail), ...addTask(state, "cancel", name, 0, keys, reason)];
+  return [
+    trace("supplier.contract_ending", detail),
+    ...addTask(state, "cancel", name, 0, keys, reason),
+  ];
 }

@@ -149,7 +149,7 @@ Deno.test("reservation: the supplier's offer at the ID server comes back when it
 
 // --- leases ----------------------------------------------------------------------------------
 
-Deno.test("lease: a silent customer's contract ends with its fragments; a probing one stays", () => {
+Deno.test("lease: a silent customer's contract ends, fragments too; a probing one stays", () => {
   const d = new Driver({ capacityBytes: 1_000_000 });
   d.contract("alice", 100_000);
   d.contract("bob", 100_000);
@@ -168,7 +168,12 @@ Deno.test("lease: a silent customer's contract ends with its fragments; a probin
   assert.equal(d.state.customers.has("alice"), false);
   assert.deepEqual([...d.disk.blobs.keys()].filter((k) => k.includes("alice")), []);
   const ended = d.notices.find((n) => n.type === "contract_ended");
-  assert.deepEqual(ended, { type: "contract_ended", customer: "alice", removed: 5, reason: "expired" });
+  assert.deepEqual(ended, {
+    type: "contract_ended",
+    customer: "alice",
+    removed: 5,
+    reason: "expired",
+  });
   assert.equal(status(d).contractsExpired, 1);
   assert.equal(probe(d, "alice").contract, false);
   // Bob kept everything; his renewals were written about daily, not once per probe.
@@ -218,7 +223,7 @@ Deno.test("lease: contract timers are handled a bounded number at a time", () =>
 
 // --- keys across restarts ----------------------------------------------------------------------
 
-Deno.test("restart: a pinned key is kept on disk; the lease gets a grace after a long outage", () => {
+Deno.test("restart: a pinned key is kept on disk; leases get a grace after a long outage", () => {
   const first = new Driver();
   first.contract("alice", 10_000);
   const { data } = first.store("alice", "k", 100);
@@ -239,7 +244,10 @@ Deno.test("restart: a pinned key is kept on disk; the lease gets a grace after a
 Deno.test("restart: a record of the format before keys is pinned once, losing nothing", () => {
   const first = new Driver();
   const blobs = first.disk.blobs;
-  blobs.set("contract/alice", encodeLegacyContract({ customer: "alice", quotaBytes: 9000, sinceMs: 5 }));
+  blobs.set(
+    "contract/alice",
+    encodeLegacyContract({ customer: "alice", quotaBytes: 9000, sinceMs: 5 }),
+  );
   const { data } = fragment(500, 3);
   blobs.set("frag/alice/v/0", data);
   const d = new Driver({}, first.disk);

@@ -98,7 +98,10 @@ export function encodeContract(record: ContractRecord): Uint8Array<ArrayBuffer> 
   if (key === null || renewedMs === null) {
     throw new RangeError("a contract record needs the customer's key and a renewal time");
   }
-  return framed(CONTRACT_MAGIC, encode(contractCodec, { customer, quotaBytes, sinceMs, key, renewedMs }));
+  return framed(
+    CONTRACT_MAGIC,
+    encode(contractCodec, { customer, quotaBytes, sinceMs, key, renewedMs }),
+  );
 }
 
 /**

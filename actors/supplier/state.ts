@@ -508,7 +508,7 @@ export function chargeOf(c: CustomerRecord, extraBytes = 0): number {
   return charge;
 }
 
-/** Applies `change` to what `c` is charged for (quota, window, bytes), keeping `chargedBytes` in step. */
+/** Applies `change` to what `c` is charged for (quota, window, bytes); `chargedBytes` follows. */
 export function recharge(state: SupplierState, c: CustomerRecord, change: () => void): void {
   const before = chargeOf(c);
   change();

@@ -9,40 +9,69 @@
  *   remove, probe, list) get no answer and the customer asks again. When ready the supplier
  *   emits the `loaded` notice, deletes orphan blobs, publishes its identity and announces its
  *   offer (`announce.ts`). Every later `start` (back online) publishes and announces again.
- * - Disk: `contract/<customer>` holds a contract record, `frag/<customer>/<key>` a fragment.
- *   Nothing is acknowledged before its blob operation completed: a contract only once its record
- *   is written, a store once its fragment is, a removal or cancellation once its deletes are.
- * - Accounting: quotas granted (pending ones included) never exceed the capacity; a customer's
- *   used bytes are the sum of its indexed fragments; each store in flight reserves its growth
- *   (its size beyond the fragment it replaces), so used plus reserved bounds the use whatever
- *   the writes' outcome; while a new quota is written, stores are held to the smaller of the old
+ * - Disk: `contract/<customer>` holds a contract record (quota, the customer's key, the last
+ *   renewal written), `frag/<customer>/<key>` a fragment. Nothing is acknowledged before its
+ *   blob operation completed: a contract only once its record is written, a store once its
+ *   fragment is, a removal or cancellation once its deletes are. One write of a record at a
+ *   time: a quota change, a rewrite (renewal or pinned key), a cancellation wait for each other.
+ * - Keys (`leases.ts`): a contract is pinned at hiring to the key of its request's link; every
+ *   later customer message under that name is served only over that key. Refused before
+ *   anything else, changing nothing, unanswered, counted (`auth.*`), traced once `auth.refused`:
+ *   another key (no takeover by `contract_request` either), no key at all, a key that is not an
+ *   Ed25519 key, a key under the name of one of our ID servers. A record of format 1 (before
+ *   keys) loads unpinned and is pinned by its name's first authenticated request (`key.pinned`):
+ *   trust on first use of a link the transport confirmed with the ID servers, a one-time
+ *   upgrade that keeps every contract and fragment. Keys never change: no re-pinning.
+ * - Accounting: what is charged against the capacity never exceeds it. A customer is charged
+ *   its used bytes (the sum of its indexed fragments) plus the growth its stores in flight
+ *   reserve (their size beyond the fragment each replaces), and, only while its reservation
+ *   window is open, its whole quota (`chargeOf`). Quotas are caps, not holdings: their sum may
+ *   exceed the capacity, and a store that would raise the charge beyond the free capacity is
+ *   refused `no_space`. While a new quota is written, stores are held to the smaller of the old
  *   and the new. A key with a store or removal in flight is locked against a second mutation.
+ * - Contracts are not free (`leases.ts`): a reservation window (`SUPPLIER_RESERVATION_MS`)
+ *   opens at a grant (or a raise after new bytes arrived) and is extended by stores that bring
+ *   new bytes; a contract with nothing stored when it closes lapses (record deleted, notice).
+ *   Asking again for the same quota renews nothing, and a name whose contract lapsed lately is
+ *   granted without a reservation. Every authenticated request renews the contract's lease (in
+ *   memory; written about daily); one not renewed for `SUPPLIER_CONTRACT_LEASE_MS` ends like a
+ *   cancellation, fragments deleted. Lapses and expiries answer nobody; the customer learns it
+ *   from `probe_reply` (`contract: false`) or `store_reply` (`no_contract`) and asks again.
  * - Timers (all in state; `nextDeadlineMs` is the earliest): `load.retryAtMs`; per ID server
- *   `dueAtMs` (answer deadline, retry with backoff, or next announcement); per cancellation
- *   `retryAtMs` for failed deletes.
+ *   `dueAtMs` (answer deadline, retry with backoff, next announcement or identity refresh); per
+ *   cancellation `retryAtMs` for failed deletes; per contract one entry in the `timers` heap
+ *   (its window's end or its lease's end), at most `contractTimersPerStepMax` handled per
+ *   timeout, never a scan of every customer.
  * - Limits (named in `core/limits.ts`, lowered by options in tests): customers, fragments per
  *   customer and in all, blob operations in flight (deletes use at most half), audits in
- *   flight, queued delete tasks; each is checked on insert and refused as a value.
- * - Messages (customers are named by the link that authenticated them; every answer goes to the
- *   sender, and names only the sender's own fragments):
+ *   flight, queued delete tasks, remembered lapsed names, contract timers per step; each is
+ *   checked on insert and refused (or deferred) as a value.
+ * - Messages (customers are named by the link that authenticated them, and served only under
+ *   the key pinned for the name; every answer goes to the sender, and names only the sender's
+ *   own fragments):
  *
  * | message                  | answer                  | outcomes / notes                         |
  * |--------------------------|-------------------------|------------------------------------------|
  * | `contract_request`       | `contract_reply`        | accepted, no_space, too_many_customers,  |
- * |                          |                         | closing; after the record is written     |
+ * |                          |                         | closing; after the record is written;    |
+ * |                          |                         | pins the key of a new contract           |
  * | `contract_cancel`        | `contract_cancel_reply` | removed: fragments deleted; when done    |
  * | `store`                  | `store_reply`           | stored, no_contract, bad_key, bad_hash,  |
- * |                          |                         | over_quota, busy, no_space, io_error     |
+ * |                          |                         | over_quota, busy, no_space (the disk or  |
+ * |                          |                         | no free capacity), io_error              |
  * | `fetch`                  | `fetch_reply`           | found (data), not_found, no_contract,    |
  * |                          |                         | bad_key, busy, io_error                  |
  * | `audit`                  | `audit_reply`           | found (size, leaf, Merkle path), bad_leaf|
  * |                          |                         | or a fetch refusal; proved by a CPU job  |
  * | `remove`                 | `remove_reply`          | removed: how many of the keys it deleted |
- * | `probe`                  | `probe_reply`           | contract in force, used and quota bytes  |
+ * | `probe`                  | `probe_reply`           | contract in force (false once lapsed or  |
+ * |                          |                         | expired), used and quota bytes           |
  * | `list`                   | `list_reply`            | sorted keys after `after`, `more`        |
  * | `identity_publish_reply` | (ID server's answer)    | published, retried, or told the operator |
  * | `offer_announce_reply`   | (ID server's answer)    | announced, retried, or told the operator |
  *
+ * Every customer message above renews its contract when its key is the pinned one, and none
+ * is answered (nor changes anything) when it is not. ID servers' answers come keyless.
  * Any other message, or an answer nobody asked for, is counted and dropped. A peer's mistakes
  * are never exceptions: each refusal is counted in `counters` (`store.bad_hash`, ...) and
  * protocol violations are traced.
@@ -66,7 +95,14 @@ import {
 } from "./announce.ts";
 import { finishContractWrite, onContractCancel, onContractRequest } from "./contracts.ts";
 import { addTask, deleteDeadline, onDeleteDone, pumpDeletes, retryDeletes } from "./deletes.ts";
-import { admit, authRefusal, finishRewrite, onContractTimers, refuseAuth, rewriteIfDue } from "./leases.ts";
+import {
+  admit,
+  authRefusal,
+  finishRewrite,
+  onContractTimers,
+  refuseAuth,
+  rewriteIfDue,
+} from "./leases.ts";
 import { beginLoad, onLoadIo } from "./load.ts";
 import { contractDeadline } from "./_timers.ts";
 import {

@@ -76,7 +76,13 @@ Deno.test("step: orphans and damaged contracts found at start are deleted, the r
   blobs.set("frag/carol/x", new Uint8Array(10));
   blobs.set("frag/nope", new Uint8Array(1)); // names no customer
   const key = keyOf("dave");
-  const misfiled = encodeContract({ customer: "dave", quotaBytes: 9, sinceMs: 0, key, renewedMs: 0 });
+  const misfiled = encodeContract({
+    customer: "dave",
+    quotaBytes: 9,
+    sinceMs: 0,
+    key,
+    renewedMs: 0,
+  });
   blobs.set("contract/erin", misfiled);
   const d = new Driver({}, first.disk);
   assert.deepEqual(d.notices[0], { type: "loaded", customers: 1, fragments: 2, orphans: 5 });
