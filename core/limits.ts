@@ -255,11 +255,13 @@ export const IDSERVER_EXPIRY_DROPS_MAX = 256;
  */
 export const SUPPLIER_RESERVATION_MS = 60 * 60 * 1000;
 /**
- * A contract its customer has not renewed for this long (30 days) ends like a cancellation,
+ * A contract its customer has not renewed for this long (60 days) ends like a cancellation,
  * fragments deleted. Every authenticated request from the contract's key renews it; customers
- * probe every 10 minutes while online, and daily with repair off.
+ * probe every 10 minutes while online, and daily with repair off. Twice the ID servers'
+ * identity TTL: a user away long enough to lose their name (and register again on return)
+ * still finds their data.
  */
-export const SUPPLIER_CONTRACT_LEASE_MS = 30 * 24 * 60 * 60 * 1000;
+export const SUPPLIER_CONTRACT_LEASE_MS = 2 * IDENTITY_TTL_MS;
 /**
  * A renewal is written to the contract record only when the renewal time on disk is older than
  * this (about daily); in between it lives in memory, so a probe costs no write.

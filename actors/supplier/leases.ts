@@ -24,9 +24,9 @@
  * Leases. Every authenticated request from the contract's key renews it, in memory; the renewal
  * is written to the record only when the one on disk is `SUPPLIER_RENEWAL_PERSIST_MS` old
  * (about daily), never once per probe. A contract not renewed for `SUPPLIER_CONTRACT_LEASE_MS`
- * ends like a cancellation (fragments deleted), with a notice and a counter. After a load every
- * contract gets at least `SUPPLIER_LEASE_LOAD_GRACE_MS` (the supplier's downtime is not its
- * customers' silence).
+ * ends like a cancellation (fragments deleted), with a notice and a counter. After a load, and
+ * after each spell offline, every contract gets at least `SUPPLIER_LEASE_LOAD_GRACE_MS` (the
+ * supplier's downtime is not its customers' silence).
  *
  * Timers. Each active contract has one live entry in a min-heap (`state.timers`): the earlier of
  * its window's end and its lease's end as last scheduled. Renewals and extensions only move a
@@ -45,6 +45,7 @@ import {
   PUBLIC_KEY_BYTES,
   SUPPLIER_CONTRACT_LEASE_MS,
   SUPPLIER_LAPSE_MEMORY_MS,
+  SUPPLIER_LEASE_LOAD_GRACE_MS,
   SUPPLIER_RENEWAL_PERSIST_MS,
   SUPPLIER_RESERVATION_MS,
 } from "../../core/limits.ts";
@@ -191,6 +192,20 @@ export function onGrowth(state: SupplierState, c: CustomerRecord, nowMs: number)
   if (c.windowEndsMs !== null) {
     recharge(state, c, () => c.windowEndsMs = nowMs + SUPPLIER_RESERVATION_MS);
   }
+}
+
+/** The earliest renewal a lease may count from after the supplier was away, at `nowMs`. */
+export function gracedRenewal(nowMs: number): number {
+  return nowMs - SUPPLIER_CONTRACT_LEASE_MS + SUPPLIER_LEASE_LOAD_GRACE_MS;
+}
+
+/**
+ * Gives every lease at least `SUPPLIER_LEASE_LOAD_GRACE_MS` from `nowMs`: after a spell
+ * offline, customers could not renew. Timers need no change: deadlines only move later.
+ */
+export function graceLeases(state: SupplierState, nowMs: number): void {
+  const graced = gracedRenewal(nowMs);
+  for (const c of state.customers.values()) c.renewedMs = Math.max(c.renewedMs, graced);
 }
 
 /** Whether `name`'s contract lapsed within the lapse memory (forgetting it if longer ago). */

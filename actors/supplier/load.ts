@@ -18,10 +18,9 @@
 
 import type { BlobResult, StepContext } from "../../core/actor.ts";
 import { assert } from "../../core/assert.ts";
-import { SUPPLIER_CONTRACT_LEASE_MS, SUPPLIER_LEASE_LOAD_GRACE_MS } from "../../core/limits.ts";
 import { issue, type Out, trace } from "./_effects.ts";
 import { putFragment } from "./fragments.ts";
-import { openWindow } from "./leases.ts";
+import { gracedRenewal, openWindow } from "./leases.ts";
 import { armDeadline } from "./_timers.ts";
 import {
   CONTRACT_PREFIX,
@@ -121,7 +120,7 @@ function loadContract(state: SupplierState, key: string, result: BlobResult, now
     return;
   }
   // A record of the format before keys has no renewal: its lease starts with the upgrade.
-  const graced = nowMs - SUPPLIER_CONTRACT_LEASE_MS + SUPPLIER_LEASE_LOAD_GRACE_MS;
+  const graced = gracedRenewal(nowMs);
   const renewedMs = record.renewedMs === null ? nowMs : Math.max(record.renewedMs, graced);
   const c = customerRecord("active", record.sinceMs, record.key, renewedMs);
   c.keyStored = record.key !== null;

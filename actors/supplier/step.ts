@@ -99,6 +99,7 @@ import {
   admit,
   authRefusal,
   finishRewrite,
+  graceLeases,
   onContractTimers,
   refuseAuth,
   rewriteIfDue,
@@ -180,6 +181,7 @@ function onStart(state: SupplierState, ctx: StepContext): Out {
   count(state, "start");
   if (state.phase === "idle") return beginLoad(state);
   if (state.phase === "loading") return []; // held completions carry the load on
+  graceLeases(state, ctx.nowMs); // back from offline: our absence is not our customers' silence
   return restartLinks(state, ctx);
 }
 
