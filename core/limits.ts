@@ -278,7 +278,10 @@ export const SUPPLIER_LEASE_LOAD_GRACE_MS = 3 * 24 * 60 * 60 * 1000;
  * again holds no space.
  */
 export const SUPPLIER_LAPSED_NAMES_MAX = 10_000;
-/** How long a supplier remembers a name whose contract lapsed (7 days). */
+/**
+ * How long a supplier remembers a name whose contract lapsed (7 days); a contract granted to
+ * such a name without a reservation lapses in turn if it stores nothing for as long.
+ */
 export const SUPPLIER_LAPSE_MEMORY_MS = 7 * 24 * 60 * 60 * 1000;
 /** Contract timers (reservation ends, lease checks) one supplier step handles at most. */
 export const SUPPLIER_CONTRACT_TIMERS_PER_STEP_MAX = 64;

@@ -18,8 +18,10 @@
  * in flight count, so the offer comes back; a store beyond the free capacity is refused
  * `no_space`. A contract that has stored nothing when its window ends lapses: its record is
  * deleted, counted, told to the operator; the name is remembered for `SUPPLIER_LAPSE_MEMORY_MS`
- * and a contract it asks for again is granted without a reservation. Asking again for the same
- * quota renews nothing: holding space costs real bytes.
+ * and a contract it asks for again is granted without a reservation (its window then only says
+ * when it lapses if it still holds nothing: after the lapse memory, so an honest customer with
+ * nothing to store yet comes and goes weekly, not hourly). Asking again for the same quota
+ * renews nothing: holding space costs real bytes.
  *
  * Leases. Every authenticated request from the contract's key renews it, in memory; the renewal
  * is written to the record only when the one on disk is `SUPPLIER_RENEWAL_PERSIST_MS` old
@@ -179,17 +181,21 @@ export function finishRewrite(
   return [];
 }
 
-/** Opens (or re-opens) `c`'s reservation window at `nowMs`. */
+/**
+ * Opens (or re-opens) `c`'s window at `nowMs`: a reservation, or (not `reserving`) only the
+ * time it has to store something before it lapses, the lapse memory, so that an honest customer
+ * that has nothing to store yet asks again once a week, not every hour.
+ */
 export function openWindow(c: CustomerRecord, nowMs: number, reserving: boolean): void {
-  c.windowEndsMs = nowMs + SUPPLIER_RESERVATION_MS;
+  c.windowEndsMs = nowMs + (reserving ? SUPPLIER_RESERVATION_MS : SUPPLIER_LAPSE_MEMORY_MS);
   c.reserving = reserving;
   c.grewSinceGrant = false;
 }
 
-/** New bytes were stored for `c`: its open window is extended. */
+/** New bytes were stored for `c`: its open reservation is extended. */
 export function onGrowth(state: SupplierState, c: CustomerRecord, nowMs: number): void {
   c.grewSinceGrant = true;
-  if (c.windowEndsMs !== null) {
+  if (c.windowEndsMs !== null && c.reserving) {
     recharge(state, c, () => c.windowEndsMs = nowMs + SUPPLIER_RESERVATION_MS);
   }
 }

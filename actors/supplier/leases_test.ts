@@ -9,6 +9,7 @@ import type { BlobOp, NodeId } from "../../core/actor.ts";
 import { bytesEqual } from "../../core/ids.ts";
 import {
   SUPPLIER_CONTRACT_LEASE_MS,
+  SUPPLIER_LAPSE_MEMORY_MS,
   SUPPLIER_LEASE_LOAD_GRACE_MS,
   SUPPLIER_RESERVATION_MS,
 } from "../../core/limits.ts";
@@ -88,8 +89,16 @@ Deno.test("reservation: a name that reserves everything and stores nothing lapse
   const refused = d.ask("squat", { type: "store", requestId: 3, key: "k", hash, data });
   assert.equal(as(refused, "store_reply").outcome, "no_space", "beyond the free capacity");
   d.advance(SUPPLIER_RESERVATION_MS);
+  assert.equal(d.state.customers.has("alice"), false, "alice stored nothing either");
+  // Holding no space, the second contract has a week to store before it lapses.
+  assert.equal(probe(d, "squat").contract, true);
+  d.advance(SUPPLIER_LAPSE_MEMORY_MS - SUPPLIER_RESERVATION_MS);
   assert.equal(d.state.customers.has("squat"), false, "lapsed again");
-  assert.equal(d.counter("contract.lapsed"), 3, "and alice too, who stored nothing either");
+  assert.equal(d.counter("contract.lapsed"), 3);
+  // Forgotten after the lapse memory, its next contract reserves again.
+  d.advance(SUPPLIER_LAPSE_MEMORY_MS);
+  assert.equal(request(d, "squat", 1_000_000).outcome, "accepted");
+  assert.equal(status(d).freeBytes, 0);
 });
 
 Deno.test("reservation: a customer that stores keeps its bytes; only they count afterwards", () => {
