@@ -64,34 +64,34 @@ import {
   type SupplierState,
 } from "./state.ts";
 
-/** The messages a customer sends a supplier: each is served only to the contract's key. */
-const CUSTOMER_MESSAGES: ReadonlySet<Message["type"]> = new Set([
-  "contract_request",
-  "contract_cancel",
-  "store",
-  "fetch",
-  "audit",
-  "remove",
-  "probe",
-  "list",
-]);
+/** Whether `m` is one a customer sends a supplier: each is served only to the contract's key. */
+export function isCustomerMessage(m: Message): boolean {
+  switch (m.type) {
+    case "contract_request":
+    case "contract_cancel":
+    case "store":
+    case "fetch":
+    case "audit":
+    case "remove":
+    case "probe":
+    case "list":
+      return true;
+    default:
+      return false;
+  }
+}
 
 /**
- * Why `m` from `from`, over a link authenticated by `fromKey`, is refused, as a counter suffix
- * and a sentence; `null` if it may be handled.
+ * Why customer message `m` (see {@link isCustomerMessage}) from `from`, whose record is `c`,
+ * over a link authenticated by `fromKey`, is refused, as a counter suffix and a sentence; `null`
+ * if it may be handled.
  */
-export function authRefusal(
-  state: SupplierState,
-  from: NodeId,
+export function customerRefusal(
+  c: CustomerRecord | undefined,
   fromKey: Uint8Array | null,
-  m: Message,
 ): [string, string] | null {
-  if (fromKey !== null && state.options.idServers.includes(from)) {
-    return ["idserver_key", "a key under the name of an ID server"];
-  }
-  if (!CUSTOMER_MESSAGES.has(m.type)) return null;
   if (fromKey === null) return ["no_key", "no key authenticated the link"];
-  const pinned = state.customers.get(from)?.key ?? null;
+  const pinned = c?.key ?? null;
   if (pinned !== null) {
     return bytesEqual(pinned, fromKey) ? null : ["wrong_key", "not the key pinned for it"];
   }
@@ -112,19 +112,17 @@ export function refuseAuth(
 }
 
 /**
- * An authenticated customer request: pins the key of an unpinned (old-format) record, and
- * renews the contract. Returns the trace of a pin.
+ * An authenticated customer request `m` from `from`, whose record is `c`: renews the contract,
+ * and pins the key of an unpinned (old-format) record. Returns the trace of a pin.
  */
 export function admit(
   state: SupplierState,
   from: NodeId,
-  fromKey: Uint8Array | null,
+  c: CustomerRecord,
+  fromKey: Uint8Array,
   m: Message,
   ctx: StepContext,
 ): Out {
-  const c = state.customers.get(from);
-  if (c === undefined || !CUSTOMER_MESSAGES.has(m.type)) return [];
-  assert(fromKey !== null, "a customer request admitted without a key");
   c.renewedMs = Math.max(c.renewedMs, ctx.nowMs);
   if (c.key !== null) return [];
   c.key = fromKey.slice();
@@ -140,7 +138,7 @@ export function admit(
  */
 export function rewriteIfDue(state: SupplierState, from: NodeId, ctx: StepContext): Out {
   const c = state.customers.get(from);
-  if (c === undefined || c.status !== "active" || c.key === null || state.phase !== "ready") {
+  if (c?.status !== "active" || c.key === null || state.phase !== "ready") {
     return [];
   }
   if (c.keyStored && ctx.nowMs - c.renewedStoredMs < SUPPLIER_RENEWAL_PERSIST_MS) return [];

@@ -97,9 +97,10 @@ import { finishContractWrite, onContractCancel, onContractRequest } from "./cont
 import { addTask, deleteDeadline, onDeleteDone, pumpDeletes, retryDeletes } from "./deletes.ts";
 import {
   admit,
-  authRefusal,
+  customerRefusal,
   finishRewrite,
   graceLeases,
+  isCustomerMessage,
   onContractTimers,
   refuseAuth,
   rewriteIfDue,
@@ -230,12 +231,18 @@ function onMessage(
     return [trace("supplier.bad_sender", { type: m.type })];
   }
   // Before anything else: a name means a key (see leases.ts).
-  const refusal = authRefusal(state, from, fromKey, m);
+  if (fromKey !== null && state.options.idServers.includes(from)) {
+    return refuseAuth(state, from, m, ["idserver_key", "a key under the name of an ID server"]);
+  }
+  if (!isCustomerMessage(m)) return handle(state, from, fromKey, m, ctx);
+  const c = state.customers.get(from);
+  const refusal = customerRefusal(c, fromKey);
   if (refusal !== null) return refuseAuth(state, from, m, refusal);
-  const out = admit(state, from, fromKey, m, ctx);
-  out.push(...handle(state, from, fromKey, m, ctx));
-  out.push(...rewriteIfDue(state, from, ctx));
-  return out;
+  const pinned = c === undefined ? [] : admit(state, from, c, fromKey!, m, ctx);
+  const out = handle(state, from, fromKey, m, ctx);
+  const rewrite = c === undefined ? [] : rewriteIfDue(state, from, ctx);
+  if (pinned.length === 0 && rewrite.length === 0) return out;
+  return [...pinned, ...out, ...rewrite];
 }
 
 function handle(
