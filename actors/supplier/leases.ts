@@ -6,8 +6,8 @@
  * `contract_cancel`, `store`, `fetch`, `audit`, `remove`, `probe`, `list`) is served only over a
  * link authenticated by that key. A request without a key, or under another key, or a key under
  * the name of one of our ID servers (they answer over HTTP, keyless), is refused before anything
- * * else ({@link customerRefusal}, and in `step.ts`): no state changes, no answer, counted, one `auth.refused` trace. Keys
- * never change, so there is no re-pinning. A record of the format before keys is unpinned: the
+ * else ({@link customerRefusal}; the ID-server case in `step.ts`): no state changes, no answer,
+ * counted, one `auth.refused` trace. Keys never change, so there is no re-pinning. A record of the format before keys is unpinned: the
  * first authenticated request from its name pins that request's key (trace `key.pinned`) and the
  * record is rewritten with it, once. That is trust on first use, but of a link the transport
  * confirmed against the ID servers, and it loses no customer's data in the upgrade.
