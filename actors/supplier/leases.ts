@@ -7,10 +7,11 @@
  * link authenticated by that key. A request without a key, or under another key, or a key under
  * the name of one of our ID servers (they answer over HTTP, keyless), is refused before anything
  * else ({@link customerRefusal}; the ID-server case in `step.ts`): no state changes, no answer,
- * counted, one `auth.refused` trace. Keys never change, so there is no re-pinning. A record of the format before keys is unpinned: the
- * first authenticated request from its name pins that request's key (trace `key.pinned`) and the
- * record is rewritten with it, once. That is trust on first use, but of a link the transport
- * confirmed against the ID servers, and it loses no customer's data in the upgrade.
+ * counted, one `auth.refused` trace. Keys never change, so there is no re-pinning. A record of
+ * the format before keys is unpinned: the first authenticated request from its name pins that
+ * request's key (trace `key.pinned`) and the record is rewritten with it, once. That is trust on
+ * first use, but of a link the transport confirmed against the ID servers, and it loses no
+ * customer's data in the upgrade.
  *
  * Reservations. A contract's unused quota is held against the capacity only in its reservation
  * window: `SUPPLIER_RESERVATION_MS` after it is granted (or raised after new bytes arrived),
