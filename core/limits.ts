@@ -277,3 +277,44 @@ export const PEER_LOOKUP_NEGATIVE_ENTRIES_MAX = 4096;
 export const PEER_LOOKUP_NEGATIVE_TTL_MS = 60_000;
 /** How long a lookup that no ID server answered is remembered. */
 export const PEER_LOOKUP_FAILED_TTL_MS = 5_000;
+
+// ---------------------------------------------------------------------------------------------
+// Supplier contracts: pinned customer keys, reservations and leases (actors/supplier)
+
+/**
+ * How long the unused part of a new (or raised) quota is held against a supplier's capacity;
+ * each store that brings new bytes extends it by as much. Afterwards only bytes stored (and
+ * stores in flight) count, and a contract that stored nothing by then lapses.
+ */
+export const SUPPLIER_RESERVATION_MS = 60 * 60 * 1000;
+/**
+ * A contract its customer has not renewed for this long (60 days) ends like a cancellation,
+ * fragments deleted. Every authenticated request from the contract's key renews it; customers
+ * probe every 10 minutes while online, and daily with repair off. Twice the ID servers'
+ * identity TTL: a user away long enough to lose their name (and register again on return)
+ * still finds their data.
+ */
+export const SUPPLIER_CONTRACT_LEASE_MS = 2 * IDENTITY_TTL_MS;
+/**
+ * A renewal is written to the contract record only when the renewal time on disk is older than
+ * this (about daily); in between it lives in memory, so a probe costs no write.
+ */
+export const SUPPLIER_RENEWAL_PERSIST_MS = 24 * 60 * 60 * 1000;
+/**
+ * Time every contract gets to be renewed after a supplier loads its records, however old its
+ * renewal on disk: the supplier's own downtime is not its customers' silence.
+ */
+export const SUPPLIER_LEASE_LOAD_GRACE_MS = 3 * 24 * 60 * 60 * 1000;
+/**
+ * Names whose contract lapsed that a supplier remembers (the oldest are forgotten first): a
+ * contract asked again by such a name is granted without a reservation, so asking again and
+ * again holds no space.
+ */
+export const SUPPLIER_LAPSED_NAMES_MAX = 10_000;
+/**
+ * How long a supplier remembers a name whose contract lapsed (7 days); a contract granted to
+ * such a name without a reservation lapses in turn if it stores nothing for as long.
+ */
+export const SUPPLIER_LAPSE_MEMORY_MS = 7 * 24 * 60 * 60 * 1000;
+/** Contract timers (reservation ends, lease checks) one supplier step handles at most. */
+export const SUPPLIER_CONTRACT_TIMERS_PER_STEP_MAX = 64;

@@ -188,9 +188,13 @@ export class Driver {
 
   /**
    * Delivers `message` from `from`, on a link authenticated by `key` (default: the name's own
-   * test key, {@link keyOf}); returns what the supplier sent `from` meanwhile.
+   * test key, {@link keyOf}, or none for an ID server, which answers over HTTP); returns what
+   * the supplier sent `from` meanwhile.
    */
-  from(from: NodeId, message: Message, key: Uint8Array | null = keyOf(from)): Message[] {
+  from(from: NodeId, message: Message, key?: Uint8Array | null): Message[] {
+    if (key === undefined) {
+      key = this.state.options.idServers.includes(from) ? null : keyOf(from);
+    }
     const before = this.sent.length;
     this.deliver({ kind: "message", from, fromKey: key, message });
     return this.sent.slice(before).filter((s) => s.to === from).map((s) => s.message);
@@ -293,6 +297,8 @@ export class Net {
       disk,
       runJob: (job) => ({ result: runStorageJob(job) }),
       cryptoFor: (node) => cryptoFor(node.id),
+      // Links are authenticated by each node's test key; ID servers answer keyless, as over HTTP.
+      keyFor: (node) => node.role === "idserver" ? null : keyOf(node.id),
       onNotice: (node, notice) => this.notices.push({ node: node.id, notice }),
     });
     this.idServer = this.sim.addNode("idserver", idServerActor, idServerState(), "ids");

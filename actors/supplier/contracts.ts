@@ -1,10 +1,13 @@
 /**
  * Storage contracts: granting, changing and cancelling a customer's quota.
  *
- * A contract is granted only when its record is on disk: the request reserves the quota (so
- * concurrent requests never grant more than the capacity), writes `contract/<customer>`, and is
- * answered when the write completes. A customer asking again with a contract in force changes
- * its quota: up if the free capacity allows, down never below what it uses and has in flight.
+ * A contract is granted only when its record is on disk: the request holds the quota (so
+ * concurrent requests never grant more than the capacity), writes `contract/<customer>` with
+ * the key of the request's link, and is answered when the write completes; the grant opens the
+ * contract's reservation window (`leases.ts`), without a reservation for a name whose contract
+ * lapsed lately. A customer asking again with a contract in force changes its quota: up if the
+ * free capacity allows (re-opening the window only if new bytes arrived since it was opened),
+ * down never below what it uses and has in flight; asking for the same quota changes nothing.
  * A cancellation hands the customer's blobs to a delete task (`deletes.ts`) and is answered when
  * the disk holds nothing of the customer any more.
  *
@@ -17,14 +20,17 @@ import type { ContractOutcome } from "../../core/protocol/storage.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import { ioRoom, issue, type Out, send, trace } from "./_effects.ts";
 import { abandonRemovals, addTask, taskRoom } from "./deletes.ts";
+import { lapsedLately, openWindow } from "./leases.ts";
 import { contractKey, encodeContract } from "./records.ts";
+import { armDeadline, compactTimers } from "./_timers.ts";
 import {
+  chargeOf,
   count,
   type CustomerRecord,
   customerRecord,
   freeBytes,
   projectedBytes,
-  regrant,
+  recharge,
   type SupplierState,
 } from "./state.ts";
 
@@ -39,10 +45,14 @@ function answer(
   return [send(to, { type: "contract_reply", requestId, outcome, quotaBytes })];
 }
 
-/** `contract_request`: grants, changes or refuses the sender's quota. */
+/**
+ * `contract_request`: grants, changes or refuses the sender's quota. `fromKey` (checked against
+ * any key pinned for the name before this is called) is the key a new contract is granted to.
+ */
 export function onContractRequest(
   state: SupplierState,
   from: NodeId,
+  fromKey: Uint8Array,
   m: MessageOf<"contract_request">,
   ctx: StepContext,
 ): Out {
@@ -51,23 +61,30 @@ export function onContractRequest(
   if (state.phase !== "ready") return silent(state, "contract.starting");
   const c = state.customers.get(from);
   if (c?.status === "closing") return answer(state, from, m.requestId, "closing", 0);
-  if (c !== undefined && c.pendingQuota !== null) return silent(state, "contract.busy");
+  if (c !== undefined && (c.pendingQuota !== null || c.rewriting)) {
+    return silent(state, "contract.busy");
+  }
   if (!ioRoom(state)) return silent(state, "contract.busy");
   if (c === undefined) {
     if (state.customers.size >= state.options.customersMax) {
       return answer(state, from, m.requestId, "too_many_customers", 0);
     }
     if (m.quotaBytes > freeBytes(state)) return answer(state, from, m.requestId, "no_space", 0);
-    const fresh = customerRecord("pending", ctx.nowMs);
+    const fresh = customerRecord("pending", ctx.nowMs, fromKey, ctx.nowMs);
     state.customers.set(from, fresh);
-    return [writeContract(state, from, fresh, m.quotaBytes, m.requestId)];
+    // A name whose contract lapsed lately gets one again, but holding no space until it stores.
+    const reserve = !lapsedLately(state, from, ctx.nowMs);
+    if (!reserve) count(state, "contract.unreserved");
+    return [writeContract(state, from, fresh, m.quotaBytes, m.requestId, reserve)];
   }
+  // The same quota again renews nothing (no window re-opens); a lower one never goes below use.
   const want = Math.max(m.quotaBytes, projectedBytes(c));
   if (want === c.quotaBytes) return answer(state, from, m.requestId, "accepted", want);
-  if (want - c.quotaBytes > freeBytes(state)) {
+  if (want > c.quotaBytes && want - chargeOf(c) > freeBytes(state)) {
     return answer(state, from, m.requestId, "no_space", c.quotaBytes);
   }
-  return [writeContract(state, from, c, want, m.requestId)];
+  const reserve = want > c.quotaBytes && c.grewSinceGrant;
+  return [writeContract(state, from, c, want, m.requestId, reserve)];
 }
 
 function silent(state: SupplierState, counter: string): Out {
@@ -81,10 +98,16 @@ function writeContract(
   c: CustomerRecord,
   quotaBytes: number,
   requestId: number,
+  reserve: boolean,
 ): Out[number] {
   const ioId = state.nextIoId;
-  regrant(state, c, () => c.pendingQuota = { bytes: quotaBytes, ioId, requestId });
-  const data = encodeContract({ customer, quotaBytes, sinceMs: c.sinceMs });
+  const renewedMs = c.renewedMs;
+  recharge(state, c, () => {
+    c.pendingQuota = { bytes: quotaBytes, ioId, requestId, reserve, renewedMs };
+  });
+  assert(c.key !== null, "a contract written without a key");
+  const { sinceMs, key } = c;
+  const data = encodeContract({ customer, quotaBytes, sinceMs, key, renewedMs });
   const effect = issue(state, { op: "contract_write", customer }, {
     op: "write",
     key: contractKey(customer),
@@ -99,24 +122,33 @@ export function finishContractWrite(
   state: SupplierState,
   customer: NodeId,
   result: BlobResult,
+  ctx: StepContext,
 ): Out {
   const c = state.customers.get(customer);
   const pending = c?.pendingQuota;
   assert(c !== undefined && pending != null, `contract write for ${customer} without a request`);
   const { requestId } = pending;
   if (!result.ok) {
-    regrant(state, c, () => c.pendingQuota = null);
-    if (c.status === "pending") state.customers.delete(customer);
+    recharge(state, c, () => c.pendingQuota = null);
+    if (c.status === "pending") {
+      state.customers.delete(customer);
+      compactTimers(state);
+    }
     const out = [trace("supplier.contract_write_failed", { customer, error: result.error })];
     if (result.error !== "no_space") return [...silent(state, "contract.io_error"), ...out];
     return [...answer(state, customer, requestId, "no_space", c.quotaBytes), ...out];
   }
   // Stores admitted meanwhile were held to the smaller quota, so the new one covers them.
-  regrant(state, c, () => {
+  const opening = c.status === "pending" || pending.reserve;
+  recharge(state, c, () => {
     c.quotaBytes = pending.bytes;
     c.pendingQuota = null;
+    if (opening) openWindow(c, ctx.nowMs, pending.reserve);
   });
+  c.keyStored = true;
+  c.renewedStoredMs = pending.renewedMs;
   c.status = "active";
+  armDeadline(state, customer, c);
   const quotaBytes = c.quotaBytes;
   return [
     ...answer(state, customer, requestId, "accepted", quotaBytes),
@@ -138,10 +170,14 @@ export function onContractCancel(
     return [send(from, { type: "contract_cancel_reply", requestId: m.requestId, removed: 0 })];
   }
   if (c.status === "closing") return silent(state, "cancel.in_progress");
-  if (c.pendingQuota !== null || !taskRoom(state)) return silent(state, "cancel.busy");
+  if (c.pendingQuota !== null || c.rewriting || !taskRoom(state)) {
+    return silent(state, "cancel.busy");
+  }
   c.status = "closing";
+  recharge(state, c, () => c.windowEndsMs = null);
   abandonRemovals(state, from);
   count(state, "cancel");
-  const out = addTask(state, "cancel", from, m.requestId, [...c.fragments.keys()]);
+  const keys = [...c.fragments.keys()];
+  const out = addTask(state, "cancel", from, m.requestId, keys, "cancelled");
   return [trace("supplier.cancel", { customer: from, fragments: c.fragments.size }), ...out];
 }

@@ -1,5 +1,6 @@
 /**
- * Delete tasks: a customer's `remove`, a contract cancellation, the orphans found at start.
+ * Delete tasks: a customer's `remove`, a contract cancellation (or a contract that lapsed or
+ * expired, which ends the same way without an answer), the orphans found at start.
  *
  * Tasks run oldest first and together use at most half of the blob-operation budget, so a large
  * cancellation never starves stores and fetches. A removal locks its keys (a store of a locked
@@ -16,7 +17,15 @@ import { assert } from "../../core/assert.ts";
 import { issue, type Out, send, trace } from "./_effects.ts";
 import { dropFragment } from "./fragments.ts";
 import { contractKey, fragmentBlobKey } from "./records.ts";
-import { count, type DeleteTask, regrant, type SupplierState } from "./state.ts";
+import { compactTimers } from "./_timers.ts";
+import {
+  chargeOf,
+  type ContractEnd,
+  count,
+  type DeleteTask,
+  recharge,
+  type SupplierState,
+} from "./state.ts";
 
 /** Most deletes all tasks together keep in flight. */
 export function deleteOpsMax(state: SupplierState): number {
@@ -35,12 +44,14 @@ export function addTask(
   customer: NodeId,
   requestId: number,
   keys: string[],
+  reason: ContractEnd = "cancelled",
 ): Out {
   assert(taskRoom(state), "delete task table full");
   const id = state.nextIoId++;
   state.tasks.set(id, {
     id,
     kind,
+    reason,
     customer,
     requestId,
     keys,
@@ -190,13 +201,23 @@ function finishTask(state: SupplierState, task: DeleteTask): Out {
     case "cancel": {
       const c = state.customers.get(customer);
       assert(c !== undefined && c.fragments.size === 0, `cancelled ${customer} still has data`);
-      regrant(state, c, () => c.quotaBytes = 0);
+      recharge(state, c, () => {
+        c.quotaBytes = 0;
+        c.windowEndsMs = null;
+      });
+      assert(chargeOf(c) === 0, `${customer} is still charged when its contract ends`);
       state.customers.delete(customer);
-      return [
-        send(customer, { type: "contract_cancel_reply", requestId, removed }),
-        { kind: "notice", notice: { type: "contract_ended", customer, removed } },
-        trace("supplier.contract_ended", { customer, removed }),
+      compactTimers(state);
+      const reason = task.reason;
+      const out: Out = [
+        { kind: "notice", notice: { type: "contract_ended", customer, removed, reason } },
+        trace("supplier.contract_ended", { customer, removed, reason }),
       ];
+      // Only a cancellation was asked for; a lapse or an expiry is answered by nobody.
+      if (reason === "cancelled") {
+        out.unshift(send(customer, { type: "contract_cancel_reply", requestId, removed }));
+      }
+      return out;
     }
   }
 }

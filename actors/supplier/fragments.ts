@@ -5,7 +5,7 @@
  */
 
 import { assert } from "../../core/assert.ts";
-import type { CustomerRecord, SupplierState } from "./state.ts";
+import { type CustomerRecord, recharge, type SupplierState } from "./state.ts";
 
 /** Records fragment `key` of `c` with `size` bytes, replacing an older entry. */
 export function putFragment(
@@ -21,19 +21,21 @@ export function putFragment(
     assert(state.fragmentCount < state.options.fragmentsMax, "fragment index full");
     state.fragmentCount++;
     c.sorted = null;
-  } else {
-    c.usedBytes -= old.size;
   }
-  c.fragments.set(key, { size, writeId });
-  c.usedBytes += size;
+  recharge(state, c, () => {
+    c.fragments.set(key, { size, writeId });
+    c.usedBytes += size - (old?.size ?? 0);
+  });
 }
 
 /** Forgets fragment `key` of `c`; returns whether it was indexed. Idempotent. */
 export function dropFragment(state: SupplierState, c: CustomerRecord, key: string): boolean {
   const old = c.fragments.get(key);
   if (old === undefined) return false;
-  c.fragments.delete(key);
-  c.usedBytes -= old.size;
+  recharge(state, c, () => {
+    c.fragments.delete(key);
+    c.usedBytes -= old.size;
+  });
   state.fragmentCount--;
   c.sorted = null;
   return true;
@@ -42,8 +44,10 @@ export function dropFragment(state: SupplierState, c: CustomerRecord, key: strin
 /** Forgets every fragment of `c` (its blobs are gone). */
 export function dropAllFragments(state: SupplierState, c: CustomerRecord): void {
   state.fragmentCount -= c.fragments.size;
-  c.fragments.clear();
-  c.usedBytes = 0;
+  recharge(state, c, () => {
+    c.fragments.clear();
+    c.usedBytes = 0;
+  });
   c.sorted = null;
 }
 

@@ -7,6 +7,12 @@
  * to no contract (left by a cancellation cut short, or under a damaged record) is an orphan and
  * is deleted once loaded. A failed list or read restarts the load after `loadRetryMs`.
  *
+ * Loaded contracts are charged for their bytes only (their reservation windows are not kept on
+ * disk); one that holds nothing gets a new window, reserving its quota if that still fits, so
+ * it lapses unless its customer stores. A record of the format before keys loads unpinned (see
+ * `leases.ts`). Leases run from the renewal on disk, but at least `SUPPLIER_LEASE_LOAD_GRACE_MS`
+ * from the load.
+ *
  * @module
  */
 
@@ -14,6 +20,8 @@ import type { BlobResult, StepContext } from "../../core/actor.ts";
 import { assert } from "../../core/assert.ts";
 import { issue, type Out, trace } from "./_effects.ts";
 import { putFragment } from "./fragments.ts";
+import { gracedRenewal, openWindow } from "./leases.ts";
+import { armDeadline } from "./_timers.ts";
 import {
   CONTRACT_PREFIX,
   decodeContract,
@@ -21,11 +29,14 @@ import {
   parseFragmentBlobKey,
 } from "./records.ts";
 import {
+  chargeOf,
   count,
   customerRecord,
   emptyLoad,
+  freeBytes,
+  grantOf,
   type PendingIo,
-  regrant,
+  recharge,
   type SupplierState,
 } from "./state.ts";
 
@@ -33,7 +44,8 @@ import {
 export function beginLoad(state: SupplierState): Out {
   state.phase = "loading";
   state.customers.clear();
-  state.grantedBytes = 0;
+  state.chargedBytes = 0;
+  state.timers = [];
   state.fragmentCount = 0;
   state.capacityBytes = state.options.capacityBytes;
   state.load = emptyLoad();
@@ -57,7 +69,7 @@ export function onLoadIo(
     return { out: loadFailed(state, io, result, ctx), done: false };
   }
   if (io.op === "load_read") {
-    loadContract(state, io.key, result);
+    loadContract(state, io.key, result, ctx.nowMs);
     return { out: continueReads(state), done: false };
   }
   if (io.what === "contracts") {
@@ -69,7 +81,7 @@ export function onLoadIo(
     return { out: loadFailed(state, io, { ok: false, error: "io_error" }, ctx), done: false };
   }
   indexFragments(state, result.keys, result.sizes);
-  return { out: finishLoad(state), done: true };
+  return { out: finishLoad(state, ctx.nowMs), done: true };
 }
 
 function loadFailed(
@@ -90,7 +102,7 @@ function loadFailed(
   return out;
 }
 
-function loadContract(state: SupplierState, key: string, result: BlobResult): void {
+function loadContract(state: SupplierState, key: string, result: BlobResult, nowMs: number) {
   const load = state.load;
   if (!result.ok) {
     count(state, "load.contract_vanished"); // deleted between the list and the read
@@ -107,11 +119,15 @@ function loadContract(state: SupplierState, key: string, result: BlobResult): vo
     load.skipped.add(record.customer);
     return;
   }
-  const c = customerRecord("active", record.sinceMs);
-  regrant(state, c, () => c.quotaBytes = record.quotaBytes);
+  // A record of the format before keys has no renewal: its lease starts with the upgrade.
+  const graced = gracedRenewal(nowMs);
+  const renewedMs = record.renewedMs === null ? nowMs : Math.max(record.renewedMs, graced);
+  const c = customerRecord("active", record.sinceMs, record.key, renewedMs);
+  c.keyStored = record.key !== null;
+  c.renewedStoredMs = record.renewedMs ?? 0;
+  if (record.key === null) count(state, "load.unpinned");
+  recharge(state, c, () => c.quotaBytes = record.quotaBytes); // no window: charged nothing yet
   state.customers.set(record.customer, c);
-  // The operator may have lowered the capacity below what was granted: keep every contract.
-  state.capacityBytes = Math.max(state.capacityBytes, state.grantedBytes);
 }
 
 function continueReads(state: SupplierState): Out {
@@ -153,14 +169,23 @@ function indexFragments(state: SupplierState, keys: string[], sizes: number[]): 
   }
 }
 
-function finishLoad(state: SupplierState): Out {
+function finishLoad(state: SupplierState, nowMs: number): Out {
   const load = state.load;
   assert(load.inFlight === 0, "loaded with operations in flight");
   state.phase = "ready";
+  // The operator may have lowered the capacity below what the disk holds: keep every byte.
+  state.capacityBytes = Math.max(state.capacityBytes, state.chargedBytes);
+  for (const [name, c] of state.customers) {
+    if (c.fragments.size === 0) {
+      const fits = grantOf(c) - chargeOf(c) <= freeBytes(state);
+      recharge(state, c, () => openWindow(c, nowMs, fits));
+    }
+    armDeadline(state, name, c);
+  }
   const out: Out = [];
   if (state.capacityBytes > state.options.capacityBytes) {
     count(state, "load.over_capacity");
-    out.push(trace("supplier.over_capacity", { granted: state.grantedBytes }));
+    out.push(trace("supplier.over_capacity", { charged: state.chargedBytes }));
   }
   const loaded = {
     customers: state.customers.size,

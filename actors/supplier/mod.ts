@@ -23,6 +23,7 @@
 
 export { nextDeadlineMs, step, supplierActor } from "./step.ts";
 export {
+  type ContractEnd,
   freeBytes,
   invariants,
   offeredBytes,
@@ -42,6 +43,7 @@ export {
   type ContractRecord,
   decodeContract,
   encodeContract,
+  encodeLegacyContract,
   FRAGMENT_PREFIX,
   fragmentBlobKey,
   parseFragmentBlobKey,

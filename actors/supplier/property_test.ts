@@ -2,17 +2,28 @@
  * Property: whatever customers do, in whatever order the disk completes it, and whichever
  * operations fail, the supplier's invariants hold after every step and, once everything has
  * settled, its index is exactly what is on the disk, and a fresh supplier loads the same.
+ * Time jumps by whole reservations, renewal periods and leases, so contracts lapse and expire.
+ *
+ * Impostors: random customer messages under a fresh key, or none, claiming the customers' names
+ * are interleaved. A twin supplier gets the same operations without them; both must send every
+ * customer exactly the same answers and end with the same disk: refused messages change nothing
+ * that a legitimate customer can observe.
  *
  * Replay a failure with `FC_SEED=<seed>`; failing seeds are kept in {@link REGRESSIONS}.
  */
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { toHex } from "../../core/ids.ts";
+import { bytesEqual, toHex } from "../../core/ids.ts";
+import {
+  SUPPLIER_CONTRACT_LEASE_MS,
+  SUPPLIER_RENEWAL_PERSIST_MS,
+  SUPPLIER_RESERVATION_MS,
+} from "../../core/limits.ts";
 import type { Message } from "../../core/protocol/mod.ts";
 import { Random } from "../../core/prng.ts";
 import { sha256 } from "../../data/merkle.ts";
-import { Driver, fragment } from "./_harness_test.ts";
+import { Driver, fragment, keyOf } from "./_harness_test.ts";
 import { decodeContract, parseFragmentBlobKey, type SupplierConfig } from "./mod.ts";
 
 const CUSTOMERS = ["alice", "bob", "carol"];
@@ -26,7 +37,13 @@ type Op =
   | { t: "fetch"; c: number; key: number }
   | { t: "release"; n: number }
   | { t: "advance" }
+  | { t: "later"; ms: number }
+  | { t: "probe"; c: number }
+  | { t: "impostor"; c: number; m: number; keyless: boolean; size: number }
   | { t: "failure"; p: number };
+
+/** Time jumps: past a reservation, a renewal period, a lease. */
+const LATER = [SUPPLIER_RESERVATION_MS, SUPPLIER_RENEWAL_PERSIST_MS, SUPPLIER_CONTRACT_LEASE_MS];
 
 const c = fc.nat(CUSTOMERS.length - 1);
 const key = fc.nat(KEYS.length - 1);
@@ -66,6 +83,18 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { arbitrary: fc.constant({ t: "release" as const, n: Infinity }), weight: 2 },
   { arbitrary: fc.constant({ t: "advance" as const }), weight: 1 },
+  { arbitrary: fc.record({ t: fc.constant("later"), ms: fc.constantFrom(...LATER) }), weight: 1 },
+  { arbitrary: fc.record({ t: fc.constant("probe"), c }), weight: 2 },
+  {
+    arbitrary: fc.record({
+      t: fc.constant("impostor"),
+      c,
+      m: fc.nat(7),
+      keyless: fc.boolean(),
+      size: fc.nat(3000),
+    }),
+    weight: 4,
+  },
   { arbitrary: fc.record({ t: fc.constant("failure"), p: fc.constantFrom(0, 0.3, 1) }), weight: 1 },
 ) as fc.Arbitrary<Op>;
 
@@ -81,9 +110,44 @@ const CONFIG: Partial<SupplierConfig> = {
 /** What each customer ever sent under each key, by hash. */
 type Sent = Map<string, Set<string>>;
 
+/** A message of kind `n` (0 to 7) for the impostor: every kind a customer may send. */
+function impostorMessage(n: number, size: number): Message {
+  const { data, hash } = fragment(size % 900, size);
+  const key = KEYS[size % KEYS.length];
+  const messages: Message[] = [
+    { type: "contract_request", requestId: 90, quotaBytes: size },
+    { type: "contract_cancel", requestId: 91 },
+    { type: "store", requestId: 92, key, hash, data },
+    { type: "fetch", requestId: 93, key },
+    { type: "audit", requestId: 94, key, leafIndex: 0, leafBytes: 64 },
+    { type: "remove", requestId: 95, keys: KEYS },
+    { type: "probe", requestId: 96 },
+    { type: "list", requestId: 97, prefix: "", after: "" },
+  ];
+  return messages[n];
+}
+
+const IMPOSTOR_KEY = keyOf("impostor");
+
+/**
+ * Sends an impostor's message, if it must be refused: keyless always, under a fresh key only
+ * for a name with a contract (a name nobody holds may be taken by whoever asks first).
+ */
+function impostor(d: Driver, op: Op & { t: "impostor" }): void {
+  const from = CUSTOMERS[op.c];
+  const held = d.state.customers.get(from);
+  if (!op.keyless && held === undefined) return;
+  const refusedBefore = d.counter("auth.refused");
+  const replies = d.from(from, impostorMessage(op.m, op.size), op.keyless ? null : IMPOSTOR_KEY);
+  assert.deepEqual(replies, [], "an impostor got an answer");
+  assert.equal(d.counter("auth.refused"), refusedBefore + 1, "an impostor was not refused");
+}
+
 function apply(d: Driver, op: Op, pick: Random, sent: Sent): void {
   if (op.t === "release") return d.release(op.n, pick);
   if (op.t === "advance") return d.advance(d.state.options.deleteRetryMs);
+  if (op.t === "later") return d.advance(op.ms);
+  if (op.t === "impostor") return impostor(d, op);
   if (op.t === "failure") {
     d.failure = op.p;
     return;
@@ -112,6 +176,9 @@ function apply(d: Driver, op: Op, pick: Random, sent: Sent): void {
     case "fetch":
       message = { type: "fetch", requestId: 5, key: KEYS[op.key] };
       break;
+    case "probe":
+      message = { type: "probe", requestId: 6 };
+      break;
   }
   d.from(from, message);
 }
@@ -134,6 +201,8 @@ function checkAgainstDisk(d: Driver, sent: Sent): void {
     assert.equal(c.locked.size + c.reservedBytes + c.storesInFlight, 0);
     const record = decodeContract(`contract/${name}`, blobs.get(`contract/${name}`)!);
     assert.equal(record?.quotaBytes, c.quotaBytes, `${name}'s quota on disk`);
+    assert.ok(bytesEqual(record!.key!, keyOf(name)), `${name}'s key on disk`);
+    assert.ok(record!.renewedMs! <= c.renewedMs, `${name}'s renewal on disk is from the future`);
     for (const [key, entry] of c.fragments) {
       assert.equal(blobs.get(`frag/${name}/${key}`)?.length, entry.size, `${name}/${key} size`);
     }
@@ -159,25 +228,42 @@ function checkReload(d: Driver): void {
     fragments: d.state.fragmentCount,
     orphans: 0,
   });
+  let used = 0;
   for (const [name, c] of d.state.customers) {
     const loaded = again.state.customers.get(name)!;
     assert.equal(loaded.quotaBytes, c.quotaBytes);
     assert.equal(loaded.usedBytes, c.usedBytes);
+    assert.ok(bytesEqual(loaded.key!, c.key!), `${name}'s pinned key after a reload`);
+    used += c.usedBytes;
   }
-  assert.equal(again.state.grantedBytes, d.state.grantedBytes);
+  // Loaded contracts are charged their bytes, and the empty ones their quota if it fits.
+  assert.ok(again.state.chargedBytes >= used && again.state.chargedBytes <= CONFIG.capacityBytes!);
 }
 
 function run(ops: Op[], seed: number, failure: number): void {
-  const d = new Driver(CONFIG);
-  d.contract("alice", 2500);
-  d.contract("bob", 2500);
-  d.holdIo = true;
-  d.random = Random.stream(seed, "driver");
+  const make = () => {
+    const d = new Driver(CONFIG);
+    d.contract("alice", 2500);
+    d.contract("bob", 2500);
+    d.holdIo = true;
+    d.random = Random.stream(seed, "driver");
+    d.failure = failure;
+    return d;
+  };
+  const d = make();
+  const twin = make();
   const pick = Random.stream(seed, "pick");
+  const twinPick = Random.stream(seed, "pick");
   const sent: Sent = new Map();
-  d.failure = failure;
-  for (const op of ops) apply(d, op, pick, sent);
+  for (const op of ops) {
+    apply(d, op, pick, sent);
+    if (op.t !== "impostor") apply(twin, op, twinPick, new Map());
+  }
   settle(d);
+  settle(twin);
+  assert.deepEqual(d.sent, twin.sent, "impostors changed what customers were told");
+  assert.deepEqual(d.notices, twin.notices, "impostors changed what the operator was told");
+  assert.deepEqual(d.disk.blobs, twin.disk.blobs, "impostors changed the disk");
   checkAgainstDisk(d, sent);
   checkReload(d);
 }

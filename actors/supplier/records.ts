@@ -1,8 +1,10 @@
 /**
  * What a supplier keeps on its disk: blob keys and the contract record.
  *
- * - `contract/<customer>`: the customer's contract ({@link encodeContract}), written before the
- *   contract is granted, deleted first when it is cancelled.
+ * - `contract/<customer>`: the customer's contract ({@link encodeContract}): its quota, the key
+ *   it was granted to, and its last renewal written. Written before the contract is granted,
+ *   again when the quota changes or a renewal is due to be kept (about daily), deleted first
+ *   when the contract ends. Format 2; format 1 (before keys) is still read, as unpinned.
  * - `frag/<customer>/<key>`: one fragment's bytes, as the customer sent them.
  *
  * Customer names are node names (no `/`) and fragment keys have no dots, so a blob key maps back
@@ -13,8 +15,12 @@
 
 import type { NodeId } from "../../core/actor.ts";
 import { bytesEqual, isNodeId } from "../../core/ids.ts";
-import { encode, string, struct, tryDecode, uint } from "../../core/codec.ts";
-import { NODE_ID_BYTES_MAX, SUPPLIER_CONTRACT_RECORD_BYTES_MAX } from "../../core/limits.ts";
+import { encode, fixedBytes, string, struct, tryDecode, uint } from "../../core/codec.ts";
+import {
+  NODE_ID_BYTES_MAX,
+  PUBLIC_KEY_BYTES,
+  SUPPLIER_CONTRACT_RECORD_BYTES_MAX,
+} from "../../core/limits.ts";
 import { isFragmentKey } from "../../core/storage.ts";
 
 /** Blob-key prefix of contract records. */
@@ -22,20 +28,38 @@ export const CONTRACT_PREFIX = "contract/";
 /** Blob-key prefix of fragments. */
 export const FRAGMENT_PREFIX = "frag/";
 
-/** Leading bytes of a contract record: `"BDCT"` and the format version. */
-export const CONTRACT_MAGIC: Uint8Array<ArrayBuffer> = Uint8Array.from([0x42, 0x44, 0x43, 0x54, 1]);
+/** Leading bytes of every contract record: `"BDCT"`, then one byte of format version. */
+const CONTRACT_TAG = [0x42, 0x44, 0x43, 0x54];
+/** Leading bytes of a contract record in the current format (2: with the customer's key). */
+export const CONTRACT_MAGIC: Uint8Array<ArrayBuffer> = Uint8Array.from([...CONTRACT_TAG, 2]);
+/** Leading bytes of a record of the format before keys (1), which is still read. */
+const LEGACY_MAGIC: Uint8Array<ArrayBuffer> = Uint8Array.from([...CONTRACT_TAG, 1]);
 
-const contractCodec = struct({
+const legacyCodec = struct({
   customer: string(NODE_ID_BYTES_MAX),
   quotaBytes: uint,
   sinceMs: uint,
 });
 
-/** A storage contract as the supplier keeps it. */
+const contractCodec = struct({
+  customer: string(NODE_ID_BYTES_MAX),
+  quotaBytes: uint,
+  sinceMs: uint,
+  key: fixedBytes(PUBLIC_KEY_BYTES),
+  renewedMs: uint,
+});
+
+/**
+ * A storage contract as the supplier keeps it. `key` is the customer's Ed25519 key, pinned when
+ * the contract was granted; `renewedMs` the last renewal written (renewals in between live in
+ * memory). A record of the format before keys decodes with both `null`.
+ */
 export interface ContractRecord {
   customer: NodeId;
   quotaBytes: number;
   sinceMs: number;
+  key: Uint8Array | null;
+  renewedMs: number | null;
 }
 
 /** The blob key of `customer`'s contract. */
@@ -58,23 +82,56 @@ export function parseFragmentBlobKey(blobKey: string): { customer: NodeId; key: 
   return isNodeId(customer) && isFragmentKey(key) ? { customer, key } : null;
 }
 
-/** The encoded contract record, in a buffer of its own. */
-export function encodeContract(record: ContractRecord): Uint8Array<ArrayBuffer> {
-  const body = encode(contractCodec, record);
-  const out = new Uint8Array(CONTRACT_MAGIC.length + body.length);
-  out.set(CONTRACT_MAGIC);
-  out.set(body, CONTRACT_MAGIC.length);
+function framed(magic: Uint8Array, body: Uint8Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(magic.length + body.length);
+  out.set(magic);
+  out.set(body, magic.length);
   return out;
+}
+
+/**
+ * The encoded contract record (current format), in a buffer of its own. Throws `RangeError`
+ * for a record without a key or a renewal time: only the format before keys lacked them.
+ */
+export function encodeContract(record: ContractRecord): Uint8Array<ArrayBuffer> {
+  const { customer, quotaBytes, sinceMs, key, renewedMs } = record;
+  if (key === null || renewedMs === null) {
+    throw new RangeError("a contract record needs the customer's key and a renewal time");
+  }
+  return framed(
+    CONTRACT_MAGIC,
+    encode(contractCodec, { customer, quotaBytes, sinceMs, key, renewedMs }),
+  );
+}
+
+/**
+ * A record in the format before keys (no key, no renewal): what suppliers wrote before keys
+ * were pinned. Only tests write it, to stand for an old disk.
+ */
+export function encodeLegacyContract(
+  record: Pick<ContractRecord, "customer" | "quotaBytes" | "sinceMs">,
+): Uint8Array<ArrayBuffer> {
+  const { customer, quotaBytes, sinceMs } = record;
+  return framed(LEGACY_MAGIC, encode(legacyCodec, { customer, quotaBytes, sinceMs }));
 }
 
 /** Decodes a contract record read from blob `blobKey`; `null` if damaged or misfiled. */
 export function decodeContract(blobKey: string, bytes: Uint8Array): ContractRecord | null {
-  const m = CONTRACT_MAGIC;
-  if (bytes.length < m.length || bytes.length > SUPPLIER_CONTRACT_RECORD_BYTES_MAX) return null;
-  if (!bytesEqual(bytes.subarray(0, m.length), m)) return null;
-  const decoded = tryDecode(contractCodec, bytes.subarray(m.length));
-  if (!decoded.ok) return null;
-  const record = decoded.value;
+  const n = CONTRACT_MAGIC.length;
+  if (bytes.length < n || bytes.length > SUPPLIER_CONTRACT_RECORD_BYTES_MAX) return null;
+  const head = bytes.subarray(0, n);
+  let record: ContractRecord;
+  if (bytesEqual(head, CONTRACT_MAGIC)) {
+    const decoded = tryDecode(contractCodec, bytes.subarray(n));
+    if (!decoded.ok) return null;
+    record = decoded.value;
+  } else if (bytesEqual(head, LEGACY_MAGIC)) {
+    const decoded = tryDecode(legacyCodec, bytes.subarray(n));
+    if (!decoded.ok) return null;
+    record = { ...decoded.value, key: null, renewedMs: null };
+  } else {
+    return null;
+  }
   if (!isNodeId(record.customer) || contractKey(record.customer) !== blobKey) return null;
   return record;
 }

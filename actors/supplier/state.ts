@@ -14,10 +14,12 @@ import {
   OFFER_TTL_MS_MAX,
   SUPPLIER_AUDITS_MAX,
   SUPPLIER_BLOB_OPS_MAX,
+  SUPPLIER_CONTRACT_TIMERS_PER_STEP_MAX,
   SUPPLIER_CUSTOMERS_MAX,
   SUPPLIER_DELETE_TASKS_MAX,
   SUPPLIER_FRAGMENTS_MAX,
   SUPPLIER_FRAGMENTS_PER_CUSTOMER_MAX,
+  SUPPLIER_LAPSED_NAMES_MAX,
 } from "../../core/limits.ts";
 import type { OfferOutcome, PublishOutcome } from "../../core/protocol/identity.ts";
 import type { Message } from "../../core/protocol/mod.ts";
@@ -33,19 +35,31 @@ export interface SupplierStatus {
   customers: number;
   fragments: number;
   capacityBytes: number;
+  /** Sum of the quotas of the contracts (may exceed the capacity: quotas are charged as used). */
   grantedBytes: number;
+  /** What counts against the capacity: bytes stored and in flight, plus open reservations. */
+  chargedBytes: number;
   usedBytes: number;
-  /** Bytes offered to new customers: capacity minus granted quotas (0 when full). */
+  /** Bytes offered to new customers: capacity minus charged bytes (0 when full). */
   freeBytes: number;
   /** ID servers that host the supplier's current identity. */
   published: number;
+  /** Messages refused because their link's key is not the one pinned for their sender. */
+  keyRefusals: number;
+  /** Contracts ended because nothing was stored before their reservation ran out. */
+  contractsLapsed: number;
+  /** Contracts ended because their customer did not renew them within the lease. */
+  contractsExpired: number;
 }
+
+/** Why a contract ended. */
+export type ContractEnd = "cancelled" | "lapsed" | "expired";
 
 /** What the supplier tells its operator. */
 export type SupplierNotice =
   | { type: "loaded"; customers: number; fragments: number; orphans: number }
   | { type: "contract"; customer: NodeId; quotaBytes: number }
-  | { type: "contract_ended"; customer: NodeId; removed: number }
+  | { type: "contract_ended"; customer: NodeId; removed: number; reason: ContractEnd }
   | { type: "publish_refused"; idServer: NodeId; outcome: PublishOutcome }
   | { type: "offer_refused"; idServer: NodeId; outcome: OfferOutcome }
   | SupplierStatus;
@@ -92,6 +106,8 @@ export interface SupplierConfig {
   blobOpsMax?: number;
   auditsMax?: number;
   deleteTasksMax?: number;
+  lapsedNamesMax?: number;
+  contractTimersPerStepMax?: number;
 }
 
 /** {@link SupplierConfig} with every default filled in. */
@@ -115,20 +131,52 @@ export interface FragmentEntry {
   writeId: number;
 }
 
-/** A quota being written to the contract blob; the grant is reserved until the write ends. */
+/** A quota being written to the contract blob. */
 export interface PendingQuota {
   bytes: number;
   ioId: number;
   requestId: number;
+  /**
+   * Whether the grant opens a reservation window (a new contract, or a raise after new bytes
+   * arrived): then `bytes` are held against the capacity from now on, while written.
+   */
+  reserve: boolean;
+  /** The renewal time the record being written carries. */
+  renewedMs: number;
 }
 
 /** One customer: its contract and its fragments. */
 export interface CustomerRecord {
-  /** `pending`: first contract write in flight; `closing`: being cancelled. */
+  /** `pending`: first contract write in flight; `closing`: being cancelled, lapsed or expired. */
   status: "pending" | "active" | "closing";
   quotaBytes: number;
   pendingQuota: PendingQuota | null;
   sinceMs: number;
+  /**
+   * The key the contract was granted to (pinned from the link of its `contract_request`); only
+   * that key is served. `null`: a record of the format before keys, not yet pinned.
+   */
+  key: Uint8Array | null;
+  /** Whether the record on disk holds {@link key}. */
+  keyStored: boolean;
+  /** The last authenticated request from the key: the lease runs from it. */
+  renewedMs: number;
+  /** The renewal time the record on disk holds. */
+  renewedStoredMs: number;
+  /** A rewrite of the record (a renewal or a pinned key to keep) is in flight. */
+  rewriting: boolean;
+  /** End of the reservation window, or `null` once it is over. */
+  windowEndsMs: number | null;
+  /**
+   * Whether the window holds the unused quota against the capacity: not for a name whose
+   * contract lapsed lately, nor for a contract loaded from disk that no longer fits.
+   */
+  reserving: boolean;
+  /** New bytes arrived since a grant or raise last opened the window: a raise re-opens it. */
+  grewSinceGrant: boolean;
+  /** When this customer's live timer entry fires, and its generation (`null`: none). */
+  timerAtMs: number | null;
+  timerGen: number;
   fragments: Map<string, FragmentEntry>;
   /** The fragment keys sorted, or `null` until the next `list` sorts them. */
   sorted: string[] | null;
@@ -151,6 +199,7 @@ export type PendingIo =
   | { op: "load_list"; what: "contracts" | "fragments" }
   | { op: "load_read"; key: string }
   | { op: "contract_write"; customer: NodeId }
+  | { op: "contract_rewrite"; customer: NodeId; renewedMs: number }
   | {
     op: "store";
     customer: NodeId;
@@ -188,6 +237,8 @@ export interface PendingAudit {
 export interface DeleteTask {
   id: number;
   kind: "remove" | "cancel" | "orphans";
+  /** Why a contract ends (`cancel` tasks; `cancelled` for the others). */
+  reason: ContractEnd;
   /** The customer (empty for orphans). */
   customer: NodeId;
   requestId: number;
@@ -235,6 +286,14 @@ export interface IdServerLink {
   refreshAtMs: number | null;
 }
 
+/** A customer's timer: its reservation's end or its lease, whichever comes first. */
+export interface ContractTimer {
+  atMs: number;
+  customer: NodeId;
+  /** Matches the record's `timerGen` while live; an older entry is skipped. */
+  gen: number;
+}
+
 /** Everything one supplier holds. */
 export interface SupplierState {
   phase: "idle" | "loading" | "ready";
@@ -242,8 +301,13 @@ export interface SupplierState {
   /** Capacity in force: the configured one, or more if the contracts on disk grant more. */
   capacityBytes: number;
   customers: Map<NodeId, CustomerRecord>;
-  /** Sum over customers of the larger of the quota and a pending quota. */
-  grantedBytes: number;
+  /** Sum over customers of {@link chargeOf}: never above the capacity. */
+  chargedBytes: number;
+  /** Customers' timers, a binary min-heap on `atMs` (stale entries are skipped when popped). */
+  timers: ContractTimer[];
+  nextTimerGen: number;
+  /** Names whose contract lapsed, and when (oldest first); see `SUPPLIER_LAPSE_MEMORY_MS`. */
+  lapsed: Map<NodeId, number>;
   /** Fragments indexed over all customers. */
   fragmentCount: number;
   /** Stores in flight that create a new key, over all customers. */
@@ -280,6 +344,8 @@ function resolveOptions(config: SupplierConfig): SupplierOptions {
     blobOpsMax: SUPPLIER_BLOB_OPS_MAX,
     auditsMax: SUPPLIER_AUDITS_MAX,
     deleteTasksMax: SUPPLIER_DELETE_TASKS_MAX,
+    lapsedNamesMax: SUPPLIER_LAPSED_NAMES_MAX,
+    contractTimersPerStepMax: SUPPLIER_CONTRACT_TIMERS_PER_STEP_MAX,
     ...config,
     idServers: [...config.idServers],
   };
@@ -312,6 +378,8 @@ function resolveOptions(config: SupplierConfig): SupplierOptions {
   positive("blobOpsMax", o.blobOpsMax, SUPPLIER_BLOB_OPS_MAX);
   positive("auditsMax", o.auditsMax, SUPPLIER_AUDITS_MAX);
   positive("deleteTasksMax", o.deleteTasksMax, SUPPLIER_DELETE_TASKS_MAX);
+  positive("lapsedNamesMax", o.lapsedNamesMax, SUPPLIER_LAPSED_NAMES_MAX);
+  positive("contractTimersPerStepMax", o.contractTimersPerStepMax);
   return o;
 }
 
@@ -326,7 +394,10 @@ export function supplierState(config: SupplierConfig): SupplierState {
     options,
     capacityBytes: options.capacityBytes,
     customers: new Map(),
-    grantedBytes: 0,
+    chargedBytes: 0,
+    timers: [],
+    nextTimerGen: 1,
+    lapsed: new Map(),
     fragmentCount: 0,
     newKeysInFlight: 0,
     ops: new Map(),
@@ -364,13 +435,31 @@ export function emptyLoad(): LoadState {
   };
 }
 
-/** A new customer record with nothing granted or stored. */
-export function customerRecord(status: CustomerRecord["status"], sinceMs: number) {
+/**
+ * A new customer record with nothing granted or stored, for `key` (`null`: a record of the
+ * format before keys), renewed at `renewedMs`.
+ */
+export function customerRecord(
+  status: CustomerRecord["status"],
+  sinceMs: number,
+  key: Uint8Array | null,
+  renewedMs: number,
+) {
   const record: CustomerRecord = {
     status,
     quotaBytes: 0,
     pendingQuota: null,
     sinceMs,
+    key: key === null ? null : key.slice(),
+    keyStored: false,
+    renewedMs,
+    renewedStoredMs: renewedMs,
+    rewriting: false,
+    windowEndsMs: null,
+    reserving: false,
+    grewSinceGrant: false,
+    timerAtMs: null,
+    timerGen: 0,
     fragments: new Map(),
     sorted: null,
     usedBytes: 0,
@@ -406,16 +495,40 @@ export function storeQuota(c: CustomerRecord): number {
   return pending === null ? c.quotaBytes : Math.min(c.quotaBytes, pending.bytes);
 }
 
-/** Changes a customer's quota or pending quota, keeping `grantedBytes` in step. */
-export function regrant(state: SupplierState, c: CustomerRecord, change: () => void): void {
-  const before = grantOf(c);
-  change();
-  state.grantedBytes += grantOf(c) - before;
+/**
+ * What customer `c` holds against the capacity (with `extraBytes` more in flight): its bytes
+ * stored and in flight; while its reservation window is open (and reserving), its whole quota;
+ * while a grant that opens a window is written, that quota.
+ */
+export function chargeOf(c: CustomerRecord, extraBytes = 0): number {
+  let charge = projectedBytes(c) + extraBytes;
+  if (c.windowEndsMs !== null && c.reserving) charge = Math.max(charge, grantOf(c));
+  const p = c.pendingQuota;
+  if (p !== null && p.reserve) charge = Math.max(charge, p.bytes);
+  return charge;
 }
 
-/** Bytes free for new grants. */
+/** Applies `change` to what `c` is charged for (quota, window, bytes); `chargedBytes` follows. */
+export function recharge(state: SupplierState, c: CustomerRecord, change: () => void): void {
+  const before = chargeOf(c);
+  change();
+  state.chargedBytes += chargeOf(c) - before;
+}
+
+/**
+ * A capacity raised at load to cover what the disk held comes back down, after each step, as
+ * charges fall, to the configured one.
+ */
+export function settleCapacity(state: SupplierState): void {
+  const configured = state.options.capacityBytes;
+  if (state.capacityBytes > configured) {
+    state.capacityBytes = Math.max(configured, Math.min(state.capacityBytes, state.chargedBytes));
+  }
+}
+
+/** Bytes free for new grants and for stores beyond what is held. */
 export function freeBytes(state: SupplierState): number {
-  return Math.max(0, state.capacityBytes - state.grantedBytes);
+  return Math.max(0, state.capacityBytes - state.chargedBytes);
 }
 
 /** What an offer announces: free bytes, or 0 while no new customer could be taken. */
@@ -423,6 +536,9 @@ export function offeredBytes(state: SupplierState): number {
   if (state.customers.size >= state.options.customersMax) return 0;
   return freeBytes(state);
 }
+
+/** Stale timer entries allowed beyond two per customer before the heap is rebuilt. */
+export const TIMERS_SLACK = 64;
 
 /**
  * Tables above this many fragments get only the cheap checks after each step: the full check is
@@ -441,13 +557,17 @@ export function invariants(state: SupplierState): void {
   assert(state.auditsInFlight <= o.auditsMax, "more audits than the maximum");
   assert(state.jobs.size <= state.auditsInFlight, "a proof job without an admitted audit");
   assert(state.tasks.size <= o.deleteTasksMax, "more delete tasks than the maximum");
-  assert(state.grantedBytes <= state.capacityBytes, "granted more than the capacity");
+  assert(state.chargedBytes <= state.capacityBytes, "charged more than the capacity");
+  assert(state.lapsed.size <= o.lapsedNamesMax, "more lapsed names than the maximum");
+  assert(state.timers.length <= 2 * o.customersMax + TIMERS_SLACK + 1, "stale timers pile up");
   assert(state.phase !== "idle" || state.customers.size === 0, "customers before loading");
-  let granted = 0;
+  let charged = 0;
   let fragments = 0;
   let newKeys = 0;
   for (const c of state.customers.values()) {
-    granted += grantOf(c);
+    charged += chargeOf(c);
+    const armed = c.status !== "active" || state.phase !== "ready" || c.timerAtMs !== null;
+    assert(armed, "an active contract without a timer");
     fragments += c.fragments.size;
     assert(c.fragments.size <= o.fragmentsPerCustomerMax, "too many fragments for a customer");
     assert(c.reservedBytes >= 0 && c.storesInFlight >= c.newKeysInFlight, "store accounting");
@@ -457,7 +577,7 @@ export function invariants(state: SupplierState): void {
     const pending = c.pendingQuota;
     assert(pending === null || projectedBytes(c) <= pending.bytes, "quota below use");
   }
-  assert(granted === state.grantedBytes, "granted bytes out of step with the quotas");
+  assert(charged === state.chargedBytes, "charged bytes out of step with the customers");
   assert(fragments === state.fragmentCount, "fragment count out of step with the index");
   assert(newKeys === state.newKeysInFlight, "new keys in flight out of step");
   assert(state.fragmentCount + newKeys <= o.fragmentsMax, "fragments reserved past the maximum");
@@ -480,4 +600,19 @@ function fullCheck(state: SupplierState): void {
   for (const link of state.idServers) {
     assert(link.pending === null || link.dueAtMs !== null, "an unanswered request without timer");
   }
+  // Generations are unique: as many live entries as armed customers means one each.
+  const timers = state.timers;
+  let live = 0;
+  for (let i = 0; i < timers.length; i++) {
+    const t = timers[i];
+    if (i > 0) assert(timers[(i - 1) >> 1].atMs <= t.atMs, "timer heap out of order");
+    const c = state.customers.get(t.customer);
+    if (c !== undefined && c.timerGen === t.gen && c.timerAtMs !== null) {
+      assert(c.timerAtMs === t.atMs, "a live timer at another time");
+      live++;
+    }
+  }
+  let armed = 0;
+  for (const c of state.customers.values()) if (c.timerAtMs !== null) armed++;
+  assert(live === armed, "contract timers out of step with the customers");
 }

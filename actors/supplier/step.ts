@@ -9,40 +9,69 @@
  *   remove, probe, list) get no answer and the customer asks again. When ready the supplier
  *   emits the `loaded` notice, deletes orphan blobs, publishes its identity and announces its
  *   offer (`announce.ts`). Every later `start` (back online) publishes and announces again.
- * - Disk: `contract/<customer>` holds a contract record, `frag/<customer>/<key>` a fragment.
- *   Nothing is acknowledged before its blob operation completed: a contract only once its record
- *   is written, a store once its fragment is, a removal or cancellation once its deletes are.
- * - Accounting: quotas granted (pending ones included) never exceed the capacity; a customer's
- *   used bytes are the sum of its indexed fragments; each store in flight reserves its growth
- *   (its size beyond the fragment it replaces), so used plus reserved bounds the use whatever
- *   the writes' outcome; while a new quota is written, stores are held to the smaller of the old
+ * - Disk: `contract/<customer>` holds a contract record (quota, the customer's key, the last
+ *   renewal written), `frag/<customer>/<key>` a fragment. Nothing is acknowledged before its
+ *   blob operation completed: a contract only once its record is written, a store once its
+ *   fragment is, a removal or cancellation once its deletes are. One write of a record at a
+ *   time: a quota change, a rewrite (renewal or pinned key), a cancellation wait for each other.
+ * - Keys (`leases.ts`): a contract is pinned at hiring to the key of its request's link; every
+ *   later customer message under that name is served only over that key. Refused before
+ *   anything else, changing nothing, unanswered, counted (`auth.*`), traced once `auth.refused`:
+ *   another key (no takeover by `contract_request` either), no key at all, a key that is not an
+ *   Ed25519 key, a key under the name of one of our ID servers. A record of format 1 (before
+ *   keys) loads unpinned and is pinned by its name's first authenticated request (`key.pinned`):
+ *   trust on first use of a link the transport confirmed with the ID servers, a one-time
+ *   upgrade that keeps every contract and fragment. Keys never change: no re-pinning.
+ * - Accounting: what is charged against the capacity never exceeds it. A customer is charged
+ *   its used bytes (the sum of its indexed fragments) plus the growth its stores in flight
+ *   reserve (their size beyond the fragment each replaces), and, only while its reservation
+ *   window is open, its whole quota (`chargeOf`). Quotas are caps, not holdings: their sum may
+ *   exceed the capacity, and a store that would raise the charge beyond the free capacity is
+ *   refused `no_space`. While a new quota is written, stores are held to the smaller of the old
  *   and the new. A key with a store or removal in flight is locked against a second mutation.
+ * - Contracts are not free (`leases.ts`): a reservation window (`SUPPLIER_RESERVATION_MS`)
+ *   opens at a grant (or a raise after new bytes arrived) and is extended by stores that bring
+ *   new bytes; a contract with nothing stored when it closes lapses (record deleted, notice).
+ *   Asking again for the same quota renews nothing, and a name whose contract lapsed lately is
+ *   granted without a reservation. Every authenticated request renews the contract's lease (in
+ *   memory; written about daily); one not renewed for `SUPPLIER_CONTRACT_LEASE_MS` ends like a
+ *   cancellation, fragments deleted. Lapses and expiries answer nobody; the customer learns it
+ *   from `probe_reply` (`contract: false`) or `store_reply` (`no_contract`) and asks again.
  * - Timers (all in state; `nextDeadlineMs` is the earliest): `load.retryAtMs`; per ID server
- *   `dueAtMs` (answer deadline, retry with backoff, or next announcement); per cancellation
- *   `retryAtMs` for failed deletes.
+ *   `dueAtMs` (answer deadline, retry with backoff, next announcement or identity refresh); per
+ *   cancellation `retryAtMs` for failed deletes; per contract one entry in the `timers` heap
+ *   (its window's end or its lease's end), at most `contractTimersPerStepMax` handled per
+ *   timeout, never a scan of every customer.
  * - Limits (named in `core/limits.ts`, lowered by options in tests): customers, fragments per
  *   customer and in all, blob operations in flight (deletes use at most half), audits in
- *   flight, queued delete tasks; each is checked on insert and refused as a value.
- * - Messages (customers are named by the link that authenticated them; every answer goes to the
- *   sender, and names only the sender's own fragments):
+ *   flight, queued delete tasks, remembered lapsed names, contract timers per step; each is
+ *   checked on insert and refused (or deferred) as a value.
+ * - Messages (customers are named by the link that authenticated them, and served only under
+ *   the key pinned for the name; every answer goes to the sender, and names only the sender's
+ *   own fragments):
  *
  * | message                  | answer                  | outcomes / notes                         |
  * |--------------------------|-------------------------|------------------------------------------|
  * | `contract_request`       | `contract_reply`        | accepted, no_space, too_many_customers,  |
- * |                          |                         | closing; after the record is written     |
+ * |                          |                         | closing; after the record is written;    |
+ * |                          |                         | pins the key of a new contract           |
  * | `contract_cancel`        | `contract_cancel_reply` | removed: fragments deleted; when done    |
  * | `store`                  | `store_reply`           | stored, no_contract, bad_key, bad_hash,  |
- * |                          |                         | over_quota, busy, no_space, io_error     |
+ * |                          |                         | over_quota, busy, no_space (the disk or  |
+ * |                          |                         | no free capacity), io_error              |
  * | `fetch`                  | `fetch_reply`           | found (data), not_found, no_contract,    |
  * |                          |                         | bad_key, busy, io_error                  |
  * | `audit`                  | `audit_reply`           | found (size, leaf, Merkle path), bad_leaf|
  * |                          |                         | or a fetch refusal; proved by a CPU job  |
  * | `remove`                 | `remove_reply`          | removed: how many of the keys it deleted |
- * | `probe`                  | `probe_reply`           | contract in force, used and quota bytes  |
+ * | `probe`                  | `probe_reply`           | contract in force (false once lapsed or  |
+ * |                          |                         | expired), used and quota bytes           |
  * | `list`                   | `list_reply`            | sorted keys after `after`, `more`        |
  * | `identity_publish_reply` | (ID server's answer)    | published, retried, or told the operator |
  * | `offer_announce_reply`   | (ID server's answer)    | announced, retried, or told the operator |
  *
+ * Every customer message above renews its contract when its key is the pinned one, and none
+ * is answered (nor changes anything) when it is not. ID servers' answers come keyless.
  * Any other message, or an answer nobody asked for, is counted and dropped. A peer's mistakes
  * are never exceptions: each refusal is counted in `counters` (`store.bad_hash`, ...) and
  * protocol violations are traced.
@@ -66,7 +95,18 @@ import {
 } from "./announce.ts";
 import { finishContractWrite, onContractCancel, onContractRequest } from "./contracts.ts";
 import { addTask, deleteDeadline, onDeleteDone, pumpDeletes, retryDeletes } from "./deletes.ts";
+import {
+  admit,
+  customerRefusal,
+  finishRewrite,
+  graceLeases,
+  isCustomerMessage,
+  onContractTimers,
+  refuseAuth,
+  rewriteIfDue,
+} from "./leases.ts";
 import { beginLoad, onLoadIo } from "./load.ts";
+import { contractDeadline } from "./_timers.ts";
 import {
   finishAuditRead,
   finishFetch,
@@ -84,6 +124,7 @@ import {
   freeBytes,
   invariants,
   offeredBytes,
+  settleCapacity,
   type SupplierCommand,
   type SupplierProtocol,
   type SupplierState,
@@ -97,6 +138,7 @@ export function step(
 ): readonly Effect<SupplierProtocol>[] {
   const offered = offeredBytes(state);
   const out = dispatch(state, input, ctx);
+  settleCapacity(state);
   if (state.phase === "ready" && offeredBytes(state) !== offered) {
     out.push(...announceIfMoved(state, ctx));
   }
@@ -110,7 +152,7 @@ function dispatch(state: SupplierState, input: Input<SupplierProtocol>, ctx: Ste
     case "command":
       return onCommand(state, input.command);
     case "message":
-      return onMessage(state, input.from, input.message, ctx);
+      return onMessage(state, input.from, input.fromKey, input.message, ctx);
     case "io_done":
       return onIoDone(state, input.id, input.result, ctx);
     case "job_done":
@@ -120,10 +162,10 @@ function dispatch(state: SupplierState, input: Input<SupplierProtocol>, ctx: Ste
   }
 }
 
-/** Earliest armed timer: load retry, an ID server's deadline, or a delete retry. */
+/** Earliest armed timer: load retry, an ID server's deadline, a delete retry, a contract's. */
 export function nextDeadlineMs(state: SupplierState): number | null {
   let due: number | null = state.load.retryAtMs;
-  for (const t of [linkDeadline(state), deleteDeadline(state)]) {
+  for (const t of [linkDeadline(state), deleteDeadline(state), contractDeadline(state)]) {
     if (t !== null && (due === null || t < due)) due = t;
   }
   return due;
@@ -140,6 +182,7 @@ function onStart(state: SupplierState, ctx: StepContext): Out {
   count(state, "start");
   if (state.phase === "idle") return beginLoad(state);
   if (state.phase === "loading") return []; // held completions carry the load on
+  graceLeases(state, ctx.nowMs); // back from offline: our absence is not our customers' silence
   return restartLinks(state, ctx);
 }
 
@@ -149,7 +192,12 @@ function onCommand(state: SupplierState, command: SupplierCommand): Out {
     return [];
   }
   let usedBytes = 0;
-  for (const c of state.customers.values()) usedBytes += c.usedBytes;
+  let grantedBytes = 0;
+  for (const c of state.customers.values()) {
+    usedBytes += c.usedBytes;
+    grantedBytes += c.quotaBytes;
+  }
+  const counter = (name: string) => state.counters[name] ?? 0;
   return [{
     kind: "notice",
     notice: {
@@ -158,23 +206,55 @@ function onCommand(state: SupplierState, command: SupplierCommand): Out {
       customers: state.customers.size,
       fragments: state.fragmentCount,
       capacityBytes: state.capacityBytes,
-      grantedBytes: state.grantedBytes,
+      grantedBytes,
+      chargedBytes: state.chargedBytes,
       usedBytes,
       freeBytes: freeBytes(state),
       published: state.idServers.filter((l) => l.published).length,
+      keyRefusals: counter("auth.refused"),
+      contractsLapsed: counter("contract.lapsed"),
+      contractsExpired: counter("contract.expired"),
     },
   }];
 }
 
-function onMessage(state: SupplierState, from: NodeId, m: Message, ctx: StepContext): Out {
+function onMessage(
+  state: SupplierState,
+  from: NodeId,
+  fromKey: Uint8Array | null,
+  m: Message,
+  ctx: StepContext,
+): Out {
   if (!isNodeId(from)) {
     // Blob keys are built from sender names: a host that hands over a bad one is refused.
     count(state, "message.bad_sender");
     return [trace("supplier.bad_sender", { type: m.type })];
   }
+  // Before anything else: a name means a key (see leases.ts).
+  if (fromKey !== null && state.options.idServers.includes(from)) {
+    return refuseAuth(state, from, m, ["idserver_key", "a key under the name of an ID server"]);
+  }
+  if (!isCustomerMessage(m)) return handle(state, from, fromKey, m, ctx);
+  const c = state.customers.get(from);
+  const refusal = customerRefusal(c, fromKey);
+  if (refusal !== null) return refuseAuth(state, from, m, refusal);
+  const pinned = c === undefined ? [] : admit(state, from, c, fromKey!, m, ctx);
+  const out = handle(state, from, fromKey, m, ctx);
+  const rewrite = c === undefined ? [] : rewriteIfDue(state, from, ctx);
+  if (pinned.length === 0 && rewrite.length === 0) return out;
+  return [...pinned, ...out, ...rewrite];
+}
+
+function handle(
+  state: SupplierState,
+  from: NodeId,
+  fromKey: Uint8Array | null,
+  m: Message,
+  ctx: StepContext,
+): Out {
   switch (m.type) {
     case "contract_request":
-      return onContractRequest(state, from, m, ctx);
+      return onContractRequest(state, from, fromKey!, m, ctx);
     case "contract_cancel":
       return onContractCancel(state, from, m);
     case "store":
@@ -212,10 +292,13 @@ function onIoDone(state: SupplierState, id: number, result: BlobResult, ctx: Ste
       return [...loaded.out, ...afterLoad(state, ctx)];
     }
     case "contract_write":
-      out = finishContractWrite(state, io.customer, result);
+      out = finishContractWrite(state, io.customer, result, ctx);
+      break;
+    case "contract_rewrite":
+      out = finishRewrite(state, io.customer, io.renewedMs, result);
       break;
     case "store":
-      out = finishStore(state, id, io, result);
+      out = finishStore(state, id, io, result, ctx);
       break;
     case "fetch":
       out = finishFetch(state, io, result);
@@ -252,5 +335,6 @@ function onTimeout(state: SupplierState, ctx: StepContext): Out {
   }
   out.push(...onLinkTimers(state, ctx));
   out.push(...retryDeletes(state, ctx));
+  out.push(...onContractTimers(state, ctx));
   return out;
 }

@@ -8,7 +8,7 @@ import type { Message, MessageOf } from "../../core/protocol/mod.ts";
 import { Random } from "../../core/prng.ts";
 import { sha256 } from "../../data/merkle.ts";
 import { verifyOffer } from "../../core/protocol/identity.ts";
-import { Driver, fragment, keysFor, testConfig } from "./_harness_test.ts";
+import { Driver, fragment, keyOf, keysFor, testConfig } from "./_harness_test.ts";
 import { encodeContract, SUPPLIER_DEFAULTS, supplierState } from "./mod.ts";
 
 function as<T extends Message["type"]>(m: Message, type: T): MessageOf<T> {
@@ -75,7 +75,14 @@ Deno.test("step: orphans and damaged contracts found at start are deleted, the r
   blobs.set("contract/carol", new Uint8Array([1, 2, 3])); // damaged
   blobs.set("frag/carol/x", new Uint8Array(10));
   blobs.set("frag/nope", new Uint8Array(1)); // names no customer
-  const misfiled = encodeContract({ customer: "dave", quotaBytes: 9, sinceMs: 0 });
+  const key = keyOf("dave");
+  const misfiled = encodeContract({
+    customer: "dave",
+    quotaBytes: 9,
+    sinceMs: 0,
+    key,
+    renewedMs: 0,
+  });
   blobs.set("contract/erin", misfiled);
   const d = new Driver({}, first.disk);
   assert.deepEqual(d.notices[0], { type: "loaded", customers: 1, fragments: 2, orphans: 5 });
@@ -86,18 +93,26 @@ Deno.test("step: orphans and damaged contracts found at start are deleted, the r
   ]);
   assert.equal(d.counter("load.contract_corrupt"), 2);
   assert.equal(d.state.customers.get("alice")!.usedBytes, 300);
-  assert.equal(d.state.grantedBytes, 5000);
+  assert.equal(d.state.customers.get("alice")!.quotaBytes, 5000);
+  assert.equal(d.state.chargedBytes, 300, "a loaded contract is charged its bytes");
 });
 
-Deno.test("step: contracts beyond the capacity on disk are kept; nothing more is offered", () => {
+Deno.test("step: bytes beyond the capacity on disk are kept; nothing more is offered", () => {
   const first = new Driver({ capacityBytes: 10_000 });
   first.contract("alice", 8000);
+  first.store("alice", "a", 6000);
   const d = new Driver({ capacityBytes: 5000 }, first.disk);
   assert.equal(d.state.customers.get("alice")!.quotaBytes, 8000);
-  assert.equal(d.state.capacityBytes, 8000);
+  assert.equal(d.state.capacityBytes, 6000);
   assert.equal(d.counter("load.over_capacity"), 1);
   const reply = d.ask("bob", { type: "contract_request", requestId: 1, quotaBytes: 1 });
   assert.equal(as(reply, "contract_reply").outcome, "no_space");
+  assert.equal(d.store("alice", "b", 1).outcome, "no_space", "her quota, but no room");
+  // As bytes go, the capacity falls back to the configured one.
+  d.ask("alice", { type: "remove", requestId: 2, keys: ["a"] });
+  assert.equal(d.state.capacityBytes, 5000);
+  assert.equal(d.store("alice", "b", 5000).outcome, "stored");
+  assert.equal(d.store("alice", "c", 1).outcome, "no_space");
 });
 
 Deno.test("step: a contract is granted only once written; a failed write grants nothing", () => {
@@ -105,7 +120,7 @@ Deno.test("step: a contract is granted only once written; a failed write grants 
   d.holdIo = true;
   const request: Message = { type: "contract_request", requestId: 9, quotaBytes: 4000 };
   assert.deepEqual(d.from("alice", request), []);
-  assert.equal(d.state.grantedBytes, 4000, "reserved while written");
+  assert.equal(d.state.chargedBytes, 4000, "reserved while written");
   assert.deepEqual(d.from("alice", request), [], "a second request waits for the first");
   assert.equal(outcome(d.from("alice", storeMessage("k"))), "no_contract");
   d.release();
@@ -114,7 +129,7 @@ Deno.test("step: a contract is granted only once written; a failed write grants 
   d.holdIo = false;
   d.failure = 1;
   assert.deepEqual(d.from("alice", { ...request, quotaBytes: 6000 }), []);
-  assert.equal(d.state.grantedBytes, 4000);
+  assert.equal(d.state.chargedBytes, 4000);
   assert.deepEqual(d.from("bob", request), []);
   assert.equal(d.state.customers.has("bob"), false);
   assert.equal(d.counter("contract.io_error"), 2);
@@ -255,7 +270,7 @@ Deno.test("step: a store that finishes after a cancel is deleted with the rest",
   assert.equal(reply.removed, 1, "the one fragment alice had when she cancelled");
   assert.deepEqual([...d.disk.blobs.keys()].filter((k) => k.includes("alice")), []);
   assert.equal(d.state.customers.size, 0);
-  assert.equal(d.state.grantedBytes, 0);
+  assert.equal(d.state.chargedBytes, 0);
 });
 
 Deno.test("step: failed deletes of a cancellation are retried until the disk is clean", () => {
@@ -372,9 +387,13 @@ Deno.test("step: status reports the supplier's tables", () => {
     fragments: 1,
     capacityBytes: 10_000,
     grantedBytes: 4000,
+    chargedBytes: 4000,
     usedBytes: 1000,
     freeBytes: 6000,
     published: 0,
+    keyRefusals: 0,
+    contractsLapsed: 0,
+    contractsExpired: 0,
   });
 });
 

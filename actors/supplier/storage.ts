@@ -21,12 +21,16 @@ import { isFragmentKey, leafCountOf, type StorageJobResult } from "../../core/st
 import { ioRoom, issue, type Out, send, trace } from "./_effects.ts";
 import { addTask, deleteLate, taskRoom } from "./deletes.ts";
 import { dropFragment, listPage, putFragment } from "./fragments.ts";
+import { onGrowth } from "./leases.ts";
 import { fragmentBlobKey } from "./records.ts";
 import {
+  chargeOf,
   count,
   type CustomerRecord,
+  freeBytes,
   type PendingIo,
   projectedBytes,
+  recharge,
   storeQuota,
   type SupplierState,
 } from "./state.ts";
@@ -85,12 +89,17 @@ export function onStore(
   const oldSize = old?.size ?? 0;
   if (projectedBytes(c) - oldSize + size > storeQuota(c)) return refuse("over_quota");
   const growth = Math.max(0, size - oldSize);
+  // Beyond an open reservation, every new byte is charged as it comes: it must fit.
+  if (chargeOf(c, growth) - chargeOf(c) > freeBytes(state)) {
+    count(state, "store.no_room");
+    return refuse("no_space");
+  }
   // Last, because it is the one check that costs CPU.
   if (!bytesEqual(ctx.crypto.sha256(m.data), m.hash)) return refuse("bad_hash");
   const isNew = old === undefined;
   c.locked.add(m.key);
   c.storesInFlight++;
-  c.reservedBytes += growth;
+  recharge(state, c, () => c.reservedBytes += growth);
   if (isNew) {
     c.newKeysInFlight++;
     state.newKeysInFlight++;
@@ -114,13 +123,14 @@ export function finishStore(
   id: number,
   io: PendingIo & { op: "store" },
   result: BlobResult,
+  ctx: StepContext,
 ): Out {
   const { customer, key, requestId, size } = io;
   const c = state.customers.get(customer);
   assert(c !== undefined, `store finished for ${customer}, who has no record`);
   c.locked.delete(key);
   c.storesInFlight--;
-  c.reservedBytes -= io.growth;
+  recharge(state, c, () => c.reservedBytes -= io.growth);
   if (io.isNew) {
     c.newKeysInFlight--;
     state.newKeysInFlight--;
@@ -132,6 +142,7 @@ export function finishStore(
     outcome = "no_contract";
   } else {
     putFragment(state, c, key, size, id);
+    if (io.growth > 0) onGrowth(state, c, ctx.nowMs); // real bytes arrived: the window goes on
   }
   count(state, `store.${outcome}`);
   const out: Out = [send(customer, { type: "store_reply", requestId, key, outcome })];

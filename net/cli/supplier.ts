@@ -8,14 +8,22 @@
  * KV at `DIR/state.kv`. Once its identity is published and the socket bound it prints
  * `listening tcp://HOST:PORT`. SIGINT or SIGTERM stops it cleanly; a restart loses nothing.
  *
+ * On stderr it logs contracts as they are granted and as they end (cancelled by their customer,
+ * lapsed because nothing was stored while their space was reserved, or expired because their
+ * customer was silent for the lease), and, when it stops, one status line with its tables and
+ * what it refused: messages under a key that is not the one pinned for their sender's name,
+ * contracts lapsed and expired.
+ *
  * @module
  */
 
 import {
   supplierActor,
+  type SupplierNotice,
   type SupplierProtocol,
   type SupplierState,
   supplierState,
+  type SupplierStatus,
 } from "../../actors/supplier/mod.ts";
 import { encodeIdentity } from "../../core/identity.ts";
 import { toHex } from "../../core/ids.ts";
@@ -91,6 +99,37 @@ async function loadOrCreate(
   return { keys, config };
 }
 
+const ENDED = {
+  cancelled: "cancelled by its customer",
+  lapsed: "lapsed: nothing was stored while its space was reserved",
+  expired: "expired: its customer was silent for the whole lease",
+} as const;
+
+/** Logs what an operator wants to see on stderr. */
+function logNotice(n: SupplierNotice): void {
+  const at = new Date().toISOString();
+  switch (n.type) {
+    case "contract":
+      return console.error(`${at} contract with ${n.customer}: ${n.quotaBytes} bytes`);
+    case "contract_ended":
+      return console.error(
+        `${at} contract with ${n.customer} ${ENDED[n.reason]}; ${n.removed} fragments deleted`,
+      );
+    case "publish_refused":
+      return console.error(`${at} ID server ${n.idServer} refused our identity: ${n.outcome}`);
+    case "offer_refused":
+      return console.error(`${at} ID server ${n.idServer} refused our offer: ${n.outcome}`);
+  }
+}
+
+/** One line of the supplier's tables and refusals. */
+export function statusLine(s: SupplierStatus): string {
+  return `${s.customers} contracts, ${s.fragments} fragments, ${s.usedBytes} bytes stored, ` +
+    `${s.chargedBytes} of ${s.capacityBytes} bytes taken, ${s.freeBytes} offered; ` +
+    `refused ${s.keyRefusals} messages under a key not pinned for their name; ` +
+    `${s.contractsLapsed} contracts lapsed, ${s.contractsExpired} expired`;
+}
+
 /** Runs a supplier until SIGINT or SIGTERM. */
 export function run(args: string[]): Promise<number> {
   return runCommand("supplier", async () => {
@@ -131,9 +170,17 @@ export function run(args: string[]): Promise<number> {
         store,
         runJob: (job) => jobs.run(job),
       });
+      const host = runtime.host;
+      let last: SupplierStatus | undefined;
+      host.subscribe((n) => {
+        if (n.type === "status") last = n;
+        else logNotice(n);
+      });
       runtime.begin();
       console.log(`listening ${runtime.contact}`);
       await stop.done;
+      host.deliver({ kind: "command", command: { type: "status" } });
+      if (last !== undefined) console.error(`bitdust supplier: stopping: ${statusLine(last)}`);
       return 0;
     } finally {
       stop.remove();
