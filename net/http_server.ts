@@ -54,6 +54,7 @@
  * @module
  */
 
+import { addressBlock } from "../core/address.ts";
 import {
   HTTP_ACCEPT_BACKOFF_MS_MAX,
   HTTP_BODY_BUFFER_BYTES_MAX,
@@ -204,25 +205,6 @@ export function openFilesLimit(): number | null {
   } catch {
     return null;
   }
-}
-
-/**
- * The address block a client's connections are counted under: its IPv4 /24 or its IPv6 /64
- * (IPv4-mapped IPv6 addresses count as IPv4).
- */
-export function addressBlock(ip: string): string {
-  const v4 = /^(?:::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}$/i.exec(ip);
-  if (v4 !== null) return `${v4[1]}.${v4[2]}.${v4[3]}.0/24`;
-  if (!ip.includes(":")) return ip;
-  const bare = ip.replace(/%.*$/, "").replace(/^\[|\]$/g, "");
-  const groups = (part: string) =>
-    part === "" ? [] : part.split(":").flatMap((g) => g.includes(".") ? ["0", "0"] : [g]);
-  const [head, tail] = bare.includes("::") ? bare.split("::", 2) : [bare, undefined];
-  const front = groups(head);
-  const back = tail === undefined ? [] : groups(tail);
-  const all = [...front, ...Array(Math.max(0, 8 - front.length - back.length)).fill("0"), ...back];
-  const first = all.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16));
-  return `${first.join(":")}::/64`;
 }
 
 /** A request head as the server understood it. */

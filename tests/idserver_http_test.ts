@@ -625,7 +625,7 @@ Deno.test("idserver HTTP: the client address comes from app.fetch's second argum
       await res.body?.cancel();
     }
     assert.deepEqual(noAddress, [200, 200, 429]);
-    assert.ok(server.host.state.registrations.blocks.has("name:unknown"));
+    assert.ok(server.host.state.registrations.blocks.has("unknown"));
   } finally {
     await server.close();
   }

@@ -22,6 +22,7 @@
  * @module
  */
 
+import { addressBlock } from "../../core/address.ts";
 import { IDSERVER_REGISTRATION_WINDOW_MS } from "../../core/limits.ts";
 import type { NodeId } from "../../core/actor.ts";
 
@@ -42,51 +43,6 @@ export interface RegistrationBudget {
 /** A fresh budget of `capacity` tokens per block: every block has a full bucket. */
 export function registrationBudget(capacity: number): RegistrationBudget {
   return { blocks: new Map(), overflow: { tokens: capacity, updatedMs: 0 } };
-}
-
-/** The block a requester's address belongs to (see the module comment). */
-export function addressBlock(address: string): string {
-  const zoneless = address.replace(/^\[(.*)\]$/, "$1").replace(/%.*$/, "");
-  const v4 = /^(?:::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/i.exec(zoneless);
-  if (v4 !== null && v4.slice(1).every((x) => Number(x) <= 255)) {
-    return `v4:${Number(v4[1])}.${Number(v4[2])}.${Number(v4[3])}`;
-  }
-  const groups = ipv6Groups(zoneless);
-  if (groups !== null) {
-    if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-      return `v4:${groups[6] >> 8}.${groups[6] & 255}.${groups[7] >> 8}`;
-    }
-    return `v6:${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}`;
-  }
-  return `name:${address.slice(0, 256)}`;
-}
-
-/** The eight 16-bit groups of an IPv6 address (a trailing dotted IPv4 part allowed), or null. */
-function ipv6Groups(text: string): number[] | null {
-  if (!text.includes(":") || !/^[0-9a-fA-F:.]+$/.test(text)) return null;
-  let s = text;
-  const tail: number[] = [];
-  const dotted = /^(.*:)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (dotted !== null) {
-    const b = dotted.slice(2).map(Number);
-    if (b.some((x) => x > 255)) return null;
-    tail.push((b[0] << 8) | b[1], (b[2] << 8) | b[3]);
-    s = dotted[1].endsWith("::") ? dotted[1] : dotted[1].slice(0, -1);
-  }
-  const halves = s.split("::");
-  if (halves.length > 2) return null;
-  const parse = (part: string) => (part === "" ? [] : part.split(":"));
-  const head = parse(halves[0]);
-  const rest = halves.length === 2 ? parse(halves[1]) : [];
-  if ([...head, ...rest].some((g) => !/^[0-9a-fA-F]{1,4}$/.test(g))) return null;
-  const known = head.length + rest.length + tail.length;
-  if (halves.length === 1 ? known !== 8 : known > 7) return null;
-  const zeros = new Array(8 - known).fill(0);
-  return [...head.map(hex), ...zeros, ...rest.map(hex), ...tail];
-}
-
-function hex(g: string): number {
-  return parseInt(g, 16);
 }
 
 /** The requester's address as the budget sees it: `address`, else the sender, else `local`. */
@@ -155,3 +111,5 @@ export function takeRegistration(
   bucket.tokens -= 1;
   return { ok: true, shared };
 }
+
+export { addressBlock };

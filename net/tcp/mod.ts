@@ -16,7 +16,7 @@
  * @module
  */
 
-export { addressBlock } from "./address.ts";
+export { addressBlock } from "../../core/address.ts";
 export { BACKOFF_BASE_MS, BACKOFF_MAX_MS, backoffDelayMs } from "./backoff.ts";
 export { FrameBufferPool, POOL_GRANULE_BYTES } from "./budget.ts";
 export { LENGTH_PREFIX_BYTES } from "./frames.ts";

@@ -97,7 +97,7 @@ import {
   type Transport,
   type TransportCounters,
 } from "../transport.ts";
-import { addressBlock } from "./address.ts";
+import { addressBlock } from "../../core/address.ts";
 import { BACKOFF_BASE_MS, BACKOFF_MAX_MS, backoffDelayMs } from "./backoff.ts";
 import { FrameBufferPool } from "./budget.ts";
 import { closeQuietly, Connection, type ReadResult } from "./connection.ts";

@@ -73,3 +73,16 @@ Deno.test("addressBlock() agrees for every address of a /64 and of a /24", () =>
     assert.equal(addressBlock(`${a}.${b}.${c}.${d}`), `${a}.${b}.${c}.0/24`);
   }));
 });
+
+Deno.test("addressBlock(): mapped, NAT64, zones and what is not an address", () => {
+  assert.equal(addressBlock("::ffff:cb00:7109"), "203.0.113.0/24");
+  assert.equal(addressBlock("2001:0db8:0001:0002:ffff:1:2:3"), "2001:db8:1:2::/64");
+  assert.equal(addressBlock("[2001:db8:1:2::9%eth0]"), "2001:db8:1:2::/64");
+  assert.notEqual(addressBlock("2001:db8:1:3::1"), addressBlock("2001:db8:1:2::1"));
+  assert.equal(addressBlock("::1"), "0:0:0:0::/64");
+  assert.equal(addressBlock("64:ff9b::192.0.2.1"), "64:ff9b:0:0::/64");
+  assert.equal(addressBlock("n17"), "n17", "a simulated node is a block of its own");
+  assert.equal(addressBlock("1.2.3.999"), "1.2.3.999");
+  assert.equal(addressBlock("1:2:3:4:5:6:7:8:9"), "1:2:3:4:5:6:7:8:9");
+  assert.equal(addressBlock("x".repeat(1000)).length, 256);
+});

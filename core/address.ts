@@ -1,5 +1,6 @@
 /**
- * Address blocks: the unit the transport's per-source caps count by.
+ * Address blocks: the unit every per-source cap counts by (TCP transport, HTTP servers, the ID
+ * server's registration budget).
  *
  * One host usually owns more than one address: an IPv6 host gets a whole /64 to pick from, and
  * an IPv4 attacker with a small network a /24. A cap keyed on the full address lets such a host
@@ -49,7 +50,8 @@ function ipv6(address: string): number[] | undefined {
 /**
  * The block a remote address belongs to: `a.b.c.0/24` for IPv4 (IPv4-mapped IPv6 addresses
  * included), the first four groups and `::/64` for IPv6. Brackets and a zone (`%eth0`) are
- * ignored. Anything else (a host name, garbage) is a block of its own.
+ * ignored. Anything else (a host name, a simulated node's name, garbage) is a block of its own
+ * (its first 256 characters).
  *
  * @example
  * ```ts
@@ -64,7 +66,7 @@ export function addressBlock(address: string): string {
   const v4 = ipv4(bare);
   if (v4 !== undefined) return `${v4[0]}.${v4[1]}.${v4[2]}.0/24`;
   const v6 = ipv6(bare);
-  if (v6 === undefined) return address;
+  if (v6 === undefined) return address.slice(0, 256);
   const mapped = v6.slice(0, 5).every((g) => g === 0) && v6[5] === 0xffff;
   if (mapped) return `${v6[6] >> 8}.${v6[6] & 0xff}.${v6[7] >> 8}.0/24`;
   return `${v6.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
