@@ -313,7 +313,8 @@ export function onRecoveryOpened(
   if (record.scheme !== s.scheme.text || record.positions.length !== s.positions.length) {
     const want = record.scheme;
     const reason = `your data is stored with ${want} but this node is set up for ` +
-      `${s.scheme.text}; set it up for ${want} (for example 'bitdust key import --ecc ${want}')`;
+      `${s.scheme.text}; stop the daemon and import your key backup again into an empty ` +
+      `--data directory with --ecc ${want}`;
     return stuck(s, out, reason);
   }
   s.record.revision = Math.max(s.record.revision, revision);
