@@ -53,7 +53,28 @@ function usage(): string {
   return ["usage: bitdust <command> [flags]", "", "commands:", ...lines].join("\n");
 }
 
+/**
+ * Makes relative paths mean the caller's directory. `deno task bitdust` runs this module with
+ * the checkout as its working directory and says in `INIT_CWD` where the command was typed
+ * (npm's `npx` sets it the same way); without this, `backup .` inside a subfolder would back
+ * up the whole checkout. Only that exact case moves: started anywhere but the checkout's root,
+ * the working directory is already the caller's, whatever a parent process left in `INIT_CWD`.
+ */
+function enterCallerDirectory(): void {
+  const caller = Deno.env.get("INIT_CWD");
+  if (caller === undefined || caller === "" || !import.meta.url.startsWith("file:")) return;
+  const here = decodeURIComponent(new URL(".", import.meta.url).pathname).replace(/\/$/, "");
+  if (Deno.cwd() !== here || caller === here) return;
+  try {
+    Deno.chdir(caller);
+  } catch (e) {
+    console.error(`bitdust: cannot enter ${caller}, where the command was typed: ${e}`);
+    Deno.exit(1);
+  }
+}
+
 async function main(args: string[]): Promise<number> {
+  enterCallerDirectory();
   const [name, ...rest] = args;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
     console.log(usage());

@@ -2,10 +2,12 @@ import { blobStoreContract } from "./_blob_store_contract.ts";
 import { KV_BLOB_BYTES_MAX, KvBlobStore } from "./blob_kv.ts";
 
 let dir = "";
+const contractDirs: string[] = [];
 
 blobStoreContract("KvBlobStore", {
   async open() {
     dir = await Deno.makeTempDir({ prefix: "bitdust-kv-" });
+    contractDirs.push(dir);
     return await KvBlobStore.open(`${dir}/blobs.kv`);
   },
   reopen: () => KvBlobStore.open(`${dir}/blobs.kv`),
@@ -26,4 +28,8 @@ Deno.test("KvBlobStore holds a blob of the largest size", async () => {
     store.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("KvBlobStore: the contract's temp folders are removed", async () => {
+  for (const d of contractDirs.splice(0)) await Deno.remove(d, { recursive: true });
 });

@@ -7,7 +7,6 @@ import {
   JobError,
   JobPool,
   JobPoolClosedError,
-  JobWorkerCrashError,
 } from "./job_pool.ts";
 import { isJobWorker, runJobWorker, transferables } from "./job_worker.ts";
 
@@ -127,34 +126,77 @@ self.onmessage = (e) => {
 };
 `;
 
-Deno.test("JobPool: a crashed worker rejects its job and is replaced", async () => {
+/**
+ * Runs `body` (the source of an async function of `JobPool` and a sealing job maker, returning
+ * JSON-able facts) in a child process, so the traces Deno prints for a dying worker land in the
+ * child's stderr, which is returned, rather than in the test run's output.
+ */
+async function inChild(body: string, files: Record<string, string> = {}) {
   const dir = await Deno.makeTempDir({ prefix: "bitdust-jobs-" });
-  const url = `${dir}/crashing_worker.js`;
-  await Deno.writeTextFile(url, CRASHING_WORKER);
-  const pool = new JobPool({ workers: 1, workerUrl: new URL(`file://${url}`) });
   try {
-    const crash = pool.run({ type: "crash" } as unknown as StorageJob);
-    const after = pool.run(sealJob(100, 3));
-    await assert.rejects(() => crash, JobWorkerCrashError);
-    assert.equal((await after).type, "sealed");
-    assert.equal(pool.counters.crashes, 1);
+    for (const [name, text] of Object.entries(files)) {
+      await Deno.writeTextFile(`${dir}/${name}`, text);
+    }
+    const pool = JSON.stringify(new URL("./job_pool.ts", import.meta.url).href);
+    await Deno.writeTextFile(
+      `${dir}/child.ts`,
+      `import { JobPool, JobWorkerCrashError } from ${pool};
+const dir = ${JSON.stringify(dir)};
+const seal = (n: number, seed: number) => ({
+  type: "seal", fileKey: new Uint8Array(32).fill(7), fileSalt: new Uint8Array(32).fill(9),
+  blockIndex: 0, scheme: "rs:4+4",
+  plaintext: Uint8Array.from({ length: n }, (_, i) => (i * 13 + seed) & 0xff),
+});
+const facts = await (${body})(JobPool, JobWorkerCrashError, seal, dir);
+console.log(JSON.stringify(facts));
+`,
+    );
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--no-config", `${dir}/child.ts`],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(r.stderr);
+    assert.equal(r.code, 0, stderr);
+    return { facts: JSON.parse(new TextDecoder().decode(r.stdout)), stderr };
   } finally {
-    await pool.close();
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+Deno.test("JobPool: a crashed worker rejects its job and is replaced", async () => {
+  const { facts, stderr } = await inChild(
+    `async (JobPool, CrashError, seal, dir) => {
+      const pool = new JobPool({ workers: 1, workerUrl: new URL("file://" + dir + "/worker.js") });
+      const crash = pool.run({ type: "crash" });
+      const after = pool.run(seal(100, 3));
+      const rejected = await crash.then(() => "resolved", (e) => e instanceof CrashError);
+      const afterType = (await after).type;
+      const crashes = pool.counters.crashes;
+      await pool.close();
+      return { rejected, afterType, crashes };
+    }`,
+    { "worker.js": CRASHING_WORKER },
+  );
+  assert.deepEqual(facts, { rejected: true, afterType: "sealed", crashes: 1 });
+  assert.match(stderr, /boom/); // the crash really happened, in the worker
 });
 
 Deno.test("JobPool: a worker that cannot load fails each job without respawning", async () => {
-  const workerUrl = "data:application/javascript,throw new Error('cannot start')";
-  const pool = new JobPool({ workers: 1, workerUrl });
-  try {
-    await assert.rejects(() => pool.run(sealJob(10, 1)), JobWorkerCrashError);
-    await assert.rejects(() => pool.run(sealJob(10, 2)), JobWorkerCrashError);
-    await new Promise((r) => setTimeout(r, 50));
-    assert.ok(pool.counters.crashes >= 2 && pool.counters.crashes <= 3);
-  } finally {
-    await pool.close();
-  }
+  const { facts } = await inChild(
+    `async (JobPool, CrashError, seal) => {
+      const workerUrl = "data:application/javascript,throw new Error('cannot start')";
+      const pool = new JobPool({ workers: 1, workerUrl });
+      const outcome = (p) => p.then(() => "resolved", (e) => e instanceof CrashError);
+      const first = await outcome(pool.run(seal(10, 1)));
+      const second = await outcome(pool.run(seal(10, 2)));
+      await new Promise((r) => setTimeout(r, 50));
+      const crashes = pool.counters.crashes;
+      await pool.close();
+      return { first, second, crashesInRange: crashes >= 2 && crashes <= 3 };
+    }`,
+  );
+  assert.deepEqual(facts, { first: true, second: true, crashesInRange: true });
 });
 
 Deno.test("JobPool: close rejects queued and waiting jobs", async () => {
