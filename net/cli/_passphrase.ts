@@ -91,11 +91,12 @@ const utf8 = new TextEncoder();
  * what the command prints. Throws `CliError` (exit 130) on Ctrl-C or Ctrl-D.
  */
 export async function readHidden(prompt: string): Promise<string> {
-  await Deno.stderr.write(utf8.encode(prompt));
+  // Echo goes off before the prompt shows, so nothing typed after it can ever be echoed.
   Deno.stdin.setRaw(true);
   const bytes: number[] = [];
   const one = new Uint8Array(1);
   try {
+    await Deno.stderr.write(utf8.encode(prompt));
     for (;;) {
       const n = await Deno.stdin.read(one);
       if (n === null || one[0] === 0x03 || one[0] === 0x04) {
