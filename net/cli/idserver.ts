@@ -5,12 +5,29 @@
  * bitdust idserver --data DIR [--host 127.0.0.1] [--port 0]
  * ```
  *
- * Documents are kept in Deno KV at `DIR/idserver.kv` (created if missing) and survive restarts;
- * supplier offers are kept in memory (suppliers re-announce them). Once the documents are loaded
- * and the socket is bound it prints exactly `listening http://HOST:PORT` on stdout (`--port 0`
- * lets the system pick a free port). SIGINT or SIGTERM stops it cleanly: no new connections, the
- * writes in flight finish, the database is closed, exit code 0. A bad flag prints one line on
- * stderr and exits with 2; a data directory or port that cannot be used, one line and exit 1.
+ * Documents are kept in Deno KV at `DIR/idserver.kv` (created if missing) and survive restarts.
+ * Once the documents are loaded and the socket is bound it prints exactly
+ * `listening http://HOST:PORT` on stdout. SIGINT or SIGTERM stops it cleanly: no new connections,
+ * the writes in flight finish, the offers are saved, the database is closed, exit code 0. A bad
+ * flag prints one line on stderr and exits with 2; a data directory or port that cannot be used,
+ * one line and exit 1.
+ *
+ * What must not change across a restart, because others hold it:
+ * - The address. Every user's and supplier's config names the server's URL, so the address it
+ *   first listened on is kept in `DIR/server.json` and used again: `--port 0` (any free port)
+ *   picks one only on the first start; later starts with `--port 0` or no `--port` reuse it, and
+ *   only an explicit `--port N` (or `--host H`) moves the server, which it says in one line.
+ * - The supplier directory. Offers are signed by their suppliers, so they are saved as they are
+ *   in `DIR/offers.json` (atomically: written beside it, fsynced, renamed), each minute in which
+ *   the directory changed and at shutdown, and announced to the actor again at start, through
+ *   the same checks as any announcement (signature against the hosted identity, expiry, the
+ *   directory's size limit). A restarted server can so answer offer queries at once instead of
+ *   after every supplier's next announcement (an hour); after a kill, at most the last minute of
+ *   changes is lost, and suppliers' announcements fill it in.
+ *
+ * Operators see on stderr: a start line (data directory, identities, family records and offers
+ * loaded), a summary each minute in which something changed (identities, families, offers, and
+ * what was refused), and one line when it stops.
  *
  * HTTP is served by {@link serveHttp}: header, body, idle and write deadlines, a connection cap
  * per address block and in total (see `net/http_server.ts` for every limit). Each minute in
@@ -28,7 +45,12 @@ import type { BlobStore } from "../blob_store.ts";
 import { openMetadataStore } from "../home.ts";
 import { Host } from "../host.ts";
 import { type HttpServer, logCounters, serveHttp } from "../http_server.ts";
-import { idServerApp } from "../idserver_http.ts";
+import { idServerApp, offerFromJson, offerToJson } from "../idserver_http.ts";
+import { readJson, writeJson } from "../home.ts";
+import type { SignedOffer } from "../../core/protocol/identity.ts";
+
+/** How often the offers are saved (when they changed) and the summary line is considered. */
+const SAVE_INTERVAL_MS = 60_000;
 
 const USAGE = "usage: bitdust idserver --data DIR [--host 127.0.0.1] [--port 0]";
 
@@ -37,11 +59,16 @@ export interface IdServerFlags {
   host: string;
   port: number;
   data: string;
+  /** `--host` was given (else the default, or the recorded host on a restart). */
+  hostGiven?: boolean;
+  /** `--port` was given as a port other than 0 (else the recorded port on a restart). */
+  portGiven?: boolean;
 }
 
 /** Parses the flags; returns a one-line error message instead when they are wrong. */
 export function parseIdServerFlags(args: string[]): IdServerFlags | { error: string } | "help" {
   const values: Record<string, string> = { host: "127.0.0.1", port: "0" };
+  const given = new Set<string>();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--help" || arg === "-h") return "help";
@@ -50,6 +77,7 @@ export function parseIdServerFlags(args: string[]): IdServerFlags | { error: str
     const value = m[2] ?? args[++i];
     if (value === undefined || value === "") return { error: `--${m[1]} needs a value` };
     values[m[1]] = value;
+    given.add(m[1]);
   }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535 || !/^\d+$/.test(values.port)) {
@@ -59,7 +87,13 @@ export function parseIdServerFlags(args: string[]): IdServerFlags | { error: str
   if (!/^[A-Za-z0-9.\-:\[\]]+$/.test(values.host)) {
     return { error: `--host must be a host name or IP address, got '${values.host}'` };
   }
-  return { host: values.host.replace(/^\[(.*)\]$/, "$1"), port, data: values.data };
+  return {
+    host: values.host.replace(/^\[(.*)\]$/, "$1"),
+    port,
+    data: values.data,
+    hostGiven: given.has("host"),
+    portGiven: given.has("port") && port !== 0,
+  };
 }
 
 function randomSeed(): number {
@@ -91,6 +125,93 @@ function signalled(): { done: Promise<string>; remove(): void } {
   const handlers = signals.map((s) => [s, () => resolve(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
   return { done, remove: () => handlers.forEach(([s, h]) => Deno.removeSignalListener(s, h)) };
+}
+
+/** The address a server listened on, kept in `DIR/server.json`. */
+interface SavedAddress {
+  host: string;
+  port: number;
+}
+
+async function savedAddress(dir: string): Promise<SavedAddress | null> {
+  const v = await readJson(`${dir}/server.json`).catch(() => null) as Partial<SavedAddress> | null;
+  if (v === null || typeof v.host !== "string" || !Number.isInteger(v.port)) return null;
+  if ((v.port as number) < 1 || (v.port as number) > 65535) return null;
+  return { host: v.host, port: v.port as number };
+}
+
+/** Where to listen: the flags, else the address kept from the last start. */
+export function chooseAddress(
+  flags: IdServerFlags,
+  saved: SavedAddress | null,
+): { host: string; port: number; note: string | null } {
+  const host = flags.hostGiven || saved === null ? flags.host : saved.host;
+  const port = flags.portGiven || saved === null ? flags.port : saved.port;
+  const moved = saved !== null && (host !== saved.host || port !== saved.port);
+  const note = moved
+    ? `moving from ${saved.host}:${saved.port} to ${host}:${port === 0 ? "(any port)" : port}: ` +
+      `configs that name the old URL must be updated`
+    : null;
+  return { host, port, note };
+}
+
+async function loadOffers(dir: string): Promise<SignedOffer[]> {
+  const v = await readJson(`${dir}/offers.json`).catch(() => null) as { offers?: unknown } | null;
+  if (v === null || !Array.isArray(v.offers)) return [];
+  return v.offers.map(offerFromJson).filter((o): o is SignedOffer => o !== null);
+}
+
+/** Announces saved offers again; the actor judges each as it judges any announcement. */
+function restoreOffers(host: Host<IdServerState, IdServerProtocol>, offers: SignedOffer[]): void {
+  // Request ids below zero are never used by the HTTP gateway, so no answer is mistaken for one
+  // of its requests; the answers are not awaited (the actor answers synchronously).
+  offers.sort((x, y) => x.issuedMs - y.issuedMs).forEach((offer, i) => {
+    host.deliver({
+      kind: "command",
+      command: { type: "offer_announce", requestId: -1 - i, offer },
+    });
+  });
+}
+
+/** Saves the directory when it changed since the last save; never throws. */
+class OfferSaver {
+  #last = "";
+  constructor(readonly dir: string, readonly host: Host<IdServerState, IdServerProtocol>) {}
+
+  /** Marks what was loaded as saved. */
+  loaded(): void {
+    this.#last = this.#fingerprint();
+  }
+
+  #fingerprint(): string {
+    let sum = 0;
+    for (const o of this.host.state.offers.values()) {
+      sum = (sum + o.issuedMs * 31 + o.freeBytes) % 2 ** 48;
+    }
+    return `${this.host.state.offers.size}:${sum}`;
+  }
+
+  async save(): Promise<void> {
+    const now = this.#fingerprint();
+    if (now === this.#last) return;
+    const offers = [...this.host.state.offers.values()].map(offerToJson);
+    try {
+      await writeJson(`${this.dir}/offers.json`, { offers });
+      this.#last = now;
+    } catch (e) {
+      console.error(`bitdust idserver: cannot save the offers: ${errorText(e)}`);
+    }
+  }
+}
+
+function summary(state: IdServerState): string {
+  const c = state.counters;
+  const fine = new Set(["stored", "unchanged", "withdrawn", "refreshed"]);
+  const refused = Object.entries(c)
+    .filter(([k]) => /^(publish|offer|family\.publish)\./.test(k) && !fine.has(k.split(".").pop()!))
+    .reduce((a, [, v]) => a + v, 0);
+  return `${state.docs.size} identities, ${state.families.size} family records, ` +
+    `${state.offers.size} offers; refused ${refused} requests`;
 }
 
 /** Runs the ID server until SIGINT or SIGTERM; returns the exit code. */
@@ -125,7 +246,20 @@ export async function run(args: string[]): Promise<number> {
     host.start();
     const first = await Promise.race([ready.then(() => "ready"), stop.done]);
     if (first !== "ready") return 0; // stopped while loading
-    return await serve(host, flags, stop.done);
+    const saver = new OfferSaver(flags.data, host);
+    const saved = await loadOffers(flags.data);
+    restoreOffers(host, saved);
+    saver.loaded();
+    const st = host.state;
+    console.error(
+      `${new Date().toISOString()} bitdust idserver: data ${flags.data}: ${st.docs.size} ` +
+        `identities, ${st.families.size} family records, ${st.offers.size} of ${saved.length} ` +
+        `saved offers still valid`,
+    );
+    const code = await serve(host, flags, stop.done, saver);
+    await saver.save();
+    console.error(`${new Date().toISOString()} bitdust idserver: stopped: ${summary(host.state)}`);
+    return code;
   } finally {
     stop.remove();
     await host.stop();
@@ -137,13 +271,16 @@ async function serve(
   host: Host<IdServerState, IdServerProtocol>,
   flags: IdServerFlags,
   stopped: Promise<string>,
+  saver: OfferSaver,
 ): Promise<number> {
   const app = idServerApp(host);
+  const where = chooseAddress(flags, await savedAddress(flags.data));
+  if (where.note !== null) console.error(`bitdust idserver: ${where.note}`);
   let server: HttpServer;
   try {
     server = serveHttp({
-      hostname: flags.host,
-      port: flags.port,
+      hostname: where.host,
+      port: where.port,
       onListen: ({ hostname, port }) => {
         const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
         console.log(`listening http://${shown}:${port}`);
@@ -151,13 +288,31 @@ async function serve(
       onError: (e) => console.error(`bitdust idserver: request failed: ${errorText(e)}`),
     }, app.fetch);
   } catch (e) {
+    const kept = where.port !== flags.port && !flags.portGiven
+      ? ` (the address this server used before, kept in ${flags.data}/server.json; ` +
+        `stop what uses it, or give --port N to move)`
+      : "";
     console.error(
-      `bitdust idserver: cannot listen on ${flags.host}:${flags.port}: ${errorText(e)}`,
+      `bitdust idserver: cannot listen on ${where.host}:${where.port}: ${errorText(e)}${kept}`,
     );
     return 1;
   }
+  try {
+    await writeJson(`${flags.data}/server.json`, { host: where.host, port: server.addr.port });
+  } catch (e) {
+    console.error(`bitdust idserver: cannot record the address: ${errorText(e)}`);
+  }
   const log = logCounters("bitdust idserver", server);
+  let lastSummary = summary(host.state);
+  const timer = setInterval(() => {
+    void saver.save();
+    const now = summary(host.state);
+    if (now === lastSummary) return;
+    lastSummary = now;
+    console.error(`${new Date().toISOString()} bitdust idserver: ${now}`);
+  }, SAVE_INTERVAL_MS);
   await stopped;
+  clearInterval(timer);
   await server.shutdown();
   log.stop();
   return 0;
