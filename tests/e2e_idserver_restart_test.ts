@@ -30,6 +30,10 @@ Deno.test({
     try {
       const first = net.procs.all[0];
       const suppliers = [...net.suppliers.keys()].sort();
+      const sup0 = net.suppliers.get("sup0")!;
+      assert.ok(
+        sup0.errors.some((l) => /bitdust supplier sup0: data \S+, lending \d+ bytes/.test(l)),
+      );
       assert.deepEqual(await offers(net.ids), suppliers);
 
       // Stopped cleanly: exit 0 and one line saying so.

@@ -10,9 +10,10 @@
  *
  * On stderr it logs contracts as they are granted and as they end (cancelled by their customer,
  * lapsed because nothing was stored while their space was reserved, or expired because their
- * customer was silent for the lease), and, when it stops, one status line with its tables and
- * what it refused: messages under a key that is not the one pinned for their sender's name,
- * contracts lapsed and expired.
+ * customer was silent for the lease); a start line (name, data directory, space lent, ID
+ * servers); the same status line each minute in which it changed; and, when it stops, one status
+ * line with its tables and what it refused: messages under a key that is not the one pinned for
+ * their sender's name, contracts lapsed and expired.
  *
  * @module
  */
@@ -99,6 +100,9 @@ async function loadOrCreate(
   return { keys, config };
 }
 
+/** How often the status line is considered for the log (printed only when it changed). */
+const SUMMARY_INTERVAL_MS = 60_000;
+
 const ENDED = {
   cancelled: "cancelled by its customer",
   lapsed: "lapsed: nothing was stored while its space was reserved",
@@ -178,7 +182,20 @@ export function run(args: string[]): Promise<number> {
       });
       runtime.begin();
       console.log(`listening ${runtime.contact}`);
+      console.error(
+        `${new Date().toISOString()} bitdust supplier ${keys.name}: data ${dir}, lending ` +
+          `${config.donateBytes} bytes, ID servers ${config.idServers.join(", ")}`,
+      );
+      let shown = "";
+      const summary = setInterval(() => {
+        host.deliver({ kind: "command", command: { type: "status" } });
+        const line = last === undefined ? "" : statusLine(last);
+        if (line === shown || line === "") return;
+        shown = line;
+        console.error(`${new Date().toISOString()} bitdust supplier: ${line}`);
+      }, SUMMARY_INTERVAL_MS);
       await stop.done;
+      clearInterval(summary);
       host.deliver({ kind: "command", command: { type: "status" } });
       if (last !== undefined) console.error(`bitdust supplier: stopping: ${statusLine(last)}`);
       return 0;
