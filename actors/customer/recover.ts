@@ -7,7 +7,8 @@
  * revision above the last one, and sends it to every ID server. A refusal `older_revision`
  * (another machine of the same user, or a clock that went back) raises the revision past the
  * server's and publishes again; `unknown_owner` publishes the identity first when the customer
- * has one to publish; silence and other refusals are retried after `hireRetryMs`.
+ * has one to publish; silence is retried on the next probe round (`probeIntervalMs`), other
+ * refusals after `hireRetryMs`.
  *
  * Recovering. A customer that starts with no records at all (a new machine, or a new user) asks
  * every ID server for its family record before hiring anyone. If any has one, the newest is
@@ -220,7 +221,9 @@ export function onRecordPublished(
     return; // at once, with a higher revision
   }
   if (m !== null && m.outcome === "unknown_owner") publishIdentity(s, ctx, out);
-  r.retryAtMs = ctx.nowMs + s.options.hireRetryMs;
+  // Silence is an ID server down or restarting: try again on the next probe round, so a backup
+  // waiting for its record ends soon after the server is back (issue 11, case 3).
+  r.retryAtMs = ctx.nowMs + (m === null ? s.options.probeIntervalMs : s.options.hireRetryMs);
 }
 
 // ---- recovering ----
