@@ -18,16 +18,17 @@
  *   picks one only on the first start; later starts with `--port 0` or no `--port` reuse it, and
  *   only an explicit `--port N` (or `--host H`) moves the server, which it says in one line.
  * - The supplier directory. Offers are signed by their suppliers, so they are saved as they are
- *   in `DIR/offers.json` (atomically: written beside it, fsynced, renamed), each minute in which
+ *   in `DIR/offers.json` (atomically: written beside it, fsynced, renamed), every 10 s in which
  *   the directory changed and at shutdown, and announced to the actor again at start, through
  *   the same checks as any announcement (signature against the hosted identity, expiry, the
  *   directory's size limit). A restarted server can so answer offer queries at once instead of
- *   after every supplier's next announcement (an hour); after a kill, at most the last minute of
+ *   after every supplier's next announcement (an hour); after a kill, at most the last 10 s of
  *   changes is lost, and suppliers' announcements fill it in.
  *
- * Operators see on stderr: a start line (data directory, identities, family records and offers
- * loaded), a summary each minute in which something changed (identities, families, offers, and
- * what was refused), and one line when it stops.
+ * Operators see on stderr: what was loaded (identities, family records, offers still valid), a
+ * line once it serves (address, data directory, limits), a summary each minute in which
+ * something changed (identities, family records, offers, requests and refusals since start),
+ * and one `stopped:` line with the same summary when it stops.
  *
  * HTTP is served by {@link serveHttp}: header, body, idle and write deadlines, a connection cap
  * per address block and in total (see `net/http_server.ts` for every limit). Each minute in
@@ -47,10 +48,14 @@ import { Host } from "../host.ts";
 import { type HttpServer, logCounters, serveHttp } from "../http_server.ts";
 import { idServerApp, offerFromJson, offerToJson } from "../idserver_http.ts";
 import { readJson, writeJson } from "../home.ts";
+import { chooseAddress, keptHint, recordAddress, savedAddress } from "./_address.ts";
 import type { SignedOffer } from "../../core/protocol/identity.ts";
 
-/** How often the offers are saved (when they changed) and the summary line is considered. */
-const SAVE_INTERVAL_MS = 60_000;
+/** How often the offers are saved when they changed: at most this much is lost to a kill. */
+const OFFERS_SAVE_INTERVAL_MS = 10_000;
+
+/** How often the summary line is printed, when it changed. */
+const SUMMARY_INTERVAL_MS = 60_000;
 
 const USAGE = "usage: bitdust idserver --data DIR [--host 127.0.0.1] [--port 0]";
 
@@ -60,9 +65,9 @@ export interface IdServerFlags {
   port: number;
   data: string;
   /** `--host` was given (else the default, or the recorded host on a restart). */
-  hostGiven?: boolean;
+  hostGiven: boolean;
   /** `--port` was given as a port other than 0 (else the recorded port on a restart). */
-  portGiven?: boolean;
+  portGiven: boolean;
 }
 
 /** Parses the flags; returns a one-line error message instead when they are wrong. */
@@ -127,34 +132,6 @@ function signalled(): { done: Promise<string>; remove(): void } {
   return { done, remove: () => handlers.forEach(([s, h]) => Deno.removeSignalListener(s, h)) };
 }
 
-/** The address a server listened on, kept in `DIR/server.json`. */
-interface SavedAddress {
-  host: string;
-  port: number;
-}
-
-async function savedAddress(dir: string): Promise<SavedAddress | null> {
-  const v = await readJson(`${dir}/server.json`).catch(() => null) as Partial<SavedAddress> | null;
-  if (v === null || typeof v.host !== "string" || !Number.isInteger(v.port)) return null;
-  if ((v.port as number) < 1 || (v.port as number) > 65535) return null;
-  return { host: v.host, port: v.port as number };
-}
-
-/** Where to listen: the flags, else the address kept from the last start. */
-export function chooseAddress(
-  flags: IdServerFlags,
-  saved: SavedAddress | null,
-): { host: string; port: number; note: string | null } {
-  const host = flags.hostGiven || saved === null ? flags.host : saved.host;
-  const port = flags.portGiven || saved === null ? flags.port : saved.port;
-  const moved = saved !== null && (host !== saved.host || port !== saved.port);
-  const note = moved
-    ? `moving from ${saved.host}:${saved.port} to ${host}:${port === 0 ? "(any port)" : port}: ` +
-      `configs that name the old URL must be updated`
-    : null;
-  return { host, port, note };
-}
-
 async function loadOffers(dir: string): Promise<SignedOffer[]> {
   const v = await readJson(`${dir}/offers.json`).catch(() => null) as { offers?: unknown } | null;
   if (v === null || !Array.isArray(v.offers)) return [];
@@ -176,6 +153,7 @@ function restoreOffers(host: Host<IdServerState, IdServerProtocol>, offers: Sign
 /** Saves the directory when it changed since the last save; never throws. */
 class OfferSaver {
   #last = "";
+  #saving: Promise<void> = Promise.resolve();
   constructor(readonly dir: string, readonly host: Host<IdServerState, IdServerProtocol>) {}
 
   /** Marks what was loaded as saved. */
@@ -183,15 +161,21 @@ class OfferSaver {
     this.#last = this.#fingerprint();
   }
 
+  /** Changes only through these counters, so they and the size tell whether to save. */
   #fingerprint(): string {
-    let sum = 0;
-    for (const o of this.host.state.offers.values()) {
-      sum = (sum + o.issuedMs * 31 + o.freeBytes) % 2 ** 48;
-    }
-    return `${this.host.state.offers.size}:${sum}`;
+    const c = this.host.state.counters;
+    const changes = (c["offer.stored"] ?? 0) + (c["offer.withdrawn"] ?? 0) +
+      (c["offer.expired_swept"] ?? 0) + (c["expire.offers"] ?? 0);
+    return `${this.host.state.offers.size}:${changes}`;
   }
 
-  async save(): Promise<void> {
+  /** Saves one at a time, so an older snapshot never replaces a newer one. */
+  save(): Promise<void> {
+    this.#saving = this.#saving.then(() => this.#save());
+    return this.#saving;
+  }
+
+  async #save(): Promise<void> {
     const now = this.#fingerprint();
     if (now === this.#last) return;
     const offers = [...this.host.state.offers.values()].map(offerToJson);
@@ -204,14 +188,25 @@ class OfferSaver {
   }
 }
 
-function summary(state: IdServerState): string {
-  const c = state.counters;
-  const fine = new Set(["stored", "unchanged", "withdrawn", "refreshed"]);
-  const refused = Object.entries(c)
-    .filter(([k]) => /^(publish|offer|family\.publish)\./.test(k) && !fine.has(k.split(".").pop()!))
-    .reduce((a, [, v]) => a + v, 0);
+/** Outcomes that are not refusals, and counters that are not requests. */
+const ACCEPTED = new Set(["stored", "unchanged", "withdrawn", "refreshed", "found", "not_found"]);
+const INTERNAL = new Set([
+  "offer.expired_swept",
+  "publish.refresh_write_failed",
+  "publish.refresh",
+]);
+
+/** The operator's summary: what is held, requests answered and refused since start. */
+export function summary(state: IdServerState): string {
+  let requests = 0;
+  let refused = 0;
+  for (const [k, v] of Object.entries(state.counters)) {
+    if (INTERNAL.has(k) || !/^(publish|offer|family\.publish|family\.fetch)\./.test(k)) continue;
+    requests += v;
+    if (!ACCEPTED.has(k.split(".").pop()!)) refused += v;
+  }
   return `${state.docs.size} identities, ${state.families.size} family records, ` +
-    `${state.offers.size} offers; refused ${refused} requests`;
+    `${state.offers.size} offers; ${requests} requests, ${refused} refused`;
 }
 
 /** Runs the ID server until SIGINT or SIGTERM; returns the exit code. */
@@ -288,31 +283,35 @@ async function serve(
       onError: (e) => console.error(`bitdust idserver: request failed: ${errorText(e)}`),
     }, app.fetch);
   } catch (e) {
-    const kept = where.port !== flags.port && !flags.portGiven
-      ? ` (the address this server used before, kept in ${flags.data}/server.json; ` +
-        `stop what uses it, or give --port N to move)`
-      : "";
+    const kept = where.kept ? keptHint(flags.data) : "";
     console.error(
       `bitdust idserver: cannot listen on ${where.host}:${where.port}: ${errorText(e)}${kept}`,
     );
     return 1;
   }
   try {
-    await writeJson(`${flags.data}/server.json`, { host: where.host, port: server.addr.port });
+    await recordAddress(flags.data, { host: where.host, port: server.addr.port });
   } catch (e) {
     console.error(`bitdust idserver: cannot record the address: ${errorText(e)}`);
   }
   const log = logCounters("bitdust idserver", server);
+  const lim = host.state.limits;
+  console.error(
+    `${new Date().toISOString()} bitdust idserver: serving http://${where.host}:` +
+      `${server.addr.port} from ${flags.data}; at most ${lim.identitiesMax} identities, ` +
+      `${lim.offersMax} offers, ${lim.familiesMax} family records`,
+  );
+  const saving = setInterval(() => void saver.save(), OFFERS_SAVE_INTERVAL_MS);
   let lastSummary = summary(host.state);
-  const timer = setInterval(() => {
-    void saver.save();
+  const summarizing = setInterval(() => {
     const now = summary(host.state);
     if (now === lastSummary) return;
     lastSummary = now;
     console.error(`${new Date().toISOString()} bitdust idserver: ${now}`);
-  }, SAVE_INTERVAL_MS);
+  }, SUMMARY_INTERVAL_MS);
   await stopped;
-  clearInterval(timer);
+  clearInterval(saving);
+  clearInterval(summarizing);
   await server.shutdown();
   log.stop();
   return 0;

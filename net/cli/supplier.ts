@@ -7,11 +7,14 @@
  * Fragments are files under `DIR/store/` (written atomically, fsynced), contracts live in Deno
  * KV at `DIR/state.kv`. Once its identity is published and the socket bound it prints
  * `listening tcp://HOST:PORT`. SIGINT or SIGTERM stops it cleanly; a restart loses nothing.
+ * The address is kept in `DIR/server.json` (see `_address.ts`): customers dial the contact in
+ * its published identity, so a restart with `--port 0` or no `--port` listens where it did
+ * before, and only an explicit `--port N` or `--host H` moves it (one line says so).
  *
  * On stderr it logs contracts as they are granted and as they end (cancelled by their customer,
  * lapsed because nothing was stored while their space was reserved, or expired because their
  * customer was silent for the lease); a start line (name, data directory, space lent, ID
- * servers); the same status line each minute in which it changed; and, when it stops, one status
+ * servers, address); the same status line each minute in which it changed; and, when it stops, one status
  * line with its tables and what it refused: messages under a key that is not the one pinned for
  * their sender's name, contracts lapsed and expired.
  *
@@ -54,6 +57,7 @@ import {
 } from "./_command.ts";
 import { idServerUrls } from "./init.ts";
 import { workerUrl } from "./_worker.ts";
+import { chooseAddress, keptHint, recordAddress, savedAddress } from "./_address.ts";
 
 const USAGE = "usage: bitdust supplier --data DIR --donate SIZE --idserver URL " +
   "[--host 127.0.0.1] [--port 0] [--name NAME]";
@@ -134,6 +138,19 @@ export function statusLine(s: SupplierStatus): string {
     `${s.contractsLapsed} contracts lapsed, ${s.contractsExpired} expired`;
 }
 
+/** Starts the runtime; a failed listen on a kept address says where the address came from. */
+async function startRuntime(
+  o: Parameters<typeof NodeRuntime.start<SupplierState, SupplierProtocol>>[0],
+  hint: string,
+): Promise<NodeRuntime<SupplierState, SupplierProtocol>> {
+  try {
+    return await NodeRuntime.start<SupplierState, SupplierProtocol>(o);
+  } catch (e) {
+    if (hint !== "" && e instanceof CliError) throw new CliError(`${e.message}${hint}`);
+    throw e;
+  }
+}
+
 /** Runs a supplier until SIGINT or SIGTERM. */
 export function run(args: string[]): Promise<number> {
   return runCommand("supplier", async () => {
@@ -147,8 +164,15 @@ export function run(args: string[]): Promise<number> {
     }
     const dir = dataDir(flags.data as string | undefined);
     const port = portFlag(flags.port, "port", 0);
-    const listenHost = typeof flags.host === "string" ? flags.host : "127.0.0.1";
     const lock = await lockDataDir(dir, "supplier");
+    // Customers dial the contact in the published identity: keep the port of the last start.
+    const where = chooseAddress({
+      host: typeof flags.host === "string" ? flags.host : "127.0.0.1",
+      port,
+      hostGiven: typeof flags.host === "string",
+      portGiven: port !== 0,
+    }, await savedAddress(dir));
+    if (where.note !== null) console.error(`bitdust supplier: ${where.note}`);
     const { keys, config } = await loadOrCreate(dir, flags);
     const fragments = await FsBlobStore.open(paths(dir).store);
     const meta = await openMetadataStore(dir);
@@ -158,11 +182,11 @@ export function run(args: string[]): Promise<number> {
     const stop = stopSignal();
     let runtime: NodeRuntime<SupplierState, SupplierProtocol> | undefined;
     try {
-      runtime = await NodeRuntime.start<SupplierState, SupplierProtocol>({
+      runtime = await startRuntime({
         keys,
         idServers: config.idServers,
-        listenHost,
-        listenPort: port,
+        listenHost: where.host,
+        listenPort: where.port,
         actor: supplierActor,
         makeState: (identity) =>
           supplierState({
@@ -173,7 +197,11 @@ export function run(args: string[]): Promise<number> {
           }),
         store,
         runJob: (job) => jobs.run(job),
-      });
+      }, where.kept ? keptHint(dir) : "");
+      const listenPort = Number(new URL(runtime.contact.replace(/^tcp:/, "http:")).port);
+      await recordAddress(dir, { host: where.host, port: listenPort }).catch((e) =>
+        console.error(`bitdust supplier: cannot record the address: ${(e as Error).message}`)
+      );
       const host = runtime.host;
       let last: SupplierStatus | undefined;
       host.subscribe((n) => {
@@ -184,7 +212,8 @@ export function run(args: string[]): Promise<number> {
       console.log(`listening ${runtime.contact}`);
       console.error(
         `${new Date().toISOString()} bitdust supplier ${keys.name}: data ${dir}, lending ` +
-          `${config.donateBytes} bytes, ID servers ${config.idServers.join(", ")}`,
+          `${config.donateBytes} bytes, ID servers ${config.idServers.join(", ")}, ` +
+          `listening ${runtime.contact}`,
       );
       let shown = "";
       const summary = setInterval(() => {
