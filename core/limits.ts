@@ -318,3 +318,18 @@ export const SUPPLIER_LAPSED_NAMES_MAX = 10_000;
 export const SUPPLIER_LAPSE_MEMORY_MS = 7 * 24 * 60 * 60 * 1000;
 /** Contract timers (reservation ends, lease checks) one supplier step handles at most. */
 export const SUPPLIER_CONTRACT_TIMERS_PER_STEP_MAX = 64;
+
+// ---------------------------------------------------------------------------------------------
+// ID server restarts (issue 11, case 3): how soon supporters find a restarted ID server again.
+
+/**
+ * Longest delay between two tries of a real supplier's unanswered or refused announce (2 min;
+ * the actor's own default, 10 min, stays for the simulator): after an ID server comes back, its
+ * suppliers are in its directory again within this and one reply timeout.
+ */
+export const SUPPLIER_ANNOUNCE_RETRY_MS_MAX = 2 * 60 * 1000;
+/**
+ * How long a real supplier waits for an ID server's answer before counting it silent (20 s):
+ * above the HTTP gateway's own limit (15 s), so a live server's late answer is still taken.
+ */
+export const SUPPLIER_ANNOUNCE_REPLY_TIMEOUT_MS = 20_000;

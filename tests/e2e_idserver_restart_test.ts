@@ -54,6 +54,12 @@ Deno.test({
         net.user,
       ]);
 
+      // It really waits: everything is uploaded, and only the family record is missing.
+      await until("the backup to say what it waits for", () =>
+        Promise.resolve(
+          waiting.errors.find((l) => /^waiting for an ID server to keep the family record/.test(l)),
+        ), 90_000);
+
       // Back with `--port 0`, as at first: the same URL, and every offer at once.
       const second = startIdServer(net, ["--port", "0"]);
       const url = (await second.waitFor(/^listening (http:\/\/\S+)$/))[1];
@@ -64,8 +70,10 @@ Deno.test({
           second.errors.find((l) => /8 of 8 saved offers still valid/.test(l)),
         ));
 
-      // The waiting backup completes now that the ID server is back.
-      await waiting.waitFor(/"versionId"/, 90_000);
+      // The waiting backup completes within a few probe rounds (1 s each, DAEMON_TIMERS) of the
+      // server's return: a request that went unanswered is retried on the next round, not
+      // after the hiring back-off. The bound allows for one request timeout (3 s) and the seal.
+      await waiting.waitFor(/"versionId"/, 15_000);
       assert.equal(await waiting.stop("SIGTERM"), 0, waiting.errors.join("\n"));
 
       // A new user hires a whole family from the restarted server without waiting for the
@@ -80,6 +88,19 @@ Deno.test({
         const s = JSON.parse(r.stdout) as { positions: { state: string }[] };
         return s.positions.every((p) => p.state === "active") ? true : undefined;
       }, 90_000);
+
+      // A supplier restarted without --port listens where it did: customers dial the contact
+      // they have.
+      const contact = (await sup0.waitFor(/^listening (tcp:\/\/\S+)$/))[1];
+      assert.equal(await sup0.stop("SIGTERM"), 0);
+      const again = net.procs.start("sup0", SOURCES, [
+        "supplier",
+        "--data",
+        `${net.dir}/sup0`,
+        "--idserver",
+        url,
+      ]);
+      assert.equal((await again.waitFor(/^listening (tcp:\/\/\S+)$/))[1], contact);
 
       // Only an explicit --port moves it, and it says so.
       assert.equal(await second.stop("SIGTERM"), 0);

@@ -31,6 +31,10 @@ import {
 } from "../../actors/supplier/mod.ts";
 import { encodeIdentity } from "../../core/identity.ts";
 import { toHex } from "../../core/ids.ts";
+import {
+  SUPPLIER_ANNOUNCE_REPLY_TIMEOUT_MS,
+  SUPPLIER_ANNOUNCE_RETRY_MS_MAX,
+} from "../../core/limits.ts";
 import { FsBlobStore } from "../fs_store.ts";
 import {
   dataDir,
@@ -194,6 +198,9 @@ export function run(args: string[]): Promise<number> {
             identityDocument: encodeIdentity(identity),
             capacityBytes: config.donateBytes,
             idServers: ids,
+            // Find an ID server that was down again within minutes, not the actor's 10.
+            retryMsMax: SUPPLIER_ANNOUNCE_RETRY_MS_MAX,
+            replyTimeoutMs: SUPPLIER_ANNOUNCE_REPLY_TIMEOUT_MS,
           }),
         store,
         runJob: (job) => jobs.run(job),
