@@ -14,9 +14,9 @@
  * On stderr it logs contracts as they are granted and as they end (cancelled by their customer,
  * lapsed because nothing was stored while their space was reserved, or expired because their
  * customer was silent for the lease); a start line (name, data directory, space lent, ID
- * servers, address); the same status line each minute in which it changed; and, when it stops, one status
- * line with its tables and what it refused: messages under a key that is not the one pinned for
- * their sender's name, contracts lapsed and expired.
+ * servers, address); the same status line each minute in which it changed; and, when it stops,
+ * one status line with its tables and what it refused: messages under a key that is not the one
+ * pinned for their sender's name, contracts lapsed and expired.
  *
  * @module
  */
