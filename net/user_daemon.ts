@@ -417,15 +417,31 @@ export async function walk(
   return { root: path, files, warnings };
 }
 
-/** The version a target names: an id or a unique prefix of one (4 characters at least). */
+/** How many candidates an ambiguous prefix lists. */
+const CANDIDATES_SHOWN = 5;
+
+/**
+ * The version a target names: an id or a unique prefix of one (4 characters at least). A hex
+ * prefix that several versions share is refused with their ids, whatever its length, so a
+ * user never reads "no version" for a prefix that matches.
+ */
 export function pickVersion(versions: VersionSummary[], target: string) {
   const exact = versions.find((v) => v.versionId === target);
   if (exact !== undefined) return exact;
-  if (target.length < 4) return undefined;
+  if (target === "") return undefined;
   const matches = versions.filter((v) => v.versionId.startsWith(target));
-  if (matches.length > 1) {
-    throw new ApiError(400, "ambiguous", `${target} names ${matches.length} versions; give more`);
+  if (matches.length > 1 && (target.length >= 4 || /^[0-9a-f]+$/.test(target))) {
+    const shown = matches.slice(0, CANDIDATES_SHOWN).map((v) => `${v.versionId.slice(0, 8)}...`);
+    const more = matches.length > CANDIDATES_SHOWN
+      ? ` and ${matches.length - CANDIDATES_SHOWN} more`
+      : "";
+    throw new ApiError(
+      400,
+      "ambiguous",
+      `ambiguous: ${target} matches ${shown.join(", ")}${more}; give more characters`,
+    );
   }
+  if (target.length < 4) return undefined;
   return matches[0];
 }
 
