@@ -54,11 +54,17 @@ export function cancelBackup(s: CustomerState, out: E[]): void {
   if (s.backup !== null) return failBackup(s, out, CANCELLED);
   if (s.backupQueue.shift() !== undefined) {
     // Never started: no version, no fragments.
-    out.push({ kind: "notice", notice: { type: "backup_failed", versionId: "", reason: CANCELLED } });
+    out.push({
+      kind: "notice",
+      notice: { type: "backup_failed", versionId: "", reason: CANCELLED },
+    });
     return;
   }
   const reason = "no backup is running";
-  out.push({ kind: "notice", notice: { type: "command_failed", command: "cancel_backup", reason } });
+  out.push({
+    kind: "notice",
+    notice: { type: "command_failed", command: "cancel_backup", reason },
+  });
 }
 
 /**

@@ -65,21 +65,15 @@ import type { Actor, BlobResult, Input, StepContext } from "../../core/actor.ts"
 import type { Message } from "../../core/protocol/mod.ts";
 import type { StorageJobResult } from "../../core/storage.ts";
 import {
+  backupDeadlineMs,
   onSealed,
   onSourceRead,
   onStoreReply,
   onStoreTimeout,
-  backupDeadlineMs,
   pumpBackup,
   startBackup,
 } from "./backup.ts";
-import {
-  cancelBackup,
-  cancelRestore,
-  deleteVersion,
-  listVersions,
-  status,
-} from "./commands.ts";
+import { cancelBackup, cancelRestore, deleteVersion, listVersions, status } from "./commands.ts";
 import {
   auditMissed,
   auditNext,
