@@ -15,8 +15,9 @@
  * Jobs (`bitdust jobs`, `bitdust cancel`, Ctrl-C on a following CLI): a backup is cancelled by
  * deleting its version in the customer, which stops the upload, drops the version from the
  * catalogue and asks the suppliers to remove what they already stored; the job ends once the
- * customer confirms, so the next backup never meets the old one. A restore is cancelled here:
- * its destination is removed and the blocks still arriving are dropped. At most
+ * customer confirms, so the next backup never meets the old one. A restore is cancelled in the
+ * customer (`cancel_restore`) and here: its destination is removed and blocks still arriving
+ * are dropped. At most
  * {@link JOBS_ENDED_KEPT_MAX} ended jobs are remembered.
  *
  * @module
@@ -124,12 +125,18 @@ export class UserDaemon implements DaemonControl {
     if (job.cancelReason !== undefined) return;
     job.cancelReason = reason;
     if (job.kind === "backup") {
-      // Not started in the customer yet: the delete follows its `backup_started`.
+      // Deleting the version also removes the fragments already stored, at once. A backup
+      // still queued in the customer (its family incomplete) is taken off the queue.
       if (job.version !== "") this.#deleteRunning(job.version);
+      else this.#host.deliver({ kind: "command", command: { type: "cancel_backup" } });
       return;
     }
     job.state = "failed";
     job.error = reason;
+    this.#host.deliver({
+      kind: "command",
+      command: { type: "cancel_restore", restoreId: job.restoreId! },
+    });
     job.chain = job.chain!.then(() => Deno.remove(job.to!, { recursive: true }).catch(() => {}));
   }
 
