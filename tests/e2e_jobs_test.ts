@@ -194,3 +194,55 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "e2e jobs: a supplier killed right before a backup does not hang it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const net = await jobsNetwork(4, ["--ecc", "rs:2+2", "--block-size", "64KiB"]);
+    try {
+      const src = `${net.dir}/src`;
+      await Deno.mkdir(src);
+      const data = new Uint8Array(8 * 1024 * 1024);
+      for (let at = 0; at < data.length; at += 65536) {
+        crypto.getRandomValues(data.subarray(at, at + 65536));
+      }
+      await Deno.writeFile(`${src}/data.bin`, data);
+      const family = await (await cli(SOURCES, ["status", "--json", "--data", net.user])).stdout;
+      const victim = JSON.parse(family).positions[1].supplier as string;
+      // Killed just before: the daemon still counts it online until its next probe.
+      await net.suppliers.get(victim)!.stop("SIGKILL");
+      const backup = net.procs.start("backup", SOURCES, ["backup", src, "--data", net.user]);
+      // The bound: far under the no-progress bound (10 min), well over three request timeouts.
+      const outcome = await until("the backup to end (it hangs)", () => {
+        const done = backup.lines.find((l) => /^backed up .* as version [0-9a-f]{32}$/.test(l));
+        const failed = backup.errors.find((l) => /^bitdust backup: /.test(l));
+        return Promise.resolve(done ?? failed);
+      }, 120_000);
+      await backup.stop();
+      console.log(`outcome with ${victim} dead: ${outcome}`);
+      if (outcome.startsWith("bitdust backup: ")) {
+        // A failure is one line that names the supplier (or says the family is short).
+        const said = backup.errors.filter((l) => l.trim() !== "");
+        if (said.length !== 1 || !(said[0].includes(victim) || /only 3 of 4/.test(said[0]))) {
+          throw new Error(`the failure is not one line naming ${victim}: ${said.join("\n")}`);
+        }
+        const stuck = (await versions(net)).filter((v) => v.status !== "complete");
+        if (stuck.length > 0) throw new Error(`versions left ${JSON.stringify(stuck)}`);
+        return;
+      }
+      // Done without the dead supplier: the version restores byte for byte.
+      const id = /version ([0-9a-f]{32})$/.exec(outcome)![1];
+      const r = await cli(SOURCES, ["restore", id, "--to", `${net.dir}/out`, "--data", net.user]);
+      if (r.code !== 0) throw new Error(`restore: ${r.stderr}`);
+      const back = await Deno.readFile(`${net.dir}/out/data.bin`);
+      if (back.length !== data.length || back.some((x, i) => x !== data[i])) {
+        throw new Error("restored bytes differ");
+      }
+    } finally {
+      await net.procs.stopAll();
+      await Deno.remove(net.dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
