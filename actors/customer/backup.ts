@@ -14,7 +14,9 @@
  * backup with no progress for `BACKUP_STALL_MS` gives up every position holding it up. A
  * position may be given up only while every block keeps at least {@link durableFloor}
  * fragments; past that the backup fails with one line naming the suppliers. A failed or
- * cancelled backup's version is dropped at once (never left `uploading`).
+ * cancelled backup's version is dropped at once (never left `uploading`). Without repair (the
+ * simulator's `--no-repair` baseline, which measures the erasure code alone) nothing would
+ * ever fill a given-up position, so there a backup waits for its suppliers as before.
  *
  * @module
  */
@@ -128,12 +130,15 @@ export function pumpBackup(s: CustomerState, ctx: StepContext, out: E[]): void {
   }
   for (const block of run.uploading) sendStores(s, ctx, out, block, null);
   if (run.phase === "finishing" && run.inFlight === 0) return finish(s, run, out);
-  if (ctx.nowMs - run.progressAtMs >= BACKUP_STALL_MS) onStall(s, ctx, out, run);
+  if (s.options.repair && ctx.nowMs - run.progressAtMs >= BACKUP_STALL_MS) {
+    onStall(s, ctx, out, run);
+  }
 }
 
 /** When the running backup's stall deadline falls (null without a backup), for the host. */
 export function backupDeadlineMs(s: CustomerState): number | null {
-  return s.backup === null ? null : s.backup.progressAtMs + BACKUP_STALL_MS;
+  if (s.backup === null || !s.options.repair) return null;
+  return s.backup.progressAtMs + BACKUP_STALL_MS;
 }
 
 /**
@@ -436,7 +441,7 @@ export function onStoreTimeout(
   if (s.positions[p].state !== "active") return;
   markSilent(s, p, ctx.nowMs);
   const run = ownRun(s, block);
-  if (run === null || run.skipped[p] === 1) return;
+  if (run === null || run.skipped[p] === 1 || !s.options.repair) return;
   run.misses[p]++;
   if (run.misses[p] < BACKUP_STORE_TRIES_MAX) {
     s.positions[p].retryAtMs = ctx.nowMs; // try again now, not after a probe interval
