@@ -5,7 +5,7 @@
  * `uploading`, and a next backup that works.
  */
 
-import { familyReady, type Net, startDaemon, startSupplier } from "./_e2e.ts";
+import { exists, familyReady, type Net, startDaemon, startSupplier } from "./_e2e.ts";
 import { cli, type Proc, Procs, SOURCES, until } from "./_procs.ts";
 
 /** Like `network()` of `_e2e.ts`, with init flags (a small scheme and block size). */
@@ -188,6 +188,42 @@ Deno.test({
         }
         await cleanAfterCancel(net, src, "after Ctrl-C");
       });
+
+      await t.step(
+        "(e) Ctrl-C on bitdust restore cancels it and leaves no destination",
+        async () => {
+          const mid = `${net.dir}/mid`;
+          await Deno.mkdir(mid);
+          await Deno.writeFile(
+            `${mid}/part.bin`,
+            (await Deno.readFile(`${big}/huge.bin`)).subarray(0, 64 << 20),
+          );
+          const id = await smallBackup(net, mid);
+          const to = `${net.dir}/restored`;
+          const restore = net.procs.start("restore", SOURCES, [
+            "restore",
+            id,
+            "--to",
+            to,
+            "--data",
+            net.user,
+          ]);
+          await until("the restore to move bytes", async () => {
+            const job = await runningJob(net);
+            return job !== null && job.bytesDone > 0 ? true : undefined;
+          }, 60_000);
+          const code = await restore.stop("SIGINT");
+          const said = restore.errors.filter((l) => l.trim() !== "");
+          if (
+            code !== 130 || said.length !== 1 || !/interrupted; cancelled restore job/.test(said[0])
+          ) {
+            throw new Error(`after SIGINT: exit ${code}, stderr: ${restore.errors.join("\n")}`);
+          }
+          await until("the restore's destination to be removed", async () => {
+            return (await runningJob(net)) === null && !(await exists(to)) ? true : undefined;
+          }, 20_000);
+        },
+      );
     } finally {
       await net.procs.stopAll();
       await Deno.remove(net.dir, { recursive: true }).catch(() => {});
