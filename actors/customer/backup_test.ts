@@ -105,7 +105,7 @@ Deno.test("durableFloor keeps K plus half the redundancy", () => {
   assertEquals(durableFloor(1, 1), 1);
 });
 
-Deno.test("backup: a silent position is tried again at once, then given up; the block completes", () => {
+Deno.test("backup: a silent position is tried again at once, then given up", () => {
   const { s, ctx, out, block } = sealedBackup();
   const run = s.backup!;
   assertEquals(block.storing.every((x) => x === 1), true); // all eight stores sent
@@ -136,7 +136,7 @@ Deno.test("backup: an answer resets the tries of a position", () => {
   assertEquals(run.skipped[3], 0);
 });
 
-Deno.test("backup: giving up below the durability floor fails it in one line naming the supplier", () => {
+Deno.test("backup: below the durability floor it fails in one line naming the supplier", () => {
   const { s, ctx, out, block } = sealedBackup();
   const id = s.backup!.version.id;
   for (const p of [0, 1, 2]) {

@@ -438,7 +438,7 @@ function onCommand(s: CustomerState, ctx: StepContext, out: E[], c: CustomerComm
 function nextDeadlineMs(s: CustomerState): number | null {
   let t = firstRequestDeadline(s) ?? Infinity;
   const stall = backupDeadlineMs(s); // a backup without progress is re-planned or failed
-  if (stall !== null && stall < t) t = Math.max(stall, s.nowMs);
+  if (stall !== null && stall > s.nowMs) t = Math.min(t, stall); // a passed one waits for pump
   for (const x of [s.nextProbeAtMs, s.nextAuditAtMs, s.nextRepairScanAtMs, s.identityRefreshAtMs]) {
     if (x !== null && x < t) t = x;
   }
