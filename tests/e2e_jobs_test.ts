@@ -9,7 +9,11 @@ import { exists, familyReady, type Net, startDaemon, startSupplier } from "./_e2
 import { cli, type Proc, Procs, SOURCES, until } from "./_procs.ts";
 
 /** Like `network()` of `_e2e.ts`, with init flags (a small scheme and block size). */
-async function jobsNetwork(suppliers: number, init: string[]): Promise<Net> {
+async function jobsNetwork(
+  suppliers: number,
+  init: string[],
+  daemonFlags?: string[],
+): Promise<Net> {
   const dir = await Deno.makeTempDir({ prefix: "bitdust-e2e-jobs-" });
   const procs = new Procs();
   const idserver = procs.start("idserver", SOURCES, [
@@ -36,7 +40,12 @@ async function jobsNetwork(suppliers: number, init: string[]): Promise<Net> {
       .concat(init),
   );
   if (r.code !== 0) throw new Error(`init failed: ${r.stderr}`);
-  await startDaemon(net);
+  if (daemonFlags === undefined) await startDaemon(net);
+  else {
+    const args = ["daemon", "--data", net.user, ...daemonFlags];
+    net.daemon = procs.start("daemon", SOURCES, args);
+    await net.daemon.waitFor(/^api http:\/\/127\.0\.0\.1:\d+$/);
+  }
   await familyReady(net);
   return net;
 }
@@ -236,7 +245,10 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const net = await jobsNetwork(4, ["--ecc", "rs:2+2", "--block-size", "64KiB"]);
+    // Probes far apart: the daemon still counts the killed supplier online when the backup
+    // starts (as the issue's `8 online` between probes), so the backup really meets it.
+    const timers = ["--probe-interval", "60s", "--fire-after", "10m", "--request-timeout", "2s"];
+    const net = await jobsNetwork(4, ["--ecc", "rs:2+2", "--block-size", "64KiB"], timers);
     try {
       const src = `${net.dir}/src`;
       await Deno.mkdir(src);
@@ -270,6 +282,10 @@ Deno.test({
       }
       // Done without the dead supplier: the version restores byte for byte.
       const id = /version ([0-9a-f]{32})$/.exec(outcome)![1];
+      const listed = await versions(net);
+      if (listed.length !== 1 || listed[0].versionId !== id || listed[0].status !== "complete") {
+        throw new Error(`ls after the backup: ${JSON.stringify(listed)}`);
+      }
       const r = await cli(SOURCES, ["restore", id, "--to", `${net.dir}/out`, "--data", net.user]);
       if (r.code !== 0) throw new Error(`restore: ${r.stderr}`);
       const back = await Deno.readFile(`${net.dir}/out/data.bin`);
