@@ -32,6 +32,14 @@ const commands: Record<string, Command> = {
     load: () => import("./net/cli/restore.ts"),
   },
   delete: { summary: "delete a version", load: () => import("./net/cli/delete.ts") },
+  jobs: {
+    summary: "running backups and restores, with progress",
+    load: () => import("./net/cli/jobs.ts"),
+  },
+  cancel: {
+    summary: "cancel a running backup or restore",
+    load: () => import("./net/cli/cancel.ts"),
+  },
   status: {
     summary: "your suppliers and the health of your data",
     load: () => import("./net/cli/status.ts"),

@@ -333,3 +333,29 @@ export const SUPPLIER_ANNOUNCE_RETRY_MS_MAX = 2 * 60 * 1000;
  * above the HTTP gateway's own limit (15 s), so a live server's late answer is still taken.
  */
 export const SUPPLIER_ANNOUNCE_REPLY_TIMEOUT_MS = 20_000;
+
+// ---- jobs: every backup makes progress or fails within a bound (issue 11, case 2)
+
+/**
+ * Stores of one fragment position a backup sends in a row without any answer before it goes on
+ * without that supplier for this version (the position is rebuilt by repair later). Each try
+ * waits one request timeout, so a supplier that died is given up after this many timeouts.
+ */
+export const BACKUP_STORE_TRIES_MAX = 3;
+/**
+ * Longest a backup may go without progress (a block read or sealed, a fragment acknowledged):
+ * then the positions holding it up are given up for this version if the rest still reach the
+ * durability floor, else the backup fails with one line naming them (10 minutes).
+ */
+export const BACKUP_STALL_MS = 10 * 60_000;
+/**
+ * Share of a scheme's redundancy (fragments beyond K) every block of a backup must keep when
+ * positions are given up: with rs:4+4, at least 4 + 2 = 6 of the 8 fragments are acknowledged
+ * before a version counts as done.
+ */
+export const BACKUP_REDUNDANCY_KEPT_SHARE_MIN = 0.5;
+
+// ---- Jobs of the user daemon (backups and restores the CLI follows; issue 11, case 2)
+
+/** Ended jobs the daemon still answers about (`bitdust jobs`, a CLI that polls late). */
+export const JOBS_ENDED_KEPT_MAX = 100;

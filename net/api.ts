@@ -13,7 +13,9 @@
  * | GET    | `/versions`       | the catalogue                                                |
  * | POST   | `/backup`         | `{path}`: starts a backup; `202 {jobId}`                      |
  * | POST   | `/restore`        | `{target, to}`: version id (or prefix) or path; `202 {jobId}` |
+ * | GET    | `/jobs`           | the running backups and restores                             |
  * | GET    | `/jobs/<id>`      | progress and outcome of a backup or restore                  |
+ * | POST   | `/jobs/<id>/cancel` | stops a running job; its backup's version is deleted       |
  * | DELETE | `/versions/<id>`  | forgets a version and removes its fragments                   |
  *
  * Refusals are 4xx/5xx with `{ "error": <code>, "message": <one sentence> }`.
@@ -57,6 +59,8 @@ export interface StatusReply {
 export interface JobView {
   jobId: string;
   kind: "backup" | "restore";
+  /** The version being made (once the backup started) or restored. */
+  version: string;
   state: "waiting" | "running" | "done" | "failed";
   bytesDone: number;
   bytesTotal: number;
@@ -77,6 +81,10 @@ export interface DaemonControl {
   startBackup(path: string): Promise<string>;
   startRestore(target: string, to: string): Promise<string>;
   job(id: string): JobView | undefined;
+  /** The running jobs. */
+  jobs(): JobView[];
+  /** Stops a running job (a {@link ApiError} when there is none by that id). */
+  cancel(id: string): JobView;
   deleteVersion(versionId: string): Promise<void>;
 }
 
@@ -119,6 +127,8 @@ export function apiApp(control: DaemonControl, token: string): Hono {
     }
     return c.json({ jobId: await control.startRestore(body.target, body.to) }, 202);
   });
+  app.get("/jobs", (c) => c.json(control.jobs()));
+  app.post("/jobs/:id/cancel", (c) => c.json(control.cancel(c.req.param("id"))));
   app.get("/jobs/:id", (c) => {
     const job = control.job(c.req.param("id"));
     if (job === undefined) throw new ApiError(404, "no_job", "no such job");

@@ -83,6 +83,14 @@ export class ApiClient {
     return this.#call("GET", `/jobs/${encodeURIComponent(id)}`);
   }
 
+  jobs(): Promise<JobView[]> {
+    return this.#call("GET", "/jobs");
+  }
+
+  cancel(id: string): Promise<JobView> {
+    return this.#call("POST", `/jobs/${encodeURIComponent(id)}/cancel`);
+  }
+
   async deleteVersion(id: string): Promise<void> {
     await this.#call("DELETE", `/versions/${encodeURIComponent(id)}`);
   }

@@ -10,6 +10,10 @@ function control(): DaemonControl {
     startBackup: () => Promise.resolve("j1"),
     startRestore: () => Promise.resolve("j2"),
     job: () => undefined,
+    jobs: () => [],
+    cancel: () => {
+      throw new Error("no job");
+    },
     deleteVersion: () => Promise.resolve(),
   };
 }

@@ -12,6 +12,14 @@
  * renamed into place. A failure (too few fragments, a full disk) removes the destination: nothing
  * half-written is left behind.
  *
+ * Jobs (`bitdust jobs`, `bitdust cancel`, Ctrl-C on a following CLI): a backup is cancelled by
+ * deleting its version in the customer, which stops the upload, drops the version from the
+ * catalogue and asks the suppliers to remove what they already stored; the job ends once the
+ * customer confirms, so the next backup never meets the old one. A restore is cancelled in the
+ * customer (`cancel_restore`) and here: its destination is removed and blocks still arriving
+ * are dropped. At most
+ * {@link JOBS_ENDED_KEPT_MAX} ended jobs are remembered.
+ *
  * @module
  */
 
@@ -23,6 +31,7 @@ import type {
   SourceFile,
   VersionSummary,
 } from "../actors/customer/mod.ts";
+import { JOBS_ENDED_KEPT_MAX } from "../core/limits.ts";
 import { ApiError, type DaemonControl, type JobView, type StatusReply } from "./api.ts";
 import type { Host } from "./host.ts";
 import type { RangedBlobStore, SizedList } from "./routed_store.ts";
@@ -72,6 +81,8 @@ export class SwitchableStore implements RangedBlobStore {
 }
 
 interface Job extends JobView {
+  /** Why the user (or the progress bound) stopped it; set while the customer confirms. */
+  cancelReason?: string;
   restoreId?: number;
   to?: string;
   /** Restored files' writes, one after another. */
@@ -92,6 +103,52 @@ export class UserDaemon implements DaemonControl {
     this.#host = host;
     this.#source = source;
     host.subscribe((n) => this.#onNotice(n));
+  }
+
+  /** Every running job, oldest first. */
+  jobs(): JobView[] {
+    return [...this.#jobs.values()].filter((j) => j.state === "running").map(view);
+  }
+
+  /** Cancels running job `id`; answers at once, the job ends when the customer confirms. */
+  cancel(id: string, reason = "cancelled by the user"): JobView {
+    const job = this.#jobs.get(id);
+    if (job === undefined) throw new ApiError(404, "no_job", `no job ${id}; see 'bitdust jobs'`);
+    if (job.state !== "running") {
+      throw new ApiError(409, "ended", `job ${id} has already ended (${job.state})`);
+    }
+    this.#stop(job, reason);
+    return view(job);
+  }
+
+  #stop(job: Job, reason: string): void {
+    if (job.cancelReason !== undefined) return;
+    job.cancelReason = reason;
+    if (job.kind === "backup") {
+      // Deleting the version also removes the fragments already stored, at once. A backup
+      // still queued in the customer (its family incomplete) is taken off the queue.
+      if (job.version !== "") this.#deleteRunning(job.version);
+      else this.#host.deliver({ kind: "command", command: { type: "cancel_backup" } });
+      return;
+    }
+    job.state = "failed";
+    job.error = reason;
+    this.#host.deliver({
+      kind: "command",
+      command: { type: "cancel_restore", restoreId: job.restoreId! },
+    });
+    job.chain = job.chain!.then(() => Deno.remove(job.to!, { recursive: true }).catch(() => {}));
+  }
+
+  #deleteRunning(versionId: string): void {
+    this.#host.deliver({ kind: "command", command: { type: "delete", versionId } });
+  }
+
+  #forgetEnded(): void {
+    const ended = [...this.#jobs.values()].filter((j) => j.state !== "running");
+    for (const j of ended.slice(0, Math.max(0, ended.length - JOBS_ENDED_KEPT_MAX))) {
+      this.#jobs.delete(j.jobId);
+    }
   }
 
   #ask<T>(command: CustomerCommand, pick: (n: CustomerNotice) => T | undefined): Promise<T> {
@@ -140,9 +197,11 @@ export class UserDaemon implements DaemonControl {
   }
 
   #newJob(kind: "backup" | "restore", bytesTotal: number): Job {
+    this.#forgetEnded();
     const job: Job = {
       jobId: String(this.#nextJob++),
       kind,
+      version: "",
       state: "running",
       bytesDone: 0,
       bytesTotal,
@@ -212,6 +271,7 @@ export class UserDaemon implements DaemonControl {
     job.to = to;
     job.chain = Promise.resolve();
     job.versionFiles = files;
+    job.version = plan.version.versionId;
     this.#host.deliver({
       kind: "command",
       command: {
@@ -231,7 +291,12 @@ export class UserDaemon implements DaemonControl {
 
   #onNotice(n: CustomerNotice): void {
     const b = this.#backup;
-    if (b !== null) onBackupNotice(b, n, () => (this.#backup = null));
+    if (b !== null) {
+      onBackupNotice(b, n, () => (this.#backup = null));
+      if (n.type === "backup_started" && b.cancelReason !== undefined) {
+        this.#deleteRunning(n.versionId);
+      }
+    }
     if ("restoreId" in n) {
       const job = this.#restoreJob(n.restoreId);
       if (job !== undefined && job.state === "running") onRestoreNotice(job, n);
@@ -243,6 +308,7 @@ function view(j: Job): JobView {
   return {
     jobId: j.jobId,
     kind: j.kind,
+    version: j.version,
     state: j.state,
     bytesDone: j.bytesDone,
     bytesTotal: j.bytesTotal,
@@ -257,6 +323,7 @@ function onBackupNotice(job: Job, n: CustomerNotice, end: () => void): void {
   switch (n.type) {
     case "backup_started":
       job.result = n.versionId;
+      job.version = n.versionId;
       return;
     case "backup_progress":
       job.bytesDone = n.bytesDone;
@@ -271,7 +338,7 @@ function onBackupNotice(job: Job, n: CustomerNotice, end: () => void): void {
       job.state = "done";
       return end();
     case "backup_failed":
-      job.error = n.reason;
+      job.error = job.cancelReason ?? n.reason;
       job.state = "failed";
       return end();
     case "command_failed":
@@ -417,15 +484,31 @@ export async function walk(
   return { root: path, files, warnings };
 }
 
-/** The version a target names: an id or a unique prefix of one (4 characters at least). */
+/** How many candidates an ambiguous prefix lists. */
+const CANDIDATES_SHOWN = 5;
+
+/**
+ * The version a target names: an id or a unique prefix of one (4 characters at least). A hex
+ * prefix that several versions share is refused with their ids, whatever its length, so a
+ * user never reads "no version" for a prefix that matches.
+ */
 export function pickVersion(versions: VersionSummary[], target: string) {
   const exact = versions.find((v) => v.versionId === target);
   if (exact !== undefined) return exact;
-  if (target.length < 4) return undefined;
+  if (target === "") return undefined;
   const matches = versions.filter((v) => v.versionId.startsWith(target));
-  if (matches.length > 1) {
-    throw new ApiError(400, "ambiguous", `${target} names ${matches.length} versions; give more`);
+  if (matches.length > 1 && (target.length >= 4 || /^[0-9a-f]+$/.test(target))) {
+    const shown = matches.slice(0, CANDIDATES_SHOWN).map((v) => `${v.versionId.slice(0, 8)}...`);
+    const more = matches.length > CANDIDATES_SHOWN
+      ? ` and ${matches.length - CANDIDATES_SHOWN} more`
+      : "";
+    throw new ApiError(
+      400,
+      "ambiguous",
+      `ambiguous: ${target} matches ${shown.join(", ")}${more}; give more characters`,
+    );
   }
+  if (target.length < 4) return undefined;
   return matches[0];
 }
 

@@ -37,6 +37,16 @@ Deno.test("restorePlan: by id, by unique prefix, by path (newest copy); refusals
       if (!(e instanceof ApiError) || e.code !== code) throw e;
     }
   }
+  // A short hex prefix shared by several versions names them rather than "no version".
+  try {
+    pickVersion(vs, "aa");
+    throw new Error("a shared short prefix accepted");
+  } catch (e) {
+    if (
+      !(e instanceof ApiError) || e.message !== "ambiguous: aa matches aaaa1111..., " +
+          "aaaa2222...; give more characters"
+    ) throw e;
+  }
 });
 
 Deno.test("safeJoin refuses paths that leave the destination", () => {

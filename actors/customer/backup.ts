@@ -8,6 +8,16 @@
  * supplier is offline waits in memory until it answers again or is replaced; a fragment whose
  * supplier acknowledged it and was fired afterwards is rebuilt by repair instead.
  *
+ * Bounded progress (issue 11): a store that gets no answer is sent again at once, up to
+ * `BACKUP_STORE_TRIES_MAX` in a row per position; then that position is given up for this
+ * version (its fragments are left to repair, the family logic replaces a dead supplier). A
+ * backup with no progress for `BACKUP_STALL_MS` gives up every position holding it up. A
+ * position may be given up only while every block keeps at least {@link durableFloor}
+ * fragments; past that the backup fails with one line naming the suppliers. A failed or
+ * cancelled backup's version is dropped at once (never left `uploading`). Without repair (the
+ * simulator's `--no-repair` baseline, which measures the erasure code alone) nothing would
+ * ever fill a given-up position, so there a backup waits for its suppliers as before.
+ *
  * @module
  */
 
@@ -16,6 +26,11 @@ import { recordChanged } from "./recover.ts";
 import { fromHex, toHex } from "../../core/ids.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import { AUDIT_LEAF_BYTES, type StorageJobResult } from "../../core/storage.ts";
+import {
+  BACKUP_REDUNDANCY_KEPT_SHARE_MIN,
+  BACKUP_STALL_MS,
+  BACKUP_STORE_TRIES_MAX,
+} from "../../core/limits.ts";
 import {
   fire,
   markSeen,
@@ -83,7 +98,21 @@ export function startBackup(s: CustomerState, ctx: StepContext, out: E[]): void 
     manifest: null,
   };
   s.versions.push(version);
-  s.backup = { version, nextFile: 0, nextBlock: 0, inFlight: 0, uploading: [], phase: "blocks" };
+  const n = s.scheme.n;
+  const blocks = files.reduce((t, f) => t + Math.ceil(f.size / s.options.blockBytes), 0);
+  s.backup = {
+    version,
+    nextFile: 0,
+    nextBlock: 0,
+    inFlight: 0,
+    uploading: [],
+    phase: "blocks",
+    misses: new Array(n).fill(0),
+    skipped: new Uint8Array(n),
+    progressAtMs: ctx.nowMs,
+    fragmentsDone: 0,
+    fragmentsTotal: (blocks + 1) * n,
+  };
   versionChanged(s, id, true); // known before any fragment leaves: an interruption is visible
   out.push({ kind: "notice", notice: { type: "backup_started", versionId: id, label: job.label } });
   out.push({ kind: "trace", event: "backup_started", detail: { version: id } });
@@ -100,7 +129,85 @@ export function pumpBackup(s: CustomerState, ctx: StepContext, out: E[]): void {
     sealManifest(s, ctx, run, out);
   }
   for (const block of run.uploading) sendStores(s, ctx, out, block, null);
-  if (run.phase === "finishing" && run.inFlight === 0) finish(s, run, out);
+  if (run.phase === "finishing" && run.inFlight === 0) return finish(s, run, out);
+  if (s.options.repair && ctx.nowMs - run.progressAtMs >= BACKUP_STALL_MS) {
+    onStall(s, ctx, out, run);
+  }
+}
+
+/** When the running backup's stall deadline falls (null without a backup), for the host. */
+export function backupDeadlineMs(s: CustomerState): number | null {
+  if (s.backup === null || !s.options.repair) return null;
+  return s.backup.progressAtMs + BACKUP_STALL_MS;
+}
+
+/**
+ * Fewest fragments of each block a backup must have acknowledged: K plus half the redundancy
+ * (`BACKUP_REDUNDANCY_KEPT_SHARE_MIN`), so a version done without some positions still survives
+ * the loss of further suppliers until repair fills the gaps.
+ */
+export function durableFloor(k: number, n: number): number {
+  return Math.min(n, k + Math.ceil((n - k) * BACKUP_REDUNDANCY_KEPT_SHARE_MIN));
+}
+
+/** No progress for a while: give up every position holding the backup up, or fail. */
+function onStall(s: CustomerState, ctx: StepContext, out: E[], run: BackupRun): void {
+  const late = new Set<number>();
+  for (const b of run.uploading) {
+    b.held.forEach((h, p) => {
+      if (h === 0 && run.skipped[p] === 0) late.add(p);
+    });
+  }
+  const minutes = Math.round(BACKUP_STALL_MS / 60_000);
+  if (late.size === 0) {
+    return failBackup(s, out, `no progress for ${minutes} min (reading or sealing blocks)`);
+  }
+  run.progressAtMs = ctx.nowMs;
+  for (const p of late) {
+    if (!giveUpPosition(s, out, run, p, `made no progress for ${minutes} min`)) return;
+  }
+}
+
+/**
+ * Stops waiting for position `p` in this backup: its fragments are left to repair. Fails the
+ * backup instead when that would leave fewer than {@link durableFloor} positions; returns
+ * whether the backup goes on.
+ */
+export function giveUpPosition(
+  s: CustomerState,
+  out: E[],
+  run: BackupRun,
+  p: number,
+  why: string,
+): boolean {
+  if (run.skipped[p] === 1) return true;
+  const n = s.scheme.n;
+  const left = n - run.skipped.reduce((t, x) => t + x, 0) - 1;
+  const floor = durableFloor(s.scheme.k, n);
+  const who = s.positions[p].supplier ?? `position ${p}`;
+  if (left < floor) {
+    const others = [...run.skipped].map((x, q) => (x === 1 ? s.positions[q].supplier : null))
+      .filter((x) => x !== null);
+    const also = others.length === 0 ? "" : ` (already going on without ${others.join(", ")})`;
+    failBackup(
+      s,
+      out,
+      `supplier ${who} ${why}${also}; a backup needs at least ${floor} of ${n} suppliers ` +
+        `answering: check 'bitdust status' and try again`,
+    );
+    return false;
+  }
+  run.skipped[p] = 1;
+  out.push({ kind: "trace", event: "backup_position_skipped", detail: { position: p, why } });
+  for (const block of [...run.uploading]) {
+    if (block.pending !== null) block.pending[p] = undefined;
+    if (blockDone(run, block)) releaseBlock(s, block, out);
+  }
+  return true;
+}
+
+function blockDone(run: BackupRun, block: BlockRec): boolean {
+  return block.held.every((h, p) => h === 1 || run.skipped[p] === 1);
 }
 
 function sealing(run: BackupRun): number {
@@ -188,6 +295,7 @@ export function onSealed(
   block.hashes = result.fragmentHashes;
   block.roots = result.merkleRoots;
   block.pending = result.fragments;
+  run.progressAtMs = ctx.nowMs;
   run.uploading.push(block);
   sendStores(s, ctx, out, block, null);
 }
@@ -279,13 +387,20 @@ export function onStoreReply(
   block.storing[p] = 0;
   if (s.positions[p].supplier !== from) return; // fired meanwhile
   markSeen(s, p, ctx.nowMs);
+  const run = ownRun(s, block);
+  if (run !== null) run.misses[p] = 0;
   if (m.outcome === "stored") {
     block.held[p] = 1;
     blockChanged(s, block);
     s.counters.uploadedBytes += block.fragmentSize;
+    if (run !== null) {
+      run.progressAtMs = ctx.nowMs;
+      run.fragmentsDone++;
+    }
     if (block.pending !== null) {
       block.pending[p] = undefined;
-      if (block.held.every((h) => h === 1)) releaseBlock(s, block, out);
+      const done = run === null ? block.held.every((h) => h === 1) : blockDone(run, block);
+      if (done) releaseBlock(s, block, out);
     }
     return;
   }
@@ -305,10 +420,34 @@ export function onStoreReply(
   }
 }
 
-/** A store got no answer. */
-export function onStoreTimeout(s: CustomerState, ctx: StepContext, p: number, block: BlockRec) {
+/** The running backup when `block` is one of its blocks still uploading, else null. */
+function ownRun(s: CustomerState, block: BlockRec): BackupRun | null {
+  const run = s.backup;
+  return run !== null && block.pending !== null && run.uploading.includes(block) ? run : null;
+}
+
+/**
+ * A store got no answer. A backup's store is sent again at once (the timeout was the wait), up
+ * to `BACKUP_STORE_TRIES_MAX` in a row; then the position is given up for this version.
+ */
+export function onStoreTimeout(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  p: number,
+  block: BlockRec,
+) {
   block.storing[p] = 0;
-  if (s.positions[p].state === "active") markSilent(s, p, ctx.nowMs);
+  if (s.positions[p].state !== "active") return;
+  markSilent(s, p, ctx.nowMs);
+  const run = ownRun(s, block);
+  if (run === null || run.skipped[p] === 1 || !s.options.repair) return;
+  run.misses[p]++;
+  if (run.misses[p] < BACKUP_STORE_TRIES_MAX) {
+    s.positions[p].retryAtMs = ctx.nowMs; // try again now, not after a probe interval
+    return;
+  }
+  giveUpPosition(s, out, run, p, `did not answer ${run.misses[p]} stores in a row`);
 }
 
 function releaseBlock(s: CustomerState, block: BlockRec, out: E[]): void {
@@ -319,6 +458,7 @@ function releaseBlock(s: CustomerState, block: BlockRec, out: E[]): void {
   if (i < 0) return;
   run.uploading.splice(i, 1);
   run.inFlight--;
+  run.progressAtMs = Math.max(run.progressAtMs, s.nowMs);
   const total = run.version.files.reduce((n, f) => n + f.size, 0);
   const done = run.version.files.reduce(
     (n, f) => n + f.blocks.filter((b) => b.pending === null && b.cipherSize > 0).length,
@@ -331,6 +471,8 @@ function releaseBlock(s: CustomerState, block: BlockRec, out: E[]): void {
       versionId: run.version.id,
       bytesDone: Math.min(total, done * s.options.blockBytes),
       bytesTotal: total,
+      fragmentsDone: run.fragmentsDone,
+      fragmentsTotal: run.fragmentsTotal,
     },
   });
 }

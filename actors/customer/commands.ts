@@ -46,6 +46,50 @@ export function deleteVersion(s: CustomerState, ctx: StepContext, out: E[], vers
   out.push({ kind: "trace", event: "deleted", detail: { version: versionId } });
 }
 
+/** The reason a cancelled job reports. */
+export const CANCELLED = "cancelled by the user";
+
+/** Stops the running backup, else the next queued one; says so when there is none. */
+export function cancelBackup(s: CustomerState, out: E[]): void {
+  if (s.backup !== null) return failBackup(s, out, CANCELLED);
+  if (s.backupQueue.shift() !== undefined) {
+    // Never started: no version, no fragments.
+    out.push({
+      kind: "notice",
+      notice: { type: "backup_failed", versionId: "", reason: CANCELLED },
+    });
+    return;
+  }
+  const reason = "no backup is running";
+  out.push({
+    kind: "notice",
+    notice: { type: "command_failed", command: "cancel_backup", reason },
+  });
+}
+
+/**
+ * Stops a restore, running or queued. Answers still in flight for it find no run and are
+ * dropped, as after any failed restore.
+ */
+export function cancelRestore(s: CustomerState, out: E[], restoreId: number): void {
+  const run = s.restores.find((r) => r.restoreId === restoreId);
+  if (run === undefined) {
+    const reason = `no restore ${restoreId} is running`;
+    out.push({
+      kind: "notice",
+      notice: { type: "command_failed", command: "cancel_restore", reason },
+    });
+    return;
+  }
+  s.restores = s.restores.filter((r) => r !== run);
+  s.counters.restoresFailed++;
+  out.push({
+    kind: "notice",
+    notice: { type: "restore_failed", restoreId, reason: CANCELLED, missing: 0 },
+  });
+  out.push({ kind: "trace", event: "restore_cancelled", detail: { restore: restoreId } });
+}
+
 /** The catalogue as the user sees it. */
 export function listVersions(s: CustomerState): VersionSummary[] {
   return s.versions.map((v) => ({

@@ -25,6 +25,13 @@ export type CustomerCommand =
   | { type: "restore"; restoreId: number; versionId: string; files: number[] }
   /** Forget a version and ask the suppliers to remove its fragments. */
   | { type: "delete"; versionId: string }
+  /**
+   * Stop the running (or next queued) backup: its version is dropped, answered `backup_failed`
+   * (reason `cancelled by the user`); without any, `command_failed`.
+   */
+  | { type: "cancel_backup" }
+  /** Stop a restore (running or queued): answered `restore_failed` (`cancelled by the user`). */
+  | { type: "cancel_restore"; restoreId: number }
   /** Ask for the catalogue (`versions`) or the family (`status`). */
   | { type: "list" }
   | { type: "status" };
@@ -61,7 +68,15 @@ export type CustomerNotice =
   | { type: "hired"; position: number; supplier: NodeId }
   | { type: "fired"; position: number; supplier: NodeId; reason: string }
   | { type: "backup_started"; versionId: string; label: string }
-  | { type: "backup_progress"; versionId: string; bytesDone: number; bytesTotal: number }
+  | {
+    type: "backup_progress";
+    versionId: string;
+    bytesDone: number;
+    bytesTotal: number;
+    /** Fragments acknowledged, of all fragments of the version (blocks and manifest). */
+    fragmentsDone: number;
+    fragmentsTotal: number;
+  }
   /** Every fragment is stored; `backup_done` follows once an ID server keeps the record. */
   | { type: "backup_recording"; versionId: string }
   | { type: "backup_done"; versionId: string; files: number; bytes: number }

@@ -207,6 +207,15 @@ export interface BackupRun {
   /** Blocks whose fragments await acknowledgements. */
   uploading: BlockRec[];
   phase: "blocks" | "manifest" | "finishing";
+  /** Per position: stores in a row that got no answer (reset by any answer). */
+  misses: number[];
+  /** Per position: 1 once given up for this version (dead or stuck; repair fills it later). */
+  skipped: Uint8Array;
+  /** Time of the latest progress (a block read or sealed, a fragment acknowledged). */
+  progressAtMs: number;
+  /** Fragments acknowledged, and to be acknowledged in all (blocks and manifest times N). */
+  fragmentsDone: number;
+  fragmentsTotal: number;
 }
 
 /** A restore waiting or running. */

@@ -12,6 +12,8 @@
  *
  * Timers (all in state; `nextDeadlineMs` returns the earliest):
  * - request deadlines (`requestTimeoutMs` after sending; the oldest expires first);
+ * - the running backup's stall deadline (`BACKUP_STALL_MS` after its latest progress; see
+ *   `backup.ts`: stuck positions are given up, or the backup fails);
  * - `nextProbeAtMs`: probe every active supplier, mark silent ones offline, fire those silent
  *   for `fireAfterMs` (repair only; without repair, every `renewIntervalMs` to renew contracts);
  * - `nextAuditAtMs`: audit one supplier, round robin (repair only);
@@ -63,6 +65,7 @@ import type { Actor, BlobResult, Input, StepContext } from "../../core/actor.ts"
 import type { Message } from "../../core/protocol/mod.ts";
 import type { StorageJobResult } from "../../core/storage.ts";
 import {
+  backupDeadlineMs,
   onSealed,
   onSourceRead,
   onStoreReply,
@@ -70,7 +73,7 @@ import {
   pumpBackup,
   startBackup,
 } from "./backup.ts";
-import { deleteVersion, listVersions, status } from "./commands.ts";
+import { cancelBackup, cancelRestore, deleteVersion, listVersions, status } from "./commands.ts";
 import {
   auditMissed,
   auditNext,
@@ -263,7 +266,7 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
       }
       return;
     case "store":
-      onStoreTimeout(s, ctx, purpose.position, purpose.block);
+      onStoreTimeout(s, ctx, out, purpose.position, purpose.block);
       if (purpose.repair !== null) onRepairStore(s, purpose.repair, false, 0);
       return;
     case "fetch":
@@ -419,6 +422,10 @@ function onCommand(s: CustomerState, ctx: StepContext, out: E[], c: CustomerComm
       return queueRestore(s, out, c.restoreId, c.versionId, c.files);
     case "delete":
       return deleteVersion(s, ctx, out, c.versionId);
+    case "cancel_backup":
+      return cancelBackup(s, out);
+    case "cancel_restore":
+      return cancelRestore(s, out, c.restoreId);
     case "list":
       out.push({ kind: "notice", notice: { type: "versions", versions: listVersions(s) } });
       return;
@@ -430,6 +437,8 @@ function onCommand(s: CustomerState, ctx: StepContext, out: E[], c: CustomerComm
 
 function nextDeadlineMs(s: CustomerState): number | null {
   let t = firstRequestDeadline(s) ?? Infinity;
+  const stall = backupDeadlineMs(s); // a backup without progress is re-planned or failed
+  if (stall !== null && stall > s.nowMs) t = Math.min(t, stall); // a passed one waits for pump
   for (const x of [s.nextProbeAtMs, s.nextAuditAtMs, s.nextRepairScanAtMs, s.identityRefreshAtMs]) {
     if (x !== null && x < t) t = x;
   }
