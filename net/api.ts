@@ -25,6 +25,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { PositionSummary, VersionSummary } from "../actors/customer/mod.ts";
+import type { VersionHealth } from "../actors/customer/status.ts";
 
 /** A refusal the API reports as-is. */
 export class ApiError extends Error {
@@ -44,7 +45,12 @@ export interface StatusReply {
   scheme: string;
   positions: PositionSummary[];
   blocksDegraded: number;
+  /** Blocks of complete versions with fewer than K fragments on suppliers online now. */
   blocksAtRisk: number;
+  /** Blocks of complete versions with at least K fragments on suppliers online now. */
+  blocksRestorableNow: number;
+  /** Per version: what can be restored now (the same figures `ls` shows). */
+  health: VersionHealth[];
   versions: number;
   job: JobView | null;
   /** `recovering` while a new machine looks for its family; see the customer's status. */
@@ -57,6 +63,8 @@ export interface StatusReply {
 export interface JobView {
   jobId: string;
   kind: "backup" | "restore";
+  /** The version the job makes or restores, once known. */
+  versionId?: string;
   state: "waiting" | "running" | "done" | "failed";
   bytesDone: number;
   bytesTotal: number;

@@ -23,6 +23,7 @@ import type {
   SourceFile,
   VersionSummary,
 } from "../actors/customer/mod.ts";
+import { catalogueHealth } from "../actors/customer/status.ts";
 import { ApiError, type DaemonControl, type JobView, type StatusReply } from "./api.ts";
 import type { Host } from "./host.ts";
 import type { RangedBlobStore, SizedList } from "./routed_store.ts";
@@ -114,12 +115,17 @@ export class UserDaemon implements DaemonControl {
   async status(): Promise<StatusReply & { messagesRefused: number }> {
     const s = await this.#ask({ type: "status" }, (n) => (n.type === "status" ? n : undefined));
     const running = [...this.#jobs.values()].find((j) => j.state === "running") ?? null;
+    // Health from online suppliers only, the same computation `ls` and restore use.
+    const health = catalogueHealth(this.#host.state);
+    const complete = health.filter((h) => h.state === "complete");
     return {
       name: this.#host.state.name,
       scheme: s.scheme,
       positions: s.positions,
       blocksDegraded: s.blocksDegraded,
-      blocksAtRisk: s.blocksAtRisk,
+      blocksAtRisk: complete.reduce((n, h) => n + h.blocksNotRestorableNow, 0),
+      blocksRestorableNow: complete.reduce((n, h) => n + h.blocksRestorableNow, 0),
+      health,
       versions: this.#host.state.versions.length,
       job: running === null ? null : view(running),
       phase: s.phase,
@@ -212,6 +218,8 @@ export class UserDaemon implements DaemonControl {
     job.to = to;
     job.chain = Promise.resolve();
     job.versionFiles = files;
+    job.versionId = plan.version.versionId;
+    console.error(`bitdust daemon: restore of version ${job.versionId} into ${to} started`);
     this.#host.deliver({
       kind: "command",
       command: {
@@ -243,6 +251,7 @@ function view(j: Job): JobView {
   return {
     jobId: j.jobId,
     kind: j.kind,
+    versionId: j.versionId ?? (j.kind === "backup" && j.result !== "" ? j.result : undefined),
     state: j.state,
     bytesDone: j.bytesDone,
     bytesTotal: j.bytesTotal,
@@ -308,9 +317,11 @@ function onRestoreNotice(job: Job, n: CustomerNotice): void {
       return then(() => {
         job.state = "done";
         job.result = to;
+        console.error(`bitdust daemon: restore of version ${job.versionId} done`);
         return Promise.resolve();
       });
     case "restore_failed":
+      console.error(`bitdust daemon: restore of version ${job.versionId} failed: ${n.reason}`);
       return then(() => failRestore(job, n.reason));
   }
 }
