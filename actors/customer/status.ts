@@ -58,7 +58,11 @@ export function onlineFragments(s: CustomerState, b: BlockRec): number {
 }
 
 /** The health of version `v`, or of only the blocks `blocks` of it when given. */
-export function versionHealth(s: CustomerState, v: VersionRec, blocks = blocksOf(v)): VersionHealth {
+export function versionHealth(
+  s: CustomerState,
+  v: VersionRec,
+  blocks = blocksOf(v),
+): VersionHealth {
   const holding = new Set<number>();
   let ok = 0;
   for (const b of blocks) {

@@ -1,0 +1,140 @@
+/**
+ * End to end (issue 11, cases 4 and 5): with 5 of 8 suppliers stopped, `status`, `status --json`
+ * and `ls` all say the version is not restorable now and name the offline suppliers, and a
+ * restore fails at once with one line saying so; with the suppliers back, all say restorable and
+ * the restore is byte-identical.
+ */
+
+import { assertSameTree, familyReady, type Net, network, startSupplier } from "./_e2e.ts";
+import { cli, SOURCES, until } from "./_procs.ts";
+
+/** The daemon's timers, with firing far away: the stopped suppliers must not be replaced. */
+const TIMERS = ["--probe-interval", "1s", "--fire-after", "10m", "--request-timeout", "3s"];
+
+interface Health {
+  versionId: string;
+  restorableNow: boolean;
+  blocksNotRestorableNow: number;
+  suppliersOnline: number;
+  suppliersNeeded: number;
+  offline: string[];
+}
+
+async function statusJson(net: Net): Promise<{ blocksAtRisk: number; health: Health[] }> {
+  const r = await cli(SOURCES, ["status", "--json", "--data", net.user]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+async function text(net: Net, ...args: string[]): Promise<string> {
+  const r = await cli(SOURCES, [...args, "--data", net.user]);
+  if (r.code !== 0) throw new Error(`${args[0]}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function restartDaemon(net: Net): Promise<void> {
+  await net.daemon.stop("SIGTERM");
+  const p = net.procs.start("daemon2", SOURCES, ["daemon", "--data", net.user, ...TIMERS]);
+  await p.waitFor(/^api http:\/\/127\.0\.0\.1:\d+$/);
+  net.daemon = p;
+}
+
+Deno.test({
+  name: "e2e: status, ls and restore agree on what is restorable with 5 of 8 suppliers offline",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const net = await network(SOURCES, 8);
+    try {
+      await restartDaemon(net);
+      await familyReady(net);
+      const src = `${net.dir}/src`;
+      await Deno.mkdir(src);
+      const bytes = new Uint8Array(300_000);
+      crypto.getRandomValues(bytes.subarray(0, 65536));
+      await Deno.writeFile(`${src}/a.bin`, bytes);
+      await Deno.writeTextFile(`${src}/b.txt`, "hello\n");
+      const b = await cli(SOURCES, ["backup", src, "--json", "--data", net.user]);
+      if (b.code !== 0) throw new Error(`backup: ${b.stderr}`);
+      const versionId: string = JSON.parse(b.stdout).versionId;
+      await familyReady(net);
+      const before = await statusJson(net);
+      const h0 = before.health.find((h) => h.versionId === versionId)!;
+      if (!h0.restorableNow || before.blocksAtRisk !== 0) {
+        throw new Error(`healthy family not restorable: ${JSON.stringify(before)}`);
+      }
+      if (!(await text(net, "ls")).includes("complete, restorable now")) {
+        throw new Error("ls does not say restorable now");
+      }
+
+      const stopped = ["sup0", "sup2", "sup4", "sup5", "sup7"];
+      for (const name of stopped) await net.suppliers.get(name)!.stop("SIGKILL");
+      const down = await until("the daemon's probe notices five offline", async () => {
+        const s = await statusJson(net);
+        const h = s.health.find((x) => x.versionId === versionId)!;
+        return h.offline.length === 5 ? s : undefined;
+      }, 60_000);
+      const h = down.health.find((x) => x.versionId === versionId)!;
+      if (h.restorableNow || h.suppliersOnline !== 3 || h.suppliersNeeded !== 4) {
+        throw new Error(`status --json: ${JSON.stringify(h)}`);
+      }
+      if ([...h.offline].sort().join() !== stopped.join() || down.blocksAtRisk === 0) {
+        throw new Error(`status --json offline/at risk: ${JSON.stringify(down)}`);
+      }
+      const st = await text(net, "status");
+      const want = `version ${versionId}: NOT restorable now: 3 of 8 suppliers online, need 4`;
+      if (!st.includes(want) || !stopped.every((n) => st.includes(n))) {
+        throw new Error(`status says:\n${st}`);
+      }
+      const ls = await text(net, "ls");
+      if (!ls.includes("complete, not restorable now (suppliers offline)")) {
+        throw new Error(`ls says:\n${ls}`);
+      }
+      const lsJson = JSON.parse(await text(net, "ls", "--json"));
+      if (lsJson[0].health.restorableNow !== false) throw new Error("ls --json disagrees");
+
+      // A restore fails at once, with one line naming the offline suppliers.
+      const r = await cli(SOURCES, [
+        "restore",
+        versionId,
+        "--to",
+        `${net.dir}/out1`,
+        "--data",
+        net.user,
+      ]);
+      const line = r.stderr.trim();
+      if (r.code === 0 || line.split("\n").length !== 1 || !line.includes(want)) {
+        throw new Error(`restore: exit ${r.code}, stderr: ${r.stderr}`);
+      }
+      if (!stopped.every((n) => line.includes(n))) throw new Error(`restore names: ${line}`);
+      // The daemon logs the restore by its version, with the same line.
+      const log = net.daemon.errors.join("\n");
+      if (!new RegExp(`restore of version ${versionId} failed: version`).test(log)) {
+        throw new Error(`daemon log does not name the version: ${log}`);
+      }
+
+      // Back online: restorable, and the restore is byte-identical.
+      for (const name of stopped) await startSupplier(net, name);
+      await until("all suppliers back online", async () => {
+        const s = await statusJson(net);
+        return s.health.every((x) => x.restorableNow) && s.blocksAtRisk === 0 ? s : undefined;
+      }, 90_000);
+      if (!(await text(net, "ls")).includes("complete, restorable now")) {
+        throw new Error("ls does not say restorable after recovery");
+      }
+      const ok = await cli(SOURCES, [
+        "restore",
+        versionId,
+        "--to",
+        `${net.dir}/out2`,
+        "--data",
+        net.user,
+      ]);
+      if (ok.code !== 0) throw new Error(`restore after recovery: ${ok.stderr}`);
+      await assertSameTree(src, `${net.dir}/out2`, "restored");
+    } finally {
+      await net.procs.stopAll();
+      await Deno.remove(net.dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
