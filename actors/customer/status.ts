@@ -34,6 +34,11 @@ export interface VersionHealth {
   suppliersNeeded: number;
   /** Suppliers holding fragments of the version that are offline now. */
   offline: NodeId[];
+  /**
+   * Every fragment is stored but no ID server keeps the family record that lists it yet: its
+   * backup job is still running (`status` shows it as running, `ls` as recording).
+   */
+  recording: boolean;
 }
 
 function blocksOf(v: VersionRec): BlockRec[] {
@@ -88,6 +93,7 @@ export function versionHealth(
     suppliersHolding: holding.size,
     suppliersNeeded: s.scheme.k,
     offline,
+    recording: s.record.waiting.has(v.id),
   };
 }
 
@@ -98,17 +104,26 @@ export function catalogueHealth(s: CustomerState): VersionHealth[] {
 
 /**
  * One line for a version that cannot be restored now, e.g.
- * `version X: NOT restorable now: 2 of 8 suppliers online, need 4; offline: a, b`.
+ * `version X: NOT restorable now: 3 of 8 suppliers online, 4 needed (offline: a, b, c, d, e)`.
  */
 export function notRestorableLine(h: VersionHealth): string {
-  const off = h.offline.length === 0 ? "" : `; offline: ${h.offline.join(", ")}`;
+  const off = h.offline.length === 0 ? "" : ` (offline: ${h.offline.join(", ")})`;
+  const blocks = h.suppliersOnline >= h.suppliersNeeded
+    ? `; ${h.blocksNotRestorableNow} of ${h.blocks} blocks have fewer than ` +
+      `${h.suppliersNeeded} fragments on them`
+    : "";
   return `version ${h.versionId}: NOT restorable now: ${h.suppliersOnline} of ` +
-    `${h.suppliersHolding} suppliers online, need ${h.suppliersNeeded}${off}`;
+    `${h.suppliersHolding} suppliers online, ${h.suppliersNeeded} needed${off}${blocks}`;
 }
 
-/** The word `ls` shows for a version: its state and whether it can be restored now. */
+/**
+ * What `ls` and `status` show for a version: its state and whether it can be restored now,
+ * e.g. `complete, restorable now` or `complete, NOT restorable now`.
+ */
 export function healthWord(h: VersionHealth): string {
   if (h.state !== "complete") return h.state;
-  return h.restorableNow ? "complete, restorable now" : "complete, not restorable now " +
-    "(suppliers offline)";
+  const now = h.restorableNow ? "restorable now" : "NOT restorable now";
+  return h.recording
+    ? `complete, ${now}, recording (its backup is still running)`
+    : `complete, ${now}`;
 }
