@@ -219,7 +219,9 @@ export class UserDaemon implements DaemonControl {
     job.chain = Promise.resolve();
     job.versionFiles = files;
     job.versionId = plan.version.versionId;
-    console.error(`bitdust daemon: restore of version ${job.versionId} into ${to} started`);
+    console.error(
+      `${new Date().toISOString()} restore of version ${job.versionId} into ${to} started`,
+    );
     this.#host.deliver({
       kind: "command",
       command: {
@@ -317,13 +319,20 @@ function onRestoreNotice(job: Job, n: CustomerNotice): void {
       return then(() => {
         job.state = "done";
         job.result = to;
-        console.error(`bitdust daemon: restore of version ${job.versionId} done`);
+        logJob(`restore of version ${job.versionId} done`);
         return Promise.resolve();
       });
     case "restore_failed":
-      console.error(`bitdust daemon: restore of version ${job.versionId} failed: ${n.reason}`);
+      console.error(
+        `${new Date().toISOString()} restore of version ${job.versionId} failed: ${n.reason}`,
+      );
       return then(() => failRestore(job, n.reason));
   }
+}
+
+/** The daemon's log line for a job, named by its version (the job number means nothing later). */
+function logJob(line: string): void {
+  console.error(`${new Date().toISOString()} ${line}`);
 }
 
 async function failRestore(job: Job, reason: string): Promise<void> {

@@ -69,7 +69,7 @@ Deno.test({
       // Every check is made and all failures reported together (so main shows them all).
       const problems: string[] = [];
       const st = await text(net, "status");
-      const want = `version ${versionId}: NOT restorable now: 3 of 8 suppliers online, need 4`;
+      const want = `version ${versionId}: NOT restorable now: 3 of 8 suppliers online, 4 needed`;
       if (!st.includes(want) || !stopped.every((n) => st.includes(n))) {
         problems.push(`status says:\n${st}`);
       }
@@ -82,7 +82,7 @@ Deno.test({
         problems.push(`status --json offline/at risk: ${JSON.stringify(down)}`);
       }
       const ls = await text(net, "ls");
-      if (!ls.includes("complete, not restorable now (suppliers offline)")) {
+      if (!ls.includes("complete, NOT restorable now")) {
         problems.push(`ls says:\n${ls}`);
       }
       const lsJson = JSON.parse(await text(net, "ls", "--json"));
