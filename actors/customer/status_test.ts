@@ -62,7 +62,7 @@ Deno.test("status: fragments on offline suppliers do not count as held", () => {
   if (!line.includes("s1, s2, s3")) throw new Error(`offline not named: ${line}`);
 });
 
-Deno.test("status: a block with K fragments on online suppliers but another without is counted", () => {
+Deno.test("status: a block with K fragments online and one without are counted apart", () => {
   const s = world();
   const b1 = s.versions[0].files[0].blocks[1];
   b1.held = Uint8Array.of(1, 0, 0, 1);
@@ -73,7 +73,7 @@ Deno.test("status: a block with K fragments on online suppliers but another with
   }
 });
 
-Deno.test("restore: fails at once, sending nothing, when suppliers known offline hold too much", () => {
+Deno.test("restore: fails at once, sending nothing, when fewer than K are online", () => {
   const s = world();
   for (const p of [0, 1, 2]) s.positions[p].online = false;
   const out: E[] = [];
