@@ -51,6 +51,11 @@ export interface StatusReply {
   blocksRestorableNow: number;
   /** Per version: what can be restored now (the same figures `ls` shows). */
   health: VersionHealth[];
+  /**
+   * Requests to suppliers and ID servers that got no answer within the request timeout, since
+   * the daemon started: a restore that fails at once has waited on none.
+   */
+  requestsTimedOut: number;
   versions: number;
   job: JobView | null;
   /** `recovering` while a new machine looks for its family; see the customer's status. */

@@ -133,6 +133,7 @@ export class UserDaemon implements DaemonControl {
       recoveryProblem: s.recoveryProblem,
       // Impostor messages refused (`bitdust status --json`): see the customer's status.
       messagesRefused: s.messagesRefused,
+      requestsTimedOut: this.#host.state.counters.timeouts,
     };
   }
 
@@ -219,9 +220,7 @@ export class UserDaemon implements DaemonControl {
     job.chain = Promise.resolve();
     job.versionFiles = files;
     job.versionId = plan.version.versionId;
-    console.error(
-      `${new Date().toISOString()} restore of version ${job.versionId} into ${to} started`,
-    );
+    logJob(`restore of version ${job.versionId} into ${to} started`);
     this.#host.deliver({
       kind: "command",
       command: {
@@ -323,9 +322,7 @@ function onRestoreNotice(job: Job, n: CustomerNotice): void {
         return Promise.resolve();
       });
     case "restore_failed":
-      console.error(
-        `${new Date().toISOString()} restore of version ${job.versionId} failed: ${n.reason}`,
-      );
+      logJob(`restore of version ${job.versionId} failed: ${n.reason}`);
       return then(() => failRestore(job, n.reason));
   }
 }
