@@ -8,8 +8,13 @@
 import { assertSameTree, familyReady, type Net, network, startSupplier } from "./_e2e.ts";
 import { cli, SOURCES, until } from "./_procs.ts";
 
-/** The daemon's timers, with firing far away: the stopped suppliers must not be replaced. */
-const TIMERS = ["--probe-interval", "1s", "--fire-after", "10m", "--request-timeout", "3s"];
+/**
+ * The daemon's timers, with firing far away (the stopped suppliers must not be replaced) and a
+ * request timeout far longer than the probes' offline mark (3 probe intervals): a restore that
+ * asked an offline supplier could only fail once a request timed out, which the daemon counts
+ * (`requestsTimedOut`), so "fails at once" is observed as "fails with no request timed out".
+ */
+const TIMERS = ["--probe-interval", "1s", "--fire-after", "10m", "--request-timeout", "60s"];
 
 interface Health {
   versionId: string;
@@ -20,7 +25,9 @@ interface Health {
   offline: string[];
 }
 
-async function statusJson(net: Net): Promise<{ blocksAtRisk: number; health: Health[] }> {
+async function statusJson(
+  net: Net,
+): Promise<{ blocksAtRisk: number; health: Health[]; requestsTimedOut: number }> {
   const r = await cli(SOURCES, ["status", "--json", "--data", net.user]);
   if (r.code !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout);
@@ -88,8 +95,11 @@ Deno.test({
       const lsJson = JSON.parse(await text(net, "ls", "--json"));
       if (lsJson[0].health?.restorableNow !== false) problems.push("ls --json disagrees");
 
-      // A restore fails at once, with one line naming the offline suppliers.
-      const r = await cli(SOURCES, [
+      // A restore fails at once, with one line naming the offline suppliers: before any request
+      // of the daemon has timed out (main asks the offline suppliers and waits for that).
+      const timedOut = (await statusJson(net)).requestsTimedOut;
+      if (typeof timedOut !== "number") problems.push("status --json has no requestsTimedOut");
+      const restoring = net.procs.start("restore1", SOURCES, [
         "restore",
         versionId,
         "--to",
@@ -97,6 +107,18 @@ Deno.test({
         "--data",
         net.user,
       ]);
+      const first = await until("the restore to end or a request to time out", async () => {
+        if (restoring.errors.length > 0 || restoring.lines.length > 0) return "restore ended";
+        const now = (await statusJson(net)).requestsTimedOut;
+        return typeof now === "number" && now > timedOut ? "a request timed out" : undefined;
+      }, 150_000);
+      const code = first === "restore ended" ? await restoring.stop("SIGTERM") : -1;
+      if (first !== "restore ended") problems.push("the restore waited for a request timeout");
+      const after = (await statusJson(net)).requestsTimedOut;
+      if (after !== timedOut) {
+        problems.push(`requests timed out meanwhile: ${timedOut} -> ${after}`);
+      }
+      const r = { code, stderr: restoring.errors.join("\n") };
       const line = r.stderr.trim();
       if (r.code === 0 || line.split("\n").length !== 1 || !line.includes(want)) {
         problems.push(`restore: exit ${r.code}, stderr: ${r.stderr}`);
