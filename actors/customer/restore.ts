@@ -4,17 +4,19 @@
  * are restored a few at a time, in order; a restore fails as soon as one block cannot be had,
  * with a message that says how many fragments are missing.
  *
- * Fail fast: before a restore starts, and before each block is asked for, the fragments on
- * suppliers believed online are counted (status.ts); when fewer than K are there the restore
- * fails at once with one line naming the offline suppliers and how many are needed, instead of
- * asking offline suppliers and waiting for each request to time out.
+ * Fail fast: before a restore starts, before each block is asked for, and when a fetch fails or
+ * times out, the fragments on suppliers believed online are counted (status.ts); when fewer
+ * than K are there the restore fails at once with one line naming the offline suppliers and
+ * how many are needed, instead of asking offline suppliers and waiting for each request to time
+ * out. A supplier killed just before a restore is still believed online: its fetch times out
+ * once (marking it offline), then this check applies.
  *
  * @module
  */
 
 import type { StepContext } from "../../core/actor.ts";
 import type { StorageJobResult } from "../../core/storage.ts";
-import { askMore, newGather } from "./gather.ts";
+import { askMore, newGather, possibleOnline } from "./gather.ts";
 import type { E } from "./protocol.ts";
 import { continuation } from "./requests.ts";
 import type { BlockRec, CustomerState, RestoreBlock, RestoreRun, VersionRec } from "./state.ts";
@@ -110,9 +112,11 @@ function pumpOne(s: CustomerState, ctx: StepContext, out: E[], run: RestoreRun):
     if (!askMore(s, ctx, out, g)) return gatherFailed(s, out, run, g);
   }
   for (const g of run.active) {
-    if (g.working && g.got + g.inFlight < s.scheme.k && !askMore(s, ctx, out, g)) {
-      return gatherFailed(s, out, run, g);
-    }
+    if (!g.working || g.got + g.inFlight >= s.scheme.k) continue;
+    // A fetch failed or timed out (its supplier is offline now): fail at once if only offline
+    // suppliers are left to ask, rather than wait a request timeout on each of them.
+    if (possibleOnline(s, g) < s.scheme.k && failIfUnreachable(s, out, run, v)) return;
+    if (!askMore(s, ctx, out, g)) return gatherFailed(s, out, run, g);
   }
   if (run.fileCursor >= run.files.length && run.active.length === 0) {
     s.restores.shift();

@@ -2,6 +2,7 @@ import type { StepContext } from "../../core/actor.ts";
 import { Random } from "../../core/prng.ts";
 import { eccScheme } from "../../core/storage.ts";
 import type { E } from "./protocol.ts";
+import { onFetchTimeout } from "./gather.ts";
 import { pumpRestore, queueRestore } from "./restore.ts";
 import { type CustomerState, customerState } from "./state.ts";
 import { catalogueHealth, healthWord, notRestorableLine } from "./status.ts";
@@ -102,4 +103,27 @@ Deno.test("restore: with K suppliers online it asks them and does not fail", () 
   }
   if (s.restores.length !== 1) throw new Error("the restore is not running");
   if (!out.some((e) => e.kind === "send")) throw new Error("no fetch was sent");
+});
+
+Deno.test("restore: a fetch that times out, with only offline suppliers left, fails at once", () => {
+  const s = world();
+  const out: E[] = [];
+  queueRestore(s, out, 7, "v1", []);
+  pumpRestore(s, ctx(), out);
+  const g = s.restores[0].active[0];
+  if (g.inFlight !== 2) throw new Error(`asked ${g.inFlight}`);
+  // s2 and s3 went offline meanwhile (probes), and the fetch from s0 times out.
+  s.positions[2].online = false;
+  s.positions[3].online = false;
+  onFetchTimeout(s, ctx(), g, 0);
+  const later: E[] = [];
+  pumpRestore(s, ctx(), later);
+  if (later.some((e) => e.kind === "send")) throw new Error("a fetch went to an offline supplier");
+  const failed = later.find((e) => e.kind === "notice" && e.notice.type === "restore_failed");
+  const reason = failed?.kind === "notice" && failed.notice.type === "restore_failed"
+    ? failed.notice.reason
+    : "";
+  if (!reason.includes("NOT restorable now: 1 of 4 suppliers online, 2 needed (offline: s0, s2")) {
+    throw new Error(`reason: ${reason}`);
+  }
 });
