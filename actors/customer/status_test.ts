@@ -127,3 +127,12 @@ Deno.test("restore: a fetch that times out, with only offline suppliers left, fa
     throw new Error(`reason: ${reason}`);
   }
 });
+
+Deno.test("status: a complete version whose record is not kept yet says its backup runs", () => {
+  const s = world();
+  s.record.waiting.set("v1", []);
+  const [h] = catalogueHealth(s);
+  if (!h.recording || !healthWord(h).includes("recording (its backup is still running)")) {
+    throw new Error(healthWord(h));
+  }
+});

@@ -46,7 +46,9 @@ export function statusCommand(what: "status" | "suppliers", args: string[]): Pro
       }
       if (s.job !== null) {
         const of = s.job.versionId === undefined ? "" : ` of version ${s.job.versionId}`;
-        console.log(`running: ${s.job.kind}${of} ${s.job.state}`);
+        // Every fragment stored but not yet in a kept family record: `ls` says "recording".
+        const what = s.job.waitingFor === "" ? s.job.state : `waiting for ${s.job.waitingFor}`;
+        console.log(`running: ${s.job.kind}${of}: ${what}`);
       }
       if (s.recoveryProblem !== null) console.log(`recovery stopped: ${s.recoveryProblem}`);
       else if (s.phase === "recovering") {
