@@ -27,6 +27,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { PositionSummary, VersionSummary } from "../actors/customer/mod.ts";
+import type { VersionHealth } from "../actors/customer/status.ts";
 
 /** A refusal the API reports as-is. */
 export class ApiError extends Error {
@@ -46,7 +47,17 @@ export interface StatusReply {
   scheme: string;
   positions: PositionSummary[];
   blocksDegraded: number;
+  /** Blocks of complete versions with fewer than K fragments on suppliers online now. */
   blocksAtRisk: number;
+  /** Blocks of complete versions with at least K fragments on suppliers online now. */
+  blocksRestorableNow: number;
+  /** Per version: what can be restored now (the same figures `ls` shows). */
+  health: VersionHealth[];
+  /**
+   * Requests to suppliers and ID servers that got no answer within the request timeout, since
+   * the daemon started: a restore that fails at once has waited on none.
+   */
+  requestsTimedOut: number;
   versions: number;
   job: JobView | null;
   /** `recovering` while a new machine looks for its family; see the customer's status. */

@@ -32,6 +32,7 @@ import type {
   VersionSummary,
 } from "../actors/customer/mod.ts";
 import { JOBS_ENDED_KEPT_MAX } from "../core/limits.ts";
+import { catalogueHealth } from "../actors/customer/status.ts";
 import { ApiError, type DaemonControl, type JobView, type StatusReply } from "./api.ts";
 import type { Host } from "./host.ts";
 import type { RangedBlobStore, SizedList } from "./routed_store.ts";
@@ -171,12 +172,17 @@ export class UserDaemon implements DaemonControl {
   async status(): Promise<StatusReply & { messagesRefused: number }> {
     const s = await this.#ask({ type: "status" }, (n) => (n.type === "status" ? n : undefined));
     const running = [...this.#jobs.values()].find((j) => j.state === "running") ?? null;
+    // Health from online suppliers only, the same computation `ls` and restore use.
+    const health = catalogueHealth(this.#host.state);
+    const complete = health.filter((h) => h.state === "complete");
     return {
       name: this.#host.state.name,
       scheme: s.scheme,
       positions: s.positions,
       blocksDegraded: s.blocksDegraded,
-      blocksAtRisk: s.blocksAtRisk,
+      blocksAtRisk: complete.reduce((n, h) => n + h.blocksNotRestorableNow, 0),
+      blocksRestorableNow: complete.reduce((n, h) => n + h.blocksRestorableNow, 0),
+      health,
       versions: this.#host.state.versions.length,
       job: running === null ? null : view(running),
       phase: s.phase,
@@ -184,6 +190,7 @@ export class UserDaemon implements DaemonControl {
       recoveryProblem: s.recoveryProblem,
       // Impostor messages refused (`bitdust status --json`): see the customer's status.
       messagesRefused: s.messagesRefused,
+      requestsTimedOut: this.#host.state.counters.timeouts,
     };
   }
 
@@ -272,6 +279,7 @@ export class UserDaemon implements DaemonControl {
     job.chain = Promise.resolve();
     job.versionFiles = files;
     job.version = plan.version.versionId;
+    logJob(`restore of version ${job.version} into ${to} started`);
     this.#host.deliver({
       kind: "command",
       command: {
@@ -375,11 +383,18 @@ function onRestoreNotice(job: Job, n: CustomerNotice): void {
       return then(() => {
         job.state = "done";
         job.result = to;
+        logJob(`restore of version ${job.version} done`);
         return Promise.resolve();
       });
     case "restore_failed":
+      logJob(`restore of version ${job.version} failed: ${n.reason}`);
       return then(() => failRestore(job, n.reason));
   }
+}
+
+/** The daemon's log line for a job, named by its version (the job number means nothing later). */
+function logJob(line: string): void {
+  console.error(`${new Date().toISOString()} ${line}`);
 }
 
 async function failRestore(job: Job, reason: string): Promise<void> {

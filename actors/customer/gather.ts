@@ -56,6 +56,14 @@ export function stillPossible(s: CustomerState, g: Gather): number {
   return g.got + g.inFlight + candidates(s, g).length;
 }
 
+/**
+ * How many positions could still deliver without asking a supplier known to be offline: a
+ * restore fails at once below K rather than wait a request timeout on each offline one.
+ */
+export function possibleOnline(s: CustomerState, g: Gather): number {
+  return g.got + g.inFlight + candidates(s, g).filter((p) => s.positions[p].online).length;
+}
+
 /** Asks more positions until K fragments are in hand or in flight; false if that is impossible. */
 export function askMore(s: CustomerState, ctx: StepContext, out: E[], g: Gather): boolean {
   const k = s.scheme.k;

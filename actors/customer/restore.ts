@@ -4,15 +4,23 @@
  * are restored a few at a time, in order; a restore fails as soon as one block cannot be had,
  * with a message that says how many fragments are missing.
  *
+ * Fail fast: before a restore starts, before each block is asked for, and when a fetch fails or
+ * times out, the fragments on suppliers believed online are counted (status.ts); when fewer
+ * than K are there the restore fails at once with one line naming the offline suppliers and
+ * how many are needed, instead of asking offline suppliers and waiting for each request to time
+ * out. A supplier killed just before a restore is still believed online: its fetch times out
+ * once (marking it offline), then this check applies.
+ *
  * @module
  */
 
 import type { StepContext } from "../../core/actor.ts";
 import type { StorageJobResult } from "../../core/storage.ts";
-import { askMore, newGather } from "./gather.ts";
+import { askMore, newGather, possibleOnline } from "./gather.ts";
 import type { E } from "./protocol.ts";
 import { continuation } from "./requests.ts";
-import type { CustomerState, RestoreBlock, RestoreRun, VersionRec } from "./state.ts";
+import type { BlockRec, CustomerState, RestoreBlock, RestoreRun, VersionRec } from "./state.ts";
+import { notRestorableLine, onlineFragments, versionHealth } from "./status.ts";
 
 /** Queues a restore; answers at once when the version or a file does not exist. */
 export function queueRestore(
@@ -61,9 +69,24 @@ export function pumpRestore(s: CustomerState, ctx: StepContext, out: E[]): void 
   }
 }
 
+/** The blocks of the files `run` restores. */
+function wantedBlocks(v: VersionRec, run: RestoreRun): BlockRec[] {
+  return run.files.flatMap((i) => v.files[i].blocks);
+}
+
+/** Fails `run` with one line if some block lacks K fragments on online suppliers. */
+function failIfUnreachable(s: CustomerState, out: E[], run: RestoreRun, v: VersionRec): boolean {
+  const h = versionHealth(s, v, wantedBlocks(v, run));
+  if (h.blocksNotRestorableNow === 0) return false;
+  failRestore(s, out, run, notRestorableLine(h), h.blocksNotRestorableNow);
+  return true;
+}
+
 function pumpOne(s: CustomerState, ctx: StepContext, out: E[], run: RestoreRun): void {
   const v = versionOf(s, run);
   if (v === undefined) return failRestore(s, out, run, "the version was deleted meanwhile", 0);
+  const starting = run.fileCursor === 0 && run.blockCursor === 0 && run.active.length === 0;
+  if (starting && failIfUnreachable(s, out, run, v)) return;
   while (run.active.length < s.options.blocksInFlightMax && run.fileCursor < run.files.length) {
     const fileIndex = run.files[run.fileCursor];
     const file = v.files[fileIndex];
@@ -72,6 +95,10 @@ function pumpOne(s: CustomerState, ctx: StepContext, out: E[], run: RestoreRun):
       run.blockCursor = 0;
       if (!run.active.some((a) => a.fileIndex === fileIndex)) fileDone(s, out, run, v, fileIndex);
       continue;
+    }
+    if (onlineFragments(s, file.blocks[run.blockCursor]) < s.scheme.k) {
+      // A supplier went offline since the restore started.
+      if (failIfUnreachable(s, out, run, v)) return;
     }
     const blockIndex = run.blockCursor++;
     const g: RestoreBlock = {
@@ -85,9 +112,11 @@ function pumpOne(s: CustomerState, ctx: StepContext, out: E[], run: RestoreRun):
     if (!askMore(s, ctx, out, g)) return gatherFailed(s, out, run, g);
   }
   for (const g of run.active) {
-    if (g.working && g.got + g.inFlight < s.scheme.k && !askMore(s, ctx, out, g)) {
-      return gatherFailed(s, out, run, g);
-    }
+    if (!g.working || g.got + g.inFlight >= s.scheme.k) continue;
+    // A fetch failed or timed out (its supplier is offline now): fail at once if only offline
+    // suppliers are left to ask, rather than wait a request timeout on each of them.
+    if (possibleOnline(s, g) < s.scheme.k && failIfUnreachable(s, out, run, v)) return;
+    if (!askMore(s, ctx, out, g)) return gatherFailed(s, out, run, g);
   }
   if (run.fileCursor >= run.files.length && run.active.length === 0) {
     s.restores.shift();
@@ -183,9 +212,12 @@ export function gatherFailed(s: CustomerState, out: E[], run: RestoreRun, g: Res
   const held = g.block.held.reduce((a, b) => a + b, 0);
   const missing = k - g.got;
   const path = v.files[g.fileIndex].path;
+  const off = versionHealth(s, v, [g.block]).offline;
+  // Counts that add up: held = fetched + failed + offline or not asked.
   const reason = `block ${g.blockIndex} of ${path}: only ${g.got} of the ${k} fragments needed ` +
-    `could be fetched (${missing} missing); of ${n} suppliers, ${held} hold it and ` +
-    `${g.failed} did not answer or lacked it`;
+    `could be fetched (${missing} missing); of ${n} suppliers, ${held} were recorded as ` +
+    `holding it: ${g.got} sent it, ${g.failed} did not answer or lacked it` +
+    (off.length === 0 ? "" : `; offline: ${off.join(", ")}`);
   failRestore(s, out, run, reason, missing);
 }
 

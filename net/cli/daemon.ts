@@ -57,8 +57,8 @@ function logNotice(n: CustomerNotice): void {
       return console.error(`${at} backup ${n.versionId} done: ${n.files} files, ${n.bytes} bytes`);
     case "backup_failed":
       return console.error(`${at} backup ${n.versionId} failed: ${n.reason}`);
-    case "restore_failed":
-      return console.error(`${at} restore ${n.restoreId} failed: ${n.reason}`);
+    // Restores are logged by the daemon's job (user_daemon.ts), which knows their version: a
+    // restore number means nothing to whoever reads the log.
     case "recovered":
       return console.error(
         `${at} found your family of ${n.suppliers} suppliers; reading back ${n.versions} versions`,

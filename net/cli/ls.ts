@@ -4,6 +4,7 @@
  * @module
  */
 
+import { healthWord } from "../../actors/customer/status.ts";
 import { ApiClient } from "../api_client.ts";
 import { dataDir } from "../home.ts";
 import { parseArgs, runCommand } from "./_command.ts";
@@ -22,11 +23,14 @@ export function run(args: string[]): Promise<number> {
     }
     const api = await ApiClient.connect(dataDir(flags.data as string | undefined));
     const versions = await api.versions();
+    // The per-version health comes from the daemon's status: the same figures `status` shows.
+    const status = await api.status();
+    const health = new Map(status.health.map((h) => [h.versionId, h]));
     if (flags.json) {
-      console.log(JSON.stringify(versions, null, 2));
+      const rows = versions.map((v) => ({ ...v, health: health.get(v.versionId) ?? null }));
+      console.log(JSON.stringify(rows, null, 2));
       return 0;
     }
-    const status = await api.status();
     if (status.recoveryProblem !== null) {
       console.log(`recovery stopped: ${status.recoveryProblem}`);
     } else if (status.phase === "recovering") {
@@ -40,8 +44,10 @@ export function run(args: string[]): Promise<number> {
     for (const v of versions) {
       const bytes = v.files.reduce((n, f) => n + f.size, 0);
       const when = new Date(v.createdMs).toISOString().replace("T", " ").slice(0, 19);
+      const h = health.get(v.versionId);
+      const word = h === undefined ? v.status : healthWord(h);
       console.log(
-        `${v.versionId}  ${when}  ${v.status.padEnd(10)}  ${v.files.length} files, ` +
+        `${v.versionId}  ${when}  ${word.padEnd(10)}  ${v.files.length} files, ` +
           `${bytes} bytes  ${v.label}`,
       );
       for (const f of v.files) {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { healthWord, notRestorableLine } from "../../actors/customer/status.ts";
 import { ApiClient } from "../api_client.ts";
 import { dataDir } from "../home.ts";
 import { parseArgs, runCommand } from "./_command.ts";
@@ -35,10 +36,20 @@ export function statusCommand(what: "status" | "suppliers", args: string[]): Pro
           `${online} online; ${s.versions} versions`,
       );
       console.log(
-        `blocks missing fragments: ${s.blocksDegraded}; blocks at risk ` +
-          `(fewer than K fragments held): ${s.blocksAtRisk}`,
+        `blocks missing fragments: ${s.blocksDegraded}; blocks restorable now: ` +
+          `${s.blocksRestorableNow}; blocks NOT restorable now (fewer than K fragments on ` +
+          `online suppliers): ${s.blocksAtRisk}`,
       );
-      if (s.job !== null) console.log(`running: ${s.job.kind} ${s.job.state}`);
+      for (const h of s.health) {
+        if (h.state === "complete" && !h.restorableNow) console.log(notRestorableLine(h));
+        else console.log(`version ${h.versionId}: ${healthWord(h)}`);
+      }
+      if (s.job !== null) {
+        const of = s.job.version === "" ? "" : ` of version ${s.job.version}`;
+        // Every fragment stored but not yet in a kept family record: `ls` says "recording".
+        const what = s.job.waitingFor === "" ? s.job.state : `waiting for ${s.job.waitingFor}`;
+        console.log(`running: ${s.job.kind}${of}: ${what}`);
+      }
       if (s.recoveryProblem !== null) console.log(`recovery stopped: ${s.recoveryProblem}`);
       else if (s.phase === "recovering") {
         console.log("recovering: looking for your family of suppliers on the ID servers");

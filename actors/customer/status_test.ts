@@ -1,0 +1,138 @@
+import type { StepContext } from "../../core/actor.ts";
+import { Random } from "../../core/prng.ts";
+import { eccScheme } from "../../core/storage.ts";
+import type { E } from "./protocol.ts";
+import { onFetchTimeout } from "./gather.ts";
+import { pumpRestore, queueRestore } from "./restore.ts";
+import { type CustomerState, customerState } from "./state.ts";
+import { catalogueHealth, healthWord, notRestorableLine } from "./status.ts";
+
+/** A customer on rs:2+2 with one complete version of one file of two blocks on all 4 suppliers. */
+function world(): CustomerState {
+  const s = customerState({
+    name: "u",
+    idServers: ["ids"],
+    scheme: eccScheme("rs:2+2")!,
+    fileKey: new Uint8Array(32),
+  });
+  s.positions.forEach((p, i) =>
+    Object.assign(p, { state: "active", supplier: `s${i}`, online: true, key: new Uint8Array(32) })
+  );
+  const block = (key: string) => ({ key, held: Uint8Array.of(1, 1, 1, 1) });
+  s.versions.push(
+    {
+      id: "v1",
+      label: "",
+      createdMs: 0,
+      status: "complete",
+      manifest: null,
+      files: [{ path: "a", size: 2, blocks: [block("b0"), block("b1")] }],
+    } as unknown as CustomerState["versions"][0],
+  );
+  return s;
+}
+
+function ctx(): StepContext {
+  return { nowMs: 0, random: Random.stream(1, "r"), self: "u" } as unknown as StepContext;
+}
+
+Deno.test("status: fragments on offline suppliers do not count as held", () => {
+  const s = world();
+  let [h] = catalogueHealth(s);
+  if (
+    !h.restorableNow || h.blocksRestorableNow !== 2 || healthWord(h) !== "complete, restorable now"
+  ) {
+    throw new Error(`healthy: ${JSON.stringify(h)}`);
+  }
+  s.positions[1].online = false;
+  s.positions[3].online = false;
+  [h] = catalogueHealth(s);
+  // Still K = 2 online: restorable, with the two offline named.
+  if (!h.restorableNow || h.offline.join() !== "s1,s3" || h.suppliersOnline !== 2) {
+    throw new Error(`two offline: ${JSON.stringify(h)}`);
+  }
+  s.positions[2].online = false;
+  [h] = catalogueHealth(s);
+  if (h.restorableNow || h.blocksNotRestorableNow !== 2 || h.suppliersOnline !== 1) {
+    throw new Error(`three offline: ${JSON.stringify(h)}`);
+  }
+  const line = notRestorableLine(h);
+  if (!line.startsWith("version v1: NOT restorable now: 1 of 4 suppliers online, 2 needed")) {
+    throw new Error(line);
+  }
+  if (!line.includes("s1, s2, s3")) throw new Error(`offline not named: ${line}`);
+});
+
+Deno.test("status: a block with K fragments online and one without are counted apart", () => {
+  const s = world();
+  const b1 = s.versions[0].files[0].blocks[1];
+  b1.held = Uint8Array.of(1, 0, 0, 1);
+  s.positions[3].online = false;
+  const [h] = catalogueHealth(s);
+  if (h.blocksRestorableNow !== 1 || h.blocksNotRestorableNow !== 1 || h.restorableNow) {
+    throw new Error(JSON.stringify(h));
+  }
+});
+
+Deno.test("restore: fails at once, sending nothing, when fewer than K are online", () => {
+  const s = world();
+  for (const p of [0, 1, 2]) s.positions[p].online = false;
+  const out: E[] = [];
+  queueRestore(s, out, 7, "v1", []);
+  pumpRestore(s, ctx(), out);
+  if (out.some((e) => e.kind === "send")) throw new Error("a fetch went to an offline supplier");
+  const failed = out.find((e) => e.kind === "notice" && e.notice.type === "restore_failed");
+  const reason = failed?.kind === "notice" && failed.notice.type === "restore_failed"
+    ? failed.notice.reason
+    : "";
+  if (!reason.includes("NOT restorable now: 1 of 4 suppliers online, 2 needed")) {
+    throw new Error(`reason: ${reason}`);
+  }
+  if (!reason.includes("s0, s1, s2") || s.restores.length !== 0) throw new Error(reason);
+});
+
+Deno.test("restore: with K suppliers online it asks them and does not fail", () => {
+  const s = world();
+  s.positions[0].online = false;
+  s.positions[1].online = false;
+  const out: E[] = [];
+  queueRestore(s, out, 7, "v1", []);
+  pumpRestore(s, ctx(), out);
+  if (out.some((e) => e.kind === "notice" && e.notice.type === "restore_failed")) {
+    throw new Error(JSON.stringify(out));
+  }
+  if (s.restores.length !== 1) throw new Error("the restore is not running");
+  if (!out.some((e) => e.kind === "send")) throw new Error("no fetch was sent");
+});
+
+Deno.test("restore: a fetch that times out, with only offline suppliers left, fails at once", () => {
+  const s = world();
+  const out: E[] = [];
+  queueRestore(s, out, 7, "v1", []);
+  pumpRestore(s, ctx(), out);
+  const g = s.restores[0].active[0];
+  if (g.inFlight !== 2) throw new Error(`asked ${g.inFlight}`);
+  // s2 and s3 went offline meanwhile (probes), and the fetch from s0 times out.
+  s.positions[2].online = false;
+  s.positions[3].online = false;
+  onFetchTimeout(s, ctx(), g, 0);
+  const later: E[] = [];
+  pumpRestore(s, ctx(), later);
+  if (later.some((e) => e.kind === "send")) throw new Error("a fetch went to an offline supplier");
+  const failed = later.find((e) => e.kind === "notice" && e.notice.type === "restore_failed");
+  const reason = failed?.kind === "notice" && failed.notice.type === "restore_failed"
+    ? failed.notice.reason
+    : "";
+  if (!reason.includes("NOT restorable now: 1 of 4 suppliers online, 2 needed (offline: s0, s2")) {
+    throw new Error(`reason: ${reason}`);
+  }
+});
+
+Deno.test("status: a complete version whose record is not kept yet says its backup runs", () => {
+  const s = world();
+  s.record.waiting.set("v1", []);
+  const [h] = catalogueHealth(s);
+  if (!h.recording || !healthWord(h).includes("recording (its backup is still running)")) {
+    throw new Error(healthWord(h));
+  }
+});
