@@ -9,6 +9,7 @@ import { assert } from "../../core/assert.ts";
 import { toHex } from "../../core/ids.ts";
 import {
   IDENTITY_TTL_MS,
+  IDSERVER_LEASES_MAX,
   IDSERVER_BLOCK_REGISTRATIONS_MAX,
   IDSERVER_IDENTITIES_MAX,
   IDSERVER_NAMES_PER_KEY_MAX,
@@ -17,7 +18,7 @@ import {
   IDSERVER_WRITES_PENDING_MAX,
 } from "../../core/limits.ts";
 import type { Message, MessageOf } from "../../core/protocol/mod.ts";
-import type { SignedFamilyRecord, SignedOffer } from "../../core/protocol/identity.ts";
+import type { SignedFamilyRecord, SignedLease, SignedOffer } from "../../core/protocol/identity.ts";
 import { type RegistrationBudget, registrationBudget } from "./rate.ts";
 
 /** Blob-key prefix of hosted documents: `id/<name>` holds `<name>`'s binary document. */
@@ -54,6 +55,7 @@ export type IdServerRequest =
   | MessageOf<"offer_query">
   | MessageOf<"family_publish">
   | MessageOf<"family_fetch">
+  | MessageOf<"lease_claim">
   | { type: "identity_list"; requestId: number; after: string; limit: number };
 
 /** A page of hosted names, answering `identity_list`. */
@@ -73,6 +75,7 @@ export type IdServerAnswer =
   | MessageOf<"offer_query_reply">
   | MessageOf<"family_publish_reply">
   | MessageOf<"family_fetch_reply">
+  | MessageOf<"lease_claim_reply">
   | IdentityListReply;
 
 /** What the actor tells its host besides answers: when its documents are loaded. */
@@ -160,6 +163,8 @@ export interface IdServerLimits {
   registrationBlocksMax: number;
   /** How long an identity nobody refreshes stays hosted. */
   identityTtlMs: number;
+  /** Owners with a writer lease (`leases.ts`). */
+  leasesMax: number;
 }
 
 /** Everything one ID server holds. */
@@ -183,6 +188,8 @@ export interface IdServerState {
   /** Family publishes waiting for their write, by io id; and the owners being written. */
   familyWrites: Map<number, PendingFamilyWrite>;
   familyWriting: Set<NodeId>;
+  /** Writer lease by owner, in memory only (`leases.ts`). */
+  leases: Map<NodeId, SignedLease>;
   /** Names hosted (or being written as new) under each signing key, by the key in hex. */
   keyNames: Map<string, number>;
   /** Registration budgets of address blocks. */
@@ -210,6 +217,7 @@ export function idServerState(limits: Partial<IdServerLimits> = {}): IdServerSta
     blockRegistrationsMax: limits.blockRegistrationsMax ?? IDSERVER_BLOCK_REGISTRATIONS_MAX,
     registrationBlocksMax: limits.registrationBlocksMax ?? IDSERVER_REGISTRATION_BLOCKS_MAX,
     identityTtlMs: limits.identityTtlMs ?? IDENTITY_TTL_MS,
+    leasesMax: limits.leasesMax ?? IDSERVER_LEASES_MAX,
   };
   assert(
     Object.values(full).every((v) => Number.isSafeInteger(v) && v >= 1),
@@ -228,6 +236,7 @@ export function idServerState(limits: Partial<IdServerLimits> = {}): IdServerSta
     families: new Map(),
     familyWrites: new Map(),
     familyWriting: new Set(),
+    leases: new Map(),
     keyNames: new Map(),
     registrations: registrationBudget(full.blockRegistrationsMax),
     deletes: new Map(),
