@@ -30,7 +30,7 @@
 
 import type { StepContext } from "../../core/actor.ts";
 import { WRITER_LEASE_MARGIN_MS } from "../../core/limits.ts";
-import { signLease, type SignedLease } from "../../core/protocol/identity.ts";
+import { type SignedLease, signLease } from "../../core/protocol/identity.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import type { E } from "./protocol.ts";
 import { canRequest, request } from "./requests.ts";

@@ -29,13 +29,9 @@
 
 import type { NodeId, StepContext } from "../../core/actor.ts";
 import { WRITER_LEASE_SPAN_MAX_MS } from "../../core/limits.ts";
-import {
-  type LeaseOutcome,
-  type SignedLease,
-  verifyLease,
-} from "../../core/protocol/identity.ts";
+import { type LeaseOutcome, type SignedLease, verifyLease } from "../../core/protocol/identity.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
-import { count, type IdServerState, liveIdentity } from "./state.ts";
+import { count, type IdServerAnswer, type IdServerState, liveIdentity } from "./state.ts";
 
 /** Judges a lease claim and answers it (the caller sends the answer). */
 export function claimLease(
@@ -72,6 +68,19 @@ export function claimLease(
   }
   state.leases.set(owner, copyLease(lease));
   return reply("granted");
+}
+
+/** Answers a local lease fetch: the unexpired lease of `owner`, if any. */
+export function fetchLease(
+  state: IdServerState,
+  requestId: number,
+  owner: NodeId,
+  nowMs: number,
+): IdServerAnswer {
+  const held = state.leases.get(owner);
+  const current = held !== undefined && held.expiresMs > nowMs ? held : undefined;
+  count(state, current === undefined ? "lease.fetch.not_found" : "lease.fetch.found");
+  return { type: "lease_fetch_reply", requestId, owner, current };
 }
 
 /** A lease of our own: a received one may be a view of a packet. */

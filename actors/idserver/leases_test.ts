@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type LeaseBody, signLease, type SignedLease } from "../../core/protocol/identity.ts";
+import { type LeaseBody, type SignedLease, signLease } from "../../core/protocol/identity.ts";
 import { aliceCrypto, doc, Driver, malloryCrypto } from "./_driver_test.ts";
 
 function lease(d: Driver, over: Partial<LeaseBody> = {}, sign = aliceCrypto.sign): SignedLease {

@@ -9,9 +9,9 @@ import { assert } from "../../core/assert.ts";
 import { toHex } from "../../core/ids.ts";
 import {
   IDENTITY_TTL_MS,
-  IDSERVER_LEASES_MAX,
   IDSERVER_BLOCK_REGISTRATIONS_MAX,
   IDSERVER_IDENTITIES_MAX,
+  IDSERVER_LEASES_MAX,
   IDSERVER_NAMES_PER_KEY_MAX,
   IDSERVER_OFFERS_MAX,
   IDSERVER_REGISTRATION_BLOCKS_MAX,
@@ -56,6 +56,7 @@ export type IdServerRequest =
   | MessageOf<"family_publish">
   | MessageOf<"family_fetch">
   | MessageOf<"lease_claim">
+  | { type: "lease_fetch"; requestId: number; owner: NodeId }
   | { type: "identity_list"; requestId: number; after: string; limit: number };
 
 /** A page of hosted names, answering `identity_list`. */
@@ -76,6 +77,7 @@ export type IdServerAnswer =
   | MessageOf<"family_publish_reply">
   | MessageOf<"family_fetch_reply">
   | MessageOf<"lease_claim_reply">
+  | { type: "lease_fetch_reply"; requestId: number; owner: NodeId; current?: SignedLease }
   | IdentityListReply;
 
 /** What the actor tells its host besides answers: when its documents are loaded. */
@@ -259,7 +261,10 @@ export function idServerState(limits: Partial<IdServerLimits> = {}): IdServerSta
 /** The effect that answers `requester`: a notice to the local host, or a message to a node. */
 export function answer(requester: Requester, reply: IdServerAnswer): Effect<IdServerProtocol> {
   if (requester.via === "command") return { kind: "notice", notice: reply };
-  assert(reply.type !== "identity_list_reply", "listing is a local command only");
+  assert(
+    reply.type !== "identity_list_reply" && reply.type !== "lease_fetch_reply",
+    "listing and lease fetches are local commands only",
+  );
   return { kind: "send", to: requester.from, message: reply };
 }
 

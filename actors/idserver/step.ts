@@ -76,7 +76,7 @@ import {
 import type { PublishOutcome } from "../../core/protocol/identity.ts";
 import type { Message, MessageOf } from "../../core/protocol/mod.ts";
 import { fetchFamily, finishFamilyWrite, loadFamily, publishFamily } from "./families.ts";
-import { claimLease } from "./leases.ts";
+import { claimLease, fetchLease } from "./leases.ts";
 import { armExpiry, finishDelete, sweepIdentities } from "./expiry.ts";
 import { announceOffer, queryOffers, sweepOffers } from "./offers.ts";
 import { addressBlock, requesterAddress, takeRegistration } from "./rate.ts";
@@ -195,6 +195,8 @@ function onRequest(
       return [answer(requester, fetchFamily(state, request, ctx.nowMs))];
     case "lease_claim":
       return [answer(requester, claimLease(state, request, ctx))];
+    case "lease_fetch":
+      return [answer(requester, fetchLease(state, request.requestId, request.owner, ctx.nowMs))];
   }
 }
 

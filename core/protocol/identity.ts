@@ -272,7 +272,13 @@ function leaseBody(l: LeaseBody): LeaseBody {
 
 /** Signs a writer lease with the owner's own key (`ctx.crypto.sign`). */
 export function signLease(body: LeaseBody, sign: (data: Uint8Array) => Uint8Array): SignedLease {
-  const signature = signStatement(LEASE_DOMAIN, LEASE_VERSION, leaseBodyCodec, leaseBody(body), sign);
+  const signature = signStatement(
+    LEASE_DOMAIN,
+    LEASE_VERSION,
+    leaseBodyCodec,
+    leaseBody(body),
+    sign,
+  );
   return { ...leaseBody(body), signature };
 }
 

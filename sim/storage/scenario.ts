@@ -13,11 +13,7 @@
  */
 
 import { customer, type CustomerNotice, customerState } from "../../actors/customer/mod.ts";
-import type {
-  CustomerConfig,
-  CustomerOptions,
-  CustomerState,
-} from "../../actors/customer/mod.ts";
+import type { CustomerConfig, CustomerOptions, CustomerState } from "../../actors/customer/mod.ts";
 import { idServerActor, idServerState } from "../../actors/idserver/mod.ts";
 import { supplierActor, supplierState } from "../../actors/supplier/mod.ts";
 import type { Actor, NodeId } from "../../core/actor.ts";
