@@ -16,7 +16,9 @@
  * lease until <time>; waiting (run with --take-over to move it here)`; `--take-over` moves the
  * lease here, and this daemon writes once the old holder's lease has ended (at most `--lease`,
  * default 10 min, plus a minute), while the old one stops writing and says so. The lease's
- * instance id is kept in `lease-instance` in the data directory.
+ * instance id is kept in `lease-instance` in the data directory; `--machine` (or
+ * `BITDUST_MACHINE`) names this machine in the lease, the host name by default; `--lease` (or
+ * `BITDUST_LEASE`) sets the lease's length.
  *
  * @module
  */
@@ -50,7 +52,7 @@ import { workerUrl } from "./_worker.ts";
 
 const USAGE = "usage: bitdust daemon [--data DIR] [--host 127.0.0.1] [--port 0] [--api-port 0]\n" +
   "       [--probe-interval 1m] [--fire-after 24h] [--request-timeout 30s] [--audit-interval 24h]\n" +
-  "       [--take-over] [--lease 10m]";
+  "       [--take-over] [--lease 10m] [--machine NAME]";
 
 /**
  * This home's writer-lease instance id (`actors/customer/lease.ts`): made once from the CSPRNG
@@ -70,10 +72,10 @@ async function leaseInstance(path: string): Promise<string> {
 }
 
 /** The machine label in a lease: the host name, cut to what a lease holds. */
-function machineLabel(): string {
-  let name = "unknown";
+function machineLabel(given: string | undefined): string {
+  let name = given ?? "unknown";
   try {
-    name = Deno.hostname();
+    if (given === undefined) name = Deno.hostname();
   } catch { /* no permission: keep "unknown" */ }
   const bytes = new TextEncoder().encode(name);
   return bytes.length <= WRITER_LEASE_MACHINE_BYTES_MAX
@@ -157,6 +159,7 @@ export function run(args: string[]): Promise<number> {
         help: "take the writer lease from another machine running this identity",
       },
       lease: { kind: "string", help: "how long a writer lease lasts (renewed at a third)" },
+      machine: { kind: "string", help: "this machine's name in the writer lease (host name)" },
       help: { kind: "boolean", help: "show usage" },
     });
     if (flags.help) {
@@ -175,13 +178,19 @@ export function run(args: string[]): Promise<number> {
       throw new CliError(`${p.config} names an unknown ECC scheme ${config.ecc}`);
     }
     const probe = durationFlag(flags["probe-interval"], "probe-interval", 60_000);
-    const leaseMs = durationFlag(flags.lease, "lease", WRITER_LEASE_MS);
+    const leaseMs = durationFlag(
+      flags.lease ?? Deno.env.get("BITDUST_LEASE"),
+      "lease",
+      WRITER_LEASE_MS,
+    );
     if (leaseMs < 5_000 || leaseMs > WRITER_LEASE_SPAN_MAX_MS) {
       throw new CliError("--lease must be between 5s and 7d");
     }
     const lease = {
       instance: await leaseInstance(`${dir}/lease-instance`),
-      machine: machineLabel(),
+      machine: machineLabel(
+        (flags.machine as string | undefined) ?? Deno.env.get("BITDUST_MACHINE"),
+      ),
       takeOver: flags["take-over"] === true,
       leaseMs,
     };
