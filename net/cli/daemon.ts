@@ -94,7 +94,9 @@ function watchLease(state: () => CustomerState): { stop(): void } {
     const s = state();
     const line = writerLeaseLine(s, Date.now());
     const at = new Date().toISOString();
-    if (line === last) return;
+    // A renewal moves the holder's end; say it again only when something else changed.
+    const key = line?.replace(/ until \S+;/, ";") ?? null;
+    if (key === last) return;
     if (line === null) {
       const epoch = s.lease?.held?.epoch ?? 0;
       console.error(`${at} holding the writer lease (epoch ${epoch}); this daemon writes`);
@@ -106,7 +108,7 @@ function watchLease(state: () => CustomerState): { stop(): void } {
       console.error(`${at} ${line}`);
     } else console.error(`${at} ${line}`);
     held = line === null;
-    last = line;
+    last = key;
   };
   const timer = setInterval(tick, 500);
   return { stop: () => clearInterval(timer) };
