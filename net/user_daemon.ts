@@ -471,11 +471,18 @@ async function exists(path: string): Promise<boolean> {
 export function writerLeaseLine(s: CustomerState, nowMs: number): string | null {
   const l = s.lease;
   if (l === null) return null;
-  if (l.holder !== null && l.holder.expiresMs > nowMs) {
-    const until = new Date(l.holder.expiresMs).toISOString();
-    return `another machine (${l.holder.machine}) holds the writer lease until ${until}; ` +
-      `waiting (run with --take-over to move it here)`;
+  const holder = l.holder !== null && l.holder.expiresMs > nowMs ? l.holder : null;
+  const who = holder === null ? "" : `another machine (${holder.machine}) holds the writer ` +
+    `lease until ${new Date(holder.expiresMs).toISOString()}`;
+  if (l.otherSeen && s.phase === "ready") {
+    return `${
+      who === "" ? "another machine held the writer lease since this daemon started" : who
+    }` +
+      "; this home's catalogue may be out of date, so this daemon will not write: stop it, move " +
+      "its data directory aside and run `bitdust key import` to continue from the network's " +
+      "catalogue";
   }
+  if (who !== "") return `${who}; waiting (run with --take-over to move it here)`;
   if (l.held === null) return "waiting for the writer lease from the ID servers";
   if (nowMs < l.writableFromMs) {
     const from = new Date(l.writableFromMs).toISOString();

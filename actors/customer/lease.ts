@@ -21,7 +21,13 @@
  * or, when asked to take over (`takeOver`), at once at an epoch above the holder's. A granted
  * take-over waits until the replaced lease's end plus the margin before writing: the old holder
  * writes only until its lease's end minus the margin, by its own clock, even when it cannot
- * reach an ID server to learn that it lost it. Unanswered or transient refusals (`starting`,
+ * reach an ID server to learn that it lost it.
+ *
+ * A customer with a catalogue of its own that learns another instance held the lease since it
+ * started (a refusal naming it, or a grant that replaced its lease) never writes again: its
+ * catalogue may be out of date, and writing with it (publishing its family record, sweeping
+ * keys it does not know, firing suppliers it no longer has) would destroy the other's work. A
+ * customer without records recovers the newest family record once it holds the lease. Unanswered or transient refusals (`starting`,
  * `unknown_owner` while our identity is being published) retry soon; a lease already held stays
  * valid until its end.
  *
@@ -53,6 +59,12 @@ export interface LeaseState {
   holder: SignedLease | null;
   round: LeaseRound | null;
   nextClaimAtMs: number;
+  /**
+   * Another instance held the lease since this one started. With a catalogue of our own (phase
+   * `ready`) that means it may be out of date (the other one may have backed up, deleted,
+   * replaced suppliers): we never write with it (see the module comment).
+   */
+  otherSeen: boolean;
   /** Refused claims, and times a lease we held was lost to another instance. */
   refused: number;
   lost: number;
@@ -90,6 +102,7 @@ export function leaseState(c: LeaseConfig): LeaseState {
     held: null,
     writableFromMs: 0,
     holder: null,
+    otherSeen: false,
     round: null,
     nextClaimAtMs: 0,
     refused: 0,
@@ -106,8 +119,21 @@ export function leaseMarginMs(l: LeaseState): number {
 export function isWriter(s: CustomerState): boolean {
   const l = s.lease;
   if (l === null) return true;
-  if (l.held === null) return false;
+  if (l.held === null || isDiverged(s)) return false;
   return s.nowMs < l.held.expiresMs - leaseMarginMs(l) && s.nowMs >= l.writableFromMs;
+}
+
+/**
+ * Whether this customer's own catalogue may be out of date because another instance held the
+ * lease since it started: then it never writes (a user moves the home aside and imports the key
+ * again, which recovers the network's catalogue). A customer without records (`recovering`)
+ * reads the newest family record once it holds the lease, so for it the flag is cleared.
+ */
+export function isDiverged(s: CustomerState): boolean {
+  const l = s.lease;
+  if (l === null) return false;
+  if (s.phase === "recovering") l.otherSeen = false;
+  return l.otherSeen && s.phase === "ready";
 }
 
 function retryMs(l: LeaseState): number {
@@ -165,6 +191,7 @@ export function onLeaseReply(
     r.granted++;
     if (m.replaced !== undefined && m.replaced.instance !== l.instance) {
       r.replacedUntilMs = Math.max(r.replacedUntilMs, m.replaced.expiresMs);
+      l.otherSeen = true;
     }
   } else {
     l.refused++;
@@ -172,6 +199,7 @@ export function onLeaseReply(
     const c = m.current;
     if (c !== undefined) {
       l.epoch = Math.max(l.epoch, c.epoch);
+      if (c.instance !== l.instance) l.otherSeen = true;
       if (c.instance !== l.instance && c.expiresMs > ctx.nowMs) {
         if (l.holder === null || c.epoch >= l.holder.epoch) l.holder = c;
       }

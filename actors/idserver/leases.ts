@@ -16,9 +16,10 @@
  * - a new owner beyond `leasesMax` is `full`.
  *
  * Every reply carries the lease held after the claim (`current`), so a refused claimant learns
- * which machine holds it, until when and at which epoch; a granted take-over also carries the
- * lease it replaced (`replaced`), whose holder may write until that one's `expiresMs`, so the
- * new holder waits that long before writing.
+ * which machine holds it, until when and at which epoch; a grant that replaces another
+ * instance's lease (a take-over, or after that lease ended) carries it (`replaced`): its holder
+ * may write until its `expiresMs`, so the new holder waits that long before writing, and a new
+ * holder with a catalogue of its own learns that another instance wrote in between.
  *
  * Leases are not written to disk: after a restart the server holds none, and the first claim
  * wins; the old holder's renewal is then refused as `held` and it stops writing. The server's
@@ -64,7 +65,7 @@ export function claimLease(
     if (same && lease.epoch < current.epoch) return reply("stale_epoch");
     if (!same && live && !lease.takeOver) return reply("held");
     if (!same && lease.epoch <= current.epoch) return reply("stale_epoch");
-    if (!same && live) replaced = current;
+    if (!same) replaced = current;
   }
   state.leases.set(owner, copyLease(lease));
   return reply("granted");
