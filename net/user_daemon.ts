@@ -475,12 +475,12 @@ export function writerLeaseLine(s: CustomerState, nowMs: number): string | null 
   const who = holder === null ? "" : `another machine (${holder.machine}) holds the writer ` +
     `lease until ${new Date(holder.expiresMs).toISOString()}`;
   if (l.otherSeen && s.phase === "ready") {
-    return `${
-      who === "" ? "another machine held the writer lease since this daemon started" : who
-    }` +
-      "; this home's catalogue may be out of date, so this daemon will not write: stop it, move " +
-      "its data directory aside and run `bitdust key import` to continue from the network's " +
-      "catalogue";
+    const head = who === ""
+      ? "another machine held the writer lease since this daemon started"
+      : who;
+    return `${head}; this home's catalogue may be out of date, so this daemon will not write: ` +
+      "stop it, move its data directory aside and run `bitdust key import` to continue from " +
+      "the network's catalogue";
   }
   if (who !== "") return `${who}; waiting (run with --take-over to move it here)`;
   if (l.held === null) return "waiting for the writer lease from the ID servers";

@@ -260,3 +260,78 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "e2e two daemons: the new machine first, then the old one comes back on; nothing lost",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const w = new World();
+    try {
+      await w.start();
+      const a: Home = { dir: `${w.dir}/a`, machine: "home", daemon: null };
+      const b: Home = { dir: `${w.dir}/b`, machine: "laptop", daemon: null };
+      const init = await cli(ENTRY, [
+        "init",
+        "--name",
+        "alice",
+        "--idserver",
+        w.ids,
+        "--data",
+        a.dir,
+      ]);
+      assert.equal(init.code, 0, init.stderr);
+      await w.daemon(a);
+      await w.familyReady(a);
+      const versions = new Map<string, string>();
+      const first = `${w.dir}/src-first`;
+      await makeFiles(first, 1);
+      versions.set(await w.backup(a, first), first);
+      // The old machine is switched off; the key goes to the new one, which starts first.
+      await a.daemon!.stop("SIGTERM");
+      await w.importKey(a, b);
+      await w.daemon(b);
+      await until("B holds the lease once A's has ended", async () => {
+        return b.daemon!.errors.some((l) => /holding the writer lease/.test(l)) ? true : undefined;
+      }, 60_000);
+      await w.familyReady(b);
+      const second = `${w.dir}/src-second`;
+      await makeFiles(second, 2);
+      versions.set(await w.backup(b, second), second);
+
+      // The old machine comes back on, its catalogue a version behind: it waits, says who
+      // holds the lease, and writes nothing.
+      await w.daemon(a);
+      const waiting = /another machine \(laptop\) holds the writer lease until \S+; this home's/;
+      await until("A says the laptop holds the lease", async () => {
+        return a.daemon!.errors.some((l) => waiting.test(l)) ? true : undefined;
+      }, 30_000);
+      const refused = await w.run(a, "backup", second, "--json");
+      assert.notEqual(refused.code, 0, "A backed up while the laptop held the lease");
+      assert.match(refused.stderr, /another machine \(laptop\) holds the writer lease/);
+      await sleep(25_000);
+      assert.deepEqual(fires(a.daemon!), [], "A fired suppliers");
+      assert.deepEqual(fires(b.daemon!), [], "B fired suppliers");
+
+      // Even told to take over, the stale home writes nothing, and says why; B stops writing.
+      await a.daemon!.stop("SIGTERM");
+      await w.daemon(a, ["--take-over"]);
+      await until("A refuses to write with its old catalogue", async () => {
+        return a.daemon!.errors.some((l) => /catalogue may be out of date/.test(l))
+          ? true
+          : undefined;
+      }, 60_000);
+      await sleep(20_000);
+      assert.deepEqual(fires(a.daemon!), [], "A fired suppliers after the take-over");
+      assert.deepEqual(fires(b.daemon!), [], "B fired suppliers");
+      // Restores only read: B still restores every version, from all eight suppliers.
+      const s = await w.status(b);
+      assert.equal(s.positions.filter((p) => p.state === "active").length, 8);
+      assert.equal(s.blocksDegraded, 0);
+      await w.restoreAll(b, versions);
+    } finally {
+      await w.procs.stopAll();
+      await Deno.remove(w.dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
