@@ -167,12 +167,19 @@ function bytesSame(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+/** A check for `until`: whether `p` printed a line matching `re` on stderr. */
+function printed(p: Proc, re: RegExp): () => Promise<true | undefined> {
+  return () => Promise.resolve(p.errors.some((l) => re.test(l)) ? true : undefined);
+}
+
 function fires(p: Proc): string[] {
   return p.errors.filter((l) => / fired /.test(l));
 }
 
-const WAITING =
-  /another machine \(home\) holds the writer lease until \S+; waiting \(run with --take-over to move it here\)/;
+const WAITING = new RegExp(
+  String.raw`another machine \(home\) holds the writer lease until \S+; ` +
+    String.raw`waiting \(run with --take-over to move it here\)`,
+);
 
 /** Both running side by side for a while: nobody is fired, A keeps its family whole. */
 async function sideBySide(w: World, a: Home, b: Home, versions: Map<string, string>) {
@@ -198,14 +205,12 @@ async function takeOver(w: World, a: Home, b: Home, versions: Map<string, string
   await w.daemon(b, ["--take-over"]);
   const stopped =
     /another machine \(laptop\) took over the writer lease; this daemon stopped writing/;
-  await until("A says it stopped writing", async () => {
-    return a.daemon!.errors.some((l) => stopped.test(l)) ? true : undefined;
-  }, 60_000);
-  await until("B holds the lease", async () => {
-    return b.daemon!.errors.some((l) => /holding the writer lease \(epoch \d+\)/.test(l))
-      ? true
-      : undefined;
-  }, 60_000);
+  await until("A says it stopped writing", printed(a.daemon!, stopped), 60_000);
+  await until(
+    "B holds the lease",
+    printed(b.daemon!, /holding the writer lease \(epoch \d+\)/),
+    60_000,
+  );
   await w.familyReady(b);
   const src = `${w.dir}/src-after`;
   await makeFiles(src, 3);
@@ -291,9 +296,11 @@ Deno.test({
       await a.daemon!.stop("SIGTERM");
       await w.importKey(a, b);
       await w.daemon(b);
-      await until("B holds the lease once A's has ended", async () => {
-        return b.daemon!.errors.some((l) => /holding the writer lease/.test(l)) ? true : undefined;
-      }, 60_000);
+      await until(
+        "B holds the lease once A's has ended",
+        printed(b.daemon!, /holding the writer lease/),
+        60_000,
+      );
       await w.familyReady(b);
       const second = `${w.dir}/src-second`;
       await makeFiles(second, 2);
@@ -303,9 +310,7 @@ Deno.test({
       // holds the lease, and writes nothing.
       await w.daemon(a);
       const waiting = /another machine \(laptop\) holds the writer lease until \S+; this home's/;
-      await until("A says the laptop holds the lease", async () => {
-        return a.daemon!.errors.some((l) => waiting.test(l)) ? true : undefined;
-      }, 30_000);
+      await until("A says the laptop holds the lease", printed(a.daemon!, waiting), 30_000);
       const refused = await w.run(a, "backup", second, "--json");
       assert.notEqual(refused.code, 0, "A backed up while the laptop held the lease");
       assert.match(refused.stderr, /another machine \(laptop\) holds the writer lease/);
@@ -316,11 +321,11 @@ Deno.test({
       // Even told to take over, the stale home writes nothing, and says why; B stops writing.
       await a.daemon!.stop("SIGTERM");
       await w.daemon(a, ["--take-over"]);
-      await until("A refuses to write with its old catalogue", async () => {
-        return a.daemon!.errors.some((l) => /catalogue may be out of date/.test(l))
-          ? true
-          : undefined;
-      }, 60_000);
+      await until(
+        "A refuses to write with its old catalogue",
+        printed(a.daemon!, /catalogue may be out of date/),
+        60_000,
+      );
       await sleep(20_000);
       assert.deepEqual(fires(a.daemon!), [], "A fired suppliers after the take-over");
       assert.deepEqual(fires(b.daemon!), [], "B fired suppliers");

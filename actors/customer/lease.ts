@@ -27,9 +27,10 @@
  * started (a refusal naming it, or a grant that replaced its lease) never writes again: its
  * catalogue may be out of date, and writing with it (publishing its family record, sweeping
  * keys it does not know, firing suppliers it no longer has) would destroy the other's work. A
- * customer without records recovers the newest family record once it holds the lease. Unanswered or transient refusals (`starting`,
- * `unknown_owner` while our identity is being published) retry soon; a lease already held stays
- * valid until its end.
+ * customer without records recovers the newest family record once it holds the lease.
+ *
+ * Unanswered or transient refusals (`starting`, `unknown_owner` while our identity is being
+ * published) retry soon; a lease already held stays valid until its end.
  *
  * @module
  */

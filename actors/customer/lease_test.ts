@@ -18,7 +18,7 @@ function bytes(seed: number, n: number): Uint8Array {
   return Random.stream(seed, "lease file").bytes(n);
 }
 
-Deno.test("lease: a customer that lost its lease fires, cancels, removes and backs up nothing", () => {
+Deno.test("lease: a customer that lost its lease fires, removes and backs up nothing", () => {
   const sent: string[] = [];
   const net = new Scenario({
     seed: 5,

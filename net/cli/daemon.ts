@@ -51,8 +51,8 @@ import { CliError, durationFlag, parseArgs, portFlag, runCommand, stopSignal } f
 import { workerUrl } from "./_worker.ts";
 
 const USAGE = "usage: bitdust daemon [--data DIR] [--host 127.0.0.1] [--port 0] [--api-port 0]\n" +
-  "       [--probe-interval 1m] [--fire-after 24h] [--request-timeout 30s] [--audit-interval 24h]\n" +
-  "       [--take-over] [--lease 10m] [--machine NAME]";
+  "       [--probe-interval 1m] [--fire-after 24h] [--request-timeout 30s]\n" +
+  "       [--audit-interval 24h] [--take-over] [--lease 10m] [--machine NAME]";
 
 /**
  * This home's writer-lease instance id (`actors/customer/lease.ts`): made once from the CSPRNG
