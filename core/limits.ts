@@ -359,3 +359,25 @@ export const BACKUP_REDUNDANCY_KEPT_SHARE_MIN = 0.5;
 
 /** Ended jobs the daemon still answers about (`bitdust jobs`, a CLI that polls late). */
 export const JOBS_ENDED_KEPT_MAX = 100;
+// ---- writer lease (issue 11, case 1: one writer per identity) ----
+
+/**
+ * How long a writer lease granted by an ID server lasts (10 min). Its holder renews it every
+ * third of that; an instance that cannot renew stops writing before it ends, so a machine cut
+ * off from its ID servers stops within this long.
+ */
+export const WRITER_LEASE_MS = 10 * 60 * 1000;
+/** Longest lease an ID server accepts (`expiresMs - nowMs`, 7 days; the simulator uses 6 h). */
+export const WRITER_LEASE_SPAN_MAX_MS = 7 * 24 * 60 * 60 * 1000;
+/**
+ * Margin a lease holder keeps before its lease ends (1 min): it stops writing that long before
+ * `expiresMs`, and a take-over waits that long after the old lease's end, for clock drift and
+ * for messages still on their way.
+ */
+export const WRITER_LEASE_MARGIN_MS = 60 * 1000;
+/** Longest machine label in a lease (bytes of UTF-8). */
+export const WRITER_LEASE_MACHINE_BYTES_MAX = 64;
+/** Length of a lease's instance id (bytes of hex text: 16 random bytes). */
+export const WRITER_LEASE_INSTANCE_BYTES = 32;
+/** Most owners an ID server keeps a writer lease for (memory: about 300 bytes each). */
+export const IDSERVER_LEASES_MAX = 65_536;

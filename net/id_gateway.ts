@@ -2,10 +2,11 @@
  * The ID-server gateway: actors speak to ID servers in messages, real ID servers speak HTTP.
  *
  * Theory of operation. Actors send `identity_publish`, `identity_fetch`, `offer_announce`,
- * `offer_query`, `family_publish` and `family_fetch` to an ID server by its node name, as in the
+ * `offer_query`, `family_publish`, `family_fetch` and `lease_claim` to an ID server by its node
+ * name, as in the
  * simulator. In the real network an ID server's node name is its address `host:port`
  * ({@link idServerUrl}; {@link idServerNodeId} turns a source URL into one), and the real host's
- * `send` hands these six messages to {@link IdGateway.send} instead of the transport. The gateway
+ * `send` hands these seven messages to {@link IdGateway.send} instead of the transport. The gateway
  * makes the HTTP call of `idserver_http.ts` and delivers the answer to the actor as the matching
  * reply message, with the request's `requestId`, from the ID server's node name:
  *
@@ -17,6 +18,7 @@
  * | `offer_query`      | `GET /offers?count=&minFreeBytes=&exclude=a,b` | `..._reply`    |
  * | `family_publish`   | `PUT /<owner>/family`, the record as JSON      | `..._reply`    |
  * | `family_fetch`     | `GET /<owner>/family`                          | `..._reply`    |
+ * | `lease_claim`      | `PUT /<owner>/lease`, the lease as JSON        | `..._reply`    |
  *
  * Outcomes come from the server's JSON (`outcome`, or `error` on a refusal); an error that is
  * not an outcome of the message is mapped from the HTTP status (503 busy/starting, 507 full, 413
@@ -52,6 +54,7 @@ import {
 import {
   FAMILY_PUBLISH_OUTCOMES,
   type FamilyPublishOutcome,
+  LEASE_OUTCOMES,
   OFFER_OUTCOMES,
   type OfferOutcome,
   PUBLISH_OUTCOMES,
@@ -59,11 +62,13 @@ import {
   type SignedOffer,
 } from "../core/protocol/identity.ts";
 import type { Message, MessageOf } from "../core/protocol/mod.ts";
-import { familyPath, readCapped } from "./identity_client.ts";
+import { familyPath, leasePath, readCapped } from "./identity_client.ts";
 import {
   FAMILY_JSON_BYTES_MAX,
   familyFromJson,
   familyToJson,
+  leaseFromJson,
+  leaseToJson,
   offerFromJson,
   offerToJson,
 } from "./idserver_http.ts";
@@ -79,13 +84,14 @@ export type IdServerRequestMessage = MessageOf<
   | "offer_query"
   | "family_publish"
   | "family_fetch"
+  | "lease_claim"
 >;
 
 /** Whether `message` is one of the requests an ID server answers. */
 export function isIdServerRequest(message: Message): message is IdServerRequestMessage {
   const t = message.type;
   return t === "identity_publish" || t === "identity_fetch" || t === "offer_announce" ||
-    t === "offer_query" || t === "family_publish" || t === "family_fetch";
+    t === "offer_query" || t === "family_publish" || t === "family_fetch" || t === "lease_claim";
 }
 
 /**
@@ -362,6 +368,11 @@ function localReply(message: IdServerRequestMessage): Message | null {
       revision: 0,
     };
   }
+  if (message.type === "lease_claim" && !isNodeId(message.lease.owner)) {
+    const { requestId, lease: { owner } } = message;
+    const none = { current: undefined, replaced: undefined };
+    return { type: "lease_claim_reply", requestId, owner, outcome: "unknown_owner", ...none };
+  }
   if (message.type === "family_fetch" && !isNodeId(message.owner)) {
     const { requestId, owner } = message;
     return {
@@ -394,6 +405,8 @@ function translate(
       return publishFamily(message, call);
     case "family_fetch":
       return fetchFamily(message, call);
+    case "lease_claim":
+      return claimLease(message, call);
   }
 }
 
@@ -552,4 +565,34 @@ async function fetchFamily(m: MessageOf<"family_fetch">, call: Call): Promise<Me
     throw new Silence("badAnswers", `family fetch of ${owner} answered with no record of it`);
   }
   return { ...base, outcome: "found", record };
+}
+
+async function claimLease(m: MessageOf<"lease_claim">, call: Call): Promise<Message> {
+  const owner = m.lease.owner;
+  const init: RequestInit = {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(leaseToJson(m.lease)),
+  };
+  const a = await call(leasePath(owner), init, ID_GATEWAY_RESPONSE_BYTES_MAX);
+  const outcome = oneOf(LEASE_OUTCOMES, a.json?.outcome) ??
+    (a.status === 503 ? "starting" : null);
+  const answeredOwner = a.json?.owner;
+  if (outcome === null || (answeredOwner !== undefined && answeredOwner !== owner)) {
+    throw new Silence("badAnswers", `lease claim answered ${a.status}`);
+  }
+  if ((outcome === "granted") !== (a.status === 200)) {
+    throw new Silence("badAnswers", `lease claim answered ${outcome} with ${a.status}`);
+  }
+  const lease = (v: unknown) => {
+    if (v === undefined) return undefined;
+    const l = leaseFromJson(v);
+    if (l === null || l.owner !== owner) {
+      throw new Silence("badAnswers", "a lease of another owner");
+    }
+    return l;
+  };
+  const current = lease(a.json?.current);
+  const replaced = lease(a.json?.replaced);
+  return { type: "lease_claim_reply", requestId: m.requestId, owner, outcome, current, replaced };
 }

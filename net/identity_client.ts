@@ -201,6 +201,11 @@ export function familyPath(owner: NodeId): string {
   return `/${encodeURIComponent(owner)}/family`;
 }
 
+/** The path of `owner`'s writer lease on an ID server (`actors/idserver/leases.ts`). */
+export function leasePath(owner: NodeId): string {
+  return `/${encodeURIComponent(owner)}/lease`;
+}
+
 /** The URL of `owner`'s family record on the ID server `source`. */
 export function familyUrl(source: string, owner: NodeId): string {
   return `${source}${familyPath(owner)}`;

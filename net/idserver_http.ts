@@ -10,6 +10,12 @@
  * | GET    | `/offers`        | `?count=&minFreeBytes=&exclude=a,b`: live offers              |
  * | GET    | `/<name>/family` | the family record as JSON ({@link familyToJson}); 404 if none |
  * | PUT    | `/<name>/family` | stores a family record (JSON); its `owner` must be `<name>`   |
+ * | GET    | `/<name>/lease`  | the writer lease held ({@link leaseToJson}); 404 if none      |
+ * | PUT    | `/<name>/lease`  | claims the writer lease (JSON; `actors/idserver/leases.ts`)   |
+ *
+ * A lease claim is answered `{ outcome, owner, current?, replaced? }` (the lease held after the
+ * claim, and on a take-over the one it replaced), with 200 when granted and otherwise the status
+ * of {@link LEASE_STATUS} and the usual `error` and `message`.
  *
  * Every refusal is a 4xx or 5xx with a JSON body `{ "error": <reason>, "message": <sentence> }`;
  * the reason is the actor's outcome (`older_revision`, `key_changed`, ...); a refused family
@@ -52,12 +58,16 @@ import {
   OFFER_QUERY_EXCLUDE_MAX,
   OFFER_QUERY_RESULTS_MAX,
   SIGNATURE_BYTES,
+  WRITER_LEASE_INSTANCE_BYTES,
+  WRITER_LEASE_MACHINE_BYTES_MAX,
 } from "../core/limits.ts";
 import type {
   FamilyPublishOutcome,
+  LeaseOutcome,
   OfferOutcome,
   PublishOutcome,
   SignedFamilyRecord,
+  SignedLease,
   SignedOffer,
 } from "../core/protocol/identity.ts";
 import type { Host } from "./host.ts";
@@ -70,6 +80,8 @@ const OFFER_JSON_BYTES_MAX = 4096;
  * Largest family record body: the sealed bytes and the signature in hex, and room for the rest.
  */
 export const FAMILY_JSON_BYTES_MAX = 2 * FAMILY_SEALED_BYTES_MAX + 4096;
+/** Largest writer lease body (a lease is about 400 bytes of JSON). */
+export const LEASE_JSON_BYTES_MAX = 2048;
 /** Names per `GET /` page when the client does not say. */
 const LIST_PAGE_DEFAULT = 100;
 
@@ -129,6 +141,75 @@ export const FAMILY_PUBLISH_STATUS: Record<FamilyPublishOutcome, Status> = {
   io_error: 500,
   busy: 503,
 };
+
+/** HTTP status of each lease claim outcome. */
+export const LEASE_STATUS: Record<LeaseOutcome, Status> = {
+  granted: 200,
+  held: 409,
+  stale_epoch: 409,
+  bad_span: 400,
+  unknown_owner: 403,
+  bad_signature: 403,
+  full: 507,
+  starting: 503,
+};
+
+const LEASE_MESSAGES: Record<string, string> = {
+  held: "another instance of this identity holds the writer lease (see current)",
+  stale_epoch: "the lease's epoch is not above the current one's",
+  bad_span: "the lease has expired or lasts longer than this server accepts",
+  unknown_owner: "the owner's identity is not hosted on this server; publish it here first",
+  bad_signature: "the lease's signature does not verify under its owner's identity key",
+  full: "this server holds as many leases as it can",
+  malformed: "the body is not a writer lease",
+  name_mismatch: "the lease's owner differs from the name in the URL",
+  not_found: "no writer lease of this name is held here",
+};
+
+/** A signed writer lease as JSON: the signature in lower-case hex. */
+export interface LeaseJson {
+  owner: string;
+  epoch: number;
+  instance: string;
+  machine: string;
+  issuedMs: number;
+  expiresMs: number;
+  takeOver: boolean;
+  signature: string;
+}
+
+/** Renders a signed writer lease as JSON-ready data. */
+export function leaseToJson(l: SignedLease): LeaseJson {
+  const { owner, epoch, instance, machine, issuedMs, expiresMs, takeOver } = l;
+  return {
+    owner,
+    epoch,
+    instance,
+    machine,
+    issuedMs,
+    expiresMs,
+    takeOver,
+    signature: toHex(l.signature),
+  };
+}
+
+/** Parses {@link leaseToJson}'s rendering; `null` when a field is missing or invalid. */
+export function leaseFromJson(v: unknown): SignedLease | null {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return null;
+  const o = v as Record<string, unknown>;
+  const uint = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+  const text = (x: unknown, max: number): x is string =>
+    typeof x === "string" && new TextEncoder().encode(x).length <= max;
+  if (typeof o.owner !== "string" || !isNodeId(o.owner)) return null;
+  if (!uint(o.epoch) || !uint(o.issuedMs) || !uint(o.expiresMs)) return null;
+  if (!text(o.instance, WRITER_LEASE_INSTANCE_BYTES)) return null;
+  if (!text(o.machine, WRITER_LEASE_MACHINE_BYTES_MAX)) return null;
+  if (typeof o.takeOver !== "boolean" || typeof o.signature !== "string") return null;
+  if (!/^[0-9a-f]*$/.test(o.signature) || o.signature.length !== 2 * SIGNATURE_BYTES) return null;
+  const { owner, epoch, instance, machine, issuedMs, expiresMs, takeOver } = o;
+  const signature = fromHex(o.signature);
+  return { owner, epoch, instance, machine, issuedMs, expiresMs, takeOver, signature };
+}
 
 /** Sentences of the family routes, where they differ from those of documents. */
 const FAMILY_MESSAGES: Record<string, string> = {
@@ -342,6 +423,15 @@ export function idServerApp(host: Host<IdServerState, IdServerProtocol>): Hono {
     bodyLimit({ maxSize: FAMILY_JSON_BYTES_MAX, onError: (c) => failFamily(c, 413, "oversized") }),
     (c) => putFamily(c, ask),
   );
+  app.get("/:name/lease", (c) => getLease(c, ask));
+  app.put(
+    "/:name/lease",
+    bodyLimit({
+      maxSize: LEASE_JSON_BYTES_MAX,
+      onError: (c) => fail(c, 413, "oversized", undefined, { messages: LEASE_MESSAGES }),
+    }),
+    (c) => putLease(c, ask),
+  );
   app.get("/:file", (c) => getDocument(c, ask));
   app.put(
     "/:file",
@@ -502,4 +592,42 @@ async function putFamily(c: Context, ask: Ask): Promise<Response> {
   const status = FAMILY_PUBLISH_STATUS[outcome];
   if (status !== 200) return failFamily(c, status, outcome, undefined, revision);
   return c.json({ outcome, owner: answer.owner, revision });
+}
+
+async function getLease(c: Context, ask: Ask): Promise<Response> {
+  const messages = LEASE_MESSAGES;
+  const owner = ownerOf(c);
+  if (owner === null) return fail(c, 404, "not_found", "paths are /<name>/lease", { messages });
+  const answer = await ask((requestId) => ({ type: "lease_fetch", requestId, owner }));
+  if (answer?.type !== "lease_fetch_reply") return fail(c, 503, "timeout");
+  if (answer.current === undefined) return fail(c, 404, "not_found", undefined, { messages });
+  c.header("Cache-Control", "no-cache");
+  return c.json(leaseToJson(answer.current));
+}
+
+async function putLease(c: Context, ask: Ask): Promise<Response> {
+  const messages = LEASE_MESSAGES;
+  const owner = ownerOf(c);
+  if (owner === null) return fail(c, 400, "invalid_name", "paths are /<name>/lease");
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(await c.req.arrayBuffer()));
+  } catch {
+    return fail(c, 400, "malformed", "the body is not JSON", { messages });
+  }
+  const lease = leaseFromJson(json);
+  if (lease === null) return fail(c, 400, "malformed", undefined, { messages });
+  if (lease.owner !== owner) return fail(c, 400, "name_mismatch", undefined, { messages });
+  const answer = await ask((requestId) => ({ type: "lease_claim", requestId, lease }));
+  if (answer?.type !== "lease_claim_reply") return fail(c, 503, "timeout");
+  const { outcome } = answer;
+  const status = LEASE_STATUS[outcome];
+  const body: Record<string, unknown> = { outcome, owner: answer.owner };
+  if (answer.current !== undefined) body.current = leaseToJson(answer.current);
+  if (answer.replaced !== undefined) body.replaced = leaseToJson(answer.replaced);
+  if (status !== 200) {
+    body.error = outcome;
+    body.message = LEASE_MESSAGES[outcome] ?? MESSAGES[outcome] ?? outcome;
+  }
+  return c.json(body, status);
 }

@@ -33,6 +33,7 @@ import type {
 } from "../actors/customer/mod.ts";
 import { JOBS_ENDED_KEPT_MAX } from "../core/limits.ts";
 import { catalogueHealth } from "../actors/customer/status.ts";
+import { leaseMarginMs } from "../actors/customer/lease.ts";
 import { ApiError, type DaemonControl, type JobView, type StatusReply } from "./api.ts";
 import type { Host } from "./host.ts";
 import type { RangedBlobStore, SizedList } from "./routed_store.ts";
@@ -223,6 +224,8 @@ export class UserDaemon implements DaemonControl {
 
   async startBackup(path: string): Promise<string> {
     if (this.#backup !== null) throw new ApiError(409, "busy", "a backup is already running");
+    const standby = writerLeaseLine(this.#host.state, Date.now());
+    if (standby !== null) throw new ApiError(409, "not_writer", standby);
     const s = await this.status();
     const online = s.positions.filter((p) => p.state === "active" && p.online).length;
     if (online < s.positions.length) {
@@ -557,4 +560,34 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Why this daemon does not write now (issue 11: another machine holds the writer lease, or none
+ * was granted yet), as the line a user reads; `null` while it holds the lease.
+ */
+export function writerLeaseLine(s: CustomerState, nowMs: number): string | null {
+  const l = s.lease;
+  if (l === null) return null;
+  const holder = l.holder !== null && l.holder.expiresMs > nowMs ? l.holder : null;
+  const who = holder === null ? "" : `another machine (${holder.machine}) holds the writer ` +
+    `lease until ${new Date(holder.expiresMs).toISOString()}`;
+  if (l.otherSeen && s.phase === "ready") {
+    const head = who === ""
+      ? "another machine held the writer lease since this daemon started"
+      : who;
+    return `${head}; this home's catalogue may be out of date, so this daemon will not write: ` +
+      "stop it, move its data directory aside and run `bitdust key import` to continue from " +
+      "the network's catalogue";
+  }
+  if (who !== "") return `${who}; waiting (run with --take-over to move it here)`;
+  if (l.held === null) return "waiting for the writer lease from the ID servers";
+  if (nowMs < l.writableFromMs) {
+    const from = new Date(l.writableFromMs).toISOString();
+    return `took over the writer lease; writing from ${from}, once the old holder has stopped`;
+  }
+  if (nowMs >= l.held.expiresMs - leaseMarginMs(l)) {
+    return "the writer lease could not be renewed (ID servers unreachable); not writing";
+  }
+  return null;
 }

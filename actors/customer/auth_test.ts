@@ -194,6 +194,15 @@ function forgedAnswer(
         outcome: "stored",
         revision: 1,
       };
+    case "lease_claim":
+      return {
+        type: "lease_claim_reply",
+        requestId,
+        owner: s.name,
+        outcome: "granted",
+        current: undefined,
+        replaced: undefined,
+      };
   }
 }
 

@@ -24,6 +24,7 @@ import {
   OFFER_QUERY_RESULTS_MAX,
   PUBLIC_KEY_BYTES,
 } from "../../core/limits.ts";
+import { isWriter } from "./lease.ts";
 import type { E } from "./protocol.ts";
 import { cancelsChanged, familyChanged, familyRecorded, versionChanged } from "./persist.ts";
 import { continuation, request } from "./requests.ts";
@@ -107,6 +108,13 @@ function exclude(s: CustomerState, supplier: NodeId): void {
 export function fire(s: CustomerState, ctx: StepContext, out: E[], i: number, reason: string) {
   const p = s.positions[i];
   if (p.supplier === null) return;
+  if (!isWriter(s)) {
+    // Another instance of us may be what this supplier reacts to (issue 11): never fire for it.
+    s.counters.heldBack++;
+    const detail = { position: i, supplier: p.supplier, reason };
+    out.push({ kind: "trace", event: "lease.fire_held_back", detail });
+    return;
+  }
   const supplier = p.supplier;
   request(s, ctx, out, supplier, { type: "contract_cancel" }, { kind: "cancel", supplier });
   s.cancels.delete(supplier); // re-inserted last: the map stays in firing order
@@ -301,6 +309,7 @@ function onRenewed(
  * the previous one still awaits its answer costs a message and nothing else.
  */
 export function retryCancels(s: CustomerState, ctx: StepContext, out: E[]): void {
+  if (!isWriter(s)) return;
   for (const [supplier, { firedMs }] of s.cancels) {
     if (ctx.nowMs - firedMs > s.options.cancelGiveUpMs) {
       s.cancels.delete(supplier);

@@ -15,6 +15,7 @@ import {
 import type { Message } from "../../core/protocol/mod.ts";
 import type { SignedFamilyRecord } from "../../core/protocol/identity.ts";
 import type { EccScheme } from "../../core/storage.ts";
+import { type LeaseConfig, type LeaseState, leaseState } from "./lease.ts";
 import type { CustomerNotice, SourceFile } from "./protocol.ts";
 
 /** Timers, thresholds and limits of a customer; every one is a named, documented option. */
@@ -115,6 +116,11 @@ export interface CustomerConfig {
    */
   identityDocument?: Uint8Array;
   options?: Partial<CustomerOptions>;
+  /**
+   * A writer lease to hold before writing (`lease.ts`); without one the customer writes at once
+   * (a single instance, as in most tests).
+   */
+  lease?: LeaseConfig;
 }
 
 /** One place in the family: position i holds fragment i of every block. */
@@ -335,7 +341,8 @@ export type RequestPurpose =
   | { kind: "audit"; position: number; block: BlockRec; leafIndex: number }
   | { kind: "store"; position: number; block: BlockRec; repair: RepairTask | null }
   | { kind: "fetch"; position: number; gather: Gather }
-  | { kind: "remove" };
+  | { kind: "remove" }
+  | { kind: "lease_claim" };
 
 /** A request awaiting its answer. */
 export interface PendingRequest {
@@ -396,6 +403,8 @@ export interface CustomerCounters {
   contractsRenewed: number;
   /** Audits left unanswered (silence, `busy`, `io_error`). */
   auditsMissed: number;
+  /** Fires and cancels not done because we do not hold the writer lease (`lease.ts`). */
+  heldBack: number;
 }
 
 /** The whole state of a customer node. */
@@ -460,6 +469,8 @@ export interface CustomerState {
   /** Time of the latest step (lets `nextDeadlineMs` skip deadlines already passed). */
   nowMs: number;
   counters: CustomerCounters;
+  /** The writer lease (`lease.ts`), or null when the customer runs without one. */
+  lease: LeaseState | null;
 }
 
 /** A new customer with an empty family and catalogue. */
@@ -574,7 +585,9 @@ export function customerState(config: CustomerConfig): CustomerState {
       keysPinnedOnProbe: 0,
       contractsRenewed: 0,
       auditsMissed: 0,
+      heldBack: 0,
     },
+    lease: config.lease === undefined ? null : leaseState(config.lease),
   };
 }
 

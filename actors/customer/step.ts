@@ -103,6 +103,7 @@ import {
   rebuildGathered,
   scanForRepairs,
 } from "./repair.ts";
+import { isWriter, leaseDeadlineMs, onLeaseReply, pumpLease } from "./lease.ts";
 import { expiredRequests, firstRequestDeadline, takeRequest } from "./requests.ts";
 import {
   onFamilyFetched,
@@ -180,14 +181,25 @@ function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
     p.probePending = false;
   }
   if (o.repair) s.nextProbeAtMs = Math.min(s.nextProbeAtMs ?? Infinity, ctx.nowMs + 1000);
+  // Whoever held the lease meanwhile: ask again now.
+  if (s.lease !== null) s.lease.nextClaimAtMs = ctx.nowMs;
 }
 
 /** Drives every pipeline forward; runs after each input (once the records are loaded). */
 function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
-  pumpRecovery(s, ctx, out);
+  pumpLease(s, ctx, out);
+  const writer = isWriter(s);
+  // Recovery waits for the lease: the record read then is the last writer's latest.
+  if (writer) pumpRecovery(s, ctx, out);
   if (s.phase !== "ready") return;
   probeUnpinned(s, ctx, out);
   pumpManifests(s, ctx, out);
+  if (!writer) {
+    // Standing by (`lease.ts`): restores read, nothing is written, hired, fired or removed.
+    pumpRestore(s, ctx, out);
+    flush(s, ctx, out);
+    return;
+  }
   hire(s, ctx, out);
   startBackup(s, ctx, out);
   pumpBackup(s, ctx, out);
@@ -272,6 +284,8 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
     case "fetch":
       onFetchTimeout(s, ctx, purpose.gather, purpose.position);
       return;
+    case "lease_claim":
+      return onLeaseReply(s, ctx, out, null);
     case "cancel":
     case "remove":
       return;
@@ -340,6 +354,9 @@ function onMessage(
     return onAudit(s, ctx, out, p.position, p.block, p.leafIndex, m);
   }
   if (m.type === "contract_cancel_reply" && p.kind === "cancel") return onCancelled(s, p.supplier);
+  if (m.type === "lease_claim_reply" && p.kind === "lease_claim") {
+    return onLeaseReply(s, ctx, out, m);
+  }
   if (m.type === "remove_reply") return;
   s.counters.unexpected++;
 }
@@ -421,6 +438,11 @@ function onCommand(s: CustomerState, ctx: StepContext, out: E[], c: CustomerComm
     case "restore":
       return queueRestore(s, out, c.restoreId, c.versionId, c.files);
     case "delete":
+      if (!isWriter(s)) {
+        const reason = "another instance of this identity holds the writer lease";
+        out.push({ kind: "notice", notice: { type: "command_failed", command: "delete", reason } });
+        return;
+      }
       return deleteVersion(s, ctx, out, c.versionId);
     case "cancel_backup":
       return cancelBackup(s, out);
@@ -442,6 +464,8 @@ function nextDeadlineMs(s: CustomerState): number | null {
   for (const x of [s.nextProbeAtMs, s.nextAuditAtMs, s.nextRepairScanAtMs, s.identityRefreshAtMs]) {
     if (x !== null && x < t) t = x;
   }
+  const lease = leaseDeadlineMs(s);
+  if (lease !== null) t = Math.min(t, lease);
   const now = s.nowMs;
   // A sweep already due waits for the catalogue (an input), not for a timer.
   if (s.nextSweepAtMs !== null && s.nextSweepAtMs > now) t = Math.min(t, s.nextSweepAtMs);

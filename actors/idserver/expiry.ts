@@ -94,6 +94,7 @@ function dropIdentity(state: IdServerState, name: NodeId): Out {
     count(state, "expire.offers");
   }
   const keys = [docKey(name)];
+  state.leases.delete(name);
   if (state.families.delete(name)) {
     count(state, "expire.families");
     keys.push(familyKey(name));

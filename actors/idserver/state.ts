@@ -11,13 +11,14 @@ import {
   IDENTITY_TTL_MS,
   IDSERVER_BLOCK_REGISTRATIONS_MAX,
   IDSERVER_IDENTITIES_MAX,
+  IDSERVER_LEASES_MAX,
   IDSERVER_NAMES_PER_KEY_MAX,
   IDSERVER_OFFERS_MAX,
   IDSERVER_REGISTRATION_BLOCKS_MAX,
   IDSERVER_WRITES_PENDING_MAX,
 } from "../../core/limits.ts";
 import type { Message, MessageOf } from "../../core/protocol/mod.ts";
-import type { SignedFamilyRecord, SignedOffer } from "../../core/protocol/identity.ts";
+import type { SignedFamilyRecord, SignedLease, SignedOffer } from "../../core/protocol/identity.ts";
 import { type RegistrationBudget, registrationBudget } from "./rate.ts";
 
 /** Blob-key prefix of hosted documents: `id/<name>` holds `<name>`'s binary document. */
@@ -54,6 +55,8 @@ export type IdServerRequest =
   | MessageOf<"offer_query">
   | MessageOf<"family_publish">
   | MessageOf<"family_fetch">
+  | MessageOf<"lease_claim">
+  | { type: "lease_fetch"; requestId: number; owner: NodeId }
   | { type: "identity_list"; requestId: number; after: string; limit: number };
 
 /** A page of hosted names, answering `identity_list`. */
@@ -73,6 +76,8 @@ export type IdServerAnswer =
   | MessageOf<"offer_query_reply">
   | MessageOf<"family_publish_reply">
   | MessageOf<"family_fetch_reply">
+  | MessageOf<"lease_claim_reply">
+  | { type: "lease_fetch_reply"; requestId: number; owner: NodeId; current?: SignedLease }
   | IdentityListReply;
 
 /** What the actor tells its host besides answers: when its documents are loaded. */
@@ -160,6 +165,8 @@ export interface IdServerLimits {
   registrationBlocksMax: number;
   /** How long an identity nobody refreshes stays hosted. */
   identityTtlMs: number;
+  /** Owners with a writer lease (`leases.ts`). */
+  leasesMax: number;
 }
 
 /** Everything one ID server holds. */
@@ -183,6 +190,8 @@ export interface IdServerState {
   /** Family publishes waiting for their write, by io id; and the owners being written. */
   familyWrites: Map<number, PendingFamilyWrite>;
   familyWriting: Set<NodeId>;
+  /** Writer lease by owner, in memory only (`leases.ts`). */
+  leases: Map<NodeId, SignedLease>;
   /** Names hosted (or being written as new) under each signing key, by the key in hex. */
   keyNames: Map<string, number>;
   /** Registration budgets of address blocks. */
@@ -210,6 +219,7 @@ export function idServerState(limits: Partial<IdServerLimits> = {}): IdServerSta
     blockRegistrationsMax: limits.blockRegistrationsMax ?? IDSERVER_BLOCK_REGISTRATIONS_MAX,
     registrationBlocksMax: limits.registrationBlocksMax ?? IDSERVER_REGISTRATION_BLOCKS_MAX,
     identityTtlMs: limits.identityTtlMs ?? IDENTITY_TTL_MS,
+    leasesMax: limits.leasesMax ?? IDSERVER_LEASES_MAX,
   };
   assert(
     Object.values(full).every((v) => Number.isSafeInteger(v) && v >= 1),
@@ -228,6 +238,7 @@ export function idServerState(limits: Partial<IdServerLimits> = {}): IdServerSta
     families: new Map(),
     familyWrites: new Map(),
     familyWriting: new Set(),
+    leases: new Map(),
     keyNames: new Map(),
     registrations: registrationBudget(full.blockRegistrationsMax),
     deletes: new Map(),
@@ -250,7 +261,10 @@ export function idServerState(limits: Partial<IdServerLimits> = {}): IdServerSta
 /** The effect that answers `requester`: a notice to the local host, or a message to a node. */
 export function answer(requester: Requester, reply: IdServerAnswer): Effect<IdServerProtocol> {
   if (requester.via === "command") return { kind: "notice", notice: reply };
-  assert(reply.type !== "identity_list_reply", "listing is a local command only");
+  assert(
+    reply.type !== "identity_list_reply" && reply.type !== "lease_fetch_reply",
+    "listing and lease fetches are local commands only",
+  );
   return { kind: "send", to: requester.from, message: reply };
 }
 

@@ -54,6 +54,7 @@
  * | `offer_query`      | `offer_query_reply`      | up to `count` live offers (random start) |
  * | `family_publish`   | `family_publish_reply`   | stored, unchanged, or a refusal reason   |
  * | `family_fetch`     | `family_fetch_reply`     | found (with the record), not_found       |
+ * | `lease_claim`      | `lease_claim_reply`      | granted, or why not, with the lease held |
  * | `identity_list`    | `identity_list_reply`    | (command only) one sorted page of names  |
  *
  * Any other message is counted as `message.unexpected` and dropped.
@@ -75,6 +76,7 @@ import {
 import type { PublishOutcome } from "../../core/protocol/identity.ts";
 import type { Message, MessageOf } from "../../core/protocol/mod.ts";
 import { fetchFamily, finishFamilyWrite, loadFamily, publishFamily } from "./families.ts";
+import { claimLease, fetchLease } from "./leases.ts";
 import { armExpiry, finishDelete, sweepIdentities } from "./expiry.ts";
 import { announceOffer, queryOffers, sweepOffers } from "./offers.ts";
 import { addressBlock, requesterAddress, takeRegistration } from "./rate.ts";
@@ -152,6 +154,7 @@ function onMessage(state: IdServerState, from: NodeId, message: Message, ctx: St
     case "offer_query":
     case "family_publish":
     case "family_fetch":
+    case "lease_claim":
       return onRequest(state, message, { via: "message", from }, ctx);
     default:
       count(state, "message.unexpected");
@@ -190,6 +193,10 @@ function onRequest(
       return publishFamily(state, request, requester, ctx);
     case "family_fetch":
       return [answer(requester, fetchFamily(state, request, ctx.nowMs))];
+    case "lease_claim":
+      return [answer(requester, claimLease(state, request, ctx))];
+    case "lease_fetch":
+      return [answer(requester, fetchLease(state, request.requestId, request.owner, ctx.nowMs))];
   }
 }
 

@@ -15,6 +15,8 @@
  * | 25  | `family_publish_reply` | ID server → customer |                          |
  * | 26  | `family_fetch`         | customer → ID server | `family_fetch_reply`     |
  * | 27  | `family_fetch_reply`   | ID server → customer |                          |
+ * | 28  | `lease_claim`          | customer → ID server | `lease_claim_reply`      |
+ * | 29  | `lease_claim_reply`    | ID server → customer |                          |
  *
  * Every request carries a `requestId` chosen by the asker, echoed in the answer.
  *
@@ -24,12 +26,18 @@
  * can verify each one it is handed against S's identity. An offer with `freeBytes` 0 withdraws
  * the supplier's earlier offer.
  *
+ * A **writer lease** (issue 11) says "instance I of owner O, on machine M, may write from
+ * `issuedMs` until `expiresMs`, at epoch E", signed by O's identity key over `"BDWL"`: only one
+ * daemon of an identity changes its storage at a time. See `actors/idserver/leases.ts` for the
+ * rules an ID server applies and `actors/customer/lease.ts` for the holder's side.
+ *
  * @module
  */
 
 import type { StepCrypto } from "../actor.ts";
 import {
   array,
+  bool,
   bytes,
   fixedBytes,
   oneOf,
@@ -48,6 +56,8 @@ import {
   OFFER_QUERY_EXCLUDE_MAX,
   OFFER_QUERY_RESULTS_MAX,
   SIGNATURE_BYTES,
+  WRITER_LEASE_INSTANCE_BYTES,
+  WRITER_LEASE_MACHINE_BYTES_MAX,
 } from "../limits.ts";
 
 /** Domain tag and version of offer signatures (see `statementBytes` in `core/statement.ts`). */
@@ -227,6 +237,87 @@ export const FAMILY_PUBLISH_OUTCOMES = [
 /** One of {@link FAMILY_PUBLISH_OUTCOMES}. */
 export type FamilyPublishOutcome = typeof FAMILY_PUBLISH_OUTCOMES[number];
 
+/** Domain tag and version of writer-lease signatures. */
+export const LEASE_DOMAIN = "BDWL";
+const LEASE_VERSION = 1;
+
+const leaseBodyFields = {
+  owner: string(NODE_ID_BYTES_MAX),
+  epoch: uint,
+  instance: string(WRITER_LEASE_INSTANCE_BYTES),
+  machine: string(WRITER_LEASE_MACHINE_BYTES_MAX),
+  issuedMs: uint,
+  expiresMs: uint,
+  takeOver: bool,
+};
+const leaseBodyCodec = struct(leaseBodyFields);
+/** Codec of a signed writer lease. */
+export const leaseCodec = struct({ ...leaseBodyFields, signature: fixedBytes(SIGNATURE_BYTES) });
+/** A writer lease before signing. */
+export type LeaseBody = StructOf<typeof leaseBodyFields>;
+/** A writer lease signed by its owner. */
+export type SignedLease = StructOf<typeof leaseCodec.fields>;
+
+function leaseBody(l: LeaseBody): LeaseBody {
+  return {
+    owner: l.owner,
+    epoch: l.epoch,
+    instance: l.instance,
+    machine: l.machine,
+    issuedMs: l.issuedMs,
+    expiresMs: l.expiresMs,
+    takeOver: l.takeOver,
+  };
+}
+
+/** Signs a writer lease with the owner's own key (`ctx.crypto.sign`). */
+export function signLease(body: LeaseBody, sign: (data: Uint8Array) => Uint8Array): SignedLease {
+  const signature = signStatement(
+    LEASE_DOMAIN,
+    LEASE_VERSION,
+    leaseBodyCodec,
+    leaseBody(body),
+    sign,
+  );
+  return { ...leaseBody(body), signature };
+}
+
+/** Whether `lease` is signed by the holder of `signingKey`. */
+export function verifyLease(
+  lease: SignedLease,
+  signingKey: Uint8Array,
+  crypto: Pick<StepCrypto, "verify">,
+): boolean {
+  return verifyStatement(
+    LEASE_DOMAIN,
+    LEASE_VERSION,
+    leaseBodyCodec,
+    leaseBody(lease),
+    lease.signature,
+    signingKey,
+    crypto,
+  );
+}
+
+/**
+ * Outcomes of claiming a writer lease: `granted` (stored; the claimant holds it) or a refusal.
+ * `held`: another instance holds an unexpired lease (the reply carries it); `stale_epoch`: a
+ * take-over whose epoch is not above the current one; `bad_span`: already expired, or longer
+ * than the server accepts.
+ */
+export const LEASE_OUTCOMES = [
+  "granted",
+  "held",
+  "stale_epoch",
+  "bad_span",
+  "unknown_owner",
+  "bad_signature",
+  "full",
+  "starting",
+] as const;
+/** One of {@link LEASE_OUTCOMES}. */
+export type LeaseOutcome = typeof LEASE_OUTCOMES[number];
+
 const document = bytes(IDENTITY_DOC_BYTES_MAX);
 const name = string(NODE_ID_BYTES_MAX);
 
@@ -278,6 +369,19 @@ export const identityMessages = {
       owner: name,
       outcome: oneOf(FETCH_OUTCOMES),
       record: optional(familyRecordCodec),
+    }),
+  ],
+  lease_claim: [28, struct({ requestId: uint, lease: leaseCodec })],
+  lease_claim_reply: [
+    29,
+    struct({
+      requestId: uint,
+      owner: name,
+      outcome: oneOf(LEASE_OUTCOMES),
+      /** The lease the server holds after the claim (the claimant's when granted). */
+      current: optional(leaseCodec),
+      /** On a granted take-over: the other instance's lease it replaced. */
+      replaced: optional(leaseCodec),
     }),
   ],
 } as const;

@@ -49,6 +49,11 @@ import {
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
+/**
+ * Writer lease of the simulated users (6 h, renewed every 2 h): long, so that the claims cost
+ * few messages over a month; a single instance per user never waits for it.
+ */
+const SIM_WRITER_LEASE_MS = 6 * HOUR_MS;
 const BLOCK_BYTES = 4 * 1024 * 1024;
 /** Suppliers re-announce their offers every 12 h (offers live 24 h): each costs a signature. */
 const ANNOUNCE_INTERVAL_MS = 12 * HOUR_MS;
@@ -300,6 +305,9 @@ export class StorageRun {
       scheme: this.scheme,
       fileKey: random.bytes(32),
       identityDocument: simIdentity(name, nodeKeys(this.flags.seed, name), this.idServers),
+      // One instance per user, kept across restarts (and a lost machine's replacement): it
+      // claims its writer lease from the ID servers at start and renews it at a third.
+      lease: { instance: name, machine: name, leaseMs: SIM_WRITER_LEASE_MS },
       options: {
         repair: this.flags.repair,
         quotaBytes: this.quotaBytes,

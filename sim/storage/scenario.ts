@@ -13,7 +13,7 @@
  */
 
 import { customer, type CustomerNotice, customerState } from "../../actors/customer/mod.ts";
-import type { CustomerOptions, CustomerState } from "../../actors/customer/mod.ts";
+import type { CustomerConfig, CustomerOptions, CustomerState } from "../../actors/customer/mod.ts";
 import { idServerActor, idServerState } from "../../actors/idserver/mod.ts";
 import { supplierActor, supplierState } from "../../actors/supplier/mod.ts";
 import type { Actor, NodeId } from "../../core/actor.ts";
@@ -55,6 +55,8 @@ export interface ScenarioOptions {
    * would get away with.
    */
   userSecretFromRandom?: boolean;
+  /** The user's writer lease (`actors/customer/lease.ts`); none by default. */
+  lease?: CustomerConfig["lease"];
 }
 
 // deno-lint-ignore no-explicit-any
@@ -107,6 +109,7 @@ export class Scenario {
       fileKey: Random.stream(o.seed, "file key").bytes(32),
       identityDocument: simIdentity(name, nodeKeys(o.seed, name), [ids.id]),
       options: { quotaBytes: 64 * 1024 * 1024, ...o.customer },
+      lease: o.lease,
     };
     const userActor = o.wrapUser?.(customer) ?? customer;
     this.user = this.sim.addNode("customer", userActor, customerState(this.#config));
@@ -164,6 +167,11 @@ export class Scenario {
     );
     this.suppliers.push(node);
     return node;
+  }
+
+  /** The ID server's node (the first node). */
+  get idServer(): Node {
+    return this.sim.nodes[0];
   }
 
   /** The user's state. */

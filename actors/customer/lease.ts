@@ -1,0 +1,259 @@
+/**
+ * The writer lease (issue 11): one daemon of an identity writes at a time.
+ *
+ * Two daemons on one key (a new machine set up while the old one still runs) would each keep
+ * their own catalogue and fire the other's suppliers, telling them to drop the data. So a
+ * customer configured with a lease (`CustomerConfig.lease`) only writes while it holds a writer
+ * lease from a majority of its ID servers (`actors/idserver/leases.ts`), and stands by otherwise.
+ *
+ * Standing by means: no hiring, no firing, no cancels, no removals, no backups, no repairs, no
+ * family-record publishing, no sweeps and no recovery (recovery starts when the lease is held,
+ * so that the catalogue read is the latest one the last writer published). Probes still run
+ * (they renew contracts and change nothing) and restores still run (they only read); a supplier
+ * that misbehaves while we stand by is not fired for it.
+ *
+ * Claims. A round claims the lease from every ID server at once with a lease signed by our key:
+ * our instance id (`CustomerConfig.lease.instance`, kept by the host across restarts), our
+ * machine label, the epoch, `expiresMs = now + leaseMs`. A majority of `granted` makes us the
+ * holder; the next round renews at a third of the lease. A refusal carries the lease held
+ * (`holder`): we learn the machine, the end and the epoch; a holder that loses its lease stops
+ * writing at once. A standby claims again when the holder's lease ends (then at a higher epoch)
+ * or, when asked to take over (`takeOver`), at once at an epoch above the holder's. A granted
+ * take-over waits until the replaced lease's end plus the margin before writing: the old holder
+ * writes only until its lease's end minus the margin, by its own clock, even when it cannot
+ * reach an ID server to learn that it lost it.
+ *
+ * A customer with a catalogue of its own that learns another instance held the lease since it
+ * started (a refusal naming it, or a grant that replaced its lease) never writes again: its
+ * catalogue may be out of date, and writing with it (publishing its family record, sweeping
+ * keys it does not know, firing suppliers it no longer has) would destroy the other's work. A
+ * customer without records recovers the newest family record once it holds the lease.
+ *
+ * Unanswered or transient refusals (`starting`, `unknown_owner` while our identity is being
+ * published) retry soon; a lease already held stays valid until its end.
+ *
+ * @module
+ */
+
+import type { StepContext } from "../../core/actor.ts";
+import { WRITER_LEASE_MARGIN_MS } from "../../core/limits.ts";
+import { type SignedLease, signLease } from "../../core/protocol/identity.ts";
+import type { MessageOf } from "../../core/protocol/mod.ts";
+import type { E } from "./protocol.ts";
+import { canRequest, request } from "./requests.ts";
+import type { CustomerState } from "./state.ts";
+
+/** The lease as a customer sees it; `null` in `CustomerState.lease` when it runs without one. */
+export interface LeaseState {
+  instance: string;
+  machine: string;
+  /** Asked to take the lease from another instance (`bitdust daemon --take-over`). */
+  takeOver: boolean;
+  leaseMs: number;
+  /** Highest epoch seen (ours or another instance's). */
+  epoch: number;
+  /** Our lease, granted by a majority, or null. */
+  held: { epoch: number; expiresMs: number } | null;
+  /** After a take-over: when the replaced holder has surely stopped writing. */
+  writableFromMs: number;
+  /** The other instance's lease seen last, while it holds it (for the user: who and until when). */
+  holder: SignedLease | null;
+  round: LeaseRound | null;
+  nextClaimAtMs: number;
+  /**
+   * Another instance held the lease since this one started. With a catalogue of our own (phase
+   * `ready`) that means it may be out of date (the other one may have backed up, deleted,
+   * replaced suppliers): we never write with it (see the module comment).
+   */
+  otherSeen: boolean;
+  /** Refused claims, and times a lease we held was lost to another instance. */
+  refused: number;
+  lost: number;
+}
+
+interface LeaseRound {
+  epoch: number;
+  takeOver: boolean;
+  expiresMs: number;
+  answers: number;
+  granted: number;
+  transient: boolean;
+  stale: boolean;
+  /** End of the lease a granted take-over replaced (0: none). */
+  replacedUntilMs: number;
+}
+
+/** A lease configuration: the instance id must stay the same across the host's restarts. */
+export interface LeaseConfig {
+  instance: string;
+  machine: string;
+  takeOver?: boolean;
+  /** Default `WRITER_LEASE_MS`. */
+  leaseMs: number;
+}
+
+/** A new lease state (no lease held yet). */
+export function leaseState(c: LeaseConfig): LeaseState {
+  return {
+    instance: c.instance,
+    machine: c.machine,
+    takeOver: c.takeOver ?? false,
+    leaseMs: c.leaseMs,
+    epoch: 0,
+    held: null,
+    writableFromMs: 0,
+    holder: null,
+    otherSeen: false,
+    round: null,
+    nextClaimAtMs: 0,
+    refused: 0,
+    lost: 0,
+  };
+}
+
+/** Margin kept before our lease's end and after a replaced one's. */
+export function leaseMarginMs(l: LeaseState): number {
+  return Math.min(WRITER_LEASE_MARGIN_MS, Math.floor(l.leaseMs / 5));
+}
+
+/** Whether this customer may change its storage now (always, without a lease). */
+export function isWriter(s: CustomerState): boolean {
+  const l = s.lease;
+  if (l === null) return true;
+  if (l.held === null || isDiverged(s)) return false;
+  return s.nowMs < l.held.expiresMs - leaseMarginMs(l) && s.nowMs >= l.writableFromMs;
+}
+
+/**
+ * Whether this customer's own catalogue may be out of date because another instance held the
+ * lease since it started: then it never writes (a user moves the home aside and imports the key
+ * again, which recovers the network's catalogue). A customer without records (`recovering`)
+ * reads the newest family record once it holds the lease, so for it the flag is cleared.
+ */
+export function isDiverged(s: CustomerState): boolean {
+  const l = s.lease;
+  if (l === null) return false;
+  if (s.phase === "recovering") l.otherSeen = false;
+  return l.otherSeen && s.phase === "ready";
+}
+
+function retryMs(l: LeaseState): number {
+  return Math.min(60_000, Math.max(1_000, Math.floor(l.leaseMs / 100)));
+}
+
+/** Starts a claim round when one is due. */
+export function pumpLease(s: CustomerState, ctx: StepContext, out: E[]): void {
+  const l = s.lease;
+  if (l === null || l.round !== null || ctx.nowMs < l.nextClaimAtMs) return;
+  if (!canRequest(s, s.idServers.length)) return;
+  const holderLive = l.holder !== null && l.holder.expiresMs > ctx.nowMs;
+  // A renewal keeps its epoch; any other claim goes above every epoch seen.
+  const renewing = l.held !== null && !holderLive;
+  const epoch = renewing ? Math.max(l.held!.epoch, 1) : l.epoch + 1;
+  const takeOver = !renewing && holderLive && l.takeOver;
+  const expiresMs = ctx.nowMs + l.leaseMs;
+  const lease = signLease({
+    owner: s.name,
+    epoch,
+    instance: l.instance,
+    machine: l.machine,
+    issuedMs: ctx.nowMs,
+    expiresMs,
+    takeOver,
+  }, (data) => ctx.crypto.sign(data));
+  l.round = {
+    epoch,
+    takeOver,
+    expiresMs,
+    answers: 0,
+    granted: 0,
+    transient: false,
+    stale: false,
+    replacedUntilMs: 0,
+  };
+  for (const server of s.idServers) {
+    request(s, ctx, out, server, { type: "lease_claim", lease }, { kind: "lease_claim" });
+  }
+}
+
+/** An ID server answered a claim (`m`), or did not (`null`). */
+export function onLeaseReply(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  m: MessageOf<"lease_claim_reply"> | null,
+): void {
+  const l = s.lease;
+  const r = l?.round;
+  if (l === null || r === null || r === undefined) return;
+  r.answers++;
+  if (m === null || m.outcome === "starting" || m.outcome === "unknown_owner") r.transient = true;
+  else if (m.outcome === "granted") {
+    r.granted++;
+    if (m.replaced !== undefined && m.replaced.instance !== l.instance) {
+      r.replacedUntilMs = Math.max(r.replacedUntilMs, m.replaced.expiresMs);
+      l.otherSeen = true;
+    }
+  } else {
+    l.refused++;
+    if (m.outcome === "stale_epoch") r.stale = true;
+    const c = m.current;
+    if (c !== undefined) {
+      l.epoch = Math.max(l.epoch, c.epoch);
+      if (c.instance !== l.instance) l.otherSeen = true;
+      if (c.instance !== l.instance && c.expiresMs > ctx.nowMs) {
+        if (l.holder === null || c.epoch >= l.holder.epoch) l.holder = c;
+      }
+    }
+  }
+  if (r.answers < s.idServers.length) return;
+  l.round = null;
+  const now = ctx.nowMs;
+  if (2 * r.granted > s.idServers.length) {
+    const first = l.held === null;
+    l.held = { epoch: r.epoch, expiresMs: r.expiresMs };
+    l.epoch = Math.max(l.epoch, r.epoch);
+    l.holder = null;
+    l.takeOver = false;
+    if (r.replacedUntilMs > 0) {
+      l.writableFromMs = Math.max(l.writableFromMs, r.replacedUntilMs + leaseMarginMs(l));
+    }
+    l.nextClaimAtMs = now + Math.floor(l.leaseMs / 3);
+    if (first) {
+      const detail = { epoch: r.epoch, writableFromMs: l.writableFromMs };
+      out.push({ kind: "trace", event: "lease.granted", detail });
+    }
+    return;
+  }
+  const holderLive = l.holder !== null && l.holder.expiresMs > now;
+  if (holderLive) {
+    if (l.held !== null) {
+      // Another instance holds it now: stop writing at once.
+      l.held = null;
+      l.lost++;
+      const detail = { machine: l.holder!.machine, epoch: l.holder!.epoch };
+      out.push({ kind: "trace", event: "lease.lost", detail });
+    }
+    // A take-over claims again at once, above the holder's epoch; else when its lease ends.
+    l.nextClaimAtMs = l.takeOver && !r.takeOver
+      ? now
+      : Math.min(l.holder!.expiresMs, now + Math.floor(l.leaseMs / 3));
+    if (l.takeOver && r.takeOver) l.nextClaimAtMs = now + retryMs(l);
+    return;
+  }
+  // A stale epoch is corrected at once (l.epoch was raised); other failures retry soon.
+  l.nextClaimAtMs = now + (r.stale && !r.transient ? 0 : retryMs(l));
+}
+
+/** When the lease wants the next step (a claim, or the end of a take-over's wait), or null. */
+export function leaseDeadlineMs(s: CustomerState): number | null {
+  const l = s.lease;
+  if (l === null) return null;
+  let t = l.round === null ? l.nextClaimAtMs : Infinity;
+  if (l.writableFromMs > s.nowMs) t = Math.min(t, l.writableFromMs);
+  if (l.held !== null) {
+    const end = l.held.expiresMs - leaseMarginMs(l);
+    if (end > s.nowMs) t = Math.min(t, end);
+  }
+  return t === Infinity ? null : t;
+}
