@@ -14,6 +14,10 @@ export const DAEMON_TIMERS = [
   "15s",
   "--request-timeout",
   "3s",
+  // A daemon killed by a test holds its writer lease until it ends: a new machine on the same
+  // key waits that long (10 minutes by default) before it writes.
+  "--lease",
+  "12s",
 ];
 
 export interface Net {

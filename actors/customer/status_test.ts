@@ -105,7 +105,7 @@ Deno.test("restore: with K suppliers online it asks them and does not fail", () 
   if (!out.some((e) => e.kind === "send")) throw new Error("no fetch was sent");
 });
 
-Deno.test("restore: a fetch that times out, with only offline suppliers left, fails at once", () => {
+Deno.test("restore: a fetch timing out, with only offline suppliers left, fails at once", () => {
   const s = world();
   const out: E[] = [];
   queueRestore(s, out, 7, "v1", []);
