@@ -47,14 +47,25 @@ export async function startSupplier(net: Net, name: string): Promise<Proc> {
   return p;
 }
 
-export async function startDaemon(net: Net): Promise<Proc> {
-  const p = net.procs.start("daemon", net.entry, ["daemon", "--data", net.user, ...DAEMON_TIMERS]);
+export async function startDaemon(net: Net, flags: string[] = DAEMON_TIMERS): Promise<Proc> {
+  const p = net.procs.start("daemon", net.entry, ["daemon", "--data", net.user, ...flags]);
   await p.waitFor(/^api http:\/\/127\.0\.0\.1:\d+$/);
   net.daemon = p;
   return p;
 }
 
-export async function network(entry: Entry, suppliers: number, waitFamily = true): Promise<Net> {
+/** What a test's network differs in: `init` flags (scheme, block size) and the daemon's flags. */
+export interface NetworkOptions {
+  init?: string[];
+  daemon?: string[];
+}
+
+export async function network(
+  entry: Entry,
+  suppliers: number,
+  waitFamily = true,
+  options: NetworkOptions = {},
+): Promise<Net> {
   const dir = await Deno.makeTempDir({ prefix: "bitdust-e2e-" });
   const procs = new Procs();
   const idserver = procs.start("idserver", entry, [
@@ -75,9 +86,12 @@ export async function network(entry: Entry, suppliers: number, waitFamily = true
     daemon: idserver,
   };
   await Promise.all(Array.from({ length: suppliers }, (_, i) => startSupplier(net, `sup${i}`)));
-  const init = await cli(entry, ["init", "--name", "alice", "--idserver", ids, "--data", net.user]);
+  const init = await cli(entry, [
+    ...["init", "--name", "alice", "--idserver", ids, "--data", net.user],
+    ...(options.init ?? []),
+  ]);
   if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
-  await startDaemon(net);
+  await startDaemon(net, options.daemon);
   if (waitFamily) await familyReady(net);
   return net;
 }

@@ -5,49 +5,12 @@
  * `uploading`, and a next backup that works.
  */
 
-import { exists, familyReady, type Net, startDaemon, startSupplier } from "./_e2e.ts";
-import { cli, type Proc, Procs, SOURCES, until } from "./_procs.ts";
+import { exists, type Net, network } from "./_e2e.ts";
+import { cli, type Proc, SOURCES, until } from "./_procs.ts";
 
-/** Like `network()` of `_e2e.ts`, with init flags (a small scheme and block size). */
-async function jobsNetwork(
-  suppliers: number,
-  init: string[],
-  daemonFlags?: string[],
-): Promise<Net> {
-  const dir = await Deno.makeTempDir({ prefix: "bitdust-e2e-jobs-" });
-  const procs = new Procs();
-  const idserver = procs.start("idserver", SOURCES, [
-    "idserver",
-    "--port",
-    "0",
-    "--data",
-    `${dir}/ids`,
-  ]);
-  const ids = (await idserver.waitFor(/^listening (http:\/\/127\.0\.0\.1:\d+)$/))[1];
-  const net: Net = {
-    procs,
-    entry: SOURCES,
-    dir,
-    ids,
-    suppliers: new Map(),
-    user: `${dir}/alice`,
-    daemon: idserver,
-  };
-  await Promise.all(Array.from({ length: suppliers }, (_, i) => startSupplier(net, `sup${i}`)));
-  const r = await cli(
-    SOURCES,
-    ["init", "--name", "alice", "--idserver", ids, "--data", net.user]
-      .concat(init),
-  );
-  if (r.code !== 0) throw new Error(`init failed: ${r.stderr}`);
-  if (daemonFlags === undefined) await startDaemon(net);
-  else {
-    const args = ["daemon", "--data", net.user, ...daemonFlags];
-    net.daemon = procs.start("daemon", SOURCES, args);
-    await net.daemon.waitFor(/^api http:\/\/127\.0\.0\.1:\d+$/);
-  }
-  await familyReady(net);
-  return net;
+/** A small network: `suppliers` suppliers, init flags (a small scheme and block size). */
+function jobsNetwork(suppliers: number, init: string[], daemon?: string[]): Promise<Net> {
+  return network(SOURCES, suppliers, true, { init, daemon });
 }
 
 type Run = { code: number; stdout: string; stderr: string };

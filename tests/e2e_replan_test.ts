@@ -10,39 +10,14 @@
  * probes, as in the report, so the backup is accepted and meets the dead supplier.
  */
 
-import { familyReady, type Net, startSupplier, status } from "./_e2e.ts";
-import { cli, Procs, SOURCES, until } from "./_procs.ts";
+import { type Net, network, startSupplier, status } from "./_e2e.ts";
+import { cli, SOURCES, until } from "./_procs.ts";
 
 const TIMERS = ["--probe-interval", "30s", "--fire-after", "600s", "--request-timeout", "2s"];
 
-async function replanNetwork(): Promise<Net> {
-  const dir = await Deno.makeTempDir({ prefix: "bitdust-e2e-replan-" });
-  const procs = new Procs();
-  const idserver = procs.start("idserver", SOURCES, [
-    "idserver",
-    "--port",
-    "0",
-    "--data",
-    `${dir}/ids`,
-  ]);
-  const ids = (await idserver.waitFor(/^listening (http:\/\/127\.0\.0\.1:\d+)$/))[1];
-  const net: Net = {
-    procs,
-    entry: SOURCES,
-    dir,
-    ids,
-    suppliers: new Map(),
-    user: `${dir}/alice`,
-    daemon: idserver,
-  };
-  await Promise.all([0, 1, 2, 3].map((i) => startSupplier(net, `sup${i}`)));
-  const init = ["init", "--name", "alice", "--idserver", ids, "--data", net.user];
-  const r = await cli(SOURCES, [...init, "--ecc", "rs:2+2", "--block-size", "64KiB"]);
-  if (r.code !== 0) throw new Error(`init failed: ${r.stderr}`);
-  net.daemon = procs.start("daemon", SOURCES, ["daemon", "--data", net.user, ...TIMERS]);
-  await net.daemon.waitFor(/^api http:\/\/127\.0\.0\.1:\d+$/);
-  await familyReady(net);
-  return net;
+function replanNetwork(): Promise<Net> {
+  const init = ["--ecc", "rs:2+2", "--block-size", "64KiB"];
+  return network(SOURCES, 4, true, { init, daemon: TIMERS });
 }
 
 async function notUploading(net: Net, what: string): Promise<void> {
