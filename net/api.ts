@@ -64,6 +64,8 @@ export interface StatusReply {
   phase: string;
   versionsToRecover: number;
   recoveryProblem: string | null;
+  /** Why this daemon does not write now (the writer lease), or `null` while it may write. */
+  writerLease: string | null;
 }
 
 /** A backup or restore as the CLI follows it. */

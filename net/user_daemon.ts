@@ -189,6 +189,7 @@ export class UserDaemon implements DaemonControl {
       phase: s.phase,
       versionsToRecover: s.versionsToRecover,
       recoveryProblem: s.recoveryProblem,
+      writerLease: writerLeaseLine(this.#host.state, Date.now()),
       // Impostor messages refused (`bitdust status --json`): see the customer's status.
       messagesRefused: s.messagesRefused,
       requestsTimedOut: this.#host.state.counters.timeouts,

@@ -197,6 +197,11 @@ async function sideBySide(w: World, a: Home, b: Home, versions: Map<string, stri
   assert.match(refused.stderr, /holds the writer lease/);
   // B waits and says which machine holds the lease; it stands by.
   assert.ok(b.daemon!.errors.some((l) => WAITING.test(l)), b.daemon!.errors.join("\n"));
+  // And its status says so; A's says nothing of the kind.
+  const bStatus = await w.run(b, "status");
+  assert.match(bStatus.stdout, new RegExp(`^not writing: ${WAITING.source}$`, "m"));
+  const aStatus = await w.run(a, "status");
+  assert.doesNotMatch(aStatus.stdout, /not writing/);
 }
 
 /** B takes over: A stops writing and says so; B writes; nothing is lost. */

@@ -50,6 +50,7 @@ export function statusCommand(what: "status" | "suppliers", args: string[]): Pro
         const what = s.job.waitingFor === "" ? s.job.state : `waiting for ${s.job.waitingFor}`;
         console.log(`running: ${s.job.kind}${of}: ${what}`);
       }
+      if (s.writerLease !== null) console.log(`not writing: ${s.writerLease}`);
       if (s.recoveryProblem !== null) console.log(`recovery stopped: ${s.recoveryProblem}`);
       else if (s.phase === "recovering") {
         console.log("recovering: looking for your family of suppliers on the ID servers");
