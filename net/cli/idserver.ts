@@ -189,19 +189,30 @@ class OfferSaver {
 }
 
 /** Outcomes that are not refusals, and counters that are not requests. */
-const ACCEPTED = new Set(["stored", "unchanged", "withdrawn", "refreshed", "found", "not_found"]);
+const ACCEPTED = new Set([
+  "stored",
+  "unchanged",
+  "withdrawn",
+  "refreshed",
+  "found",
+  "not_found",
+  "granted",
+]);
 const INTERNAL = new Set([
   "offer.expired_swept",
   "publish.refresh_write_failed",
   "publish.refresh",
 ]);
 
+/** Counters of requests from the network (every outcome counted as `<kind>.<outcome>`). */
+const COUNTED = /^(publish|offer|family\.publish|family\.fetch|lease)\./;
+
 /** The operator's summary: what is held, requests answered and refused since start. */
 export function summary(state: IdServerState): string {
   let requests = 0;
   let refused = 0;
   for (const [k, v] of Object.entries(state.counters)) {
-    if (INTERNAL.has(k) || !/^(publish|offer|family\.publish|family\.fetch)\./.test(k)) continue;
+    if (INTERNAL.has(k) || !COUNTED.test(k)) continue;
     requests += v;
     if (!ACCEPTED.has(k.split(".").pop()!)) refused += v;
   }
