@@ -60,3 +60,21 @@ Deno.test("the API checks its token only through sameSecret (constant time)", as
   assert.doesNotMatch(code, /[!=]==?\s*(expected|token)\b|\b(expected|token)\s*[!=]==?/);
   assert.match(code, /timingSafeEqual\(/);
 });
+
+Deno.test("API: jobs and cancel need the token; a stranger cancels nothing", async () => {
+  let cancels = 0;
+  const app = apiApp({ ...control(), cancel: () => (cancels++, { jobId: "1" } as never) }, TOKEN);
+  for (const [method, path] of [["GET", "/jobs"], ["POST", "/jobs/1/cancel"]]) {
+    const res = await app.request(path, { method, headers: { authorization: "Bearer x" } });
+    await res.body?.cancel();
+    assert.equal(res.status, 401, `${method} ${path}`);
+  }
+  assert.equal(cancels, 0);
+  const ok = await app.request("/jobs/1/cancel", {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  await ok.body?.cancel();
+  assert.equal(ok.status, 200);
+  assert.equal(cancels, 1, "the token's owner is served");
+});
