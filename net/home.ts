@@ -81,6 +81,17 @@ export async function writeJson(path: string, value: unknown): Promise<void> {
   await Deno.rename(tmp, path);
 }
 
+/** Whether `path` exists (a dangling link counts); a {@link CliError} if it cannot be looked at. */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw new CliError(`cannot look at ${path}: ${(e as Error).message}`);
+  }
+}
+
 /** Reads JSON from `path`; a missing file is `null`, a damaged one a {@link CliError}. */
 export async function readJson(path: string): Promise<unknown | null> {
   let text: string;

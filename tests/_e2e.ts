@@ -193,3 +193,28 @@ export async function exists(path: string): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * Writes `mib` MiB of random bytes to `DIR/src/data.bin`, SIGKILLs the supplier of position 1
+ * (the daemon still counts it online until its next probe) and backs `DIR/src` up; waits up to
+ * `boundMs` for the backup's one outcome line: `backed up ... as version ID` or a failure.
+ */
+export async function backupAfterKill(net: Net, mib: number, boundMs: number) {
+  const src = `${net.dir}/src`;
+  await Deno.mkdir(src);
+  const data = new Uint8Array(mib * 1024 * 1024);
+  for (let at = 0; at < data.length; at += 65536) {
+    crypto.getRandomValues(data.subarray(at, at + 65536));
+  }
+  await Deno.writeFile(`${src}/data.bin`, data);
+  const victim = (await status(net)).positions[1].supplier!;
+  await net.suppliers.get(victim)!.stop("SIGKILL");
+  const backup = net.procs.start("backup", net.entry, ["backup", src, "--data", net.user]);
+  const outcome = await until("the backup to end (it hangs)", () => {
+    const done = backup.lines.find((l) => /^backed up .* as version [0-9a-f]{32}$/.test(l));
+    const failed = backup.errors.find((l) => /^bitdust backup: /.test(l));
+    return Promise.resolve(done ?? failed);
+  }, boundMs);
+  await backup.stop();
+  return { src, data, victim, backup, outcome };
+}

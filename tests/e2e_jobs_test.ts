@@ -5,7 +5,7 @@
  * `uploading`, and a next backup that works.
  */
 
-import { exists, type Net, network } from "./_e2e.ts";
+import { backupAfterKill, exists, type Net, network } from "./_e2e.ts";
 import { cli, type Proc, SOURCES, until } from "./_procs.ts";
 
 /** A small network: `suppliers` suppliers, init flags (a small scheme and block size). */
@@ -213,25 +213,8 @@ Deno.test({
     const timers = ["--probe-interval", "60s", "--fire-after", "10m", "--request-timeout", "2s"];
     const net = await jobsNetwork(4, ["--ecc", "rs:2+2", "--block-size", "64KiB"], timers);
     try {
-      const src = `${net.dir}/src`;
-      await Deno.mkdir(src);
-      const data = new Uint8Array(8 * 1024 * 1024);
-      for (let at = 0; at < data.length; at += 65536) {
-        crypto.getRandomValues(data.subarray(at, at + 65536));
-      }
-      await Deno.writeFile(`${src}/data.bin`, data);
-      const family = await (await cli(SOURCES, ["status", "--json", "--data", net.user])).stdout;
-      const victim = JSON.parse(family).positions[1].supplier as string;
-      // Killed just before: the daemon still counts it online until its next probe.
-      await net.suppliers.get(victim)!.stop("SIGKILL");
-      const backup = net.procs.start("backup", SOURCES, ["backup", src, "--data", net.user]);
       // The bound: far under the no-progress bound (10 min), well over three request timeouts.
-      const outcome = await until("the backup to end (it hangs)", () => {
-        const done = backup.lines.find((l) => /^backed up .* as version [0-9a-f]{32}$/.test(l));
-        const failed = backup.errors.find((l) => /^bitdust backup: /.test(l));
-        return Promise.resolve(done ?? failed);
-      }, 120_000);
-      await backup.stop();
+      const { data, victim, backup, outcome } = await backupAfterKill(net, 8, 120_000);
       console.log(`outcome with ${victim} dead: ${outcome}`);
       if (outcome.startsWith("bitdust backup: ")) {
         // A failure is one line that names the supplier (or says the family is short).

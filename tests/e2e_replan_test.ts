@@ -10,7 +10,7 @@
  * probes, as in the report, so the backup is accepted and meets the dead supplier.
  */
 
-import { type Net, network, startSupplier, status } from "./_e2e.ts";
+import { backupAfterKill, type Net, network, startSupplier, status } from "./_e2e.ts";
 import { cli, SOURCES, until } from "./_procs.ts";
 
 const TIMERS = ["--probe-interval", "30s", "--fire-after", "600s", "--request-timeout", "2s"];
@@ -36,24 +36,8 @@ Deno.test({
   async fn() {
     const net = await replanNetwork();
     try {
-      const src = `${net.dir}/src`;
-      await Deno.mkdir(src);
-      const data = new Uint8Array(4 * 1024 * 1024);
-      for (let at = 0; at < data.length; at += 65536) {
-        crypto.getRandomValues(data.subarray(at, at + 65536));
-      }
-      await Deno.writeFile(`${src}/data.bin`, data);
-      const s = JSON.parse((await cli(SOURCES, ["status", "--json", "--data", net.user])).stdout);
-      const victim = s.positions[1].supplier as string;
-      await net.suppliers.get(victim)!.stop("SIGKILL");
-      const backup = net.procs.start("backup", SOURCES, ["backup", src, "--data", net.user]);
       // Three request timeouts (2 s) and the upload: far under a minute. Main waits for ever.
-      const outcome = await until("the backup to end (it hangs)", () => {
-        const done = backup.lines.find((l) => /^backed up .* as version [0-9a-f]{32}$/.test(l));
-        const failed = backup.errors.find((l) => /^bitdust backup: /.test(l));
-        return Promise.resolve(done ?? failed);
-      }, 60_000);
-      await backup.stop();
+      const { src, data, victim, outcome } = await backupAfterKill(net, 4, 60_000);
       const m = /version ([0-9a-f]{32})$/.exec(outcome);
       if (m === null) throw new Error(`the backup failed instead of going around: ${outcome}`);
       await notUploading(net, "after the backup");

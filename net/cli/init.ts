@@ -13,9 +13,8 @@
 import { eccScheme } from "../../core/storage.ts";
 import { stepCryptoFor } from "../../data/signing.ts";
 import { createIdentity, publishIdentity } from "../identity_client.ts";
-import { ensureDir, paths, type UserConfig, writeJson } from "../home.ts";
+import { dataDir, ensureDir, pathExists, paths, type UserConfig, writeJson } from "../home.ts";
 import { generateNodeKeys, type NodeKeys, saveKeyFile } from "../keys.ts";
-import { dataDir } from "../home.ts";
 import { CliError, parseArgs, runCommand, sizeFlag, UsageError } from "./_command.ts";
 import { isNodeId } from "../../core/ids.ts";
 
@@ -82,7 +81,7 @@ export function run(args: string[]): Promise<number> {
     const quotaBytes = typeof flags.quota === "string" ? sizeFlag(flags.quota, "quota") : 1024 ** 3;
     const dir = dataDir(flags.data as string | undefined);
     const p = paths(dir);
-    if (await exists(p.keys)) {
+    if (await pathExists(p.keys)) {
       throw new CliError(`${dir} already holds an identity; use another --data directory`);
     }
     await ensureDir(dir);
@@ -95,14 +94,4 @@ export function run(args: string[]): Promise<number> {
     console.log(`back up your keys now: bitdust key export --to FILE`);
     return 0;
   });
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }

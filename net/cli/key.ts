@@ -22,6 +22,7 @@ import {
   dataDir,
   ensureDir,
   fileKeyOf,
+  pathExists,
   paths,
   readJson,
   type UserConfig,
@@ -68,7 +69,7 @@ const SPEC = {
 
 async function exportKeys(dir: string, to: string, passFile?: string): Promise<number> {
   const keys = await loadKeyFile(paths(dir).keys);
-  if (await exists(to)) throw new CliError(`${to} already exists; choose another --to FILE`);
+  if (await pathExists(to)) throw new CliError(`${to} already exists; choose another --to FILE`);
   const backup = exportKeyBackup(keys, await readPassphrase(passFile, "new"));
   try {
     await Deno.writeFile(to, backup, { createNew: true, mode: 0o600 });
@@ -103,14 +104,16 @@ async function planImport(
     throw new UsageError("--ecc must be rs:K+M or mirror:N");
   }
   const p = paths(dir);
-  if (await exists(p.keys)) {
+  if (await pathExists(p.keys)) {
     throw new CliError(`${dir} already holds keys; import into another --data directory`);
   }
   const configured = await readJson(p.config).catch(() => null) as UserConfig | null;
   const idServers = flags.idserver !== undefined || configured === null
     ? idServerUrls(flags.idserver)
     : configured.idServers;
-  if (!(await exists(flags.from))) throw new CliError(`cannot read ${flags.from}: no such file`);
+  if (!(await pathExists(flags.from))) {
+    throw new CliError(`cannot read ${flags.from}: no such file`);
+  }
   return {
     dir,
     from: flags.from,
@@ -196,16 +199,6 @@ async function importKeys(plan: ImportPlan): Promise<number> {
     console.log(`your data is stored with ${ecc}; start the daemon to read your catalogue back`);
   }
   return 0;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw new CliError(`cannot look at ${path}: ${(e as Error).message}`);
-  }
 }
 
 /** Runs `bitdust key`. */
