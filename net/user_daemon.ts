@@ -574,9 +574,11 @@ export function writerLeaseLine(s: CustomerState, nowMs: number): string | null 
   const who = holder === null ? "" : `another machine (${holder.machine}) holds the writer ` +
     `lease until ${new Date(holder.expiresMs).toISOString()}`;
   if (l.otherSeen && s.phase === "ready") {
-    const head = who === ""
+    const newer = l.superseded === null ? "" : `${l.superseded.suppliers} suppliers have seen ` +
+      `this identity write at epoch ${l.superseded.epoch}, above this daemon's: `;
+    const head = newer + (who === ""
       ? "another machine held the writer lease since this daemon started"
-      : who;
+      : who);
     return `${head}; this home's catalogue may be out of date, so this daemon will not write: ` +
       "stop it, move its data directory aside and run `bitdust key import` to continue from " +
       "the network's catalogue";

@@ -60,7 +60,7 @@ async function claimUser(net: Net, supplier: string): Promise<string> {
       // Admitted: ask for everything an impostor would want (the test fails below anyway).
       const asks: Message[] = [
         { type: "list", requestId: 1, prefix: "", after: "" },
-        { type: "contract_cancel", requestId: 2 },
+        { type: "contract_cancel", requestId: 2, epoch: 0 },
       ];
       for (const m of asks) {
         await writeAll(conn, result.session.seal(encode(messageCodec, m).slice()));

@@ -145,7 +145,14 @@ function forgedAnswer(
         outcome: "stored",
       };
     case "probe":
-      return { type: "probe_reply", requestId, contract: false, usedBytes: 0, quotaBytes: 0 };
+      return {
+        type: "probe_reply",
+        requestId,
+        contract: false,
+        usedBytes: 0,
+        quotaBytes: 0,
+        epoch: 0,
+      };
     case "audit":
       return {
         type: "audit_reply",

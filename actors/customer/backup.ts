@@ -494,6 +494,21 @@ function finish(s: CustomerState, run: BackupRun, out: E[]): void {
   out.push({ kind: "trace", event: "backup_done", detail: { version: v.id, bytes } });
 }
 
+/** Why backups fail once another instance of this identity is known to write (`lease.ts`). */
+export const DIVERGED = "another machine running this identity has written since this daemon " +
+  "started, so this one no longer writes (see `bitdust status`)";
+
+/**
+ * Fails the running backup and every queued one with `reason`: for a customer that will never
+ * write again (`lease.ts`), whose backups would otherwise wait for ever.
+ */
+export function failBackups(s: CustomerState, out: E[], reason: string): void {
+  failBackup(s, out, reason);
+  while (s.backupQueue.shift() !== undefined) {
+    out.push({ kind: "notice", notice: { type: "backup_failed", versionId: "", reason } });
+  }
+}
+
 /** Abandons the running backup: its version is dropped, its fragments asked to be removed. */
 export function failBackup(s: CustomerState, out: E[], reason: string): void {
   const run = s.backup;

@@ -66,6 +66,16 @@ export interface LeaseState {
    * replaced suppliers): we never write with it (see the module comment).
    */
   otherSeen: boolean;
+  /**
+   * Suppliers that said they have seen this identity at a writer epoch above the one we hold
+   * (a `superseded` answer, or a probe answer's epoch), with that epoch; at most
+   * `SUPERSEDED_SUPPLIERS_MAX`. More than the scheme's parity of them make us stop writing.
+   */
+  newer: Map<string, number>;
+  /** The report that made us stop writing (see {@link onNewerEpoch}); `null` while none did. */
+  superseded: { supplier: string; epoch: number; suppliers: number } | null;
+  /** The epoch the local family record holds (written again when {@link epoch} rises). */
+  kept: number;
   /** Refused claims, and times a lease we held was lost to another instance. */
   refused: number;
   lost: number;
@@ -104,6 +114,9 @@ export function leaseState(c: LeaseConfig): LeaseState {
     writableFromMs: 0,
     holder: null,
     otherSeen: false,
+    newer: new Map(),
+    superseded: null,
+    kept: 0,
     round: null,
     nextClaimAtMs: 0,
     refused: 0,
@@ -145,6 +158,8 @@ function retryMs(l: LeaseState): number {
 export function pumpLease(s: CustomerState, ctx: StepContext, out: E[]): void {
   const l = s.lease;
   if (l === null || l.round !== null || ctx.nowMs < l.nextClaimAtMs) return;
+  // One that will never write again lets its lease lapse: holding it would block the writer.
+  if (isDiverged(s)) return;
   if (!canRequest(s, s.idServers.length)) return;
   const holderLive = l.holder !== null && l.holder.expiresMs > ctx.nowMs;
   // A renewal keeps its epoch; any other claim goes above every epoch seen.
@@ -243,6 +258,58 @@ export function onLeaseReply(
   }
   // A stale epoch is corrected at once (l.epoch was raised); other failures retry soon.
   l.nextClaimAtMs = now + (r.stale && !r.transient ? 0 : retryMs(l));
+}
+
+/** Suppliers remembered as reporting a newer epoch (a family has at most 256 positions). */
+const SUPERSEDED_SUPPLIERS_MAX = 256;
+
+/**
+ * Supplier `supplier` has seen this identity at writer epoch `epoch` (its `superseded` answer
+ * to one of our writes, or its probe answer). Above the epoch we hold, that means another
+ * instance wrote under a newer lease than ours (our clock runs late, or this machine slept
+ * through a take-over), so our catalogue may be out of date. One supplier could lie, so we wait
+ * for more of them than the scheme may lose (its parity; the newer writer's probes reach every
+ * member within a round): then, like a customer that learns another instance held the lease,
+ * we never write again, and we let our lease go so the other one can hold it. Our own earlier
+ * writes never count: the epoch is kept in the local family record and every claim goes above
+ * it. Meanwhile each supplier refuses our writes below its epoch by itself.
+ */
+export function onNewerEpoch(s: CustomerState, out: E[], supplier: string, epoch: number): void {
+  const l = s.lease;
+  if (l === null || l.held === null || epoch <= l.held.epoch) return;
+  s.counters.superseded++;
+  if (!l.newer.has(supplier)) {
+    if (l.newer.size >= SUPERSEDED_SUPPLIERS_MAX) return;
+    out.push({ kind: "trace", event: "lease.newer_epoch", detail: { supplier, epoch } });
+  }
+  l.newer.set(supplier, Math.max(epoch, l.newer.get(supplier) ?? 0));
+  let reports = 0;
+  for (const e of l.newer.values()) if (e > l.held.epoch) reports++;
+  if (reports <= s.scheme.m) return;
+  l.superseded = { supplier, epoch, suppliers: reports };
+  l.otherSeen = true;
+  l.held = null;
+  l.lost++;
+  out.push({ kind: "trace", event: "lease.superseded", detail: { epoch, suppliers: reports } });
+}
+
+/**
+ * Raises the epoch seen to `epoch`, read from the local family record at start: the next claim
+ * goes above every epoch this home held, even when the ID servers have forgotten its lease.
+ */
+export function rememberEpoch(s: CustomerState, epoch: number): void {
+  const l = s.lease;
+  if (l === null) return;
+  l.epoch = Math.max(l.epoch, epoch);
+  l.kept = Math.max(l.kept, epoch);
+}
+
+/** Whether the local family record should be written again to keep a risen epoch. */
+export function epochToKeep(s: CustomerState): boolean {
+  const l = s.lease;
+  if (l === null || s.phase !== "ready" || l.epoch <= l.kept) return false;
+  l.kept = l.epoch;
+  return true;
 }
 
 /** When the lease wants the next step (a claim, or the end of a take-over's wait), or null. */

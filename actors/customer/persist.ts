@@ -24,6 +24,7 @@ import {
 import { afterLoad, noticeWhenPublished, recordChanged } from "./recover.ts";
 import { adoptFamily } from "./family.ts";
 import { continuation } from "./requests.ts";
+import { rememberEpoch } from "./lease.ts";
 import type { BlockRec, CustomerState } from "./state.ts";
 
 const FAMILY = "family";
@@ -170,4 +171,5 @@ function applyFamily(s: CustomerState, data: Uint8Array): void {
   // A record of the format before keys leaves its members unpinned: their next probe answers
   // pin them (see auth.ts), and each pin rewrites the record in the new format.
   s.excluded = f.excluded.slice(-s.options.excludedMax);
+  rememberEpoch(s, f.epoch);
 }

@@ -4,14 +4,17 @@
  *
  * Blobs (all under `meta/`):
  * - `meta/family`: who holds each position under which pinned key (and how many audits it left
- *   unanswered in a row), and the suppliers not to hire again;
+ *   unanswered in a row), the suppliers not to hire again, and the highest writer-lease epoch
+ *   seen (so that every claim after a restart goes above the epochs this home wrote at, which
+ *   suppliers fence by, even when the ID servers have forgotten the lease);
  * - `meta/cancels`: fired suppliers not yet known to have dropped our contract, with their keys;
  * - `meta/v/<versionId>`: one version: files, blocks, fragment hashes and roots, and which
  *   positions hold each fragment.
  *
  * Each starts with a 4-byte magic and a format version byte, then the canonical codec encoding.
- * The family and cancels records are at version 2 (keys added); version 1 records still load,
- * their suppliers unpinned until a probe answer pins them (see `auth.ts`).
+ * The family record is at version 3 (epoch added; version 2 loads with epoch 0), the cancels
+ * record at version 2 (keys added); version 1 records still load, their suppliers unpinned
+ * until a probe answer pins them (see `auth.ts`).
  * A version is written when its backup starts (as `uploading`), when it completes (the user is
  * told only after that write is done), and after repairs change where its fragments are
  * (batched: at most once per `persistIntervalMs`). At load an `uploading` version becomes
@@ -54,6 +57,8 @@ const VERSION_MAGIC = [0x42, 0x44, 0x43, 0x56, 1]; // "BDCV" v1
 const CANCELS_MAGIC = [0x42, 0x44, 0x43, 0x58]; // "BDCX"
 /** Format version of the family and cancels records written now (1: before keys). */
 const KEYED = 2;
+/** Format version of the family record written now (3: with the writer epoch). */
+const EPOCHED = 3;
 const name = string(NODE_ID_BYTES_MAX);
 const hash = fixedBytes(32);
 const key = optional(fixedBytes(PUBLIC_KEY_BYTES));
@@ -63,10 +68,12 @@ const familyCodecV1 = struct({
   excluded: array(name, 4096),
 });
 
-const familyCodec = struct({
+const familyFieldsV2 = {
   positions: array(optional(struct({ supplier: name, key, auditMisses: uint })), 256),
   excluded: array(name, 4096),
-});
+};
+const familyCodecV2 = struct(familyFieldsV2);
+const familyCodec = struct({ ...familyFieldsV2, epoch: uint });
 
 const blockCodec = struct({
   key: string(128),
@@ -111,17 +118,21 @@ function unframe(magic: number[], data: Uint8Array): Uint8Array {
   return data.subarray(magic.length);
 }
 
-/** The body and format version of a record whose 4-byte magic is followed by a version 1-2. */
-function unframeVersioned(magic: number[], data: Uint8Array): [Uint8Array, number] {
+/** The body and format version of a record whose 4-byte magic is followed by 1 to `newest`. */
+function unframeVersioned(
+  magic: number[],
+  data: Uint8Array,
+  newest = KEYED,
+): [Uint8Array, number] {
   const version = data[magic.length];
-  if (version !== 1 && version !== KEYED) return [unframe([...magic, KEYED], data), KEYED];
+  if (!(version >= 1 && version <= newest)) return [unframe([...magic, newest], data), newest];
   return [unframe([...magic, version], data), version];
 }
 
 /** The family record of `s`. */
 export function encodeFamily(s: CustomerState): Uint8Array<ArrayBuffer> {
   return framed(
-    [...FAMILY_MAGIC, KEYED],
+    [...FAMILY_MAGIC, EPOCHED],
     encode(familyCodec, {
       positions: s.positions.map((p) =>
         p.state === "active"
@@ -129,6 +140,7 @@ export function encodeFamily(s: CustomerState): Uint8Array<ArrayBuffer> {
           : undefined
       ),
       excluded: s.excluded,
+      epoch: s.lease?.epoch ?? 0,
     }),
   );
 }
@@ -169,13 +181,15 @@ export interface FamilyRecord {
   /** Per position, audits left unanswered in a row (0 in format 1). */
   auditMisses: number[];
   excluded: NodeId[];
+  /** The highest writer-lease epoch seen when it was written (0 before format 3). */
+  epoch: number;
   /** Format version it was read from. */
   version: number;
 }
 
 /** Decodes a family record of either format. */
 export function decodeFamily(data: Uint8Array): FamilyRecord {
-  const [body, version] = unframeVersioned(FAMILY_MAGIC, data);
+  const [body, version] = unframeVersioned(FAMILY_MAGIC, data, EPOCHED);
   if (version === 1) {
     const r = decode(familyCodecV1, body);
     return {
@@ -183,15 +197,19 @@ export function decodeFamily(data: Uint8Array): FamilyRecord {
       keys: r.positions.map(() => undefined),
       auditMisses: r.positions.map(() => 0),
       excluded: r.excluded,
+      epoch: 0,
       version,
     };
   }
-  const r = decode(familyCodec, body);
+  const r = version === KEYED
+    ? { ...decode(familyCodecV2, body), epoch: 0 }
+    : decode(familyCodec, body);
   return {
     positions: r.positions.map((p) => p?.supplier),
     keys: r.positions.map((p) => p?.key?.slice()),
     auditMisses: r.positions.map((p) => p?.auditMisses ?? 0),
     excluded: r.excluded,
+    epoch: r.epoch,
     version,
   };
 }

@@ -13,11 +13,29 @@ import type { Message } from "../../core/protocol/mod.ts";
 import type { E } from "./protocol.ts";
 import type { Continuation, CustomerState, PendingRequest, RequestPurpose } from "./state.ts";
 
-/** A message of the protocol minus its `requestId`, which {@link request} fills in. */
+/**
+ * A message of the protocol minus its `requestId` and writer `epoch`, which {@link request}
+ * fills in.
+ */
 export type Request = Message extends infer M
-  ? M extends { requestId: number } ? Omit<M, "requestId">
+  ? M extends { requestId: number } ? Omit<M, "requestId" | "epoch">
   : never
   : never;
+
+/**
+ * The writer epoch our requests to suppliers carry (`core/protocol/storage.ts`, fencing): the
+ * epoch of the writer lease we hold; 0 without a lease, or while we hold none (a standby's
+ * probes must not raise the fence above the writer's).
+ */
+export function writerEpoch(s: CustomerState): number {
+  return s.lease?.held?.epoch ?? 0;
+}
+
+function fenced(m: Request): boolean {
+  const t = m.type;
+  return t === "store" || t === "remove" || t === "contract_request" ||
+    t === "contract_cancel" || t === "probe";
+}
 
 /** Whether another request fits under the in-flight limit. */
 export function canRequest(s: CustomerState, room = 1): boolean {
@@ -37,7 +55,10 @@ export function request(
   const id = s.nextRequestId++;
   const deadlineMs = ctx.nowMs + s.options.requestTimeoutMs;
   s.requests.set(id, { id, to, deadlineMs, purpose });
-  out.push({ kind: "send", to, message: { ...message, requestId: id } as Message });
+  const sent = fenced(message)
+    ? { ...message, requestId: id, epoch: writerEpoch(s) }
+    : { ...message, requestId: id };
+  out.push({ kind: "send", to, message: sent as Message });
   return true;
 }
 

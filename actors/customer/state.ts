@@ -405,6 +405,8 @@ export interface CustomerCounters {
   auditsMissed: number;
   /** Fires and cancels not done because we do not hold the writer lease (`lease.ts`). */
   heldBack: number;
+  /** Writes a supplier refused because another instance wrote at a newer epoch (`lease.ts`). */
+  superseded: number;
 }
 
 /** The whole state of a customer node. */
@@ -586,6 +588,7 @@ export function customerState(config: CustomerConfig): CustomerState {
       contractsRenewed: 0,
       auditsMissed: 0,
       heldBack: 0,
+      superseded: 0,
     },
     lease: config.lease === undefined ? null : leaseState(config.lease),
   };

@@ -66,6 +66,8 @@ import type { Message } from "../../core/protocol/mod.ts";
 import type { StorageJobResult } from "../../core/storage.ts";
 import {
   backupDeadlineMs,
+  DIVERGED,
+  failBackups,
   onSealed,
   onSourceRead,
   onStoreReply,
@@ -103,7 +105,15 @@ import {
   rebuildGathered,
   scanForRepairs,
 } from "./repair.ts";
-import { isWriter, leaseDeadlineMs, onLeaseReply, pumpLease } from "./lease.ts";
+import {
+  epochToKeep,
+  isDiverged,
+  isWriter,
+  leaseDeadlineMs,
+  onLeaseReply,
+  onNewerEpoch,
+  pumpLease,
+} from "./lease.ts";
 import { expiredRequests, firstRequestDeadline, takeRequest } from "./requests.ts";
 import {
   onFamilyFetched,
@@ -119,7 +129,14 @@ import {
   pumpRecovery,
 } from "./recover.ts";
 import { onSweepList, pumpSweep } from "./sweep.ts";
-import { flush, onRecordList, onRecordRead, onRecordWritten, startLoad } from "./persist.ts";
+import {
+  familyRecorded,
+  flush,
+  onRecordList,
+  onRecordRead,
+  onRecordWritten,
+  startLoad,
+} from "./persist.ts";
 import { onOpened, openGathered, pumpRestore, queueRestore } from "./restore.ts";
 import { type CustomerState, invariants, type PendingRequest } from "./state.ts";
 
@@ -196,10 +213,12 @@ function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
   pumpManifests(s, ctx, out);
   if (!writer) {
     // Standing by (`lease.ts`): restores read, nothing is written, hired, fired or removed.
+    if (isDiverged(s)) failBackups(s, out, DIVERGED);
     pumpRestore(s, ctx, out);
     flush(s, ctx, out);
     return;
   }
+  if (epochToKeep(s)) familyRecorded(s);
   hire(s, ctx, out);
   startBackup(s, ctx, out);
   pumpBackup(s, ctx, out);
@@ -338,6 +357,7 @@ function onMessage(
     // An unpinned position (a record of the format before keys) is pinned by its probe answer.
     if (position.key === null && fromKey !== null) pinOnProbe(s, out, p.position, fromKey);
     markSeen(s, p.position, ctx.nowMs);
+    if (m.epoch > 0) onNewerEpoch(s, out, from, m.epoch);
     if (!m.contract) onContractLost(s, ctx, out, p.position);
     return;
   }
@@ -358,7 +378,47 @@ function onMessage(
     return onLeaseReply(s, ctx, out, m);
   }
   if (m.type === "remove_reply") return;
+  if (m.type === "superseded") return onSupersededWrite(s, ctx, out, p, from, m.epoch);
   s.counters.unexpected++;
+}
+
+/**
+ * A supplier refused a write of ours (`p`) because it has seen this identity at a higher writer
+ * epoch: the write is not done, nobody is blamed for it, and the report counts towards our
+ * stopping (`lease.ts`, {@link onNewerEpoch}).
+ */
+function onSupersededWrite(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  p: PendingRequest["purpose"],
+  from: string,
+  epoch: number,
+): void {
+  switch (p.kind) {
+    case "store":
+      p.block.storing[p.position] = 0;
+      if (p.repair !== null) onRepairStore(s, p.repair, false, 0);
+      // Asked again after the usual wait, not at once (or it would be asked in a loop).
+      markSilent(s, p.position, ctx.nowMs);
+      break;
+    case "contract": {
+      const position = s.positions[p.position];
+      if (p.renew && position.supplier === from) position.renewing = false;
+      if (!p.renew && position.state === "hiring" && position.candidate === from) {
+        position.candidate = null;
+        position.state = "empty";
+      }
+      break;
+    }
+    case "cancel":
+    case "remove":
+      break;
+    default:
+      s.counters.unexpected++;
+      return;
+  }
+  onNewerEpoch(s, out, from, epoch);
 }
 
 function onFetched(

@@ -227,14 +227,19 @@ export class Driver {
 
   /** A contract of `quotaBytes` for `customer`, which must be accepted. */
   contract(customer: NodeId, quotaBytes: number): void {
-    const reply = this.ask(customer, { type: "contract_request", requestId: 1, quotaBytes });
+    const reply = this.ask(customer, {
+      type: "contract_request",
+      requestId: 1,
+      epoch: 0,
+      quotaBytes,
+    });
     assert.ok(reply.type === "contract_reply" && reply.outcome === "accepted", "contract");
   }
 
   /** Stores a fragment of `size` bytes under `key`; returns the outcome and the data. */
   store(customer: NodeId, key: string, size: number, seed = 1) {
     const { data, hash } = fragment(size, seed);
-    const reply = this.ask(customer, { type: "store", requestId: 2, key, hash, data });
+    const reply = this.ask(customer, { type: "store", requestId: 2, epoch: 0, key, hash, data });
     assert.equal(reply.type, "store_reply");
     return { outcome: (reply as { outcome: string }).outcome, data };
   }

@@ -22,12 +22,12 @@ function attacks(keys: string[], capacityBytes: number): Message[] {
     { type: "list", requestId: 1, prefix: "", after: "" },
     { type: "fetch", requestId: 2, key: keys[0] },
     { type: "audit", requestId: 3, key: keys[0], leafIndex: 0, leafBytes: 1024 },
-    { type: "remove", requestId: 4, keys },
-    { type: "store", requestId: 5, key: keys[1], hash: sha256(garbage), data: garbage },
-    { type: "probe", requestId: 6 },
-    { type: "contract_request", requestId: 7, quotaBytes: capacityBytes },
-    { type: "contract_request", requestId: 8, quotaBytes: 0 },
-    { type: "contract_cancel", requestId: 9 },
+    { type: "remove", requestId: 4, epoch: 0, keys },
+    { type: "store", requestId: 5, epoch: 0, key: keys[1], hash: sha256(garbage), data: garbage },
+    { type: "probe", requestId: 6, epoch: 0 },
+    { type: "contract_request", requestId: 7, epoch: 0, quotaBytes: capacityBytes },
+    { type: "contract_request", requestId: 8, epoch: 0, quotaBytes: 0 },
+    { type: "contract_cancel", requestId: 9, epoch: 0 },
   ];
 }
 
@@ -86,15 +86,18 @@ Deno.test("auth: a fresh key under a customer's name is refused all, changes not
     assert.equal(got.outcome, "found");
     assert.deepEqual(got.data, data);
   }
-  const probe = as(d.ask("alice", { type: "probe", requestId: 12 }), "probe_reply");
+  const probe = as(d.ask("alice", { type: "probe", requestId: 12, epoch: 0 }), "probe_reply");
   assert.deepEqual([probe.contract, probe.quotaBytes], [true, 500_000]);
 });
 
 Deno.test("auth: a contract asked under a new key is refused while one is being written", () => {
   const d = new Driver();
   d.holdIo = true;
-  assert.deepEqual(d.from("alice", { type: "contract_request", requestId: 1, quotaBytes: 10 }), []);
-  const m: Message = { type: "contract_request", requestId: 2, quotaBytes: 900_000 };
+  assert.deepEqual(
+    d.from("alice", { type: "contract_request", requestId: 1, epoch: 0, quotaBytes: 10 }),
+    [],
+  );
+  const m: Message = { type: "contract_request", requestId: 2, epoch: 0, quotaBytes: 900_000 };
   assert.deepEqual(d.from("alice", m, MALLORY), []);
   assert.equal(d.counter("auth.wrong_key"), 1);
   d.release();
@@ -105,14 +108,18 @@ Deno.test("auth: a contract asked under a new key is refused while one is being 
   d.holdIo = false;
   const fresh = d.from("carol", m, MALLORY);
   assert.equal(as(fresh[0], "contract_reply").outcome, "accepted");
-  assert.deepEqual(d.from("carol", { type: "probe", requestId: 3 }), [], "then only that key");
+  assert.deepEqual(
+    d.from("carol", { type: "probe", requestId: 3, epoch: 0 }),
+    [],
+    "then only that key",
+  );
 });
 
 Deno.test("auth: customer requests without a key, ID-server answers with one: refused", () => {
   const d = new Driver();
   // Nobody holds "carol": still, a link without a key speaks for nobody.
-  assert.deepEqual(d.from("carol", { type: "probe", requestId: 1 }, null), []);
-  const request: Message = { type: "contract_request", requestId: 2, quotaBytes: 1 };
+  assert.deepEqual(d.from("carol", { type: "probe", requestId: 1, epoch: 0 }, null), []);
+  const request: Message = { type: "contract_request", requestId: 2, epoch: 0, quotaBytes: 1 };
   assert.deepEqual(d.from("carol", request, null), []);
   assert.equal(d.state.customers.size, 0);
   assert.deepEqual(d.from("carol", request, new Uint8Array(5)), [], "not an Ed25519 key");
@@ -135,6 +142,6 @@ Deno.test("auth: customer requests without a key, ID-server answers with one: re
   // Keys matter, not the bytes of a fragment: a customer's own key is served.
   d.contract("alice", 10_000);
   const { data, hash } = fragment(10, 1);
-  const reply = d.ask("alice", { type: "store", requestId: 3, key: "k", hash, data });
+  const reply = d.ask("alice", { type: "store", requestId: 3, epoch: 0, key: "k", hash, data });
   assert.equal(as(reply, "store_reply").outcome, "stored");
 });

@@ -71,6 +71,7 @@ export function onContractRequest(
     }
     if (m.quotaBytes > freeBytes(state)) return answer(state, from, m.requestId, "no_space", 0);
     const fresh = customerRecord("pending", ctx.nowMs, fromKey, ctx.nowMs);
+    fresh.epoch = m.epoch;
     state.customers.set(from, fresh);
     // A name whose contract lapsed lately gets one again, but holding no space until it stores.
     const reserve = !lapsedLately(state, from, ctx.nowMs);
@@ -106,8 +107,9 @@ function writeContract(
     c.pendingQuota = { bytes: quotaBytes, ioId, requestId, reserve, renewedMs };
   });
   assert(c.key !== null, "a contract written without a key");
-  const { sinceMs, key } = c;
-  const data = encodeContract({ customer, quotaBytes, sinceMs, key, renewedMs });
+  const { sinceMs, key, epoch } = c;
+  const data = encodeContract({ customer, quotaBytes, sinceMs, key, renewedMs, epoch });
+  c.epochStored = epoch;
   const effect = issue(state, { op: "contract_write", customer }, {
     op: "write",
     key: contractKey(customer),
@@ -129,6 +131,7 @@ export function finishContractWrite(
   assert(c !== undefined && pending != null, `contract write for ${customer} without a request`);
   const { requestId } = pending;
   if (!result.ok) {
+    c.epochStored = -1; // the disk may hold an older epoch: written again when next due
     recharge(state, c, () => c.pendingQuota = null);
     if (c.status === "pending") {
       state.customers.delete(customer);

@@ -53,7 +53,7 @@ import {
   SUPPLIER_RESERVATION_MS,
 } from "../../core/limits.ts";
 import type { Message } from "../../core/protocol/mod.ts";
-import { ioRoom, issue, type Out, trace } from "./_effects.ts";
+import { ioRoom, issue, type Out, send, trace } from "./_effects.ts";
 import { abandonRemovals, addTask, taskRoom } from "./deletes.ts";
 import { contractKey, encodeContract } from "./records.ts";
 import { armDeadline, armTimer, liveRecord, popTimer } from "./_timers.ts";
@@ -112,6 +112,50 @@ export function refuseAuth(
   return [trace("auth.refused", { from, type: m.type, why })];
 }
 
+/** The writer epoch a state-changing customer message carries; `null` for the others. */
+export function epochOf(m: Message): number | null {
+  switch (m.type) {
+    case "contract_request":
+    case "contract_cancel":
+    case "store":
+    case "remove":
+    case "probe":
+      return m.epoch;
+    default:
+      return null;
+  }
+}
+
+/**
+ * The writer fence (`core/protocol/storage.ts`) for an authenticated message `m` from `from`,
+ * whose record is `c`: a state-changing request below the highest epoch seen is answered
+ * `superseded` with that epoch and changes nothing else (not even the lease); a higher one
+ * (a probe's too) raises the epoch, which the record keeps from its next rewrite on. A probe
+ * is never refused: its answer carries the epoch. `null`: let it through.
+ */
+export function fence(
+  state: SupplierState,
+  from: NodeId,
+  c: CustomerRecord,
+  m: Message,
+): Out | null {
+  const epoch = epochOf(m);
+  if (epoch === null || !("requestId" in m)) return null;
+  if (epoch < c.epoch && m.type !== "probe") {
+    count(state, "fence.superseded");
+    const detail = { customer: from, type: m.type, epoch, current: c.epoch };
+    return [
+      send(from, { type: "superseded", requestId: m.requestId, epoch: c.epoch }),
+      trace("supplier.superseded", detail),
+    ];
+  }
+  if (epoch > c.epoch) {
+    c.epoch = epoch;
+    count(state, "fence.raised");
+  }
+  return null;
+}
+
 /**
  * An authenticated customer request `m` from `from`, whose record is `c`: renews the contract,
  * and pins the key of an unpinned (old-format) record. Returns the trace of a pin.
@@ -133,19 +177,21 @@ export function admit(
 }
 
 /**
- * Writes `from`'s record again if the disk lacks its pinned key or its renewal there is a day
- * old, unless another write of the record is in flight or the budget is spent (a later request
- * tries again).
+ * Writes `from`'s record again if the disk lacks its pinned key or its raised writer epoch, or
+ * its renewal there is a day old, unless another write of the record is in flight or the budget
+ * is spent (a later request, or the end of that write, tries again).
  */
 export function rewriteIfDue(state: SupplierState, from: NodeId, ctx: StepContext): Out {
   const c = state.customers.get(from);
   if (c?.status !== "active" || c.key === null || state.phase !== "ready") {
     return [];
   }
-  if (c.keyStored && ctx.nowMs - c.renewedStoredMs < SUPPLIER_RENEWAL_PERSIST_MS) return [];
+  const renewalDue = ctx.nowMs - c.renewedStoredMs >= SUPPLIER_RENEWAL_PERSIST_MS;
+  if (c.keyStored && c.epochStored === c.epoch && !renewalDue) return [];
   if (c.rewriting || c.pendingQuota !== null || !ioRoom(state)) return [];
   c.rewriting = true;
-  const renewedMs = c.renewedMs;
+  const { renewedMs, epoch } = c;
+  c.epochStored = epoch;
   count(state, "contract.rewrite");
   const data = encodeContract({
     customer: from,
@@ -153,8 +199,9 @@ export function rewriteIfDue(state: SupplierState, from: NodeId, ctx: StepContex
     sinceMs: c.sinceMs,
     key: c.key,
     renewedMs,
+    epoch,
   });
-  return [issue(state, { op: "contract_rewrite", customer: from, renewedMs }, {
+  return [issue(state, { op: "contract_rewrite", customer: from, renewedMs, epoch }, {
     op: "write",
     key: contractKey(from),
     data,
@@ -172,6 +219,7 @@ export function finishRewrite(
   assert(c !== undefined && c.rewriting, `rewrite of ${customer} without a record`);
   c.rewriting = false;
   if (!result.ok) {
+    c.epochStored = -1; // the disk may hold an older epoch: a later request writes it again
     count(state, "contract.rewrite_failed");
     return [trace("supplier.contract_write_failed", { customer, error: result.error })];
   }

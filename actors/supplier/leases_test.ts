@@ -33,11 +33,14 @@ function status(d: Driver): SupplierStatus {
 }
 
 function request(d: Driver, who: NodeId, quotaBytes: number) {
-  return as(d.ask(who, { type: "contract_request", requestId: 1, quotaBytes }), "contract_reply");
+  return as(
+    d.ask(who, { type: "contract_request", requestId: 1, epoch: 0, quotaBytes }),
+    "contract_reply",
+  );
 }
 
 function probe(d: Driver, who: NodeId) {
-  return as(d.ask(who, { type: "probe", requestId: 2 }), "probe_reply");
+  return as(d.ask(who, { type: "probe", requestId: 2, epoch: 0 }), "probe_reply");
 }
 
 /** Counts the writes of blob `key` the supplier issues from now on. */
@@ -86,7 +89,7 @@ Deno.test("reservation: a name that reserves everything and stores nothing lapse
   assert.equal(status(d).freeBytes, 1_000_000);
   assert.equal(request(d, "alice", 900_000).outcome, "accepted");
   const { data, hash } = fragment(200_000, 1);
-  const refused = d.ask("squat", { type: "store", requestId: 3, key: "k", hash, data });
+  const refused = d.ask("squat", { type: "store", requestId: 3, epoch: 0, key: "k", hash, data });
   assert.equal(as(refused, "store_reply").outcome, "no_space", "beyond the free capacity");
   d.advance(SUPPLIER_RESERVATION_MS);
   assert.equal(d.state.customers.has("alice"), false, "alice stored nothing either");
@@ -149,7 +152,12 @@ Deno.test("reservation: the supplier's offer at the ID server comes back when it
     return as(m, "offer_query_reply").offers.map((o) => o.freeBytes);
   };
   assert.deepEqual(offers(), [capacityBytes]);
-  const m = net.ask("bob", { type: "contract_request", requestId: 0, quotaBytes: capacityBytes });
+  const m = net.ask("bob", {
+    type: "contract_request",
+    requestId: 0,
+    epoch: 0,
+    quotaBytes: capacityBytes,
+  });
   assert.equal(as(m, "contract_reply").outcome, "accepted");
   assert.deepEqual(offers(), [], "the supplier vanished from the offers");
   net.run(SUPPLIER_RESERVATION_MS);
@@ -207,8 +215,8 @@ Deno.test("lease: every kind of request renews it; a refused one does not", () =
     { type: "list", requestId: 1, prefix: "", after: "" },
     { type: "fetch", requestId: 1, key: "k" },
     { type: "audit", requestId: 1, key: "k", leafIndex: 0, leafBytes: 64 },
-    { type: "remove", requestId: 1, keys: ["nope"] },
-    { type: "contract_request", requestId: 1, quotaBytes: 100_000 },
+    { type: "remove", requestId: 1, epoch: 0, keys: ["nope"] },
+    { type: "contract_request", requestId: 1, epoch: 0, quotaBytes: 100_000 },
   ];
   for (const m of renewals) {
     d.advance(SUPPLIER_CONTRACT_LEASE_MS - DAY_MS);
@@ -216,7 +224,7 @@ Deno.test("lease: every kind of request renews it; a refused one does not", () =
     assert.equal(d.state.customers.get("alice")?.renewedMs, d.nowMs, m.type);
   }
   d.advance(SUPPLIER_CONTRACT_LEASE_MS - DAY_MS);
-  d.from("alice", { type: "probe", requestId: 1 }, keyOf("mallory"));
+  d.from("alice", { type: "probe", requestId: 1, epoch: 0 }, keyOf("mallory"));
   d.advance(DAY_MS);
   assert.equal(d.state.customers.has("alice"), false, "expired: the impostor renewed nothing");
 });
@@ -279,7 +287,7 @@ Deno.test("restart: a record of the format before keys is pinned once, losing no
   assert.equal(d.counter("load.unpinned"), 1);
   const writes = countWrites(d, "contract/alice");
   // A keyless link pins nothing; the first authenticated request pins its key.
-  assert.deepEqual(d.from("alice", { type: "probe", requestId: 1 }, null), []);
+  assert.deepEqual(d.from("alice", { type: "probe", requestId: 1, epoch: 0 }, null), []);
   assert.equal(d.state.customers.get("alice")!.key, null);
   const got = as(d.ask("alice", { type: "fetch", requestId: 2, key: "v/0" }), "fetch_reply");
   assert.deepEqual(got.data, data);
@@ -289,7 +297,10 @@ Deno.test("restart: a record of the format before keys is pinned once, losing no
   assert.ok(bytesEqual(record.key!, keyOf("alice")));
   assert.deepEqual([record.quotaBytes, record.sinceMs], [9000, 5]);
   // Once pinned, only that key; no second pin, no second write.
-  assert.deepEqual(d.from("alice", { type: "probe", requestId: 3 }, keyOf("mallory")), []);
+  assert.deepEqual(
+    d.from("alice", { type: "probe", requestId: 3, epoch: 0 }, keyOf("mallory")),
+    [],
+  );
   assert.equal(probe(d, "alice").contract, true);
   assert.equal(d.traces.filter((t) => t === "key.pinned").length, 1);
   assert.equal(writes(), 1);
@@ -297,5 +308,8 @@ Deno.test("restart: a record of the format before keys is pinned once, losing no
   const again = new Driver({}, d.disk);
   assert.ok(bytesEqual(again.state.customers.get("alice")!.key!, keyOf("alice")));
   assert.equal(again.counter("load.unpinned"), 0);
-  assert.deepEqual(again.from("alice", { type: "probe", requestId: 4 }, keyOf("mallory")), []);
+  assert.deepEqual(
+    again.from("alice", { type: "probe", requestId: 4, epoch: 0 }, keyOf("mallory")),
+    [],
+  );
 });

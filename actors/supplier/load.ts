@@ -125,6 +125,7 @@ function loadContract(state: SupplierState, key: string, result: BlobResult, now
   const c = customerRecord("active", record.sinceMs, record.key, renewedMs);
   c.keyStored = record.key !== null;
   c.renewedStoredMs = record.renewedMs ?? 0;
+  c.epoch = c.epochStored = record.epoch;
   if (record.key === null) count(state, "load.unpinned");
   recharge(state, c, () => c.quotaBytes = record.quotaBytes); // no window: charged nothing yet
   state.customers.set(record.customer, c);

@@ -43,6 +43,7 @@ export {
   type ContractRecord,
   decodeContract,
   encodeContract,
+  encodeKeyedContract,
   encodeLegacyContract,
   FRAGMENT_PREFIX,
   fragmentBlobKey,

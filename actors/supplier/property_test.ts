@@ -115,13 +115,13 @@ function impostorMessage(n: number, size: number): Message {
   const { data, hash } = fragment(size % 900, size);
   const key = KEYS[size % KEYS.length];
   const messages: Message[] = [
-    { type: "contract_request", requestId: 90, quotaBytes: size },
-    { type: "contract_cancel", requestId: 91 },
-    { type: "store", requestId: 92, key, hash, data },
+    { type: "contract_request", requestId: 90, epoch: 0, quotaBytes: size },
+    { type: "contract_cancel", requestId: 91, epoch: 0 },
+    { type: "store", requestId: 92, epoch: 0, key, hash, data },
     { type: "fetch", requestId: 93, key },
     { type: "audit", requestId: 94, key, leafIndex: 0, leafBytes: 64 },
-    { type: "remove", requestId: 95, keys: KEYS },
-    { type: "probe", requestId: 96 },
+    { type: "remove", requestId: 95, epoch: 0, keys: KEYS },
+    { type: "probe", requestId: 96, epoch: 0 },
     { type: "list", requestId: 97, prefix: "", after: "" },
   ];
   return messages[n];
@@ -156,28 +156,28 @@ function apply(d: Driver, op: Op, pick: Random, sent: Sent): void {
   let message: Message;
   switch (op.t) {
     case "contract":
-      message = { type: "contract_request", requestId: 1, quotaBytes: op.quota };
+      message = { type: "contract_request", requestId: 1, epoch: 0, quotaBytes: op.quota };
       break;
     case "store": {
       const { data, hash } = fragment(op.size, op.seed);
       const id = `${from}:${KEYS[op.key]}`;
       if (!sent.has(id)) sent.set(id, new Set());
       sent.get(id)!.add(toHex(hash));
-      message = { type: "store", requestId: 2, key: KEYS[op.key], hash, data };
+      message = { type: "store", requestId: 2, epoch: 0, key: KEYS[op.key], hash, data };
       if (op.bad) message.hash = sha256(new Uint8Array([op.seed]));
       break;
     }
     case "remove":
-      message = { type: "remove", requestId: 3, keys: op.keys.map((k) => KEYS[k]) };
+      message = { type: "remove", requestId: 3, epoch: 0, keys: op.keys.map((k) => KEYS[k]) };
       break;
     case "cancel":
-      message = { type: "contract_cancel", requestId: 4 };
+      message = { type: "contract_cancel", requestId: 4, epoch: 0 };
       break;
     case "fetch":
       message = { type: "fetch", requestId: 5, key: KEYS[op.key] };
       break;
     case "probe":
-      message = { type: "probe", requestId: 6 };
+      message = { type: "probe", requestId: 6, epoch: 0 };
       break;
   }
   d.from(from, message);

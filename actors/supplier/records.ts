@@ -2,9 +2,11 @@
  * What a supplier keeps on its disk: blob keys and the contract record.
  *
  * - `contract/<customer>`: the customer's contract ({@link encodeContract}): its quota, the key
- *   it was granted to, and its last renewal written. Written before the contract is granted,
- *   again when the quota changes or a renewal is due to be kept (about daily), deleted first
- *   when the contract ends. Format 2; format 1 (before keys) is still read, as unpinned.
+ *   it was granted to, its last renewal written and the highest writer epoch seen from it (the
+ *   fence of `core/protocol/storage.ts`). Written before the contract is granted, again when the
+ *   quota changes, the epoch rises or a renewal is due to be kept (about daily), deleted first
+ *   when the contract ends. Format 3; format 2 (before epochs) is read with epoch 0 and format 1
+ *   (before keys) as unpinned.
  * - `frag/<customer>/<key>`: one fragment's bytes, as the customer sent them.
  *
  * Customer names are node names (no `/`) and fragment keys have no dots, so a blob key maps back
@@ -30,8 +32,10 @@ export const FRAGMENT_PREFIX = "frag/";
 
 /** Leading bytes of every contract record: `"BDCT"`, then one byte of format version. */
 const CONTRACT_TAG = [0x42, 0x44, 0x43, 0x54];
-/** Leading bytes of a contract record in the current format (2: with the customer's key). */
-export const CONTRACT_MAGIC: Uint8Array<ArrayBuffer> = Uint8Array.from([...CONTRACT_TAG, 2]);
+/** Leading bytes of a contract record in the current format (3: with the writer epoch). */
+export const CONTRACT_MAGIC: Uint8Array<ArrayBuffer> = Uint8Array.from([...CONTRACT_TAG, 3]);
+/** Leading bytes of a record of the format before epochs (2), which is still read. */
+const KEYED_MAGIC: Uint8Array<ArrayBuffer> = Uint8Array.from([...CONTRACT_TAG, 2]);
 /** Leading bytes of a record of the format before keys (1), which is still read. */
 const LEGACY_MAGIC: Uint8Array<ArrayBuffer> = Uint8Array.from([...CONTRACT_TAG, 1]);
 
@@ -41,18 +45,21 @@ const legacyCodec = struct({
   sinceMs: uint,
 });
 
-const contractCodec = struct({
+const keyedFields = {
   customer: string(NODE_ID_BYTES_MAX),
   quotaBytes: uint,
   sinceMs: uint,
   key: fixedBytes(PUBLIC_KEY_BYTES),
   renewedMs: uint,
-});
+};
+const keyedCodec = struct(keyedFields);
+const contractCodec = struct({ ...keyedFields, epoch: uint });
 
 /**
  * A storage contract as the supplier keeps it. `key` is the customer's Ed25519 key, pinned when
  * the contract was granted; `renewedMs` the last renewal written (renewals in between live in
- * memory). A record of the format before keys decodes with both `null`.
+ * memory); `epoch` the highest writer epoch the customer's requests carried (0 in a record of
+ * the format before epochs). A record of the format before keys decodes with both `null`.
  */
 export interface ContractRecord {
   customer: NodeId;
@@ -60,6 +67,7 @@ export interface ContractRecord {
   sinceMs: number;
   key: Uint8Array | null;
   renewedMs: number | null;
+  epoch: number;
 }
 
 /** The blob key of `customer`'s contract. */
@@ -94,14 +102,21 @@ function framed(magic: Uint8Array, body: Uint8Array): Uint8Array<ArrayBuffer> {
  * for a record without a key or a renewal time: only the format before keys lacked them.
  */
 export function encodeContract(record: ContractRecord): Uint8Array<ArrayBuffer> {
-  const { customer, quotaBytes, sinceMs, key, renewedMs } = record;
+  const { customer, quotaBytes, sinceMs, key, renewedMs, epoch } = record;
   if (key === null || renewedMs === null) {
     throw new RangeError("a contract record needs the customer's key and a renewal time");
   }
   return framed(
     CONTRACT_MAGIC,
-    encode(contractCodec, { customer, quotaBytes, sinceMs, key, renewedMs }),
+    encode(contractCodec, { customer, quotaBytes, sinceMs, key, renewedMs, epoch }),
   );
+}
+
+/** A record in the format before epochs (2): what suppliers wrote before fencing; for tests. */
+export function encodeKeyedContract(record: ContractRecord): Uint8Array<ArrayBuffer> {
+  const { customer, quotaBytes, sinceMs, key, renewedMs } = record;
+  if (key === null || renewedMs === null) throw new RangeError("a keyed record needs its key");
+  return framed(KEYED_MAGIC, encode(keyedCodec, { customer, quotaBytes, sinceMs, key, renewedMs }));
 }
 
 /**
@@ -125,10 +140,14 @@ export function decodeContract(blobKey: string, bytes: Uint8Array): ContractReco
     const decoded = tryDecode(contractCodec, bytes.subarray(n));
     if (!decoded.ok) return null;
     record = decoded.value;
+  } else if (bytesEqual(head, KEYED_MAGIC)) {
+    const decoded = tryDecode(keyedCodec, bytes.subarray(n));
+    if (!decoded.ok) return null;
+    record = { ...decoded.value, epoch: 0 };
   } else if (bytesEqual(head, LEGACY_MAGIC)) {
     const decoded = tryDecode(legacyCodec, bytes.subarray(n));
     if (!decoded.ok) return null;
-    record = { ...decoded.value, key: null, renewedMs: null };
+    record = { ...decoded.value, key: null, renewedMs: null, epoch: 0 };
   } else {
     return null;
   }

@@ -18,13 +18,13 @@ function as<T extends Message["type"]>(m: Message, type: T): MessageOf<T> {
 
 function contract(net: Net, client: string, quotaBytes: number) {
   return as(
-    net.ask(client, { type: "contract_request", requestId: 0, quotaBytes }),
+    net.ask(client, { type: "contract_request", requestId: 0, epoch: 0, quotaBytes }),
     "contract_reply",
   );
 }
 
 function store(net: Net, client: string, key: string, data: Uint8Array, hash = sha256(data)) {
-  const m = net.ask(client, { type: "store", requestId: 0, key, hash, data });
+  const m = net.ask(client, { type: "store", requestId: 0, epoch: 0, key, hash, data });
   return as(m, "store_reply").outcome;
 }
 
@@ -117,7 +117,7 @@ Deno.test("supplier: fragments go back byte for byte, to their owner only", () =
   assert.equal(audit(net, "bob", "v1/0/0/3", 0, 1024).outcome, "not_found");
   const list = net.ask("bob", { type: "list", requestId: 0, prefix: "", after: "" });
   assert.deepEqual(as(list, "list_reply").keys, []);
-  const removed = net.ask("bob", { type: "remove", requestId: 0, keys: ["v1/0/0/3"] });
+  const removed = net.ask("bob", { type: "remove", requestId: 0, epoch: 0, keys: ["v1/0/0/3"] });
   assert.equal(as(removed, "remove_reply").removed, 0);
   for (const client of ["bob", "carol"]) {
     for (const m of net.received(client)) {
@@ -143,12 +143,17 @@ Deno.test("supplier: every store refusal, and the quota", () => {
   // Replacing a fragment counts only the difference.
   assert.equal(store(net, "alice", "k1", fragment(30_000, 7).data), "stored");
   assert.equal(store(net, "alice", "k1", fragment(30_001, 7).data), "over_quota");
-  const removed = net.ask("alice", { type: "remove", requestId: 0, keys: ["k2", "nope"] });
+  const removed = net.ask("alice", {
+    type: "remove",
+    requestId: 0,
+    epoch: 0,
+    keys: ["k2", "nope"],
+  });
   assert.equal(as(removed, "remove_reply").removed, 1);
   assert.equal(store(net, "alice", "k3", fragment(20_000, 8).data), "stored");
   // The disk itself is fuller than the contracts say: its refusal reaches the customer.
   assert.equal(store(net, "bob", "big", fragment(20_000, 9).data), "no_space");
-  const probe = as(net.ask("alice", { type: "probe", requestId: 0 }), "probe_reply");
+  const probe = as(net.ask("alice", { type: "probe", requestId: 0, epoch: 0 }), "probe_reply");
   assert.deepEqual(
     { contract: probe.contract, usedBytes: probe.usedBytes, quotaBytes: probe.quotaBytes },
     { contract: true, usedBytes: 50_000, quotaBytes: 50_000 },
@@ -188,7 +193,7 @@ Deno.test("supplier: a cancelled contract leaves nothing on the disk", () => {
   for (let i = 0; i < 20; i++) store(net, "alice", `v/0/${i}/0`, fragment(5000, i).data);
   store(net, "bob", "v/0/0/0", fragment(5000, 99).data);
   assert.equal(net.blobs("frag/alice/").length, 20);
-  const reply = net.ask("alice", { type: "contract_cancel", requestId: 0 });
+  const reply = net.ask("alice", { type: "contract_cancel", requestId: 0, epoch: 0 });
   assert.equal(as(reply, "contract_cancel_reply").removed, 20);
   assert.deepEqual(net.blobs("frag/alice/"), []);
   assert.deepEqual(net.blobs("contract/"), ["contract/bob"]);
@@ -196,7 +201,7 @@ Deno.test("supplier: a cancelled contract leaves nothing on the disk", () => {
   assert.equal(net.state.chargedBytes, 100_000);
   assert.equal(fetch(net, "alice", "v/0/0/0").outcome, "no_contract");
   assert.equal(fetch(net, "bob", "v/0/0/0").outcome, "found");
-  const again = net.ask("alice", { type: "contract_cancel", requestId: 0 });
+  const again = net.ask("alice", { type: "contract_cancel", requestId: 0, epoch: 0 });
   assert.equal(as(again, "contract_cancel_reply").removed, 0);
   assert.equal(contract(net, "alice", 900_000).outcome, "accepted");
   const ended = net.notices.find((n) => n.notice.type === "contract_ended");
@@ -232,7 +237,7 @@ Deno.test("supplier: a fresh state over the old disk recovers every contract and
     const [who, key] = id.split(":");
     assert.deepEqual(fetch(net, who, key).data, data);
   }
-  const probe = as(net.ask("bob", { type: "probe", requestId: 0 }), "probe_reply");
+  const probe = as(net.ask("bob", { type: "probe", requestId: 0, epoch: 0 }), "probe_reply");
   assert.equal(probe.contract, true);
   assert.equal(probe.quotaBytes, 200_000);
   // It publishes and announces again on the way back.
@@ -318,14 +323,14 @@ Deno.test("supplier: on a faulty disk and while it comes and goes, it never fail
     const key = `v/${random.int(6)}`;
     const { data, hash } = fragment(random.int(20_000), i);
     const messages: Message[] = [
-      { type: "contract_request", requestId: i, quotaBytes: random.int(200_000) },
-      { type: "store", requestId: i, key, hash, data },
+      { type: "contract_request", requestId: i, epoch: 0, quotaBytes: random.int(200_000) },
+      { type: "store", requestId: i, epoch: 0, key, hash, data },
       { type: "fetch", requestId: i, key },
       { type: "audit", requestId: i, key, leafIndex: random.int(3), leafBytes: 4096 },
-      { type: "remove", requestId: i, keys: [key, `v/${random.int(6)}`] },
+      { type: "remove", requestId: i, epoch: 0, keys: [key, `v/${random.int(6)}`] },
       { type: "list", requestId: i, prefix: "v/", after: "" },
-      { type: "probe", requestId: i },
-      { type: "contract_cancel", requestId: i },
+      { type: "probe", requestId: i, epoch: 0 },
+      { type: "contract_cancel", requestId: i, epoch: 0 },
     ];
     const message = messages[random.int(random.chance(0.1) ? 8 : 7)];
     net.sim.command(net.clients.get(client)!, { to: "sup", message });

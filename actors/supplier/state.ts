@@ -163,7 +163,14 @@ export interface CustomerRecord {
   renewedMs: number;
   /** The renewal time the record on disk holds. */
   renewedStoredMs: number;
-  /** A rewrite of the record (a renewal or a pinned key to keep) is in flight. */
+  /**
+   * The highest writer epoch the customer's state-changing requests carried: one below it is
+   * answered `superseded` (the fence of `core/protocol/storage.ts`).
+   */
+  epoch: number;
+  /** The epoch the record on disk holds (or the write in flight will). */
+  epochStored: number;
+  /** A rewrite of the record (a renewal, a pinned key, a raised epoch to keep) is in flight. */
   rewriting: boolean;
   /** End of the reservation window, or `null` once it is over. */
   windowEndsMs: number | null;
@@ -199,7 +206,7 @@ export type PendingIo =
   | { op: "load_list"; what: "contracts" | "fragments" }
   | { op: "load_read"; key: string }
   | { op: "contract_write"; customer: NodeId }
-  | { op: "contract_rewrite"; customer: NodeId; renewedMs: number }
+  | { op: "contract_rewrite"; customer: NodeId; renewedMs: number; epoch: number }
   | {
     op: "store";
     customer: NodeId;
@@ -454,6 +461,8 @@ export function customerRecord(
     keyStored: false,
     renewedMs,
     renewedStoredMs: renewedMs,
+    epoch: 0,
+    epochStored: 0,
     rewriting: false,
     windowEndsMs: null,
     reserving: false,

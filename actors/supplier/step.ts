@@ -14,6 +14,10 @@
  *   blob operation completed: a contract only once its record is written, a store once its
  *   fragment is, a removal or cancellation once its deletes are. One write of a record at a
  *   time: a quota change, a rewrite (renewal or pinned key), a cancellation wait for each other.
+ * - Fence (`leases.ts`, `core/protocol/storage.ts`): `contract_request`, `contract_cancel`,
+ *   `store` and `remove` carry the customer instance's writer epoch. The record keeps the
+ *   highest seen (format 3); one below it is answered `superseded` and changes nothing, so an
+ *   instance that lost the writer lease to another machine cannot undo what the newer one wrote.
  * - Keys (`leases.ts`): a contract is pinned at hiring to the key of its request's link; every
  *   later customer message under that name is served only over that key. Refused before
  *   anything else, changing nothing, unanswered, counted (`auth.*`), traced once `auth.refused`:
@@ -67,6 +71,8 @@
  * | `probe`                  | `probe_reply`           | contract in force (false once lapsed or  |
  * |                          |                         | expired), used and quota bytes           |
  * | `list`                   | `list_reply`            | sorted keys after `after`, `more`        |
+ * | (any of the four above)  | `superseded`            | below the highest writer epoch seen: the |
+ * |                          |                         | request is not handled (fence)           |
  * | `identity_publish_reply` | (ID server's answer)    | published, retried, or told the operator |
  * | `offer_announce_reply`   | (ID server's answer)    | announced, retried, or told the operator |
  *
@@ -98,6 +104,7 @@ import { addTask, deleteDeadline, onDeleteDone, pumpDeletes, retryDeletes } from
 import {
   admit,
   customerRefusal,
+  fence,
   finishRewrite,
   graceLeases,
   isCustomerMessage,
@@ -238,6 +245,8 @@ function onMessage(
   const c = state.customers.get(from);
   const refusal = customerRefusal(c, fromKey);
   if (refusal !== null) return refuseAuth(state, from, m, refusal);
+  const fenced = c === undefined ? null : fence(state, from, c, m);
+  if (fenced !== null) return fenced;
   const pinned = c === undefined ? [] : admit(state, from, c, fromKey!, m, ctx);
   const out = handle(state, from, fromKey, m, ctx);
   const rewrite = c === undefined ? [] : rewriteIfDue(state, from, ctx);
@@ -293,9 +302,11 @@ function onIoDone(state: SupplierState, id: number, result: BlobResult, ctx: Ste
     }
     case "contract_write":
       out = finishContractWrite(state, io.customer, result, ctx);
+      if (result.ok) out.push(...rewriteIfDue(state, io.customer, ctx)); // epoch raised meanwhile
       break;
     case "contract_rewrite":
       out = finishRewrite(state, io.customer, io.renewedMs, result);
+      if (result.ok) out.push(...rewriteIfDue(state, io.customer, ctx)); // epoch raised meanwhile
       break;
     case "store":
       out = finishStore(state, id, io, result, ctx);

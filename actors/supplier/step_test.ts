@@ -18,7 +18,7 @@ function as<T extends Message["type"]>(m: Message, type: T): MessageOf<T> {
 
 function storeMessage(key: string, size = 10, seed = 1): Message {
   const { data, hash } = fragment(size, seed);
-  return { type: "store", requestId: 3, key, hash, data };
+  return { type: "store", requestId: 3, epoch: 0, key, hash, data };
 }
 
 function outcome(replies: Message[]): string | undefined {
@@ -39,10 +39,13 @@ Deno.test("step: answers busy while loading and stays silent where it cannot say
   assert.equal(outcome(d.from("alice", { type: "fetch", requestId: 1, key: "k" })), "busy");
   const audit: Message = { type: "audit", requestId: 1, key: "k", leafIndex: 0, leafBytes: 64 };
   assert.equal(outcome(d.from("alice", audit)), "busy");
-  assert.deepEqual(d.from("alice", { type: "contract_request", requestId: 1, quotaBytes: 1 }), []);
-  assert.deepEqual(d.from("alice", { type: "probe", requestId: 1 }), []);
-  assert.deepEqual(d.from("alice", { type: "contract_cancel", requestId: 1 }), []);
-  assert.deepEqual(d.from("alice", { type: "remove", requestId: 1, keys: ["k"] }), []);
+  assert.deepEqual(
+    d.from("alice", { type: "contract_request", requestId: 1, epoch: 0, quotaBytes: 1 }),
+    [],
+  );
+  assert.deepEqual(d.from("alice", { type: "probe", requestId: 1, epoch: 0 }), []);
+  assert.deepEqual(d.from("alice", { type: "contract_cancel", requestId: 1, epoch: 0 }), []);
+  assert.deepEqual(d.from("alice", { type: "remove", requestId: 1, epoch: 0, keys: ["k"] }), []);
   assert.deepEqual(d.from("alice", { type: "list", requestId: 1, prefix: "", after: "" }), []);
   assert.equal(d.counter("contract.starting"), 1);
   d.holdIo = false;
@@ -82,6 +85,7 @@ Deno.test("step: orphans and damaged contracts found at start are deleted, the r
     sinceMs: 0,
     key,
     renewedMs: 0,
+    epoch: 0,
   });
   blobs.set("contract/erin", misfiled);
   const d = new Driver({}, first.disk);
@@ -105,11 +109,11 @@ Deno.test("step: bytes beyond the capacity on disk are kept; nothing more is off
   assert.equal(d.state.customers.get("alice")!.quotaBytes, 8000);
   assert.equal(d.state.capacityBytes, 6000);
   assert.equal(d.counter("load.over_capacity"), 1);
-  const reply = d.ask("bob", { type: "contract_request", requestId: 1, quotaBytes: 1 });
+  const reply = d.ask("bob", { type: "contract_request", requestId: 1, epoch: 0, quotaBytes: 1 });
   assert.equal(as(reply, "contract_reply").outcome, "no_space");
   assert.equal(d.store("alice", "b", 1).outcome, "no_space", "her quota, but no room");
   // As bytes go, the capacity falls back to the configured one.
-  d.ask("alice", { type: "remove", requestId: 2, keys: ["a"] });
+  d.ask("alice", { type: "remove", requestId: 2, epoch: 0, keys: ["a"] });
   assert.equal(d.state.capacityBytes, 5000);
   assert.equal(d.store("alice", "b", 5000).outcome, "stored");
   assert.equal(d.store("alice", "c", 1).outcome, "no_space");
@@ -118,7 +122,7 @@ Deno.test("step: bytes beyond the capacity on disk are kept; nothing more is off
 Deno.test("step: a contract is granted only once written; a failed write grants nothing", () => {
   const d = new Driver();
   d.holdIo = true;
-  const request: Message = { type: "contract_request", requestId: 9, quotaBytes: 4000 };
+  const request: Message = { type: "contract_request", requestId: 9, epoch: 0, quotaBytes: 4000 };
   assert.deepEqual(d.from("alice", request), []);
   assert.equal(d.state.chargedBytes, 4000, "reserved while written");
   assert.deepEqual(d.from("alice", request), [], "a second request waits for the first");
@@ -151,7 +155,10 @@ Deno.test("step: busy when blob operations run out, the key is locked, or audits
   assert.deepEqual(d.from("alice", { type: "fetch", requestId: 1, key: "a" }), []);
   assert.equal(outcome(d.from("alice", storeMessage("k2"))), "busy", "blob operations");
   assert.equal(outcome(d.from("alice", { type: "fetch", requestId: 1, key: "a" })), "busy");
-  assert.deepEqual(d.from("alice", { type: "contract_request", requestId: 1, quotaBytes: 1 }), []);
+  assert.deepEqual(
+    d.from("alice", { type: "contract_request", requestId: 1, epoch: 0, quotaBytes: 1 }),
+    [],
+  );
   d.release();
   assert.equal(d.state.ops.size, 0);
   assert.equal(d.state.auditsInFlight, 0);
@@ -181,7 +188,7 @@ Deno.test("step: write errors reach the customer as io_error or no_space", () =>
     leafBytes: 64,
   });
   assert.equal(as(audited, "audit_reply").outcome, "io_error");
-  const removed = d.ask("alice", { type: "remove", requestId: 1, keys: ["j"] });
+  const removed = d.ask("alice", { type: "remove", requestId: 1, epoch: 0, keys: ["j"] });
   assert.equal(as(removed, "remove_reply").removed, 0);
   assert.equal(d.state.customers.get("alice")!.fragments.has("j"), true, "still on disk");
 });
@@ -190,7 +197,7 @@ Deno.test("step: table limits on fragments and customers are refused as values",
   const d = new Driver({ fragmentsPerCustomerMax: 2, fragmentsMax: 3, customersMax: 2 });
   d.contract("alice", 1000);
   d.contract("bob", 1000);
-  const third = d.ask("carol", { type: "contract_request", requestId: 1, quotaBytes: 1 });
+  const third = d.ask("carol", { type: "contract_request", requestId: 1, epoch: 0, quotaBytes: 1 });
   assert.equal(as(third, "contract_reply").outcome, "too_many_customers");
   assert.equal(d.store("alice", "a", 1).outcome, "stored");
   assert.equal(d.store("alice", "b", 1).outcome, "stored");
@@ -225,7 +232,7 @@ Deno.test("step: list pages through the sender's sorted keys under a prefix", ()
   assert.deepEqual(list("v1/", "v1/5").keys, v1.keys.filter((k) => k > "v1/5"));
   assert.deepEqual(list("v9", "").keys, []);
   // Stores and removals keep the sorted index fresh.
-  d.ask("alice", { type: "remove", requestId: 1, keys: ["v1/1"] });
+  d.ask("alice", { type: "remove", requestId: 1, epoch: 0, keys: ["v1/1"] });
   d.store("alice", "v1/zz", 1);
   assert.deepEqual(list("v1/", "v1/999").keys, ["v1/zz"]);
   assert.equal(list("v1/", "").keys.includes("v1/1"), false);
@@ -260,9 +267,14 @@ Deno.test("step: a store that finishes after a cancel is deleted with the rest",
   d.holdIo = true;
   d.from("alice", storeMessage("new", 50));
   d.from("alice", storeMessage("old", 60, 2));
-  assert.deepEqual(d.from("alice", { type: "contract_cancel", requestId: 4 }), []);
+  assert.deepEqual(d.from("alice", { type: "contract_cancel", requestId: 4, epoch: 0 }), []);
   assert.equal(outcome(d.from("alice", storeMessage("third"))), "no_contract");
-  const again = d.ask("alice", { type: "contract_request", requestId: 5, quotaBytes: 10 });
+  const again = d.ask("alice", {
+    type: "contract_request",
+    requestId: 5,
+    epoch: 0,
+    quotaBytes: 10,
+  });
   assert.equal(as(again, "contract_reply").outcome, "closing");
   d.release(Infinity, Random.stream(11));
   const reply = as(lastTo(d, "alice"), "contract_cancel_reply");
@@ -278,7 +290,7 @@ Deno.test("step: failed deletes of a cancellation are retried until the disk is 
   d.contract("alice", 10_000);
   for (let i = 0; i < 5; i++) d.store("alice", `k${i}`, 10, i);
   d.failure = 1;
-  assert.deepEqual(d.from("alice", { type: "contract_cancel", requestId: 1 }), []);
+  assert.deepEqual(d.from("alice", { type: "contract_cancel", requestId: 1, epoch: 0 }), []);
   assert.equal(d.counter("delete.io_error"), 1, "the contract first");
   d.advance(SUPPLIER_DEFAULTS.deleteRetryMs);
   assert.equal(d.counter("delete.io_error"), 2);
@@ -296,7 +308,10 @@ Deno.test("step: a removal skips keys being stored and answers when its deletes 
   d.store("alice", "b", 10);
   d.holdIo = true;
   d.from("alice", storeMessage("a", 20));
-  assert.deepEqual(d.from("alice", { type: "remove", requestId: 7, keys: ["a", "b", "b"] }), []);
+  assert.deepEqual(
+    d.from("alice", { type: "remove", requestId: 7, epoch: 0, keys: ["a", "b", "b"] }),
+    [],
+  );
   assert.equal(outcome(d.from("alice", storeMessage("b", 20))), "busy", "b is being removed");
   d.release(Infinity, Random.stream(5));
   const replies = d.sent.filter((s) => s.to === "alice").map((s) => s.message);

@@ -343,6 +343,7 @@ export function onProbe(state: SupplierState, from: NodeId, m: MessageOf<"probe"
     contract: c?.status === "active",
     usedBytes: c?.usedBytes ?? 0,
     quotaBytes: c?.quotaBytes ?? 0,
+    epoch: c?.epoch ?? 0,
   })];
 }
 

@@ -253,11 +253,11 @@ export class Impostors {
       case "list":
         return { type: "list", requestId, prefix: "", after: "" };
       case "contract_cancel":
-        return { type: "contract_cancel", requestId };
+        return { type: "contract_cancel", requestId, epoch: 0 };
       case "contract_request": {
         // Grab the whole disk, or shrink the contract to nothing.
         const capacity = (supplier.state as SupplierState).capacityBytes;
-        return { type: "contract_request", requestId, quotaBytes: rng.int(2) * capacity };
+        return { type: "contract_request", requestId, epoch: 0, quotaBytes: rng.int(2) * capacity };
       }
       default:
         break;
@@ -271,10 +271,10 @@ export class Impostors {
       case "audit":
         return { type: "audit", requestId, key, leafIndex: 0, leafBytes: AUDIT_LEAF_BYTES };
       case "remove":
-        return { type: "remove", requestId, keys: rng.shuffle(keys).slice(0, REMOVE_KEYS) };
+        return { type: "remove", requestId, epoch: 0, keys: rng.shuffle(keys).slice(0, REMOVE_KEYS) };
       case "store": {
         const data = rng.bytes(Math.max(1, record.fragments.get(key)!.size));
-        return { type: "store", requestId, key, hash: sha256(data), data };
+        return { type: "store", requestId, epoch: 0, key, hash: sha256(data), data };
       }
     }
     return null;
