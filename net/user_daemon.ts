@@ -576,9 +576,8 @@ export function writerLeaseLine(s: CustomerState, nowMs: number): string | null 
   if (l.otherSeen && s.phase === "ready") {
     const newer = l.superseded === null ? "" : `${l.superseded.suppliers} suppliers have seen ` +
       `this identity write at epoch ${l.superseded.epoch}, above this daemon's: `;
-    const head = newer + (who === ""
-      ? "another machine held the writer lease since this daemon started"
-      : who);
+    const head = newer +
+      (who === "" ? "another machine held the writer lease since this daemon started" : who);
     return `${head}; this home's catalogue may be out of date, so this daemon will not write: ` +
       "stop it, move its data directory aside and run `bitdust key import` to continue from " +
       "the network's catalogue";

@@ -127,7 +127,14 @@ Deno.test("bandwidth: a large message takes size / rate, and a queue forms behin
   const a = sim.addNode("a", recorder, recorderState());
   const b = sim.addNode("b", recorder, recorderState());
   const data = new Uint8Array(250_000);
-  const big: Message = { type: "store", requestId: 1, epoch: 0, key: "k", hash: new Uint8Array(32), data };
+  const big: Message = {
+    type: "store",
+    requestId: 1,
+    epoch: 0,
+    key: "k",
+    hash: new Uint8Array(32),
+    data,
+  };
   for (let i = 0; i < 3; i++) sim.command(a, { send: b.id, message: big });
   drive(sim);
   const times = b.state.received.map((r: { atMs: number }) => r.atMs);

@@ -127,7 +127,9 @@ async function attack(net: Net, supplier: string): Promise<void> {
     signingKey: decoded.doc.signingKey,
   });
   if (!result.ok) throw new Error(`handshake failed: ${result.reason}`);
-  const frame = result.session.seal(encode(messageCodec, { type: "probe", requestId: 1, epoch: 0 }).slice());
+  const frame = result.session.seal(
+    encode(messageCodec, { type: "probe", requestId: 1, epoch: 0 }).slice(),
+  );
   await writeAll(conn, frame);
   await writeAll(conn, frame);
   await readToEnd(conn);

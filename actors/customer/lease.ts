@@ -316,7 +316,7 @@ export function epochToKeep(s: CustomerState): boolean {
 export function leaseDeadlineMs(s: CustomerState): number | null {
   const l = s.lease;
   if (l === null) return null;
-  let t = l.round === null ? l.nextClaimAtMs : Infinity;
+  let t = l.round === null && !isDiverged(s) ? l.nextClaimAtMs : Infinity;
   if (l.writableFromMs > s.nowMs) t = Math.min(t, l.writableFromMs);
   if (l.held !== null) {
     const end = l.held.expiresMs - leaseMarginMs(l);

@@ -50,6 +50,11 @@ export interface SupplierStatus {
   contractsLapsed: number;
   /** Contracts ended because their customer did not renew them within the lease. */
   contractsExpired: number;
+  /**
+   * Writes refused `superseded`: from an instance of a customer below the writer epoch another
+   * instance of it wrote at (the fence of `core/protocol/storage.ts`).
+   */
+  writesSuperseded: number;
 }
 
 /** Why a contract ended. */

@@ -221,6 +221,7 @@ function onCommand(state: SupplierState, command: SupplierCommand): Out {
       keyRefusals: counter("auth.refused"),
       contractsLapsed: counter("contract.lapsed"),
       contractsExpired: counter("contract.expired"),
+      writesSuperseded: counter("fence.superseded"),
     },
   }];
 }

@@ -409,6 +409,7 @@ Deno.test("step: status reports the supplier's tables", () => {
     keyRefusals: 0,
     contractsLapsed: 0,
     contractsExpired: 0,
+    writesSuperseded: 0,
   });
 });
 

@@ -16,7 +16,8 @@
  * customer was silent for the lease); a start line (name, data directory, space lent, ID
  * servers, address); the same status line each minute in which it changed; and, when it stops,
  * one status line with its tables and what it refused: messages under a key that is not the one
- * pinned for their sender's name, contracts lapsed and expired.
+ * pinned for their sender's name, contracts lapsed and expired, writes refused because another
+ * instance of their customer had written at a newer writer epoch (`superseded`).
  *
  * @module
  */
@@ -139,7 +140,8 @@ export function statusLine(s: SupplierStatus): string {
   return `${s.customers} contracts, ${s.fragments} fragments, ${s.usedBytes} bytes stored, ` +
     `${s.chargedBytes} of ${s.capacityBytes} bytes taken, ${s.freeBytes} offered; ` +
     `refused ${s.keyRefusals} messages under a key not pinned for their name; ` +
-    `${s.contractsLapsed} contracts lapsed, ${s.contractsExpired} expired`;
+    `${s.contractsLapsed} contracts lapsed, ${s.contractsExpired} expired; ` +
+    `${s.writesSuperseded} writes refused as superseded`;
 }
 
 /** Starts the runtime; a failed listen on a kept address says where the address came from. */

@@ -23,12 +23,13 @@ Deno.test("supplier status line: tables, then every kind of refusal, by number",
     keyRefusals: 17,
     contractsLapsed: 2,
     contractsExpired: 5,
+    writesSuperseded: 3,
   };
   assert.equal(
     statusLine(s),
     "3 contracts, 40 fragments, 600 bytes stored, 700 of 1000 bytes taken, 300 offered; " +
       "refused 17 messages under a key not pinned for their name; " +
-      "2 contracts lapsed, 5 expired",
+      "2 contracts lapsed, 5 expired; 3 writes refused as superseded",
   );
 });
 
@@ -45,7 +46,7 @@ Deno.test("bitdust supplier prints its status and refusals when it stops", async
     assert.ok(line !== undefined, `no status line; stderr:\n${supplier.errors.join("\n")}`);
     assert.match(line, /0 contracts, 0 fragments, .* of 1048576 bytes taken, 1048576 offered/);
     assert.match(line, /refused 0 messages under a key not pinned for their name/);
-    assert.match(line, /0 contracts lapsed, 0 expired$/);
+    assert.match(line, /0 contracts lapsed, 0 expired; 0 writes refused as superseded$/);
   } finally {
     await ids.stop();
     await Deno.remove(dir, { recursive: true });

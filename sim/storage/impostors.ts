@@ -271,7 +271,12 @@ export class Impostors {
       case "audit":
         return { type: "audit", requestId, key, leafIndex: 0, leafBytes: AUDIT_LEAF_BYTES };
       case "remove":
-        return { type: "remove", requestId, epoch: 0, keys: rng.shuffle(keys).slice(0, REMOVE_KEYS) };
+        return {
+          type: "remove",
+          requestId,
+          epoch: 0,
+          keys: rng.shuffle(keys).slice(0, REMOVE_KEYS),
+        };
       case "store": {
         const data = rng.bytes(Math.max(1, record.fragments.get(key)!.size));
         return { type: "store", requestId, epoch: 0, key, hash: sha256(data), data };
