@@ -102,6 +102,7 @@ function fakeSupplier(
         requestId: m.value.requestId,
         contract: true,
         usedBytes: 0,
+        epoch: 0,
         quotaBytes: 1 << 30,
       }
       : m.value.type === "store"
@@ -149,6 +150,7 @@ Deno.test({
         requestId: 1,
         contract: true,
         usedBytes: 0,
+        epoch: 0,
         quotaBytes: 0,
       });
       for (const f of fakes) f.send("alice", hello.slice());

@@ -352,7 +352,7 @@ export class Impostors {
         const real = this.sim.node(r.to);
         const down = real === undefined || real.status !== "online";
         const quotaBytes = down ? s.options.quotaBytes : 0;
-        return { type: kind, requestId, contract: down, usedBytes: 0, quotaBytes };
+        return { type: kind, requestId, contract: down, usedBytes: 0, quotaBytes, epoch: 0 };
       }
       case "audit_reply": {
         if (p.kind !== "audit") break;
