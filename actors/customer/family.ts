@@ -335,11 +335,38 @@ export function onCancelled(s: CustomerState, supplier: NodeId): void {
 /** Probes every active supplier that has no probe pending. */
 export function probeAll(s: CustomerState, ctx: StepContext, out: E[]): void {
   s.positions.forEach((p, i) => {
-    if (p.state !== "active" || p.probePending) return;
-    if (request(s, ctx, out, p.supplier!, { type: "probe" }, { kind: "probe", position: i })) {
-      p.probePending = true;
-    }
+    if (p.state === "active" && !p.probePending) probe(s, ctx, out, i);
   });
+}
+
+/** Probes position `i`'s supplier; false when the request table is full. */
+function probe(s: CustomerState, ctx: StepContext, out: E[], i: number): boolean {
+  const p = s.positions[i];
+  if (!request(s, ctx, out, p.supplier!, { type: "probe" }, { kind: "probe", position: i })) {
+    return false;
+  }
+  p.probePending = true;
+  p.probedMs = ctx.nowMs;
+  return true;
+}
+
+/**
+ * Probes the active suppliers believed offline on old evidence, so that a restore about to fail
+ * because of them asks first: they may have come back since we last heard of them (with repair
+ * off probes are rare). Evidence is old unless a probe went unanswered for a probe interval
+ * (pending that long) or timed out within the last two intervals. Returns the positions judged
+ * on old evidence: each has a probe pending now (sent here, or just before).
+ */
+export function probeStaleOffline(s: CustomerState, ctx: StepContext, out: E[]): number[] {
+  const interval = s.options.probeIntervalMs;
+  const stale: number[] = [];
+  s.positions.forEach((p, i) => {
+    if (p.state !== "active" || p.online) return;
+    const age = ctx.nowMs - p.probedMs;
+    if (p.probePending ? age >= interval : age < 2 * interval) return; // fresh evidence
+    if (p.probePending || probe(s, ctx, out, i)) stale.push(i);
+  });
+  return stale;
 }
 
 /**
@@ -350,10 +377,7 @@ export function probeAll(s: CustomerState, ctx: StepContext, out: E[]): void {
 export function probeUnpinned(s: CustomerState, ctx: StepContext, out: E[]): void {
   s.positions.forEach((p, i) => {
     if (p.state !== "active" || p.key !== null || p.probePending) return;
-    if (ctx.nowMs < p.retryAtMs) return;
-    if (request(s, ctx, out, p.supplier!, { type: "probe" }, { kind: "probe", position: i })) {
-      p.probePending = true;
-    }
+    if (ctx.nowMs >= p.retryAtMs) probe(s, ctx, out, i);
   });
 }
 

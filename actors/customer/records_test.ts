@@ -1,4 +1,13 @@
-import { array, DecodeError, encode, optional, string, struct, uint } from "../../core/codec.ts";
+import {
+  array,
+  DecodeError,
+  encode,
+  fixedBytes,
+  optional,
+  string,
+  struct,
+  uint,
+} from "../../core/codec.ts";
 import { eccScheme } from "../../core/storage.ts";
 import { decodeCancels, decodeFamily, encodeCancels, encodeFamily } from "./records.ts";
 import { customerState } from "./state.ts";
@@ -38,13 +47,46 @@ function framed(magic: number[], body: Uint8Array): Uint8Array {
 Deno.test("records: the family keeps each position's pinned key and audits missed", () => {
   const s = customer();
   const data = encodeFamily(s);
-  if (data[4] !== 2) throw new Error(`format ${data[4]}`);
+  if (data[4] !== 3) throw new Error(`format ${data[4]}`);
   const f = decodeFamily(data);
+  if (f.epoch !== 0) throw new Error(`epoch ${f.epoch} without a lease`);
   if (f.positions.join() !== "s0,,s2" || f.excluded.join() !== "bad") throw new Error("names");
   if (f.keys[0]?.[0] !== 1 || f.keys[1] !== undefined || f.keys[2] !== undefined) {
     throw new Error("keys");
   }
   if (f.auditMisses.join() !== "2,0,0") throw new Error(`misses ${f.auditMisses}`);
+});
+
+Deno.test("records: the family keeps the writer epoch; format 2 loads with epoch 0", () => {
+  const s = customerState({
+    name: "alice",
+    idServers: ["ids"],
+    scheme: eccScheme("rs:2+1")!,
+    fileKey: new Uint8Array(32),
+    lease: { instance: "i".repeat(32), machine: "home", leaseMs: 600_000 },
+  });
+  s.lease!.epoch = 7;
+  const f = decodeFamily(encodeFamily(s));
+  if (f.epoch !== 7 || f.version !== 3) throw new Error(`epoch ${f.epoch}, format ${f.version}`);
+  const body = encode(
+    struct({
+      positions: array(
+        optional(
+          struct({ supplier: string(256), key: optional(fixedBytes(32)), auditMisses: uint }),
+        ),
+        256,
+      ),
+      excluded: array(string(256), 4096),
+    }),
+    {
+      positions: [{ supplier: "s0", key: key(3), auditMisses: 1 }, undefined, undefined],
+      excluded: [],
+    },
+  );
+  const old = decodeFamily(framed([0x42, 0x44, 0x43, 0x46, 2], body));
+  if (old.version !== 2 || old.epoch !== 0 || old.positions[0] !== "s0" || old.keys[0]?.[0] !== 3) {
+    throw new Error(JSON.stringify(old));
+  }
 });
 
 Deno.test("records: a family record of format 1 (no keys) loads, every member unpinned", () => {
@@ -60,7 +102,7 @@ Deno.test("records: a family record of format 1 (no keys) loads, every member un
   if (f.version !== 1 || f.positions.join() !== "s0,,s2") throw new Error("not read");
   if (f.keys.some((k) => k !== undefined)) throw new Error("a key from nowhere");
   const future = data.slice();
-  future[4] = 3;
+  future[4] = 4;
   let refused = false;
   try {
     decodeFamily(future);

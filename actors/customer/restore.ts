@@ -8,14 +8,17 @@
  * times out, the fragments on suppliers believed online are counted (status.ts); when fewer
  * than K are there the restore fails at once with one line naming the offline suppliers and
  * how many are needed, instead of asking offline suppliers and waiting for each request to time
- * out. A supplier killed just before a restore is still believed online: its fetch times out
- * once (marking it offline), then this check applies.
+ * out. At the start the belief may be old (a supplier back since its last probe, when probes
+ * are rare with repair off), so those are probed first and the restore fails only if they stay
+ * silent (one request timeout). A supplier killed just before a restore is still believed online: its fetch times
+ * out once (marking it offline), then this check applies.
  *
  * @module
  */
 
 import type { StepContext } from "../../core/actor.ts";
 import type { StorageJobResult } from "../../core/storage.ts";
+import { probeStaleOffline } from "./family.ts";
 import { askMore, newGather, possibleOnline } from "./gather.ts";
 import type { E } from "./protocol.ts";
 import { continuation } from "./requests.ts";
@@ -48,6 +51,7 @@ export function queueRestore(
     blockCursor: 0,
     active: [],
     restoredFiles: 0,
+    probed: null,
   });
 }
 
@@ -82,11 +86,36 @@ function failIfUnreachable(s: CustomerState, out: E[], run: RestoreRun, v: Versi
   return true;
 }
 
+/**
+ * At a restore's start: whether it may begin. When it cannot be had from the suppliers believed
+ * online, those believed offline on old evidence are probed first (at most a request timeout;
+ * answers mark them online), and only then is it failed with one line. With repair on every
+ * member is probed each probe interval, so the evidence is fresh and it fails at once.
+ */
+function reachableOrProbed(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  run: RestoreRun,
+  v: VersionRec,
+): boolean {
+  const h = versionHealth(s, v, wantedBlocks(v, run));
+  if (h.blocksNotRestorableNow === 0) return true;
+  run.probed ??= probeStaleOffline(s, ctx, out);
+  const asking = run.probed.some((i) =>
+    s.positions[i].state === "active" &&
+    !s.positions[i].online && s.positions[i].probePending
+  );
+  if (asking) return false;
+  failRestore(s, out, run, notRestorableLine(h), h.blocksNotRestorableNow);
+  return false;
+}
+
 function pumpOne(s: CustomerState, ctx: StepContext, out: E[], run: RestoreRun): void {
   const v = versionOf(s, run);
   if (v === undefined) return failRestore(s, out, run, "the version was deleted meanwhile", 0);
   const starting = run.fileCursor === 0 && run.blockCursor === 0 && run.active.length === 0;
-  if (starting && failIfUnreachable(s, out, run, v)) return;
+  if (starting && !reachableOrProbed(s, ctx, out, run, v)) return;
   while (run.active.length < s.options.blocksInFlightMax && run.fileCursor < run.files.length) {
     const fileIndex = run.files[run.fileCursor];
     const file = v.files[fileIndex];

@@ -136,6 +136,8 @@ export interface Position {
   /** When to try an offline supplier again without monitoring. */
   retryAtMs: number;
   probePending: boolean;
+  /** When it was last probed (0: never): how old our belief that it is offline may be. */
+  probedMs: number;
   hiredMs: number;
   /**
    * The supplier's pinned Ed25519 key (see `auth.ts`): every message from it must come over a
@@ -234,6 +236,11 @@ export interface RestoreRun {
   blockCursor: number;
   active: RestoreBlock[];
   restoredFiles: number;
+  /**
+   * Positions believed offline on old evidence, probed before this restore is failed for them
+   * at its start (they may have come back meanwhile); `null` until that check was made.
+   */
+  probed: number[] | null;
 }
 
 /** Fetching the fragments of one block, for a restore or a repair. */
@@ -490,6 +497,7 @@ export function customerState(config: CustomerConfig): CustomerState {
       online: false,
       retryAtMs: 0,
       probePending: false,
+      probedMs: 0,
       hiredMs: 0,
       key: null,
       renewing: false,

@@ -32,9 +32,11 @@ function world(): CustomerState {
   return s;
 }
 
-function ctx(): StepContext {
-  return { nowMs: 0, random: Random.stream(1, "r"), self: "u" } as unknown as StepContext;
+function ctx(nowMs = 0): StepContext {
+  return { nowMs, random: Random.stream(1, "r"), self: "u" } as unknown as StepContext;
 }
+
+const DAY_MS = 86_400_000;
 
 Deno.test("status: fragments on offline suppliers do not count as held", () => {
   const s = world();
@@ -76,10 +78,13 @@ Deno.test("status: a block with K fragments online and one without are counted a
 
 Deno.test("restore: fails at once, sending nothing, when fewer than K are online", () => {
   const s = world();
-  for (const p of [0, 1, 2]) s.positions[p].online = false;
+  // Fresh evidence: each of them let a probe time out a moment ago.
+  for (const p of [0, 1, 2]) {
+    Object.assign(s.positions[p], { online: false, probedMs: DAY_MS - 40_000 });
+  }
   const out: E[] = [];
   queueRestore(s, out, 7, "v1", []);
-  pumpRestore(s, ctx(), out);
+  pumpRestore(s, ctx(DAY_MS), out);
   if (out.some((e) => e.kind === "send")) throw new Error("a fetch went to an offline supplier");
   const failed = out.find((e) => e.kind === "notice" && e.notice.type === "restore_failed");
   const reason = failed?.kind === "notice" && failed.notice.type === "restore_failed"
@@ -89,6 +94,41 @@ Deno.test("restore: fails at once, sending nothing, when fewer than K are online
     throw new Error(`reason: ${reason}`);
   }
   if (!reason.includes("s0, s1, s2") || s.restores.length !== 0) throw new Error(reason);
+});
+
+Deno.test("restore: suppliers offline on old evidence are probed before it fails", () => {
+  const s = world();
+  // Last probed a day ago (probes are rare with repair off): they may be back by now.
+  for (const p of [0, 1, 2]) s.positions[p].online = false;
+  const out: E[] = [];
+  queueRestore(s, out, 7, "v1", []);
+  pumpRestore(s, ctx(DAY_MS), out);
+  const sent = out.flatMap((e) => e.kind === "send" ? [`${e.message.type} ${e.to}`] : []);
+  if (sent.join() !== "probe s0,probe s1,probe s2") throw new Error(`sent ${sent}`);
+  if (out.some((e) => e.kind === "notice")) throw new Error("it failed without waiting");
+  // s1 answers (marked online): K are online, so it starts at once, from s1 and s3.
+  Object.assign(s.positions[1], { online: true, probePending: false });
+  const later: E[] = [];
+  pumpRestore(s, ctx(DAY_MS + 1000), later);
+  const fetches = later.flatMap((e) => e.kind === "send" ? [`${e.message.type} ${e.to}`] : []);
+  if (fetches.join() !== "fetch s1,fetch s3,fetch s1,fetch s3") throw new Error(`${fetches}`);
+  if (later.some((e) => e.kind === "notice" && e.notice.type === "restore_failed")) {
+    throw new Error("failed with K online");
+  }
+});
+
+Deno.test("restore: probed suppliers that stay silent fail it with one line", () => {
+  const s = world();
+  for (const p of [0, 1, 2]) s.positions[p].online = false;
+  const out: E[] = [];
+  queueRestore(s, out, 7, "v1", []);
+  pumpRestore(s, ctx(DAY_MS), out);
+  for (const p of [0, 1, 2]) s.positions[p].probePending = false; // all three timed out
+  const later: E[] = [];
+  pumpRestore(s, ctx(DAY_MS + 30_000), later);
+  if (later.some((e) => e.kind === "send")) throw new Error("asked again");
+  const failed = later.find((e) => e.kind === "notice" && e.notice.type === "restore_failed");
+  if (failed === undefined || s.restores.length !== 0) throw new Error("it did not fail");
 });
 
 Deno.test("restore: with K suppliers online it asks them and does not fail", () => {
