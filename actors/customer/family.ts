@@ -353,17 +353,18 @@ function probe(s: CustomerState, ctx: StepContext, out: E[], i: number): boolean
 /**
  * Probes the active suppliers believed offline on old evidence, so that a restore about to fail
  * because of them asks first: they may have come back since we last heard of them (with repair
- * off probes are rare). Evidence is old unless a probe went unanswered for a probe interval
- * (pending that long) or timed out within the last two intervals. Returns the positions judged
- * on old evidence: each has a probe pending now (sent here, or just before).
+ * off probes are rare). The evidence is fresh while a probe has gone unanswered for a probe
+ * interval, or one timed out lately (sent within two intervals and a request timeout). Returns
+ * the positions judged on old evidence: each has a probe pending now (sent here, or just before).
  */
 export function probeStaleOffline(s: CustomerState, ctx: StepContext, out: E[]): number[] {
-  const interval = s.options.probeIntervalMs;
+  const o = s.options;
   const stale: number[] = [];
   s.positions.forEach((p, i) => {
     if (p.state !== "active" || p.online) return;
-    const age = ctx.nowMs - p.probedMs;
-    if (p.probePending ? age >= interval : age < 2 * interval) return; // fresh evidence
+    const unanswered = p.probePending && ctx.nowMs - p.probedMs >= o.probeIntervalMs;
+    const missedLately = ctx.nowMs - p.missedMs < 2 * o.probeIntervalMs + o.requestTimeoutMs;
+    if (unanswered || (p.missedMs > 0 && missedLately)) return; // fresh evidence
     if (p.probePending || probe(s, ctx, out, i)) stale.push(i);
   });
   return stale;

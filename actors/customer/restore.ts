@@ -10,8 +10,8 @@
  * how many are needed, instead of asking offline suppliers and waiting for each request to time
  * out. At the start the belief may be old (a supplier back since its last probe, when probes
  * are rare with repair off), so those are probed first and the restore fails only if they stay
- * silent (one request timeout). A supplier killed just before a restore is still believed online: its fetch times
- * out once (marking it offline), then this check applies.
+ * silent (one request timeout). A supplier killed just before a restore is still believed
+ * online: its fetch times out once (marking it offline), then this check applies.
  *
  * @module
  */

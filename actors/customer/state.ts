@@ -136,8 +136,10 @@ export interface Position {
   /** When to try an offline supplier again without monitoring. */
   retryAtMs: number;
   probePending: boolean;
-  /** When it was last probed (0: never): how old our belief that it is offline may be. */
+  /** When it was last probed (0: never). */
   probedMs: number;
+  /** When the last probe it left unanswered was sent (0: none): our evidence it is offline. */
+  missedMs: number;
   hiredMs: number;
   /**
    * The supplier's pinned Ed25519 key (see `auth.ts`): every message from it must come over a
@@ -498,6 +500,7 @@ export function customerState(config: CustomerConfig): CustomerState {
       retryAtMs: 0,
       probePending: false,
       probedMs: 0,
+      missedMs: 0,
       hiredMs: 0,
       key: null,
       renewing: false,

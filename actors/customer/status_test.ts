@@ -78,10 +78,15 @@ Deno.test("status: a block with K fragments online and one without are counted a
 
 Deno.test("restore: fails at once, sending nothing, when fewer than K are online", () => {
   const s = world();
-  // Fresh evidence: each of them let a probe time out a moment ago.
-  for (const p of [0, 1, 2]) {
-    Object.assign(s.positions[p], { online: false, probedMs: DAY_MS - 40_000 });
+  // Fresh evidence: s0 and s1 let a probe time out a moment ago, s2's has been pending a while.
+  for (const p of [0, 1]) {
+    Object.assign(s.positions[p], {
+      online: false,
+      probedMs: DAY_MS - 1000,
+      missedMs: DAY_MS - 40_000,
+    });
   }
+  Object.assign(s.positions[2], { online: false, probePending: true, probedMs: DAY_MS - 700_000 });
   const out: E[] = [];
   queueRestore(s, out, 7, "v1", []);
   pumpRestore(s, ctx(DAY_MS), out);

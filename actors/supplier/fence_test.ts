@@ -45,7 +45,7 @@ function twoEpochs(): Driver {
   return d;
 }
 
-Deno.test("fence: writes below the highest epoch seen are refused superseded, changing nothing", () => {
+Deno.test("fence: a write below the highest epoch seen is refused superseded, no change", () => {
   const d = twoEpochs();
   assert.equal(d.counter("fence.raised"), 1);
   const stale: MessageOf<"remove" | "contract_cancel" | "contract_request">[] = [
