@@ -76,6 +76,11 @@ export interface LeaseState {
   superseded: { supplier: string; epoch: number; suppliers: number } | null;
   /** The epoch the local family record holds (written again when {@link epoch} rises). */
   kept: number;
+  /**
+   * One more claim round is due although we will not write again: after the suppliers told us
+   * of a newer writer, it asks the ID servers who holds the lease now (for the user's line).
+   */
+  askHolder: boolean;
   /** Refused claims, and times a lease we held was lost to another instance. */
   refused: number;
   lost: number;
@@ -117,6 +122,7 @@ export function leaseState(c: LeaseConfig): LeaseState {
     newer: new Map(),
     superseded: null,
     kept: 0,
+    askHolder: false,
     round: null,
     nextClaimAtMs: 0,
     refused: 0,
@@ -159,8 +165,9 @@ export function pumpLease(s: CustomerState, ctx: StepContext, out: E[]): void {
   const l = s.lease;
   if (l === null || l.round !== null || ctx.nowMs < l.nextClaimAtMs) return;
   // One that will never write again lets its lease lapse: holding it would block the writer.
-  if (isDiverged(s)) return;
+  if (isDiverged(s) && !l.askHolder) return;
   if (!canRequest(s, s.idServers.length)) return;
+  l.askHolder = false;
   const holderLive = l.holder !== null && l.holder.expiresMs > ctx.nowMs;
   // A renewal keeps its epoch; any other claim goes above every epoch seen.
   const renewing = l.held !== null && !holderLive;
@@ -225,6 +232,8 @@ export function onLeaseReply(
   l.round = null;
   const now = ctx.nowMs;
   if (2 * r.granted > s.idServers.length) {
+    // The last round of one that will never write again only asked who holds the lease.
+    if (isDiverged(s)) return;
     const first = l.held === null;
     l.held = { epoch: r.epoch, expiresMs: r.expiresMs };
     l.epoch = Math.max(l.epoch, r.epoch);
@@ -290,6 +299,8 @@ export function onNewerEpoch(s: CustomerState, out: E[], supplier: string, epoch
   l.otherSeen = true;
   l.held = null;
   l.lost++;
+  l.askHolder = true; // a last claim learns who holds the lease now, for the user's line
+  l.nextClaimAtMs = s.nowMs;
   out.push({ kind: "trace", event: "lease.superseded", detail: { epoch, suppliers: reports } });
 }
 
@@ -316,7 +327,7 @@ export function epochToKeep(s: CustomerState): boolean {
 export function leaseDeadlineMs(s: CustomerState): number | null {
   const l = s.lease;
   if (l === null) return null;
-  let t = l.round === null && !isDiverged(s) ? l.nextClaimAtMs : Infinity;
+  let t = l.round === null && (l.askHolder || !isDiverged(s)) ? l.nextClaimAtMs : Infinity;
   if (l.writableFromMs > s.nowMs) t = Math.min(t, l.writableFromMs);
   if (l.held !== null) {
     const end = l.held.expiresMs - leaseMarginMs(l);

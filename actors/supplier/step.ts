@@ -303,11 +303,15 @@ function onIoDone(state: SupplierState, id: number, result: BlobResult, ctx: Ste
     }
     case "contract_write":
       out = finishContractWrite(state, io.customer, result, ctx);
-      if (result.ok) out.push(...rewriteIfDue(state, io.customer, ctx)); // epoch raised meanwhile
+      if (result.ok && epochUnstored(state, io.customer)) {
+        out.push(...rewriteIfDue(state, io.customer, ctx));
+      }
       break;
     case "contract_rewrite":
       out = finishRewrite(state, io.customer, io.renewedMs, result);
-      if (result.ok) out.push(...rewriteIfDue(state, io.customer, ctx)); // epoch raised meanwhile
+      if (result.ok && epochUnstored(state, io.customer)) {
+        out.push(...rewriteIfDue(state, io.customer, ctx));
+      }
       break;
     case "store":
       out = finishStore(state, id, io, result, ctx);
@@ -325,6 +329,12 @@ function onIoDone(state: SupplierState, id: number, result: BlobResult, ctx: Ste
   }
   // A finished operation frees room for queued deletes (and may let a cancellation finish).
   return state.tasks.size === 0 ? out : out.concat(pumpDeletes(state));
+}
+
+/** Whether `customer`'s record on disk lacks the writer epoch raised while it was written. */
+function epochUnstored(state: SupplierState, customer: NodeId): boolean {
+  const c = state.customers.get(customer);
+  return c !== undefined && c.epochStored !== c.epoch;
 }
 
 function afterLoad(state: SupplierState, ctx: StepContext): Out {

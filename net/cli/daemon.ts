@@ -97,12 +97,18 @@ function watchLease(state: () => CustomerState): { stop(): void } {
     // A renewal moves the holder's end; say it again only when something else changed.
     const key = line?.replace(/ until \S+;/, ";") ?? null;
     if (key === last) return;
+    // Told by its suppliers that another machine writes: say which, once the ID servers said.
+    const l = s.lease;
+    if (held && line !== null && l?.holder == null && (l?.askHolder || l?.round)) return;
     if (line === null) {
       const epoch = s.lease?.held?.epoch ?? 0;
       console.error(`${at} holding the writer lease (epoch ${epoch}); this daemon writes`);
-    } else if (held && s.lease?.holder) {
+    } else if (held && (s.lease?.holder || s.lease?.superseded)) {
+      const who = s.lease.holder
+        ? `another machine (${s.lease.holder.machine})`
+        : "another machine";
       console.error(
-        `${at} another machine (${s.lease.holder.machine}) took over the writer lease; ` +
+        `${at} ${who} took over the writer lease; ` +
           `this daemon stopped writing (run with --take-over to move it back)`,
       );
       console.error(`${at} ${line}`);
