@@ -576,8 +576,9 @@ export function writerLeaseLine(s: CustomerState, nowMs: number): string | null 
   if (l.otherSeen && s.phase === "ready") {
     const newer = l.superseded === null ? "" : `${l.superseded.suppliers} suppliers have seen ` +
       `this identity write at epoch ${l.superseded.epoch}, above this daemon's: `;
+    const last = l.holder === null ? "another machine" : `another machine (${l.holder.machine})`;
     const head = newer +
-      (who === "" ? "another machine held the writer lease since this daemon started" : who);
+      (who === "" ? `${last} held the writer lease since this daemon started` : who);
     return `${head}; this home's catalogue may be out of date, so this daemon will not write: ` +
       "stop it, move its data directory aside and run `bitdust key import` to continue from " +
       "the network's catalogue";
