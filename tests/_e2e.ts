@@ -5,6 +5,8 @@
  * @module
  */
 
+import { decodeIdentity } from "../core/identity.ts";
+import { fetchIdentity } from "../net/identity_client.ts";
 import { cli, type Entry, type Proc, Procs, until } from "./_procs.ts";
 
 export const DAEMON_TIMERS = [
@@ -217,4 +219,13 @@ export async function backupAfterKill(net: Net, mib: number, boundMs: number) {
   }, boundMs);
   await backup.stop();
   return { src, data, victim, backup, outcome };
+}
+
+/** `name`'s identity document as its ID server hosts it. */
+export async function identityOf(net: Net, name: string) {
+  const fetched = await fetchIdentity(net.ids, name);
+  if (!fetched.ok) throw new Error(`no identity for ${name}`);
+  const decoded = decodeIdentity(fetched.bytes);
+  if (!decoded.ok) throw new Error(`bad identity for ${name}`);
+  return decoded.doc;
 }

@@ -13,23 +13,21 @@
 
 import assert from "node:assert/strict";
 import { encode, tryDecode } from "../core/codec.ts";
-import { decodeIdentity } from "../core/identity.ts";
 import { type Message, messageCodec } from "../core/protocol/mod.ts";
-import { fetchIdentity } from "../net/identity_client.ts";
 import { loadKeyFile } from "../net/keys.ts";
 import { localIdentityOf, rawHandshake } from "../net/tcp/_test_util.ts";
 import { writeAll } from "../net/tcp/frames.ts";
 import { sha256 } from "../data/merkle.ts";
-import { assertSameTree, backup, makeTree, type Net, network, restore } from "./_e2e.ts";
+import {
+  assertSameTree,
+  backup,
+  identityOf,
+  makeTree,
+  type Net,
+  network,
+  restore,
+} from "./_e2e.ts";
 import { SOURCES } from "./_procs.ts";
-
-async function identityOf(net: Net, name: string) {
-  const fetched = await fetchIdentity(net.ids, name);
-  if (!fetched.ok) throw new Error(`no identity for ${name}`);
-  const decoded = decodeIdentity(fetched.bytes);
-  if (!decoded.ok) throw new Error(`bad identity for ${name}`);
-  return decoded.doc;
-}
 
 /**
  * Alice's stale instance talks to `supplier`: sends `asks` (after a `list` that learns her

@@ -13,10 +13,9 @@
  *   suppliers come back on new ports, the family is whole again and the version restores.
  */
 
-import { decodeIdentity, type IdentityDocument } from "../core/identity.ts";
+import type { IdentityDocument } from "../core/identity.ts";
 import { encode, tryDecode } from "../core/codec.ts";
 import { type Message, messageCodec } from "../core/protocol/mod.ts";
-import { fetchIdentity } from "../net/identity_client.ts";
 import { localIdentityOf, makeIdentity, rawHandshake } from "../net/tcp/_test_util.ts";
 import { writeAll } from "../net/tcp/frames.ts";
 import { TcpTransport } from "../net/tcp/mod.ts";
@@ -25,6 +24,7 @@ import {
   assertSameTree,
   backup,
   familyReady,
+  identityOf,
   makeTree,
   type Net,
   network,
@@ -34,14 +34,6 @@ import {
   status,
 } from "./_e2e.ts";
 import { cli, SOURCES, until } from "./_procs.ts";
-
-async function identityOf(net: Net, name: string) {
-  const fetched = await fetchIdentity(net.ids, name);
-  if (!fetched.ok) throw new Error(`no identity for ${name}`);
-  const decoded = decodeIdentity(fetched.bytes);
-  if (!decoded.ok) throw new Error(`bad identity for ${name}`);
-  return decoded.doc;
-}
 
 function portOf(contact: string): number {
   return Number(/:(\d+)$/.exec(contact)![1]);

@@ -10,9 +10,21 @@ import type { IdServerState } from "../../actors/idserver/mod.ts";
 import type { SupplierState } from "../../actors/supplier/mod.ts";
 import { isWriter } from "./lease.ts";
 import { Random } from "../../core/prng.ts";
-import { Scenario } from "../../sim/storage/scenario.ts";
+import { Scenario, type ScenarioOptions } from "../../sim/storage/scenario.ts";
 
 const HOUR_MS = 3_600_000;
+
+/** Wraps the user's actor so that the type of every message it sends is pushed to `sent`. */
+function recordingSends(sent: string[]): ScenarioOptions["wrapUser"] {
+  return (actor) => ({
+    ...actor,
+    step: (state, input, ctx) => {
+      const out = actor.step(state, input, ctx);
+      for (const e of out) if (e.kind === "send") sent.push(e.message.type);
+      return out;
+    },
+  });
+}
 const DAY_MS = 24 * HOUR_MS;
 const LEASE_MS = 10 * 60_000;
 
@@ -28,14 +40,7 @@ Deno.test("lease: a customer that lost its lease fires, removes and backs up not
     suppliers: 12,
     customer: { fireAfterMs: 6 * HOUR_MS },
     lease: { instance: "a".repeat(32), machine: "home", leaseMs: LEASE_MS },
-    wrapUser: (actor) => ({
-      ...actor,
-      step: (state, input, ctx) => {
-        const out = actor.step(state, input, ctx);
-        for (const e of out) if (e.kind === "send") sent.push(e.message.type);
-        return out;
-      },
-    }),
+    wrapUser: recordingSends(sent),
   });
   const v = net.backup({ "a.bin": bytes(1, 100_000) });
   const lease = net.state.lease!;
@@ -117,14 +122,7 @@ function newerEpochAt(raised: number, seed: number) {
     suppliers: 12,
     customer: { fireAfterMs: 6 * HOUR_MS },
     lease: { instance: "d".repeat(32), machine: "home", leaseMs: LEASE_MS },
-    wrapUser: (actor) => ({
-      ...actor,
-      step: (state, input, ctx) => {
-        const out = actor.step(state, input, ctx);
-        for (const e of out) if (e.kind === "send") sent.push(e.message.type);
-        return out;
-      },
-    }),
+    wrapUser: recordingSends(sent),
   });
   const v = net.backup({ "a.bin": bytes(4, 100_000) });
   const epoch = net.state.lease!.held!.epoch;
