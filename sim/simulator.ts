@@ -44,8 +44,8 @@
 
 import type {
   Actor,
+  BlobOp,
   BlobResult,
-  Effect,
   Input,
   NodeId,
   Protocol,
@@ -53,11 +53,13 @@ import type {
   StepCrypto,
 } from "../core/actor.ts";
 import { NO_EFFECTS } from "../core/actor.ts";
-import { assert, AssertionError } from "../core/assert.ts";
-import { type Codec, encode as encodeShared, tryDecode } from "../core/codec.ts";
+import { assert } from "../core/assert.ts";
+import type { Codec } from "../core/codec.ts";
 import { simNodeId } from "../core/ids.ts";
-import { SIM_NODES_MAX, STEP_EFFECTS_MAX } from "../core/limits.ts";
+import { SIM_NODES_MAX } from "../core/limits.ts";
 import { Random, type Seed } from "../core/prng.ts";
+import { acceptSequence, type ReplayWindow } from "../core/replay_window.ts";
+import { DISARM, type EffectPort, encodeMessage, NodeShell } from "../core/shell.ts";
 import { DEFAULT_DISK, type DiskConfig, SimDisk } from "./disk.ts";
 import { EventQueue } from "./event_queue.ts";
 import { Metrics } from "./metrics.ts";
@@ -115,8 +117,12 @@ export interface SimNode<P extends Protocol> {
   readonly role: string;
   // deno-lint-ignore no-explicit-any
   readonly actor: Actor<any, P>;
+  /** The actor's state (the shell's: reading or replacing it here is the same). */
   // deno-lint-ignore no-explicit-any
   state: any;
+  /** The shell that steps it (`core/shell.ts`). */
+  // deno-lint-ignore no-explicit-any
+  readonly shell: NodeShell<any, P>;
   readonly random: Random;
   /** Stream for the node's secrets (`ctx.secret`): derived from the seed like the others. */
   readonly secret: Random;
@@ -128,8 +134,7 @@ export interface SimNode<P extends Protocol> {
   crypto: StepCrypto | null;
   /** Completions that arrived while offline, delivered when the node returns. */
   held: Input<P>[] | null;
-  /** Virtual time of the armed timer event, or Infinity. */
-  timerAt: number;
+  /** Generation of the armed timer event; an event of an older one is stale. */
   timerGen: number;
   /** Outgoing links that have carried traffic, by recipient index. */
   links: Map<number, SimLink> | null;
@@ -138,11 +143,8 @@ export interface SimNode<P extends Protocol> {
 }
 
 /** One directed link: network timing, the sender's sequence, the receiver's replay window. */
-interface SimLink extends LinkTiming {
+interface SimLink extends LinkTiming, ReplayWindow {
   sendSeq: number;
-  /** Highest sequence number the receiver accepted, and a bitmap of the ones below it. */
-  recvHighest: number;
-  recvMask: number;
 }
 
 /** A failure of the simulation itself (a bug): carries what is needed to reproduce it. */
@@ -336,12 +338,24 @@ export class Simulator<P extends Protocol> {
     const name = id ?? simNodeId(index);
     assert(!this.#byId.has(name), `duplicate node name ${name}`);
     const random = Random.stream(this.seed, `node:${index}`);
+    const shell = new NodeShell({
+      actor,
+      state,
+      codec: this.#config.codec,
+      checkInvariants: this.#check,
+    });
     const node: SimNode<P> = {
       index,
       id: name,
       role,
       actor,
-      state,
+      get state() {
+        return shell.state;
+      },
+      set state(value) {
+        shell.state = value;
+      },
+      shell,
       random,
       secret: Random.stream(this.seed, `secret:${index}`),
       signingKey: null,
@@ -349,7 +363,6 @@ export class Simulator<P extends Protocol> {
       disk: null,
       crypto: null,
       held: null,
-      timerAt: Infinity,
       timerGen: 0,
       links: null,
       incarnation: 0,
@@ -412,10 +425,9 @@ export class Simulator<P extends Protocol> {
    */
   restart(node: SimNode<P>, state: unknown): void {
     if (node.status === "departed") return;
-    node.state = state;
+    node.shell.reset(state);
     node.incarnation++;
     node.timerGen++;
-    node.timerAt = Infinity;
     this.#traceEvent(node.index, "restarted");
     if (node.status === "offline") {
       node.held = [];
@@ -431,7 +443,7 @@ export class Simulator<P extends Protocol> {
     node.disk = null;
     node.held = null;
     node.timerGen++;
-    node.timerAt = Infinity;
+    node.shell.forgetTimer();
     this.#traceEvent(node.index, "departed");
   }
 
@@ -467,7 +479,7 @@ export class Simulator<P extends Protocol> {
       this.#settle({ frame: EMPTY_FRAME, spec: frame, settled: false }, "dropped");
       return;
     }
-    const bytes = encodeFrame(this.#config.codec, frame.message);
+    const bytes = encodeMessage(this.#config.codec, frame.message);
     const flight: ImpostorInFlight<P> = { frame: bytes, spec: frame, settled: false };
     const link = this.#linkOf(attacker, target);
     const seq = link.sendSeq++;
@@ -582,8 +594,8 @@ export class Simulator<P extends Protocol> {
       this.counters.dropReplay++;
       return;
     }
-    const decoded = tryDecode(this.#config.codec, frame);
-    if (!decoded.ok) {
+    const message = node.shell.decode(frame);
+    if (message === undefined) {
       this.counters.dropMalformed++;
       return;
     }
@@ -598,7 +610,7 @@ export class Simulator<P extends Protocol> {
       kind: "message",
       from: sender.id,
       fromKey: sender.signingKey,
-      message: decoded.value,
+      message,
     });
   }
 
@@ -616,8 +628,8 @@ export class Simulator<P extends Protocol> {
     const standing = spec.standing?.(node) ?? "pinned";
     if (standing === "unpinned") return this.#settle(flight, "unpinned");
     // The attacker's own messages: one that does not decode is a bug of the workload.
-    const decoded = tryDecode(this.#config.codec, flight.frame);
-    assert(decoded.ok, "an impostor frame does not decode");
+    const message = node.shell.decode(flight.frame);
+    assert(message !== undefined, "an impostor frame does not decode");
     const trace = this.trace;
     trace.number(ev.t);
     trace.word(ev.a);
@@ -630,7 +642,7 @@ export class Simulator<P extends Protocol> {
       kind: "message",
       from: spec.from,
       fromKey: spec.fromKey,
-      message: decoded.value,
+      message,
     });
     if (standing === "stale") return this.#settle(flight, "stale");
     this.#settle(flight, this.#refusals > before ? "refused" : "accepted");
@@ -665,44 +677,38 @@ export class Simulator<P extends Protocol> {
   #timer(ev: SimEvent): void {
     const node = this.nodes[ev.node];
     if (ev.a !== node.timerGen) return; // superseded
-    node.timerAt = Infinity;
-    if (node.status !== "online") return; // re-armed when it comes back
-    const due = node.actor.nextDeadlineMs(node.state);
-    if (due === null) return;
-    if (due > this.#now) {
-      this.#arm(node, due);
+    if (node.status !== "online") {
+      node.shell.forgetTimer(); // re-armed when it comes back
       return;
     }
-    this.#guard(node, { kind: "timeout", nowMs: this.#now });
+    const fired = node.shell.fired(this.#now);
+    if (fired === true) this.#guard(node, { kind: "timeout", nowMs: this.#now });
+    else if (fired !== null) this.#arm(node, fired);
   }
 
-  #arm(node: SimNode<P>, due: number): void {
+  #arm(node: SimNode<P>, atMs: number): void {
     node.timerGen++;
-    node.timerAt = Math.max(due, this.#now);
-    this.#push(Kind.Timer, node.timerAt, node.index, node.timerGen, 0, null, 0, null);
+    this.#push(Kind.Timer, atMs, node.index, node.timerGen, 0, null, 0, null);
   }
 
   /** Runs one step, turning an unexpected exception into a {@link SimulationError}. */
   #guard(node: SimNode<P>, input: Input<P>): void {
-    let effects: readonly Effect<P>[];
+    const outer = this.#current;
+    this.#current = node;
     try {
-      effects = this.#step(node, input);
+      this.#step(node, input);
     } catch (e) {
       throw this.#wrap(e, `node ${node.id} (${node.role}) failed on ${input.kind}`);
+    } finally {
+      this.#current = outer;
     }
-    for (let i = 0; i < effects.length; i++) this.#apply(node, effects[i]);
-    const due = node.actor.nextDeadlineMs(node.state);
-    if (due === null) {
-      if (node.timerAt !== Infinity) {
-        node.timerGen++;
-        node.timerAt = Infinity;
-      }
-    } else if (due < node.timerAt) {
-      this.#arm(node, due);
-    }
+    const arm = node.shell.rearm(this.#now);
+    if (arm === null) return;
+    if (arm === DISARM) node.timerGen++;
+    else this.#arm(node, arm);
   }
 
-  #step(node: SimNode<P>, input: Input<P>): readonly Effect<P>[] {
+  #step(node: SimNode<P>, input: Input<P>): void {
     const ctx = this.#ctx;
     ctx.nowMs = this.#now;
     ctx.random = node.random;
@@ -710,10 +716,7 @@ export class Simulator<P extends Protocol> {
     ctx.self = node.id;
     this.#ctxNode = node;
     this.counters.steps++;
-    const effects = node.actor.step(node.state, input, ctx as StepContext);
-    assert(effects.length <= STEP_EFFECTS_MAX, `step returned ${effects.length} effects`);
-    if (this.#check) node.actor.invariants(node.state);
-    return effects;
+    node.shell.step(input, ctx as StepContext, this.#port);
   }
 
   #wrap(e: unknown, what: string): SimulationError {
@@ -722,33 +725,35 @@ export class Simulator<P extends Protocol> {
     return new SimulationError(`${what}: ${detail}`, this.seed, this.#now, e);
   }
 
-  #apply(node: SimNode<P>, effect: Effect<P>): void {
-    switch (effect.kind) {
-      case "send":
-        return this.#send(node, effect.to, effect.message);
-      case "io": {
-        const { result, costMs } = this.diskOf(node).apply(effect.op, node.random);
-        const t = this.#now + costMs;
-        this.#push(Kind.Io, t, node.index, effect.id, node.incarnation, result, 0, null);
-        return;
-      }
-      case "job": {
-        const runJob = this.#config.runJob;
-        assert(runJob !== undefined, "an actor emitted a job but the simulation has no runJob");
-        const outcome = runJob(effect.job, node);
-        const t = this.#now + (outcome.costMs ?? 0);
-        this.#push(Kind.Job, t, node.index, effect.id, node.incarnation, outcome.result, 0, null);
-        return;
-      }
-      case "notice":
-        this.#config.onNotice?.(node, effect.notice, this);
-        return;
-      case "trace":
-        if (effect.event === AUTH_REFUSED) this.#refusals++;
-        this.#traceEvent(node.index, effect.event);
-        this.#config.onTrace?.(node, effect.event, effect.detail);
-        return;
-    }
+  /** The node whose step is running: the port's effects are its. */
+  #current: SimNode<P> | null = null;
+
+  /** Where every node's effects go (see `core/shell.ts`); the running node is `#current`. */
+  readonly #port: EffectPort<P> = {
+    send: (to, message) => this.#send(this.#current!, to, message),
+    io: (id, op) => this.#io(this.#current!, id, op),
+    job: (id, job) => this.#job(this.#current!, id, job),
+    notice: (notice) => this.#config.onNotice?.(this.#current!, notice, this),
+    trace: (event, detail) => {
+      const node = this.#current!;
+      if (event === AUTH_REFUSED) this.#refusals++;
+      this.#traceEvent(node.index, event);
+      this.#config.onTrace?.(node, event, detail);
+    },
+  };
+
+  #io(node: SimNode<P>, id: number, op: BlobOp): void {
+    const { result, costMs } = this.diskOf(node).apply(op, node.random);
+    const t = this.#now + costMs;
+    this.#push(Kind.Io, t, node.index, id, node.incarnation, result, 0, null);
+  }
+
+  #job(node: SimNode<P>, id: number, job: P["job"]): void {
+    const runJob = this.#config.runJob;
+    assert(runJob !== undefined, "an actor emitted a job but the simulation has no runJob");
+    const outcome = runJob(job, node);
+    const t = this.#now + (outcome.costMs ?? 0);
+    this.#push(Kind.Job, t, node.index, id, node.incarnation, outcome.result, 0, null);
   }
 
   #send(node: SimNode<P>, to: NodeId, message: P["message"]): void {
@@ -759,7 +764,7 @@ export class Simulator<P extends Protocol> {
       return;
     }
     if (this.#watch !== null) this.#watch(node, to, message);
-    let frame = encodeFrame(this.#config.codec, message);
+    let frame = encodeMessage(this.#config.codec, message);
     c.sent++;
     c.bytesSent += frame.length;
     const link = this.#linkOf(node, target);
@@ -851,31 +856,4 @@ const INERT_ACTOR: Actor<null, Protocol> = {
   invariants: () => {},
 };
 
-function encodeFrame<M>(codec: Codec<M>, message: M): Uint8Array {
-  // Our own message must always encode; a failure here is a bug in an actor.
-  try {
-    return encodeShared(codec, message);
-  } catch (e) {
-    if (e instanceof RangeError) throw new AssertionError(`unencodable message: ${e.message}`);
-    throw e;
-  }
-}
 
-const REPLAY_SPAN = 32;
-
-/** Replay window of a link: accept each sequence number once, refuse ones too far behind. */
-function acceptSequence(link: SimLink, seq: number): boolean {
-  const highest = link.recvHighest;
-  if (seq > highest) {
-    const shift = seq - highest;
-    link.recvMask = shift >= REPLAY_SPAN ? 1 : ((link.recvMask << shift) | 1);
-    link.recvHighest = seq;
-    return true;
-  }
-  const behind = highest - seq;
-  if (behind >= REPLAY_SPAN) return false;
-  const bit = 1 << behind;
-  if ((link.recvMask & bit) !== 0) return false;
-  link.recvMask |= bit;
-  return true;
-}
