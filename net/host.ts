@@ -1,9 +1,11 @@
 /**
  * The real host: drives one actor with the wall clock, a blob store and injected parts.
  *
- * Theory of operation. The host owns the actor's state and feeds it one input at a time. Inputs
- * that arrive while a step runs (a notice subscriber that answers synchronously, say) wait in a
- * queue, so `step` never re-enters. After each step it runs the effects in order:
+ * Theory of operation. The host wraps the actor in the node shell (`core/shell.ts`, the same one
+ * the simulator uses: effect limit, invariants, timer re-arming) and feeds it one input at a
+ * time. Inputs that arrive while a step runs (a notice subscriber that answers synchronously,
+ * say) wait in a queue, so `step` never re-enters. The shell hands the effects, in order, to
+ * this host's effect port:
  * - `io`: the {@link BlobOp} runs against the {@link BlobStore}; its {@link BlobResult} comes back
  *   later as `io_done` with the actor's id;
  * - `job`: the injected `runJob` (inline or on a worker; an actor that emits jobs needs one); its
@@ -12,9 +14,9 @@
  *   is a wiring bug);
  * - `notice`: every subscriber is called with it;
  * - `trace`: the injected logger.
- * Then it asks `nextDeadlineMs` and keeps exactly one `setTimeout` armed for the earliest
- * deadline; when it fires the actor gets `{ kind: "timeout", nowMs }`. After every step the
- * actor's `invariants` run, as in the simulator.
+ * It keeps exactly one `setTimeout` armed, moved only earlier (the shell says when); when it
+ * fires the actor gets `{ kind: "timeout", nowMs }`, or the timer is armed again if the actor
+ * pushed its deadline back meanwhile.
  *
  * An exception out of `step` or `invariants` is a bug of ours: the host stops taking inputs and
  * reports it through `onFatal` (by default `reportError`, which ends the process).
@@ -24,7 +26,7 @@
 
 import type {
   Actor,
-  Effect,
+  BlobOp,
   Input,
   NodeId,
   Protocol,
@@ -33,6 +35,7 @@ import type {
   StepCrypto,
 } from "../core/actor.ts";
 import type { Random } from "../core/prng.ts";
+import { DISARM, type EffectPort, NodeShell } from "../core/shell.ts";
 import type { BlobStore } from "./blob_store.ts";
 import { runRangedBlobOp } from "./routed_store.ts";
 import { CsprngSource } from "./secret.ts";
@@ -67,6 +70,8 @@ export interface HostOptions<S, P extends Protocol> {
 /** Drives one actor for real. Create it, `subscribe`, then `start`. */
 export class Host<S, P extends Protocol> {
   readonly #o: HostOptions<S, P>;
+  readonly #shell: NodeShell<S, P>;
+  readonly #port: EffectPort<P>;
   readonly #clock: () => number;
   readonly #secret: SecretSource;
   readonly #queue: Input<P>[] = [];
@@ -75,17 +80,31 @@ export class Host<S, P extends Protocol> {
   #draining = false;
   #stopped = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAtMs: number | null = null;
 
   constructor(options: HostOptions<S, P>) {
     this.#o = options;
+    this.#shell = new NodeShell({ actor: options.actor, state: options.state });
     this.#clock = options.clock ?? Date.now;
     this.#secret = options.secret ?? new CsprngSource();
+    this.#port = {
+      send: (to, message) => {
+        if (options.send === undefined) {
+          throw new Error("actor sent a message but the host has no link");
+        }
+        options.send(to, message);
+      },
+      io: (id, op) => this.#io(id, op),
+      job: (id, job) => this.#job(id, job),
+      notice: (notice) => {
+        for (const fn of this.#subscribers) fn(notice);
+      },
+      trace: (event, detail) => options.trace?.(event, detail),
+    };
   }
 
   /** The actor's state (read it, never change it from outside). */
   get state(): S {
-    return this.#o.state;
+    return this.#shell.state;
   }
 
   /** Calls `fn` with every notice; returns the function that unsubscribes. */
@@ -127,47 +146,27 @@ export class Host<S, P extends Protocol> {
       self: o.self,
       crypto: o.crypto,
     };
-    const effects = o.actor.step(o.state, input, ctx);
-    o.actor.invariants(o.state);
-    for (const effect of effects) this.#run(effect);
+    this.#shell.step(input, ctx, this.#port);
   }
 
-  #run(effect: Effect<P>): void {
-    const o = this.#o;
-    switch (effect.kind) {
-      case "io": {
-        const { id, op } = effect;
-        this.#track(
-          runRangedBlobOp(o.store, op).then(
-            (result) => this.deliver({ kind: "io_done", id, result }),
-            (e) => this.#fail(e), // runBlobOp turns store failures into values: this is a bug
-          ),
-        );
-        return;
-      }
-      case "job": {
-        const runJob = o.runJob;
-        if (runJob === undefined) throw new Error("actor emitted a job but the host has no runner");
-        const { id, job } = effect;
-        this.#track(
-          Promise.resolve().then(() => runJob(job)).then(
-            (result) => this.deliver({ kind: "job_done", id, result }),
-            (e) => this.#fail(e),
-          ),
-        );
-        return;
-      }
-      case "send":
-        if (o.send === undefined) throw new Error("actor sent a message but the host has no link");
-        o.send(effect.to, effect.message);
-        return;
-      case "notice":
-        for (const fn of this.#subscribers) fn(effect.notice);
-        return;
-      case "trace":
-        o.trace?.(effect.event, effect.detail);
-        return;
-    }
+  #io(id: number, op: BlobOp): void {
+    this.#track(
+      runRangedBlobOp(this.#o.store, op).then(
+        (result) => this.deliver({ kind: "io_done", id, result }),
+        (e) => this.#fail(e), // runBlobOp turns store failures into values: this is a bug
+      ),
+    );
+  }
+
+  #job(id: number, job: P["job"]): void {
+    const runJob = this.#o.runJob;
+    if (runJob === undefined) throw new Error("actor emitted a job but the host has no runner");
+    this.#track(
+      Promise.resolve().then(() => runJob(job)).then(
+        (result) => this.deliver({ kind: "job_done", id, result }),
+        (e) => this.#fail(e),
+      ),
+    );
   }
 
   #track(p: Promise<void>): void {
@@ -177,17 +176,20 @@ export class Host<S, P extends Protocol> {
 
   #armTimer(): void {
     if (this.#stopped) return;
-    const at = this.#o.actor.nextDeadlineMs(this.#o.state);
-    if (at === this.#timerAtMs) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAtMs = at;
+    const at = this.#shell.rearm(this.#clock());
     if (at === null) return;
-    const delay = Math.min(Math.max(0, at - this.#clock()), TIMER_DELAY_MS_MAX);
+    this.#clearTimer();
+    if (at !== DISARM) this.#setTimer(at);
+  }
+
+  #setTimer(atMs: number): void {
+    const delay = Math.min(Math.max(0, atMs - this.#clock()), TIMER_DELAY_MS_MAX);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.#timerAtMs = null;
-      this.deliver({ kind: "timeout", nowMs: this.#clock() });
+      if (this.#stopped) return;
+      const fired = this.#shell.fired(this.#clock());
+      if (fired === true) this.deliver({ kind: "timeout", nowMs: this.#clock() });
+      else if (fired !== null) this.#setTimer(fired);
     }, delay);
   }
 
@@ -201,7 +203,6 @@ export class Host<S, P extends Protocol> {
   #clearTimer(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#timerAtMs = null;
   }
 
   /** Resolves when no blob operation or job is in flight. */

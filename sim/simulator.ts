@@ -855,5 +855,3 @@ const INERT_ACTOR: Actor<null, Protocol> = {
   nextDeadlineMs: () => null,
   invariants: () => {},
 };
-
-

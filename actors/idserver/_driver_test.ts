@@ -6,12 +6,11 @@
  */
 
 import assert from "node:assert/strict";
-import type { BlobOp, BlobResult, Effect, Input, StepContext } from "../../core/actor.ts";
-import { encode } from "../../core/codec.ts";
+import type { BlobOp, BlobResult } from "../../core/actor.ts";
 import { encodeIdentity, type IdentityBody, signIdentity } from "../../core/identity.ts";
-import { Random } from "../../core/prng.ts";
-import { type Message, messageCodec } from "../../core/protocol/mod.ts";
+import { messageCodec } from "../../core/protocol/mod.ts";
 import { generateSigningKeyPair, stepCryptoFor } from "../../data/signing.ts";
+import { DirectDriver } from "../../sim/driver.ts";
 import {
   idServerActor,
   type IdServerLimits,
@@ -24,46 +23,28 @@ import {
 
 const crypto = stepCryptoFor();
 
-/** Drives the actor synchronously with an in-memory blob map, like a host would. */
-export class Driver {
-  state: IdServerState;
+/** Drives the actor synchronously with an in-memory blob map (see `sim/driver.ts`). */
+export class Driver extends DirectDriver<IdServerState, IdServerProtocol> {
   blobs: Map<string, Uint8Array>;
-  notices: IdServerNotice[] = [];
-  sent: { to: string; message: Message }[] = [];
-  held: { id: number; op: BlobOp }[] = [];
-  holdIo = false;
   failWrites = false;
   /** Prefixes whose next `list` fails (each once). */
   failLists: string[] = [];
-  nowMs = 1_000_000;
-  random = Random.stream(1);
+  /** Blob writes done so far. */
+  writes = 0;
 
   constructor(blobs = new Map<string, Uint8Array>(), limits: Partial<IdServerLimits> = {}) {
+    super({
+      actor: idServerActor,
+      state: idServerState(limits),
+      codec: messageCodec,
+      self: "ids",
+      crypto,
+      seed: 1,
+      blobs: (op) => this.io(op),
+    });
+    this.secret = this.random;
     this.blobs = blobs;
-    this.state = idServerState(limits);
     this.deliver({ kind: "start" });
-  }
-
-  ctx(): StepContext {
-    return { nowMs: this.nowMs, random: this.random, secret: this.random, self: "ids", crypto };
-  }
-
-  deliver(input: Input<IdServerProtocol>): void {
-    const effects = idServerActor.step(this.state, input, this.ctx());
-    idServerActor.invariants(this.state);
-    for (const e of effects) this.run(e);
-  }
-
-  run(e: Effect<IdServerProtocol>): void {
-    if (e.kind === "notice") this.notices.push(e.notice);
-    else if (e.kind === "send") {
-      // Messages cross the wire encoded, even here.
-      encode(messageCodec, e.message);
-      this.sent.push({ to: e.to, message: e.message });
-    } else if (e.kind === "io") {
-      if (this.holdIo) this.held.push({ id: e.id, op: e.op });
-      else this.deliver({ kind: "io_done", id: e.id, result: this.io(e.op) });
-    }
   }
 
   io(op: BlobOp): BlobResult {
@@ -89,12 +70,6 @@ export class Driver {
     }
   }
 
-  release(): void {
-    const held = this.held;
-    this.held = [];
-    for (const { id, op } of held) this.deliver({ kind: "io_done", id, result: this.io(op) });
-  }
-
   ask(command: IdServerRequest): IdServerNotice {
     const before = this.notices.length;
     this.deliver({ kind: "command", command });
@@ -102,30 +77,10 @@ export class Driver {
     return this.notices[this.notices.length - 1];
   }
 
-  /** Blob writes done so far. */
-  writes = 0;
-
   publish(document: Uint8Array, name?: string, address?: string): string {
     const n = this.ask({ type: "identity_publish", requestId: 1, document, name, address });
     assert.equal(n.type, "identity_publish_reply");
     return (n as { outcome: string }).outcome;
-  }
-
-  advance(ms: number): void {
-    this.nowMs += ms;
-    const due = idServerActor.nextDeadlineMs(this.state);
-    if (due !== null && due <= this.nowMs) this.deliver({ kind: "timeout", nowMs: this.nowMs });
-  }
-
-  /** Moves the clock to `untilMs`, firing every timer on the way at its own time. */
-  runUntil(untilMs: number): void {
-    for (;;) {
-      const due = idServerActor.nextDeadlineMs(this.state);
-      if (due === null || due > untilMs) break;
-      this.nowMs = Math.max(this.nowMs, due);
-      this.deliver({ kind: "timeout", nowMs: this.nowMs });
-    }
-    this.nowMs = untilMs;
   }
 }
 

@@ -8,24 +8,16 @@
 
 import { createHash } from "node:crypto";
 import assert from "node:assert/strict";
-import type {
-  Actor,
-  BlobOp,
-  Effect,
-  Input,
-  NodeId,
-  StepContext,
-  StepCrypto,
-} from "../../core/actor.ts";
+import type { Actor, NodeId, StepCrypto } from "../../core/actor.ts";
 import { encodeIdentity, signIdentity } from "../../core/identity.ts";
-import { decode, encode } from "../../core/codec.ts";
 import { Random } from "../../core/prng.ts";
 import { type Message, messageCodec } from "../../core/protocol/mod.ts";
 import type { StorageJob, StorageJobResult } from "../../core/storage.ts";
 import { runStorageJob } from "../../data/jobs.ts";
 import { sha256 } from "../../data/merkle.ts";
 import { publicKeyOf, stepCryptoFor } from "../../data/signing.ts";
-import { DEFAULT_DISK, type DiskConfig, SimDisk } from "../../sim/disk.ts";
+import type { DiskConfig, SimDisk } from "../../sim/disk.ts";
+import { DirectDriver } from "../../sim/driver.ts";
 import { type SimNode, Simulator } from "../../sim/simulator.ts";
 import {
   idServerActor,
@@ -88,102 +80,24 @@ export function fragment(size: number, seed: number) {
   return { data, hash: sha256(data) };
 }
 
-type SupplierEffect = Effect<SupplierProtocol>;
-
 /**
- * Drives one supplier directly, as a host would, over a {@link SimDisk}. Inputs are queued and
- * run one at a time; blob operations run when issued unless `holdIo` is set, in which case they
- * wait for {@link release} (which may run them in any order, and make some fail).
+ * Drives one supplier directly, as a host would, over a {@link SimDisk} (see `sim/driver.ts`).
+ * Blob operations run when issued unless `holdIo` is set, in which case they wait for
+ * `release` (which may run them in any order, and make some fail).
  */
-export class Driver {
-  state: SupplierState;
-  disk: SimDisk;
-  nowMs = 1_000_000;
-  random = Random.stream(7);
-  secret = Random.stream(7, "secret");
-  crypto: StepCrypto;
-  sent: { to: NodeId; message: Message }[] = [];
-  notices: SupplierNotice[] = [];
-  traces: string[] = [];
-  held: { id: number; op: BlobOp }[] = [];
-  holdIo = false;
-  /** Probability that a blob operation fails with `io_error`. */
-  failure = 0;
-  #queue: Input<SupplierProtocol>[] = [];
-  #running = false;
-
+export class Driver extends DirectDriver<SupplierState, SupplierProtocol> {
   constructor(config: Partial<SupplierConfig> = {}, disk?: SimDisk, start = true) {
     const full = testConfig(config);
-    this.state = supplierState(full);
-    this.crypto = cryptoFor(full.name);
-    this.disk = disk ?? new SimDisk({ ...DEFAULT_DISK });
+    super({
+      actor: supplierActor,
+      state: supplierState(full),
+      codec: messageCodec,
+      self: full.name,
+      crypto: cryptoFor(full.name),
+      disk,
+      runJob: runStorageJob,
+    });
     if (start) this.deliver({ kind: "start" });
-  }
-
-  ctx(): StepContext {
-    return {
-      nowMs: this.nowMs,
-      random: this.random,
-      secret: this.secret,
-      self: this.state.options.name,
-      crypto: this.crypto,
-    };
-  }
-
-  deliver(input: Input<SupplierProtocol>): void {
-    this.#queue.push(input);
-    if (this.#running) return;
-    this.#running = true;
-    try {
-      for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
-        const effects = supplierActor.step(this.state, next, this.ctx());
-        supplierActor.invariants(this.state);
-        for (const e of effects) this.#run(e);
-      }
-    } finally {
-      this.#running = false;
-      this.#queue = [];
-    }
-  }
-
-  #run(e: SupplierEffect): void {
-    switch (e.kind) {
-      case "send": {
-        // Every answer must survive the wire.
-        const message = decode(messageCodec, encode(messageCodec, e.message).slice());
-        this.sent.push({ to: e.to, message });
-        return;
-      }
-      case "notice":
-        this.notices.push(e.notice);
-        return;
-      case "trace":
-        this.traces.push(e.event);
-        return;
-      case "job":
-        this.#queue.push({ kind: "job_done", id: e.id, result: runStorageJob(e.job) });
-        return;
-      case "io":
-        if (this.holdIo) this.held.push({ id: e.id, op: e.op });
-        else this.#queue.push({ kind: "io_done", id: e.id, result: this.#apply(e.op) });
-        return;
-    }
-  }
-
-  #apply(op: BlobOp) {
-    if (this.failure > 0 && this.random.float() < this.failure) {
-      return { ok: false as const, error: "io_error" as const };
-    }
-    return this.disk.apply(op, this.random).result;
-  }
-
-  /** Runs `n` held operations (all by default), picked in random order with `pick`. */
-  release(n = Infinity, pick?: Random): void {
-    for (let i = 0; i < n && this.held.length > 0; i++) {
-      const at = pick === undefined ? 0 : pick.int(this.held.length);
-      const [{ id, op }] = this.held.splice(at, 1);
-      this.deliver({ kind: "io_done", id, result: this.#apply(op) });
-    }
   }
 
   /**
@@ -212,13 +126,6 @@ export class Driver {
     this.deliver({ kind: "command", command });
     assert.equal(this.notices.length, before + 1);
     return this.notices[before];
-  }
-
-  /** Moves the clock on by `ms` and fires the timer if it is due. */
-  advance(ms: number): void {
-    this.nowMs += ms;
-    const due = supplierActor.nextDeadlineMs(this.state);
-    if (due !== null && due <= this.nowMs) this.deliver({ kind: "timeout", nowMs: this.nowMs });
   }
 
   counter(name: string): number {
