@@ -344,29 +344,8 @@ export class Simulator<P extends Protocol> {
       codec: this.#config.codec,
       checkInvariants: this.#check,
     });
-    const node: SimNode<P> = {
-      index,
-      id: name,
-      role,
-      actor,
-      get state() {
-        return shell.state;
-      },
-      set state(value) {
-        shell.state = value;
-      },
-      shell,
-      random,
-      secret: Random.stream(this.seed, `secret:${index}`),
-      signingKey: null,
-      status: "online",
-      disk: null,
-      crypto: null,
-      held: null,
-      timerGen: 0,
-      links: null,
-      incarnation: 0,
-    };
+    const secret = Random.stream(this.seed, `secret:${index}`);
+    const node = new NodeRecord<P>(index, name, role, shell, random, secret);
     node.signingKey = this.#config.keyFor?.(node) ?? null;
     this.nodes.push(node);
     this.#byId.set(name, index);
@@ -841,6 +820,43 @@ export class Simulator<P extends Protocol> {
     this.trace.number(this.#now);
     this.trace.word(index);
     this.trace.string(event);
+  }
+}
+
+/** A {@link SimNode}: a class, so every node has one shape and its `state` costs no closure. */
+class NodeRecord<P extends Protocol> implements SimNode<P> {
+  signingKey: Uint8Array | null = null;
+  status: NodeStatus = "online";
+  disk: SimDisk | null = null;
+  crypto: StepCrypto | null = null;
+  held: Input<P>[] | null = null;
+  timerGen = 0;
+  links: Map<number, SimLink> | null = null;
+  incarnation = 0;
+
+  constructor(
+    readonly index: number,
+    readonly id: NodeId,
+    readonly role: string,
+    // deno-lint-ignore no-explicit-any
+    readonly shell: NodeShell<any, P>,
+    readonly random: Random,
+    readonly secret: Random,
+  ) {}
+
+  // deno-lint-ignore no-explicit-any
+  get actor(): Actor<any, P> {
+    return this.shell.actor;
+  }
+
+  // deno-lint-ignore no-explicit-any
+  get state(): any {
+    return this.shell.state;
+  }
+
+  // deno-lint-ignore no-explicit-any
+  set state(value: any) {
+    this.shell.state = value;
   }
 }
 
