@@ -9,13 +9,15 @@
  * actor chose. Time and randomness enter only through {@link StepContext}; cryptographic checks
  * that must be synchronous enter through its `crypto`.
  *
- * Timers are state, not effects: an actor records its deadlines in its own state and the host asks
- * `nextDeadlineMs(state)` after every step, arming one timer for the earliest. When it fires the
- * host delivers `{ kind: "timeout", nowMs }`; the actor handles every deadline that has passed. A
- * timeout with nothing due is a no-op, so hosts may deliver spurious ones.
+ * Timers are state, not effects: an actor records its deadlines in its own state and the host's
+ * node shell (`core/shell.ts`) asks `nextDeadlineMs(state)` after every step, keeping one timer
+ * armed for the earliest. When it fires the host delivers `{ kind: "timeout", nowMs }`; the actor
+ * handles every deadline that has passed. A timeout with nothing due is a no-op, so hosts may
+ * deliver spurious ones.
  *
- * After every step the simulator calls `invariants(state)`, which asserts the actor's own rules
- * (limits respected, tables consistent). A violated invariant is our bug and stops the run.
+ * After every step the shell calls `invariants(state)` (on every host; the simulator can turn it
+ * off for speed runs), which asserts the actor's own rules (limits respected, tables consistent).
+ * A violated invariant is our bug and stops the run.
  *
  * Lifecycle: a host delivers `{ kind: "start" }` when the node boots and each time it comes back
  * online after a pause; actors use it to re-arm timers and re-announce themselves.
