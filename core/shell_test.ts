@@ -98,7 +98,7 @@ Deno.test("shell: a step with more than STEP_EFFECTS_MAX effects is a bug, no ef
   assert.equal(log.length, 0);
 });
 
-Deno.test("shell: the host's timer only moves earlier; a pushed-back deadline re-arms on fire", () => {
+Deno.test("shell: the host timer only moves earlier; a deadline pushed back re-arms it", () => {
   const shell = fresh();
   const port = recordingPort([]);
   const set = (deadline: number | null) =>
@@ -136,7 +136,7 @@ Deno.test("shell: a frame that does not decode is counted and never reaches the 
   assert.equal(shell.malformed, 2);
 });
 
-Deno.test("replay window: each number once, in any order within the span, none too far behind", () => {
+Deno.test("replay window: each number once, any order within the span, none too far behind", () => {
   const w = replayWindow();
   assert.ok(acceptSequence(w, 5));
   assert.ok(!acceptSequence(w, 5));

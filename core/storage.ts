@@ -53,21 +53,6 @@ export function isFragmentKey(key: string): boolean {
   return parts.every((p) => KEY_PART.test(p));
 }
 
-/** Key of the fragment at `position` of block `blockIndex` of file `fileIndex` of a version. */
-export function fragmentKey(
-  versionId: string,
-  fileIndex: number,
-  blockIndex: number,
-  position: number,
-): string {
-  return `${versionId}/${fileIndex}/${blockIndex}/${position}`;
-}
-
-/** Key of the fragment at `position` of block `blockIndex` of a version's manifest. */
-export function manifestKey(versionId: string, blockIndex: number, position: number): string {
-  return `${versionId}/m/${blockIndex}/${position}`;
-}
-
 /**
  * What a user's family record says once opened (the ID server only ever sees it sealed): the
  * scheme, who holds each position, and the versions whose manifests sit on the family, newest

@@ -1,10 +1,11 @@
 /**
  * Tidy: the rules of STYLE.md that a machine can check.
  *
- * - `core/` and `actors/` are deterministic and sans-IO: no `await`/`async`, no `Date`, no
- *   `Math.random`, no timers, no `Deno.*`, no `performance`, no `fetch`, no platform entropy.
- * - Imports point one way: `core/` imports only `core/`; `actors/<role>/` imports only `core/`
- *   and its own folder; nothing in `core/`, `data/` or `actors/` imports `sim/` or `net/`.
+ * - `core/`, `parts/` and `actors/` are deterministic and sans-IO: no `await`/`async`, no `Date`,
+ *   no `Math.random`, no timers, no `Deno.*`, no `performance`, no `fetch`, no platform entropy.
+ * - Imports point one way: `core/` imports only `core/`; `parts/` only `core/` and `parts/`;
+ *   `actors/<role>/` imports only `core/`, `parts/` and its own folder; nothing in `core/`,
+ *   `parts/`, `data/` or `actors/` imports `sim/` or `net/`.
  * - File names are snake_case, folders use `mod.ts` (never `index.ts`), lines are at most 100
  *   columns.
  *
@@ -117,7 +118,7 @@ Deno.test("tidy: the scanner itself finds banned APIs and ignores comments and s
 
 Deno.test("tidy: core/ and actors/ use no banned APIs", async () => {
   const problems: string[] = [];
-  for (const dir of ["core", "actors"]) {
+  for (const dir of ["core", "parts", "actors"]) {
     for (const file of await sourceFiles(dir)) {
       if (isTest(file)) continue;
       const src = await Deno.readTextFile(new URL(file, ROOT));
@@ -129,7 +130,7 @@ Deno.test("tidy: core/ and actors/ use no banned APIs", async () => {
 
 Deno.test("tidy: imports point one way (core <- actors <- sim, net)", async () => {
   const problems: string[] = [];
-  for (const dir of ["core", "actors", "data"]) {
+  for (const dir of ["core", "parts", "actors", "data"]) {
     for (const file of await sourceFiles(dir)) {
       if (isTest(file)) continue;
       const src = await Deno.readTextFile(new URL(file, ROOT));
@@ -138,8 +139,11 @@ Deno.test("tidy: imports point one way (core <- actors <- sim, net)", async () =
         const role = file.split("/").slice(0, 2).join("/");
         const ok = dir === "core"
           ? target.startsWith("core/")
+          : dir === "parts"
+          ? target.startsWith("core/") || target.startsWith("parts/")
           : dir === "actors"
-          ? target.startsWith("core/") || target.startsWith(`${role}/`)
+          ? target.startsWith("core/") || target.startsWith("parts/") ||
+            target.startsWith(`${role}/`)
           : !target.startsWith("sim/") && !target.startsWith("net/") &&
             !target.startsWith("actors/");
         if (!ok) problems.push(`${file} imports ${spec}`);

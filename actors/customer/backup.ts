@@ -51,6 +51,7 @@ import type {
   SourceFile,
   VersionRec,
 } from "./state.ts";
+import { dataBlockKey, fragmentKey, manifestBlockKey } from "../../parts/fragment_keys.ts";
 
 /** A fresh record for a block whose fragments will be `${key}/${position}`. */
 export function newBlock(s: CustomerState, key: string, plainSize: number): BlockRec {
@@ -226,7 +227,7 @@ function readNextBlock(s: CustomerState, run: BackupRun, out: E[]): boolean {
     }
     const length = Math.min(s.options.blockBytes, file.size - offset);
     const blockIndex = run.nextBlock++;
-    const block = newBlock(s, `${run.version.id}/${run.nextFile}/${blockIndex}`, length);
+    const block = newBlock(s, dataBlockKey(run.version.id, run.nextFile, blockIndex), length);
     file.blocks.push(block);
     run.inFlight++;
     const id = continuation(s, { kind: "source", block, file, blockIndex });
@@ -304,7 +305,7 @@ function sealManifest(s: CustomerState, ctx: StepContext, run: BackupRun, out: E
   const v = run.version;
   run.phase = "manifest";
   run.inFlight++;
-  const block = newBlock(s, `${v.id}/m/0`, 0);
+  const block = newBlock(s, manifestBlockKey(v.id), 0);
   v.manifest = block;
   const id = continuation(s, { kind: "seal", block });
   const manifest = {
@@ -364,7 +365,7 @@ export function sendStores(
     const supplier = s.positions[p].supplier!;
     const sent = request(s, ctx, out, supplier, {
       type: "store",
-      key: `${block.key}/${p}`,
+      key: fragmentKey(block.key, p),
       hash: block.hashes[p],
       data,
     }, { kind: "store", position: p, block, repair });

@@ -12,6 +12,7 @@ import { dropRecord } from "./persist.ts";
 import { recordChanged } from "./recover.ts";
 import { request } from "./requests.ts";
 import type { BlockRec, CustomerState, VersionRec } from "./state.ts";
+import { fragmentKey } from "../../parts/fragment_keys.ts";
 
 function blocksOf(v: VersionRec): BlockRec[] {
   const blocks = v.files.flatMap((f) => f.blocks);
@@ -32,7 +33,7 @@ export function deleteVersion(s: CustomerState, ctx: StepContext, out: E[], vers
   const blocks = blocksOf(v);
   s.positions.forEach((p, i) => {
     if (p.state !== "active") return;
-    const keys = blocks.filter((b) => b.held[i] === 1).map((b) => `${b.key}/${i}`);
+    const keys = blocks.filter((b) => b.held[i] === 1).map((b) => fragmentKey(b.key, i));
     for (let at = 0; at < keys.length; at += REMOVE_KEYS_MAX) {
       const chunk = keys.slice(at, at + REMOVE_KEYS_MAX);
       request(s, ctx, out, p.supplier!, { type: "remove", keys: chunk }, { kind: "remove" });

@@ -29,6 +29,7 @@ import type { E } from "./protocol.ts";
 import { cancelsChanged, familyChanged, familyRecorded, versionChanged } from "./persist.ts";
 import { continuation, request } from "./requests.ts";
 import type { BlockRec, CustomerState, Position } from "./state.ts";
+import { fragmentKey } from "../../parts/fragment_keys.ts";
 
 /** Index of the position `supplier` holds, or -1. */
 export function positionOf(s: CustomerState, supplier: NodeId): number {
@@ -448,7 +449,7 @@ export function auditNext(s: CustomerState, ctx: StepContext, out: E[]): void {
   const leafIndex = ctx.secret.int(leafCountOf(block.fragmentSize, AUDIT_LEAF_BYTES));
   request(s, ctx, out, p.supplier!, {
     type: "audit",
-    key: `${block.key}/${i}`,
+    key: fragmentKey(block.key, i),
     leafIndex,
     leafBytes: AUDIT_LEAF_BYTES,
   }, { kind: "audit", position: i, block, leafIndex });

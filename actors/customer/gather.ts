@@ -18,6 +18,7 @@ import type { E } from "./protocol.ts";
 import { blockChanged } from "./persist.ts";
 import { request } from "./requests.ts";
 import type { BlockRec, CustomerState, Gather, GatherBase } from "./state.ts";
+import { fragmentKey } from "../../parts/fragment_keys.ts";
 
 const NOT_ASKED = 0;
 const ASKED = 1;
@@ -74,7 +75,7 @@ export function askMore(s: CustomerState, ctx: StepContext, out: E[], g: Gather)
     const supplier = s.positions[p].supplier!;
     const sent = request(s, ctx, out, supplier, {
       type: "fetch",
-      key: `${g.block.key}/${p}`,
+      key: fragmentKey(g.block.key, p),
     }, { kind: "fetch", position: p, gather: g });
     if (!sent) break; // the request table is full: try again on a later step
     g.asked[p] = ASKED;

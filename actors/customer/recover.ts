@@ -42,6 +42,7 @@ import { familyRecorded, versionChanged } from "./persist.ts";
 import { adoptFamily } from "./family.ts";
 import { canRequest, continuation, request } from "./requests.ts";
 import type { BlockRec, CustomerState, ManifestFetch, VersionRec } from "./state.ts";
+import { dataBlockKey, fragmentKey, manifestBlockKey } from "../../parts/fragment_keys.ts";
 
 const utf8 = new TextEncoder();
 /** Manifests fetched at once while recovering. */
@@ -369,7 +370,7 @@ export function pumpManifests(s: CustomerState, ctx: StepContext, out: E[]): voi
       if (p.state !== "active" || p.key === null) return;
       const sent = request(s, ctx, out, p.supplier!, {
         type: "fetch",
-        key: `${fetch.id}/m/0/${i}`,
+        key: fragmentKey(manifestBlockKey(fetch.id), i),
       }, { kind: "manifest_fetch", fetch, position: i });
       if (sent) fetch.waiting++;
     });
@@ -457,7 +458,7 @@ function versionFromManifest(
     repairing: false,
   });
   const m = r.manifest;
-  const manifest = block(`${fetch.id}/m/0`, 0, fetch.cipherSize);
+  const manifest = block(manifestBlockKey(fetch.id), 0, fetch.cipherSize);
   manifest.fragmentSize = r.fragmentSize;
   manifest.hashes = r.fragmentHashes.map((h) => h.slice());
   manifest.roots = r.merkleRoots.map((h) => h.slice());
@@ -476,7 +477,7 @@ function versionFromManifest(
       mtimeMs: f.mtimeMs,
       salt: f.salt.slice(),
       blocks: f.blocks.map((b, bi) => {
-        const rec = block(`${fetch.id}/${fi}/${bi}`, b.plainSize, b.cipherSize);
+        const rec = block(dataBlockKey(fetch.id, fi, bi), b.plainSize, b.cipherSize);
         rec.hashes = b.fragmentHashes.map((h) => h.slice());
         rec.roots = b.merkleRoots.map((h) => h.slice());
         return rec;

@@ -22,6 +22,7 @@ import type { E } from "./protocol.ts";
 import { reachable } from "./family.ts";
 import { request } from "./requests.ts";
 import type { CustomerState, Sweep } from "./state.ts";
+import { isManifestFragmentOf } from "../../parts/fragment_keys.ts";
 
 /** Starts a sweep when one is due, and moves the running one to its next member. */
 export function pumpSweep(s: CustomerState, ctx: StepContext, out: E[]): void {
@@ -78,7 +79,7 @@ export function onSweepList(
     const slash = key.indexOf("/");
     if (slash <= 0) continue;
     const versionId = key.slice(0, slash);
-    if (key.startsWith(`${versionId}/m/`)) c.manifests.add(versionId);
+    if (isManifestFragmentOf(key, versionId)) c.manifests.add(versionId);
     const list = c.candidates.get(versionId) ?? [];
     list.push(key);
     c.candidates.set(versionId, list);

@@ -24,11 +24,12 @@ import {
   SUPPLIER_CONTRACT_RECORD_BYTES_MAX,
 } from "../../core/limits.ts";
 import { isFragmentKey } from "../../core/storage.ts";
+import { STORED_FRAGMENT_PREFIX, storedFragmentBlob } from "../../parts/fragment_keys.ts";
 
 /** Blob-key prefix of contract records. */
 export const CONTRACT_PREFIX = "contract/";
-/** Blob-key prefix of fragments. */
-export const FRAGMENT_PREFIX = "frag/";
+/** Blob-key prefix of fragments (see `parts/fragment_keys.ts`). */
+export const FRAGMENT_PREFIX = STORED_FRAGMENT_PREFIX;
 
 /** Leading bytes of every contract record: `"BDCT"`, then one byte of format version. */
 const CONTRACT_TAG = [0x42, 0x44, 0x43, 0x54];
@@ -77,7 +78,7 @@ export function contractKey(customer: NodeId): string {
 
 /** The blob key of `customer`'s fragment `key`. */
 export function fragmentBlobKey(customer: NodeId, key: string): string {
-  return `${FRAGMENT_PREFIX}${customer}/${key}`;
+  return storedFragmentBlob(customer, key);
 }
 
 /** The customer and fragment key of a fragment blob key, or `null` if it names none. */

@@ -22,10 +22,10 @@
  * | 64  | `superseded`            | supplier → customer |                         |
  *
  * Every request carries a `requestId` chosen by the customer and echoed in the answer. Fragments
- * are named by the customer with a {@link fragmentKey}; a supplier keeps each customer's
- * fragments apart and serves them to that customer only. The sender of every message is
- * authenticated by the link (the handshake of the real transport, the simulated link in the
- * simulator), so none of these is signed.
+ * are named by the customer with a fragment key (`parts/fragment_keys.ts`); a supplier keeps
+ * each customer's fragments apart and serves them to that customer only. The sender of every
+ * message is authenticated by the link (the handshake of the real transport, the simulated link
+ * in the simulator), so none of these is signed.
  *
  * Fencing (issue 11). The four requests that change what a supplier keeps (`contract_request`,
  * `contract_cancel`, `store`, `remove`) carry the writer epoch of the customer's instance: the

@@ -19,6 +19,12 @@ import type { CustomerState } from "../../actors/customer/mod.ts";
 import type { SimNode } from "../simulator.ts";
 import type { Contents } from "./content.ts";
 import type { StorageSimProtocol } from "./world.ts";
+import {
+  fragmentKey,
+  isManifestFragment,
+  STORED_FRAGMENT_PREFIX,
+  storedFragmentBlob,
+} from "../../parts/fragment_keys.ts";
 
 type Node = SimNode<StorageSimProtocol>;
 type Block = CustomerState["versions"][0]["files"][0]["blocks"][0];
@@ -39,7 +45,7 @@ export function fragmentsOnDisk(
     if (p.supplier === null) return;
     const node = lookup(p.supplier);
     if (node === undefined || node.status === "departed" || node.disk === null) return;
-    const data = node.disk.blobs.get(`frag/${customer.id}/${block.key}/${i}`);
+    const data = node.disk.blobs.get(storedFragmentBlob(customer.id, fragmentKey(block.key, i)));
     if (data === undefined) return;
     const hash = createHash("sha256").update(data).digest();
     if (sameBytes(hash, block.hashes[i])) count++;
@@ -87,7 +93,7 @@ export function plaintextLeaks(nodes: Iterable<Node>, contents: Contents): strin
     if (node.disk === null || node.role === "customer") continue;
     for (const [key, data] of node.disk.blobs) {
       const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-      const pathsPossible = !key.startsWith("frag/") || key.includes("/m/");
+      const pathsPossible = !key.startsWith(STORED_FRAGMENT_PREFIX) || isManifestFragment(key);
       if (
         view.indexOf(marker) >= 0 || (pathsPossible && view.indexOf(hex) >= 0) ||
         key.includes(contents.markerHex)
@@ -114,7 +120,7 @@ export function supplierBytes(
     if (node.role !== "supplier" || node.status === "departed" || node.disk === null) continue;
     const owners = new Map<string, { state: CustomerState; versions: Set<string> } | null>();
     for (const [key, data] of node.disk.blobs) {
-      if (!key.startsWith("frag/")) continue;
+      if (!key.startsWith(STORED_FRAGMENT_PREFIX)) continue;
       total += data.length;
       const parts = key.split("/");
       const owner = parts[1];

@@ -55,6 +55,7 @@ import type { CustomerState } from "../../actors/customer/mod.ts";
 import type { SupplierState } from "../../actors/supplier/mod.ts";
 import type { ImpostorOutcome, ImpostorStanding, SimNode, Simulator } from "../simulator.ts";
 import { nodeKeys, type StorageSimProtocol } from "./world.ts";
+import { fragmentKey } from "../../parts/fragment_keys.ts";
 
 const HOUR_MS = 3_600_000;
 /** Fresh keys in the attacker's pool. */
@@ -344,7 +345,7 @@ export class Impostors {
       case "store_reply": {
         if (p.kind !== "store") break;
         const outcome = rng.int(4) === 0 ? "no_contract" as const : "stored" as const;
-        return { type: kind, requestId, key: `${p.block.key}/${p.position}`, outcome };
+        return { type: kind, requestId, key: fragmentKey(p.block.key, p.position), outcome };
       }
       case "probe_reply": {
         // For a supplier that is down, "all is well" (never fired); for one that is up, "I
@@ -356,7 +357,7 @@ export class Impostors {
       }
       case "audit_reply": {
         if (p.kind !== "audit") break;
-        const key = `${p.block.key}/${p.position}`;
+        const key = fragmentKey(p.block.key, p.position);
         const size = p.block.fragmentSize;
         if (rng.int(4) === 0) {
           const outcome = "not_found";

@@ -32,6 +32,7 @@ import {
   simKeys,
   type StorageSimProtocol,
 } from "./world.ts";
+import { fragmentKey, storedFragmentBlob } from "../../parts/fragment_keys.ts";
 
 const HOUR_MS = 3_600_000;
 
@@ -201,7 +202,9 @@ export class Scenario {
       if (node === undefined || node.status === "departed" || node.disk === null) return false;
       return s.versions.every((v) =>
         [...v.files.flatMap((f) => f.blocks), ...(v.manifest ? [v.manifest] : [])].every((b) => {
-          const data = node.disk!.blobs.get(`frag/${this.user.id}/${b.key}/${i}`);
+          const data = node.disk!.blobs.get(
+            storedFragmentBlob(this.user.id, fragmentKey(b.key, i)),
+          );
           return data !== undefined && bytesEqual(sha256(data), b.hashes[i]);
         })
       );
