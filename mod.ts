@@ -18,7 +18,7 @@ export * as identity from "./core/identity.ts";
 // The roles: each is a deterministic, sans-IO actor (`core/actor.ts`) with a state factory.
 
 /** The user's role: backs up, restores, watches its family of suppliers and repairs it. */
-export { customer as customerActor, customerState } from "./actors/customer/mod.ts";
+export { customerActor, customerState } from "./actors/customer/mod.ts";
 export type { CustomerProtocol, CustomerState } from "./actors/customer/mod.ts";
 /** The supplier's role: lends disk to customers under signed contracts, answers audits. */
 export { supplierActor, supplierState } from "./actors/supplier/mod.ts";

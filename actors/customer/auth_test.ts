@@ -20,7 +20,7 @@ import type { Message } from "../../core/protocol/mod.ts";
 import { Scenario } from "../../sim/storage/scenario.ts";
 import { nodeKeys, type StorageSimProtocol } from "../../sim/storage/world.ts";
 import type { CustomerState } from "./state.ts";
-import { customer } from "./step.ts";
+import { customerActor } from "./step.ts";
 
 const HOUR_MS = 3_600_000;
 
@@ -471,7 +471,7 @@ Deno.test("auth: every answer under the wrong key changes no state and is traced
     random: Random.stream(1, "r"),
     secret: Random.stream(1, "s"),
     self: s.name,
-  } as unknown as Parameters<typeof customer.step>[2];
+  } as unknown as Parameters<typeof customerActor.step>[2];
   const types = new Set<string>();
   for (const [to, purpose] of cases) {
     const id = 1_000_000 + types.size;
@@ -482,7 +482,11 @@ Deno.test("auth: every answer under the wrong key changes no state and is traced
     const wrong = to === "n0" ? [fresh] : [fresh, null];
     for (const key of wrong) {
       const before = snapshot(s);
-      const out = customer.step(s, { kind: "message", from: to, fromKey: key, message: m }, ctx);
+      const out = customerActor.step(
+        s,
+        { kind: "message", from: to, fromKey: key, message: m },
+        ctx,
+      );
       const why = key === null ? "null key" : "fresh key";
       if (
         snapshot(s) !== before.replace(/"authRefused":(\d+)/, (_, n) => `"authRefused":${+n + 1}`)
@@ -498,7 +502,11 @@ Deno.test("auth: every answer under the wrong key changes no state and is traced
       }
     }
     // The right key is heard: the request is answered.
-    const out = customer.step(s, { kind: "message", from: to, fromKey: real, message: m }, ctx);
+    const out = customerActor.step(
+      s,
+      { kind: "message", from: to, fromKey: real, message: m },
+      ctx,
+    );
     if (out.some((e) => e.kind === "trace" && e.event === "auth.refused")) {
       throw new Error(`${m.type} from ${to} refused under its own key`);
     }

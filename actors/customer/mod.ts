@@ -4,14 +4,14 @@
  * @module
  */
 
-export { customer } from "./step.ts";
+export { customerActor } from "./step.ts";
 export {
+  CUSTOMER_DEFAULTS,
   type CustomerConfig,
   type CustomerCounters,
   type CustomerOptions,
   type CustomerState,
   customerState,
-  DEFAULT_CUSTOMER_OPTIONS,
   type SourceFile,
 } from "./state.ts";
 export type {

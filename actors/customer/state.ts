@@ -78,7 +78,7 @@ export interface CustomerOptions {
 }
 
 /** Defaults for a home connection: probes every 10 min, fire after a day of silence. */
-export const DEFAULT_CUSTOMER_OPTIONS: CustomerOptions = {
+export const CUSTOMER_DEFAULTS: CustomerOptions = {
   probeIntervalMs: 10 * 60_000,
   offlineAfterMs: 30 * 60_000,
   fireAfterMs: 24 * 3_600_000,
@@ -486,7 +486,7 @@ export interface CustomerState {
 
 /** A new customer with an empty family and catalogue. */
 export function customerState(config: CustomerConfig): CustomerState {
-  const options = { ...DEFAULT_CUSTOMER_OPTIONS, ...config.options };
+  const options = { ...CUSTOMER_DEFAULTS, ...config.options };
   if (config.fileKey.length !== 32) throw new RangeError("the file key must be 32 bytes");
   if (config.idServers.length === 0) throw new RangeError("a customer needs an ID server");
   const positions: Position[] = [];

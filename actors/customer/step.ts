@@ -551,7 +551,7 @@ function nextDeadlineMs(s: CustomerState): number | null {
 }
 
 /** The customer actor. */
-export const customer: Actor<CustomerState, CustomerProtocol> = {
+export const customerActor: Actor<CustomerState, CustomerProtocol> = {
   step,
   nextDeadlineMs,
   invariants,

@@ -21,6 +21,7 @@ export {
   type HostedFamily,
   type HostedIdentity,
   type IdentityListReply,
+  IDSERVER_DEFAULTS,
   IDSERVER_FAMILIES_MAX,
   type IdServerAnswer,
   type IdServerLimits,

@@ -209,18 +209,24 @@ export interface IdServerState {
   counters: Record<string, number>;
 }
 
+/** The ID server's limits unless its operator sets them (see `core/limits.ts`). */
+export const IDSERVER_DEFAULTS: Readonly<IdServerLimits> = Object.freeze({
+  identitiesMax: IDSERVER_IDENTITIES_MAX,
+  offersMax: IDSERVER_OFFERS_MAX,
+  familiesMax: IDSERVER_FAMILIES_MAX,
+  namesPerKeyMax: IDSERVER_NAMES_PER_KEY_MAX,
+  blockRegistrationsMax: IDSERVER_BLOCK_REGISTRATIONS_MAX,
+  registrationBlocksMax: IDSERVER_REGISTRATION_BLOCKS_MAX,
+  identityTtlMs: IDENTITY_TTL_MS,
+  leasesMax: IDSERVER_LEASES_MAX,
+});
+
 /** A fresh, empty ID server; it loads its documents when it gets `start`. */
 export function idServerState(limits: Partial<IdServerLimits> = {}): IdServerState {
-  const full: IdServerLimits = {
-    identitiesMax: limits.identitiesMax ?? IDSERVER_IDENTITIES_MAX,
-    offersMax: limits.offersMax ?? IDSERVER_OFFERS_MAX,
-    familiesMax: limits.familiesMax ?? IDSERVER_FAMILIES_MAX,
-    namesPerKeyMax: limits.namesPerKeyMax ?? IDSERVER_NAMES_PER_KEY_MAX,
-    blockRegistrationsMax: limits.blockRegistrationsMax ?? IDSERVER_BLOCK_REGISTRATIONS_MAX,
-    registrationBlocksMax: limits.registrationBlocksMax ?? IDSERVER_REGISTRATION_BLOCKS_MAX,
-    identityTtlMs: limits.identityTtlMs ?? IDENTITY_TTL_MS,
-    leasesMax: limits.leasesMax ?? IDSERVER_LEASES_MAX,
-  };
+  const full: IdServerLimits = { ...IDSERVER_DEFAULTS };
+  for (const [k, v] of Object.entries(limits) as [keyof IdServerLimits, number | undefined][]) {
+    if (v !== undefined) full[k] = v;
+  }
   assert(
     Object.values(full).every((v) => Number.isSafeInteger(v) && v >= 1),
     "ID server limits must be positive integers",

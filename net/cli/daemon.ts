@@ -24,7 +24,7 @@
  */
 
 import {
-  customer,
+  customerActor,
   type CustomerNotice,
   type CustomerProtocol,
   type CustomerState,
@@ -219,7 +219,7 @@ export function run(args: string[]): Promise<number> {
         idServers: config.idServers,
         listenHost: typeof flags.host === "string" ? flags.host : "127.0.0.1",
         listenPort: portFlag(flags.port, "port", 0),
-        actor: customer,
+        actor: customerActor,
         makeState: () =>
           customerState({
             name: keys.name,

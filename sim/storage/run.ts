@@ -21,7 +21,7 @@
  * @module
  */
 
-import { customer, type CustomerConfig, customerState } from "../../actors/customer/mod.ts";
+import { customerActor, type CustomerConfig, customerState } from "../../actors/customer/mod.ts";
 import { idServerActor, idServerState } from "../../actors/idserver/mod.ts";
 import { supplierActor, supplierState } from "../../actors/supplier/mod.ts";
 import type { Actor, NodeId, Protocol } from "../../core/actor.ts";
@@ -318,7 +318,7 @@ export class StorageRun {
         auditIntervalMs: this.tuning.auditHours * HOUR_MS,
       },
     };
-    const node = this.sim.addNode("customer", this.#actor(customer), customerState(config));
+    const node = this.sim.addNode("customer", this.#actor(customerActor), customerState(config));
     const user = new User(node, random, config);
     this.users.push(user);
     this.#userOf.set(node.index, user);

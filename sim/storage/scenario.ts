@@ -12,7 +12,7 @@
  * @module
  */
 
-import { customer, type CustomerNotice, customerState } from "../../actors/customer/mod.ts";
+import { customerActor, type CustomerNotice, customerState } from "../../actors/customer/mod.ts";
 import type { CustomerConfig, CustomerOptions, CustomerState } from "../../actors/customer/mod.ts";
 import { idServerActor, idServerState } from "../../actors/idserver/mod.ts";
 import { supplierActor, supplierState } from "../../actors/supplier/mod.ts";
@@ -112,7 +112,7 @@ export class Scenario {
       options: { quotaBytes: 64 * 1024 * 1024, ...o.customer },
       lease: o.lease,
     };
-    const userActor = o.wrapUser?.(customer) ?? customer;
+    const userActor = o.wrapUser?.(customerActor) ?? customerActor;
     this.user = this.sim.addNode("customer", userActor, customerState(this.#config));
     if (o.userSecretFromRandom) (this.user as { secret: Random }).secret = this.user.random;
     this.sim.diskOf(this.user).mounts.set("src:", (key, offset, length) => {
