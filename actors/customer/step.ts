@@ -10,17 +10,33 @@
  * then `complete`). Work in progress: one backup at a time, restores one at a time in queue
  * order, up to `repairsInFlightMax` repair tasks, and requests awaiting answers.
  *
- * Timers (all in state; `nextDeadlineMs` returns the earliest):
- * - request deadlines (`requestTimeoutMs` after sending; the oldest expires first);
- * - the running backup's stall deadline (`BACKUP_STALL_MS` after its latest progress; see
- *   `backup.ts`: stuck positions are given up, or the backup fails);
- * - `nextProbeAtMs`: probe every active supplier, mark silent ones offline, fire those silent
- *   for `fireAfterMs` (repair only; without repair, every `renewIntervalMs` to renew contracts);
- * - `nextAuditAtMs`: audit one supplier, round robin (repair only);
- * - `nextRepairScanAtMs`: look for fragments to rebuild (repair only);
- * - `hireRetryAtMs` and each offline or unpinned position's `retryAtMs`: when to try again;
- * - `identityRefreshAtMs`: publish the identity again, about daily (see `recover.ts`).
- *
+ * Timers: a `TimerTable` (core/timers.ts) in `s.deadlines`, one deadline per `CustomerTimer`
+ * kind, re-derived from the state at the end of every step (`syncDeadlines`); `nextDeadlineMs`
+ * is its `next()` and `onTimeout` dispatches each expired kind (by deadline, then declaration
+ * order). Fired by `onTimeout`:
+ * - `request`: the oldest request deadline (`requestTimeoutMs` after sending); every expired
+ *   request gets its timeout handler;
+ * - `probe` (`nextProbeAtMs`, armed at start): probe every active supplier, mark silent ones
+ *   offline, fire those silent for `fireAfterMs` (repair only; without repair, every
+ *   `renewIntervalMs` to renew contracts); re-arms itself;
+ * - `audit` (`nextAuditAtMs`, armed at start, repair only): audit one supplier, round robin;
+ * - `identity_refresh` (`identityRefreshAtMs`): publish the identity again, about daily (see
+ *   `recover.ts`);
+ * - `repair_scan` (`nextRepairScanAtMs`, armed at start, repair only): look for fragments to
+ *   rebuild.
+ * Served by `pump` (which runs after every input, so their deadline only wakes the customer; a
+ * deadline already passed is not armed, since `pump` just ran):
+ * - `backup_stall`: the running backup's stall deadline (`BACKUP_STALL_MS` after its latest
+ *   progress; see `backup.ts`: stuck positions are given up, or the backup fails);
+ * - `lease`: the writer lease's next claim or renewal (`lease.ts`);
+ * - `sweep` (`nextSweepAtMs`): the next sweep of unreferenced blobs (`sweep.ts`);
+ * - `flush` (`flushAtMs`, while anything is dirty): persist the dirty records;
+ * - `record_retry` (`record.retryAtMs`, while the family record is dirty): publish it again;
+ * - `recovery_retry` (`recovery.retryAtMs`, while recovery fetches or has pending work);
+ * - `hire_retry` (`hireRetryAtMs`, while a position is empty): try hiring again;
+ * - `position_retry`: the earliest `retryAtMs` of an active position that is offline while work
+ *   is in progress, or unpinned and not being probed.
+
  * Limits: requests in flight, blocks in memory, repair tasks, queued backups and restores,
  * remembered exclusions, versions, audits left unanswered in a row (all in
  * {@link CustomerOptions}); over a limit, new work waits or the command is refused with a notice.
