@@ -7,6 +7,7 @@
 
 import type { NodeId } from "../../core/actor.ts";
 import { assert } from "../../core/assert.ts";
+import { TimerTable } from "../../core/timers.ts";
 import {
   CUSTOMER_AUDIT_MISSES_MAX,
   CUSTOMER_RENEW_INTERVAL_MS,
@@ -479,12 +480,41 @@ export interface CustomerState {
   held: Map<string, CustomerNotice[]>;
   /** Time of the latest step (lets `nextDeadlineMs` skip deadlines already passed). */
   nowMs: number;
+  /**
+   * One deadline per {@link CustomerTimer} kind, re-derived from the fields above at the end of
+   * every step (step.ts); `nextDeadlineMs` is its `next()`.
+   */
+  deadlines: TimerTable<CustomerTimer>;
   counters: CustomerCounters;
   /** The writer lease (`lease.ts`), or null when the customer runs without one. */
   lease: LeaseState | null;
 }
 
 /** A new customer with an empty family and catalogue. */
+/**
+ * The customer's timer kinds, in tie-break order. The first five fire their handler in
+ * `onTimeout`; the rest are served by `pump` (which runs after every input, the timeout
+ * included): their deadline only wakes the customer. What arms each: step.ts's theory block.
+ */
+export const CUSTOMER_TIMERS = [
+  "request",
+  "probe",
+  "audit",
+  "identity_refresh",
+  "repair_scan",
+  "backup_stall",
+  "lease",
+  "sweep",
+  "flush",
+  "record_retry",
+  "recovery_retry",
+  "hire_retry",
+  "position_retry",
+] as const;
+
+/** A kind of customer timer (see {@link CUSTOMER_TIMERS}). */
+export type CustomerTimer = (typeof CUSTOMER_TIMERS)[number];
+
 export function customerState(config: CustomerConfig): CustomerState {
   const options = { ...CUSTOMER_DEFAULTS, ...config.options };
   if (config.fileKey.length !== 32) throw new RangeError("the file key must be 32 bytes");
@@ -568,6 +598,7 @@ export function customerState(config: CustomerConfig): CustomerState {
     flushAtMs: 0,
     held: new Map(),
     nowMs: 0,
+    deadlines: new TimerTable(CUSTOMER_TIMERS),
     counters: {
       hired: 0,
       fired: 0,

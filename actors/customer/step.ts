@@ -10,17 +10,33 @@
  * then `complete`). Work in progress: one backup at a time, restores one at a time in queue
  * order, up to `repairsInFlightMax` repair tasks, and requests awaiting answers.
  *
- * Timers (all in state; `nextDeadlineMs` returns the earliest):
- * - request deadlines (`requestTimeoutMs` after sending; the oldest expires first);
- * - the running backup's stall deadline (`BACKUP_STALL_MS` after its latest progress; see
- *   `backup.ts`: stuck positions are given up, or the backup fails);
- * - `nextProbeAtMs`: probe every active supplier, mark silent ones offline, fire those silent
- *   for `fireAfterMs` (repair only; without repair, every `renewIntervalMs` to renew contracts);
- * - `nextAuditAtMs`: audit one supplier, round robin (repair only);
- * - `nextRepairScanAtMs`: look for fragments to rebuild (repair only);
- * - `hireRetryAtMs` and each offline or unpinned position's `retryAtMs`: when to try again;
- * - `identityRefreshAtMs`: publish the identity again, about daily (see `recover.ts`).
- *
+ * Timers: a `TimerTable` (core/timers.ts) in `s.deadlines`, one deadline per `CustomerTimer`
+ * kind, re-derived from the state at the end of every step (`syncDeadlines`); `nextDeadlineMs`
+ * is its `next()` and `onTimeout` dispatches each expired kind (by deadline, then declaration
+ * order). Fired by `onTimeout`:
+ * - `request`: the oldest request deadline (`requestTimeoutMs` after sending); every expired
+ *   request gets its timeout handler;
+ * - `probe` (`nextProbeAtMs`, armed at start): probe every active supplier, mark silent ones
+ *   offline, fire those silent for `fireAfterMs` (repair only; without repair, every
+ *   `renewIntervalMs` to renew contracts); re-arms itself;
+ * - `audit` (`nextAuditAtMs`, armed at start, repair only): audit one supplier, round robin;
+ * - `identity_refresh` (`identityRefreshAtMs`): publish the identity again, about daily (see
+ *   `recover.ts`);
+ * - `repair_scan` (`nextRepairScanAtMs`, armed at start, repair only): look for fragments to
+ *   rebuild.
+ * Served by `pump` (which runs after every input, so their deadline only wakes the customer; a
+ * deadline already passed is not armed, since `pump` just ran):
+ * - `backup_stall`: the running backup's stall deadline (`BACKUP_STALL_MS` after its latest
+ *   progress; see `backup.ts`: stuck positions are given up, or the backup fails);
+ * - `lease`: the writer lease's next claim or renewal (`lease.ts`);
+ * - `sweep` (`nextSweepAtMs`): the next sweep of unreferenced blobs (`sweep.ts`);
+ * - `flush` (`flushAtMs`, while anything is dirty): persist the dirty records;
+ * - `record_retry` (`record.retryAtMs`, while the family record is dirty): publish it again;
+ * - `recovery_retry` (`recovery.retryAtMs`, while recovery fetches or has pending work);
+ * - `hire_retry` (`hireRetryAtMs`, while a position is empty): try hiring again;
+ * - `position_retry`: the earliest `retryAtMs` of an active position that is offline while work
+ *   is in progress, or unpinned and not being probed.
+
  * Limits: requests in flight, blocks in memory, repair tasks, queued backups and restores,
  * remembered exclusions, versions, audits left unanswered in a row (all in
  * {@link CustomerOptions}); over a limit, new work waits or the command is refused with a notice.
@@ -138,7 +154,12 @@ import {
   startLoad,
 } from "./persist.ts";
 import { onOpened, openGathered, pumpRestore, queueRestore } from "./restore.ts";
-import { type CustomerState, invariants, type PendingRequest } from "./state.ts";
+import {
+  type CustomerState,
+  type CustomerTimer,
+  invariants,
+  type PendingRequest,
+} from "./state.ts";
 
 function step(s: CustomerState, input: Input<CustomerProtocol>, ctx: StepContext): readonly E[] {
   if (input.kind === "message") {
@@ -169,6 +190,7 @@ function step(s: CustomerState, input: Input<CustomerProtocol>, ctx: StepContext
       break;
   }
   pump(s, ctx, out);
+  syncDeadlines(s);
   return out;
 }
 
@@ -235,23 +257,40 @@ function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
 }
 
 function onTimeout(s: CustomerState, ctx: StepContext, out: E[]): void {
-  for (const r of expiredRequests(s, ctx.nowMs)) onRequestTimeout(s, ctx, out, r);
   const o = s.options;
   const now = ctx.nowMs;
-  if (s.nextProbeAtMs !== null && now >= s.nextProbeAtMs) {
-    s.nextProbeAtMs = now + (o.repair ? o.probeIntervalMs : o.renewIntervalMs);
-    markOffline(s, ctx);
-    probeAll(s, ctx, out);
-    retryCancels(s, ctx, out);
-  }
-  if (s.nextAuditAtMs !== null && now >= s.nextAuditAtMs) {
-    s.nextAuditAtMs = now + o.auditIntervalMs / s.scheme.n;
-    auditNext(s, ctx, out);
-  }
-  if (s.identityRefreshAtMs !== null && now >= s.identityRefreshAtMs) publishIdentity(s, ctx, out);
-  if (s.nextRepairScanAtMs !== null && now >= s.nextRepairScanAtMs) {
-    s.nextRepairScanAtMs = now + o.repairScanMs;
-    scanForRepairs(s, ctx, out);
+  for (const kind of s.deadlines.expired(now)) {
+    switch (kind) {
+      case "request":
+        for (const r of expiredRequests(s, now)) onRequestTimeout(s, ctx, out, r);
+        break;
+      case "probe":
+        s.nextProbeAtMs = now + (o.repair ? o.probeIntervalMs : o.renewIntervalMs);
+        markOffline(s, ctx);
+        probeAll(s, ctx, out);
+        retryCancels(s, ctx, out);
+        break;
+      case "audit":
+        s.nextAuditAtMs = now + o.auditIntervalMs / s.scheme.n;
+        auditNext(s, ctx, out);
+        break;
+      case "identity_refresh":
+        publishIdentity(s, ctx, out);
+        break;
+      case "repair_scan":
+        s.nextRepairScanAtMs = now + o.repairScanMs;
+        scanForRepairs(s, ctx, out);
+        break;
+      case "backup_stall":
+      case "lease":
+      case "sweep":
+      case "flush":
+      case "record_retry":
+      case "recovery_retry":
+      case "hire_retry":
+      case "position_retry":
+        break; // served by `pump`, which runs after this
+    }
   }
 }
 
@@ -519,35 +558,51 @@ function onCommand(s: CustomerState, ctx: StepContext, out: E[], c: CustomerComm
 }
 
 function nextDeadlineMs(s: CustomerState): number | null {
-  let t = firstRequestDeadline(s) ?? Infinity;
-  const stall = backupDeadlineMs(s); // a backup without progress is re-planned or failed
-  if (stall !== null && stall > s.nowMs) t = Math.min(t, stall); // a passed one waits for pump
-  for (const x of [s.nextProbeAtMs, s.nextAuditAtMs, s.nextRepairScanAtMs, s.identityRefreshAtMs]) {
-    if (x !== null && x < t) t = x;
-  }
-  const lease = leaseDeadlineMs(s);
-  if (lease !== null) t = Math.min(t, lease);
+  return s.deadlines.next();
+}
+
+/**
+ * Re-derives every kind's deadline from the state at the end of a step. Deadlines `pump`
+ * serves are armed only while in the future: a passed one was just served by `pump` (or waits
+ * for an input, like a sweep waiting for the catalogue), and arming it would spin.
+ */
+function syncDeadlines(s: CustomerState): void {
   const now = s.nowMs;
-  // A sweep already due waits for the catalogue (an input), not for a timer.
-  if (s.nextSweepAtMs !== null && s.nextSweepAtMs > now) t = Math.min(t, s.nextSweepAtMs);
-  if (s.dirty.size > 0 && s.flushAtMs > now) t = Math.min(t, s.flushAtMs);
-  if (s.record.dirty && s.record.retryAtMs > now) t = Math.min(t, s.record.retryAtMs);
+  const future = (t: number | null) => (t !== null && t > now ? t : null);
+  const stall = backupDeadlineMs(s); // a backup without progress is re-planned or failed
   const rec = s.recovery;
-  if ((rec.stage === "fetch" || rec.pending.length > 0) && rec.retryAtMs > now) {
-    t = Math.min(t, rec.retryAtMs);
-  }
-  if (s.hireRetryAtMs > now && s.positions.some((p) => p.state === "empty")) {
-    t = Math.min(t, s.hireRetryAtMs);
-  }
   const busy = s.backup !== null || s.restores.length > 0;
+  let position: number | null = null;
   for (const p of s.positions) {
     if (p.state !== "active" || p.retryAtMs <= now) continue;
     // Offline members are retried for work in progress; unpinned ones are probed again.
     if ((busy && !p.online) || (p.key === null && !p.probePending)) {
-      t = Math.min(t, p.retryAtMs);
+      if (position === null || p.retryAtMs < position) position = p.retryAtMs;
     }
   }
-  return t === Infinity ? null : t;
+  const hire = s.positions.some((p) => p.state === "empty") ? future(s.hireRetryAtMs) : null;
+  const sources: [CustomerTimer, number | null][] = [
+    ["request", firstRequestDeadline(s)],
+    ["probe", s.nextProbeAtMs],
+    ["audit", s.nextAuditAtMs],
+    ["identity_refresh", s.identityRefreshAtMs],
+    ["repair_scan", s.nextRepairScanAtMs],
+    ["backup_stall", future(stall)],
+    ["lease", leaseDeadlineMs(s)],
+    ["sweep", future(s.nextSweepAtMs)],
+    ["flush", s.dirty.size > 0 ? future(s.flushAtMs) : null],
+    ["record_retry", s.record.dirty ? future(s.record.retryAtMs) : null],
+    [
+      "recovery_retry",
+      rec.stage === "fetch" || rec.pending.length > 0 ? future(rec.retryAtMs) : null,
+    ],
+    ["hire_retry", hire],
+    ["position_retry", position],
+  ];
+  for (const [kind, atMs] of sources) {
+    if (atMs === null) s.deadlines.stop(kind);
+    else s.deadlines.set(kind, atMs);
+  }
 }
 
 /** The customer actor. */

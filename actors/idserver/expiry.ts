@@ -45,12 +45,12 @@ type Out = Effect<IdServerProtocol>[];
 
 /** Arms the first sweep (when loading is done). */
 export function armExpiry(state: IdServerState, nowMs: number): void {
-  state.expiry.atMs = nowMs + IDSERVER_EXPIRY_SWEEP_MS;
+  state.timers.set("expiry_sweep", nowMs + IDSERVER_EXPIRY_SWEEP_MS);
 }
 
 /** One sweep: drops some expired identities (see the module comment) and re-arms itself. */
 export function sweepIdentities(state: IdServerState, nowMs: number): Out {
-  state.expiry.atMs = nowMs + IDSERVER_EXPIRY_SWEEP_MS;
+  state.timers.set("expiry_sweep", nowMs + IDSERVER_EXPIRY_SWEEP_MS);
   const names = state.names;
   const n = names.length;
   if (n === 0) return [];

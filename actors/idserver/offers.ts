@@ -56,7 +56,9 @@ function judgeOffer(state: IdServerState, o: SignedOffer, ctx: StepContext): Off
   state.offers.set(o.supplier, { ...o, signature: o.signature.slice() });
   const bound = earliestExpiry.get(state.offers);
   if (bound !== undefined && o.expiresMs < bound) earliestExpiry.set(state.offers, o.expiresMs);
-  state.sweepAtMs ??= ctx.nowMs + OFFER_SWEEP_INTERVAL_MS;
+  if (state.timers.at("offer_sweep") === null) {
+    state.timers.set("offer_sweep", ctx.nowMs + OFFER_SWEEP_INTERVAL_MS);
+  }
   return "stored";
 }
 
@@ -117,5 +119,6 @@ export function sweepOffers(state: IdServerState, nowMs: number): void {
         expired.length;
     }
   }
-  state.sweepAtMs = state.offers.size > 0 ? nowMs + OFFER_SWEEP_INTERVAL_MS : null;
+  if (state.offers.size > 0) state.timers.set("offer_sweep", nowMs + OFFER_SWEEP_INTERVAL_MS);
+  else state.timers.stop("offer_sweep");
 }

@@ -7,6 +7,7 @@
 import type { Effect, NodeId } from "../../core/actor.ts";
 import { assert } from "../../core/assert.ts";
 import { toHex } from "../../core/ids.ts";
+import { TimerTable } from "../../core/timers.ts";
 import {
   IDENTITY_TTL_MS,
   IDSERVER_BLOCK_REGISTRATIONS_MAX,
@@ -148,9 +149,16 @@ export interface LoadState {
   next: number;
   /** Reads in flight: io id to key. */
   reads: Map<number, string>;
-  /** When to list again after a failed list, or `null`. */
-  retryAtMs: number | null;
 }
+
+/** The ID server's timer kinds, in tie-break order (what arms each: step.ts's theory block). */
+export const ID_SERVER_TIMERS = ["offer_sweep", "expiry_sweep", "load_retry"] as const;
+
+/**
+ * A kind of ID server timer: `offer_sweep` drops expired offers, `expiry_sweep` drops some
+ * expired identities, `load_retry` lists the store again after a failed list.
+ */
+export type IdServerTimer = (typeof ID_SERVER_TIMERS)[number];
 
 /** Configurable maxima (tests lower them to reach the reject paths). */
 export interface IdServerLimits {
@@ -199,12 +207,12 @@ export interface IdServerState {
   /** Blob deletes of expired identities in flight: io id to name; and how many per name. */
   deletes: Map<number, NodeId>;
   deleting: Map<NodeId, number>;
-  /** Timer: the next expiry sweep (armed once ready); the last name it looked at. */
-  expiry: { atMs: number | null; cursor: NodeId };
+  /** The expiry sweep's cursor: the last name it looked at. */
+  expiry: { cursor: NodeId };
   load: LoadState;
   nextIoId: number;
-  /** Timer: next sweep of expired offers, or `null`. */
-  sweepAtMs: number | null;
+  /** Every deadline, one per {@link IdServerTimer} kind (see step.ts's theory block). */
+  timers: TimerTable<IdServerTimer>;
   /** Counts of every outcome, by name (`publish.stored`, `offer.bad_signature`, ...). */
   counters: Record<string, number>;
 }
@@ -249,17 +257,16 @@ export function idServerState(limits: Partial<IdServerLimits> = {}): IdServerSta
     registrations: registrationBudget(full.blockRegistrationsMax),
     deletes: new Map(),
     deleting: new Map(),
-    expiry: { atMs: null, cursor: "" },
+    expiry: { cursor: "" },
     load: {
       stage: "identities",
       listId: null,
       keys: [],
       next: 0,
       reads: new Map(),
-      retryAtMs: null,
     },
     nextIoId: 1,
-    sweepAtMs: null,
+    timers: new TimerTable(ID_SERVER_TIMERS),
     counters: {},
   };
 }

@@ -32,9 +32,14 @@
  * - Offers (`offers.ts`): a supplier whose identity is hosted here announces "N free bytes until
  *   T", signed by its identity key. Offers live in memory only (suppliers re-announce well before
  *   they expire; losing them on restart costs one announcement round). At most `offersMax`.
- * - Timers: `sweepAtMs`, armed while any offer is held, drops expired offers every
- *   `OFFER_SWEEP_INTERVAL_MS`; `expiry.atMs`, armed once ready, sweeps for expired identities
- *   every `IDSERVER_EXPIRY_SWEEP_MS`; `load.retryAtMs` lists again after a failed list.
+ * - Timers: one `TimerTable` (core/timers.ts) in `state.timers`; `nextDeadlineMs` is its
+ *   `next()`, `onTimeout` dispatches each expired kind (by deadline, then declaration order):
+ *   - `offer_sweep`: armed by the first offer held; fires every `OFFER_SWEEP_INTERVAL_MS`,
+ *     drops expired offers, re-arms while any offer is left, else stops.
+ *   - `expiry_sweep`: armed when loading is done; fires every `IDSERVER_EXPIRY_SWEEP_MS`,
+ *     drops some expired identities (`expiry.ts`), always re-arms.
+ *   - `load_retry`: armed by a failed `list` while loading; fires after `LOAD_RETRY_MS`, lists
+ *     again (stopping itself).
  * - Loading gives each identity the refresh time in its blob (a blob of the old format, none:
  *   refreshed at load time), but never older than `IDENTITY_LOAD_GRACE_MS` before the
  *   `identityTtlMs` runs out, so a server restored after a long outage lets its users refresh
@@ -132,11 +137,7 @@ export function step(
 
 /** Earliest armed timer: the offer sweep, the expiry sweep or the load retry. */
 export function nextDeadlineMs(state: IdServerState): number | null {
-  let due: number | null = null;
-  for (const t of [state.sweepAtMs, state.expiry.atMs, state.load.retryAtMs]) {
-    if (t !== null && (due === null || t < due)) due = t;
-  }
-  return due;
+  return state.timers.next();
 }
 
 /** The ID server as an {@link Actor}. */
@@ -372,7 +373,7 @@ function beginLoad(state: IdServerState): Out {
   state.phase = "loading";
   const id = state.nextIoId++;
   state.load.listId = id;
-  state.load.retryAtMs = null;
+  state.timers.stop("load_retry");
   const prefix = state.load.stage === "identities" ? DOC_KEY_PREFIX : FAMILY_KEY_PREFIX;
   return [{ kind: "io", id, op: { op: "list", prefix } }];
 }
@@ -386,7 +387,7 @@ function onIoDone(state: IdServerState, id: number, result: BlobResult, ctx: Ste
     load.listId = null;
     if (!result.ok) {
       count(state, "load.list_failed");
-      load.retryAtMs = ctx.nowMs + LOAD_RETRY_MS;
+      state.timers.set("load_retry", ctx.nowMs + LOAD_RETRY_MS);
       return [{ kind: "trace", event: "idserver.list_failed", detail: { error: result.error } }];
     }
     load.keys = result.keys ?? [];
@@ -465,10 +466,18 @@ function continueLoad(state: IdServerState, nowMs: number): Out {
 
 function onTimeout(state: IdServerState, ctx: StepContext): Out {
   const out: Out = [];
-  if (state.sweepAtMs !== null && ctx.nowMs >= state.sweepAtMs) sweepOffers(state, ctx.nowMs);
-  const expiry = state.expiry.atMs;
-  if (expiry !== null && ctx.nowMs >= expiry) out.push(...sweepIdentities(state, ctx.nowMs));
-  const retry = state.load.retryAtMs;
-  if (retry !== null && ctx.nowMs >= retry) out.push(...beginLoad(state));
+  for (const kind of state.timers.expired(ctx.nowMs)) {
+    switch (kind) {
+      case "offer_sweep":
+        sweepOffers(state, ctx.nowMs); // re-arms or stops itself
+        break;
+      case "expiry_sweep":
+        out.push(...sweepIdentities(state, ctx.nowMs)); // re-arms itself
+        break;
+      case "load_retry":
+        out.push(...beginLoad(state)); // stops it
+        break;
+    }
+  }
   return out;
 }

@@ -157,7 +157,7 @@ Deno.test("idserver: offers are verified, replaced, withdrawn, queried and expir
   assert.equal(d.state.offers.size, 1);
   d.advance(2_000_000);
   assert.equal(d.state.offers.size, 0);
-  assert.equal(d.state.sweepAtMs, null);
+  assert.equal(d.state.timers.at("offer_sweep"), null);
 });
 
 Deno.test("idserver: a full offer directory refuses new suppliers", () => {

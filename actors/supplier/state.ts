@@ -8,6 +8,7 @@
 import type { NodeId } from "../../core/actor.ts";
 import { assert } from "../../core/assert.ts";
 import { isNodeId } from "../../core/ids.ts";
+import { TimerTable } from "../../core/timers.ts";
 import {
   IDENTITY_DOC_BYTES_MAX,
   IDENTITY_SOURCES_MAX,
@@ -317,6 +318,11 @@ export interface SupplierState {
   chargedBytes: number;
   /** Customers' timers, a binary min-heap on `atMs` (stale entries are skipped when popped). */
   timers: ContractTimer[];
+  /**
+   * One deadline per {@link SupplierTimer} kind, each the earliest of its source (see step.ts's
+   * theory block), re-derived after every step; `nextDeadlineMs` is its `next()`.
+   */
+  deadlines: TimerTable<SupplierTimer>;
   nextTimerGen: number;
   /** Names whose contract lapsed, and when (oldest first); see `SUPPLIER_LAPSE_MEMORY_MS`. */
   lapsed: Map<NodeId, number>;
@@ -399,6 +405,16 @@ function resolveOptions(config: SupplierConfig): SupplierOptions {
  * A fresh supplier that has not read its disk yet; it loads its contracts and fragments on its
  * first `start`. Throws `RangeError` on a bad configuration.
  */
+/** The supplier's timer kinds, in tie-break order (what arms each: step.ts's theory block). */
+export const SUPPLIER_TIMERS = ["load_retry", "links", "delete_retry", "contracts"] as const;
+
+/**
+ * A kind of supplier timer: `load_retry` loads again after a failed load; `links` is the
+ * earliest ID server deadline; `delete_retry` the earliest failed-delete retry of a
+ * cancellation; `contracts` the top of the contract-timer heap.
+ */
+export type SupplierTimer = (typeof SUPPLIER_TIMERS)[number];
+
 export function supplierState(config: SupplierConfig): SupplierState {
   const options = resolveOptions(config);
   return {
@@ -408,6 +424,7 @@ export function supplierState(config: SupplierConfig): SupplierState {
     customers: new Map(),
     chargedBytes: 0,
     timers: [],
+    deadlines: new TimerTable(SUPPLIER_TIMERS),
     nextTimerGen: 1,
     lapsed: new Map(),
     fragmentCount: 0,

@@ -41,11 +41,20 @@
  *   memory; written about daily); one not renewed for `SUPPLIER_CONTRACT_LEASE_MS` ends like a
  *   cancellation, fragments deleted. Lapses and expiries answer nobody; the customer learns it
  *   from `probe_reply` (`contract: false`) or `store_reply` (`no_contract`) and asks again.
- * - Timers (all in state; `nextDeadlineMs` is the earliest): `load.retryAtMs`; per ID server
- *   `dueAtMs` (answer deadline, retry with backoff, next announcement or identity refresh); per
- *   cancellation `retryAtMs` for failed deletes; per contract one entry in the `timers` heap
- *   (its window's end or its lease's end), at most `contractTimersPerStepMax` handled per
- *   timeout, never a scan of every customer.
+ * - Timers: a `TimerTable` (core/timers.ts) in `state.deadlines`, one deadline per kind, each
+ *   the earliest of its source, re-derived at the end of every step (`syncDeadlines`);
+ *   `nextDeadlineMs` is its `next()`, `onTimeout` dispatches each expired kind (by deadline,
+ *   then declaration order):
+ *   - `load_retry`: `load.retryAtMs`, armed when a load failed; fires after `loadRetryMs`, loads
+ *     again.
+ *   - `links`: the earliest ID server `dueAtMs` (answer deadline, retry with backoff, next
+ *     announcement or identity refresh); fires `onLinkTimers`, which handles every due link.
+ *   - `delete_retry`: the earliest cancellation `retryAtMs`, armed by a failed delete; fires
+ *     `retryDeletes`.
+ *   - `contracts`: the top of the `timers` heap (one entry per contract: its window's end or
+ *     its lease's end); fires `onContractTimers`, at most `contractTimersPerStepMax` entries
+ *     per timeout, never a scan of every customer. Many same-kind deadlines stay a heap: the
+ *     table holds only its earliest.
  * - Limits (named in `core/limits.ts`, lowered by options in tests): customers, fragments per
  *   customer and in all, blob operations in flight (deletes use at most half), audits in
  *   flight, queued delete tasks, remembered lapsed names, contract timers per step; each is
@@ -135,6 +144,7 @@ import {
   type SupplierCommand,
   type SupplierProtocol,
   type SupplierState,
+  type SupplierTimer,
 } from "./state.ts";
 
 /** Applies one input to the supplier. */
@@ -149,6 +159,7 @@ export function step(
   if (state.phase === "ready" && offeredBytes(state) !== offered) {
     out.push(...announceIfMoved(state, ctx));
   }
+  syncDeadlines(state);
   return out;
 }
 
@@ -171,11 +182,25 @@ function dispatch(state: SupplierState, input: Input<SupplierProtocol>, ctx: Ste
 
 /** Earliest armed timer: load retry, an ID server's deadline, a delete retry, a contract's. */
 export function nextDeadlineMs(state: SupplierState): number | null {
-  let due: number | null = state.load.retryAtMs;
-  for (const t of [linkDeadline(state), deleteDeadline(state), contractDeadline(state)]) {
-    if (t !== null && (due === null || t < due)) due = t;
+  return state.deadlines.next();
+}
+
+/**
+ * Re-derives each kind's deadline from its source (the load, the ID server links, the
+ * cancellations, the contract heap) at the end of every step, so no handler can forget one.
+ */
+function syncDeadlines(state: SupplierState): void {
+  const table = state.deadlines;
+  const sources: [SupplierTimer, number | null][] = [
+    ["load_retry", state.load.retryAtMs],
+    ["links", linkDeadline(state)],
+    ["delete_retry", deleteDeadline(state)],
+    ["contracts", contractDeadline(state)],
+  ];
+  for (const [kind, atMs] of sources) {
+    if (atMs === null) table.stop(kind);
+    else table.set(kind, atMs);
   }
-  return due;
 }
 
 /** The supplier as an {@link Actor}. */
@@ -350,13 +375,22 @@ function onJobDone(state: SupplierState, id: number, result: StorageJobResult): 
 
 function onTimeout(state: SupplierState, ctx: StepContext): Out {
   const out: Out = [];
-  const retry = state.load.retryAtMs;
-  if (retry !== null && ctx.nowMs >= retry) {
-    state.load.retryAtMs = null;
-    out.push(...beginLoad(state));
+  for (const kind of state.deadlines.expired(ctx.nowMs)) {
+    switch (kind) {
+      case "load_retry":
+        state.load.retryAtMs = null;
+        out.push(...beginLoad(state));
+        break;
+      case "links":
+        out.push(...onLinkTimers(state, ctx));
+        break;
+      case "delete_retry":
+        out.push(...retryDeletes(state, ctx));
+        break;
+      case "contracts":
+        out.push(...onContractTimers(state, ctx));
+        break;
+    }
   }
-  out.push(...onLinkTimers(state, ctx));
-  out.push(...retryDeletes(state, ctx));
-  out.push(...onContractTimers(state, ctx));
   return out;
 }
