@@ -23,6 +23,11 @@ export function manifestBlockKey(versionId: string): string {
   return `${versionId}/m/0`;
 }
 
+/** The version a block key (or fragment key) belongs to. */
+export function versionOfKey(key: string): string {
+  return key.slice(0, key.indexOf("/"));
+}
+
 /** Key of the fragment at `position` of the block whose prefix is `blockKey`. */
 export function fragmentKey(blockKey: string, position: number): string {
   return `${blockKey}/${position}`;

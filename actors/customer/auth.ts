@@ -38,7 +38,7 @@ import { bytesEqual } from "../../core/ids.ts";
 import { PUBLIC_KEY_BYTES } from "../../core/limits.ts";
 import type { Message } from "../../core/protocol/mod.ts";
 import type { E } from "./protocol.ts";
-import { familyChanged } from "./persist.ts";
+import { familyChanged } from "./journal.ts";
 import type { CustomerState } from "./state.ts";
 
 /** The key pinned for `name` (a member of the family, or a fired supplier still told), or null. */

@@ -22,7 +22,6 @@
  */
 
 import type { BlobResult, StepContext } from "../../core/actor.ts";
-import { recordChanged } from "./recover.ts";
 import { fromHex, toHex } from "../../core/ids.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import { AUDIT_LEAF_BYTES, type StorageJobResult } from "../../core/storage.ts";
@@ -40,7 +39,8 @@ import {
   rebuildableWithout,
 } from "./family.ts";
 import type { E } from "./protocol.ts";
-import { blockChanged, dropRecord, noticeWhenRecorded, versionChanged } from "./persist.ts";
+import { dropRecord } from "./persist.ts";
+import { blockChanged, noticeWhenRecorded, recordChanged, versionChanged } from "./journal.ts";
 import { continuation, request } from "./requests.ts";
 import type {
   BackupRun,

@@ -9,7 +9,7 @@ import { REMOVE_KEYS_MAX } from "../../core/limits.ts";
 import { failBackup } from "./backup.ts";
 import type { E, PositionSummary, VersionSummary } from "./protocol.ts";
 import { dropRecord } from "./persist.ts";
-import { recordChanged } from "./recover.ts";
+import { recordChanged } from "./journal.ts";
 import { request } from "./requests.ts";
 import type { BlockRec, CustomerState, VersionRec } from "./state.ts";
 import { fragmentKey } from "../../parts/fragment_keys.ts";

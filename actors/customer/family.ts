@@ -26,7 +26,7 @@ import {
 } from "../../core/limits.ts";
 import { isWriter } from "./lease.ts";
 import type { E } from "./protocol.ts";
-import { cancelsChanged, familyChanged, familyRecorded, versionChanged } from "./persist.ts";
+import { cancelsChanged, familyChanged, familyRecorded, versionChanged } from "./journal.ts";
 import { continuation, request } from "./requests.ts";
 import type { BlockRec, CustomerState, Position } from "./state.ts";
 import { fragmentKey } from "../../parts/fragment_keys.ts";

@@ -8,7 +8,7 @@
 
 import type { BlobResult, StepContext } from "../../core/actor.ts";
 import { DecodeError } from "../../core/codec.ts";
-import type { CustomerNotice, E } from "./protocol.ts";
+import type { E } from "./protocol.ts";
 import {
   CANCELS_KEY,
   decodeCancels,
@@ -21,53 +21,12 @@ import {
   META_PREFIX,
   versionKey,
 } from "./records.ts";
-import { afterLoad, noticeWhenPublished, recordChanged } from "./recover.ts";
+import { afterLoad, noticeWhenPublished } from "./recover.ts";
+import { CANCELS, FAMILY } from "./journal.ts";
 import { adoptFamily } from "./family.ts";
 import { continuation } from "./requests.ts";
 import { rememberEpoch } from "./lease.ts";
-import type { BlockRec, CustomerState } from "./state.ts";
-
-const FAMILY = "family";
-const CANCELS = "cancels";
-
-/** Marks the list of fired suppliers still to be told as changed (batched). */
-export function cancelsChanged(s: CustomerState): void {
-  s.dirty.add(CANCELS);
-}
-
-/**
- * Marks the family record as changed; it is written at once, not batched: after a restart the
- * customer must know who holds each position before anything else.
- */
-export function familyChanged(s: CustomerState): void {
-  familyRecorded(s);
-  recordChanged(s);
-}
-
-/** Writes the local family record at once (without publishing a new one to the ID servers). */
-export function familyRecorded(s: CustomerState): void {
-  s.dirty.add(FAMILY);
-  s.urgent.add(FAMILY);
-}
-
-/** Marks the record of the version holding `block` as changed. */
-export function blockChanged(s: CustomerState, block: BlockRec): void {
-  s.dirty.add(block.key.slice(0, block.key.indexOf("/")));
-}
-
-/** Marks a version's record as changed; `urgent` writes it without waiting for the batch. */
-export function versionChanged(s: CustomerState, versionId: string, urgent = false): void {
-  s.dirty.add(versionId);
-  if (urgent) s.urgent.add(versionId);
-}
-
-/** Holds `notice` until the record of `versionId` is on disk. */
-export function noticeWhenRecorded(s: CustomerState, versionId: string, notice: CustomerNotice) {
-  const list = s.held.get(versionId) ?? [];
-  list.push(notice);
-  s.held.set(versionId, list);
-  versionChanged(s, versionId, true);
-}
+import type { CustomerState } from "./state.ts";
 
 /** Writes changed records: urgent ones now, the rest at most once per `persistIntervalMs`. */
 export function flush(s: CustomerState, ctx: StepContext, out: E[]): void {

@@ -38,7 +38,7 @@ import { signFamilyRecord } from "../../core/protocol/identity.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import type { RecoveryRecord, StorageJobResult } from "../../core/storage.ts";
 import type { CustomerNotice, E } from "./protocol.ts";
-import { familyRecorded, versionChanged } from "./persist.ts";
+import { familyRecorded, recordChanged, versionChanged } from "./journal.ts";
 import { adoptFamily } from "./family.ts";
 import { canRequest, continuation, request } from "./requests.ts";
 import type { BlockRec, CustomerState, ManifestFetch, VersionRec } from "./state.ts";
@@ -68,11 +68,6 @@ export function noticeWhenPublished(
   s.record.waiting.set(versionId, list);
   s.record.dirty = true;
   out.push({ kind: "notice", notice: { type: "backup_recording", versionId } });
-}
-
-/** The family or the list of complete versions changed: publish a new record soon. */
-export function recordChanged(s: CustomerState): void {
-  s.record.dirty = true;
 }
 
 /**

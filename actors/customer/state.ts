@@ -16,7 +16,7 @@ import {
 import type { Message } from "../../core/protocol/mod.ts";
 import type { SignedFamilyRecord } from "../../core/protocol/identity.ts";
 import type { EccScheme } from "../../core/storage.ts";
-import { type LeaseConfig, type LeaseState, leaseState } from "./lease.ts";
+import { type LeaseConfig, type LeaseState, leaseState } from "./lease_state.ts";
 import type { CustomerNotice, SourceFile } from "./protocol.ts";
 
 /** Timers, thresholds and limits of a customer; every one is a named, documented option. */

@@ -145,14 +145,8 @@ import {
   pumpRecovery,
 } from "./recover.ts";
 import { onSweepList, pumpSweep } from "./sweep.ts";
-import {
-  familyRecorded,
-  flush,
-  onRecordList,
-  onRecordRead,
-  onRecordWritten,
-  startLoad,
-} from "./persist.ts";
+import { familyRecorded } from "./journal.ts";
+import { flush, onRecordList, onRecordRead, onRecordWritten, startLoad } from "./persist.ts";
 import { onOpened, openGathered, pumpRestore, queueRestore } from "./restore.ts";
 import {
   type CustomerState,
