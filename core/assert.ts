@@ -25,8 +25,3 @@ export class AssertionError extends Error {
 export function assert(condition: unknown, message = "assertion failed"): asserts condition {
   if (!condition) throw new AssertionError(message);
 }
-
-/** Marks a branch that the type system says cannot be reached. */
-export function unreachable(value: never, message = "unreachable"): never {
-  throw new AssertionError(`${message}: ${JSON.stringify(value)}`);
-}

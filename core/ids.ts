@@ -4,7 +4,6 @@
  * @module
  */
 
-import type { Random } from "./prng.ts";
 import type { NodeId } from "./actor.ts";
 import { NODE_ID_BYTES_MAX } from "./limits.ts";
 
@@ -25,11 +24,6 @@ export function fromHex(hex: string): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return out;
-}
-
-/** A random identifier of `bytes` bytes as hex, drawn from `random`. */
-export function randomId(random: Random, bytes = 8): string {
-  return toHex(random.bytes(bytes));
 }
 
 /** The simulator's name for its `index`-th node. */

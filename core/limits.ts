@@ -11,8 +11,6 @@ export const MESSAGE_BYTES_MAX = 16 * 1024 * 1024 + 64 * 1024;
 export const NODE_ID_BYTES_MAX = 256;
 /** Largest blob key, in bytes of UTF-8. */
 export const BLOB_KEY_BYTES_MAX = 512;
-/** Largest free-text reason in a refusal or error message. */
-export const REASON_BYTES_MAX = 256;
 /** Largest number of nodes a simulation may hold at once. */
 export const SIM_NODES_MAX = 1_000_000;
 /** Largest number of pending events in the simulator's queue. */
@@ -101,8 +99,6 @@ export const SUPPLIER_CONTRACT_RECORD_BYTES_MAX = 512;
 
 /** Bytes a TCP data frame adds to its message inside the length prefix: counter and AEAD tag. */
 export const TCP_FRAME_OVERHEAD_BYTES = 8 + 16;
-/** Largest frame body (after the 4-byte length prefix) a session accepts after its handshake. */
-export const TCP_FRAME_BYTES_MAX = MESSAGE_BYTES_MAX + TCP_FRAME_OVERHEAD_BYTES;
 /** Largest handshake frame body: an identity document, keys, a boot id and a signature. */
 export const TCP_HANDSHAKE_FRAME_BYTES_MAX = IDENTITY_DOC_BYTES_MAX + 1024;
 /** Authenticated connections one TCP transport keeps open at once. */

@@ -154,7 +154,7 @@ export class NodeShell<S, P extends Protocol> {
 }
 
 /** Hands one effect to the port. */
-export function apply<P extends Protocol>(effect: Effect<P>, port: EffectPort<P>): void {
+function apply<P extends Protocol>(effect: Effect<P>, port: EffectPort<P>): void {
   switch (effect.kind) {
     case "send":
       return port.send(effect.to, effect.message);

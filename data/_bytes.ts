@@ -13,7 +13,7 @@ const RANDOM_CHUNK_BYTES = 65536;
 export type RandomBytes = (n: number) => Uint8Array;
 
 /** `n` bytes from the platform CSPRNG. */
-export function cryptoRandomBytes(n: number): Uint8Array<ArrayBuffer> {
+function cryptoRandomBytes(n: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i += RANDOM_CHUNK_BYTES) {
     crypto.getRandomValues(out.subarray(i, Math.min(n, i + RANDOM_CHUNK_BYTES)));

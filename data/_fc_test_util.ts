@@ -19,7 +19,7 @@ function envNumber(name: string): number | undefined {
 }
 
 /** The seed for this test process: `FC_SEED` or a fresh one. */
-export const SEED: number = envNumber("FC_SEED") ?? (Date.now() ^ (Math.random() * 0x7fffffff));
+const SEED: number = envNumber("FC_SEED") ?? (Date.now() ^ (Math.random() * 0x7fffffff));
 
 /**
  * Checks `property` for `numRuns` runs (scaled by `FC_RUNS_SCALE`) from {@link SEED}; on

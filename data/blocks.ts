@@ -14,7 +14,7 @@ export const BLOCK_BYTES_DEFAULT = 4 * 1024 * 1024;
 export const BLOCK_BYTES_MAX = 16 * 1024 * 1024;
 
 /** Throws `RangeError` unless `blockBytes` is an integer in [1, {@link BLOCK_BYTES_MAX}]. */
-export function checkBlockBytes(blockBytes: number): void {
+function checkBlockBytes(blockBytes: number): void {
   if (!Number.isInteger(blockBytes) || blockBytes < 1 || blockBytes > BLOCK_BYTES_MAX) {
     throw new RangeError(`block size must be 1..${BLOCK_BYTES_MAX} bytes, got ${blockBytes}`);
   }

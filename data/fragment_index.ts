@@ -36,16 +36,16 @@ import { HASH_BYTES, type MerkleProof, sha256, verifyMerkleProof } from "./merkl
 import { FRAGMENTS_MAX, fragmentSize, parseScheme, type Scheme } from "./scheme.ts";
 
 /** Length of a raw Ed25519 public key. */
-export const OWNER_KEY_BYTES = 32;
+const OWNER_KEY_BYTES = 32;
 /** Length of an Ed25519 signature. */
-export const SIGNATURE_BYTES = 64;
+const SIGNATURE_BYTES = 64;
 /** Most blocks one index lists (16 TiB of 4 MiB blocks). */
-export const INDEX_BLOCKS_MAX = 1 << 22;
+const INDEX_BLOCKS_MAX = 1 << 22;
 
 const Hash = fixedBytes(HASH_BYTES);
 
 /** Codec of the body of a fragment index (format version 1). */
-export const FragmentIndexCodec = struct({
+const FragmentIndexCodec = struct({
   owner: fixedBytes(OWNER_KEY_BYTES),
   versionId: fixedBytes(VERSION_ID_BYTES),
   createdMs: uint,

@@ -82,7 +82,7 @@ function leafHashes(data: Uint8Array, leafBytes: number, whole?: ReturnType<type
 }
 
 /** Every level of the tree of `data`, leaves first, the single top last. */
-export function merkleLevels(
+function merkleLevels(
   data: Uint8Array,
   leafBytes: number = LEAF_BYTES_DEFAULT,
 ): Uint8Array[][] {

@@ -56,7 +56,7 @@ const RECOVERY_INFO = new TextEncoder().encode("bitdust/recovery/v1");
 const SALT_BYTES = 32;
 
 /** Most K-subsets of fragments tried when rebuilding a manifest without hashes. */
-export const RECOVER_TRIES_MAX = 256;
+const RECOVER_TRIES_MAX = 256;
 
 const positionsCodec = array(optional(string(NODE_ID_BYTES_MAX)), 256);
 const versionsCodec = array(

@@ -48,7 +48,7 @@ import { decryptSync, encryptSync, hkdf, KEY_BYTES, NONCE_BYTES, TAG_BYTES } fro
 import { AuthenticationError, FormatError } from "./errors.ts";
 
 /** Length of a raw X25519 public or private key. */
-export const X25519_KEY_BYTES = 32;
+const X25519_KEY_BYTES = 32;
 /** Bytes a sealed box adds to its plaintext. */
 export const SEAL_OVERHEAD_BYTES = HEADER_BYTES + X25519_KEY_BYTES + TAG_BYTES;
 /** Bytes a wrapped key adds to the key it wraps. */

@@ -24,7 +24,7 @@ import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from "../core/limits.ts";
 import { toHex } from "../core/ids.ts";
 
 /** Most public keys kept imported for verification. */
-export const VERIFY_KEY_CACHE_MAX = 4096;
+const VERIFY_KEY_CACHE_MAX = 4096;
 
 const SPKI_PREFIX = Uint8Array.from([
   0x30,
@@ -100,7 +100,7 @@ export function importPrivateKey(privateKey: Uint8Array): nodeCrypto.KeyObject {
 }
 
 /** Imports a raw 32-byte Ed25519 public key; throws `RangeError` if it is not one. */
-export function importPublicKey(publicKey: Uint8Array): nodeCrypto.KeyObject {
+function importPublicKey(publicKey: Uint8Array): nodeCrypto.KeyObject {
   checkLength(publicKey, PUBLIC_KEY_BYTES, "Ed25519 public key");
   return nodeCrypto.createPublicKey({
     key: Buffer.from(concat(SPKI_PREFIX, publicKey)),
@@ -172,7 +172,7 @@ export function verifySignatureUncached(
 }
 
 /** SHA-256 of `data`. */
-export function sha256(data: Uint8Array): Uint8Array<ArrayBuffer> {
+function sha256(data: Uint8Array): Uint8Array<ArrayBuffer> {
   return new Uint8Array(nodeCrypto.createHash("sha256").update(data).digest());
 }
 

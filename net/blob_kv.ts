@@ -15,7 +15,7 @@
 import { BlobSpaceError, type BlobStore, checkBlobKey } from "./blob_store.ts";
 
 /** Bytes per KV value (below the 64 KiB limit, leaving room for the key). */
-export const KV_CHUNK_BYTES = 60 * 1024;
+const KV_CHUNK_BYTES = 60 * 1024;
 /** Largest blob this store holds: what fits in one atomic commit. */
 export const KV_BLOB_BYTES_MAX = 10 * KV_CHUNK_BYTES;
 /** Attempts to write or read a blob that other writers keep changing. */

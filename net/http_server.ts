@@ -197,7 +197,7 @@ export function serveHttp(options: HttpServerOptions, handler: HttpHandler): Htt
 }
 
 /** The soft open-files limit of this process (Linux), or `null` when it cannot be read. */
-export function openFilesLimit(): number | null {
+function openFilesLimit(): number | null {
   try {
     const text = Deno.readTextFileSync("/proc/self/limits");
     const m = /^Max open files\s+(\d+)/m.exec(text);
@@ -1026,7 +1026,7 @@ function refusalBytes(status: number, error: string, message: string): Uint8Arra
 }
 
 /** One line naming every non-zero refusal counter, for a log. */
-export function describeCounters(c: HttpCounters): string {
+function describeCounters(c: HttpCounters): string {
   const parts = Object.entries(c).filter(([k, v]) => v !== 0 || k === "open").map(([k, v]) =>
     `${k}=${v}`
   );

@@ -74,7 +74,7 @@ import {
 } from "./idserver_http.ts";
 
 /** Default time limit of one HTTP request to an ID server. */
-export const ID_GATEWAY_TIMEOUT_MS = 15_000;
+const ID_GATEWAY_TIMEOUT_MS = 15_000;
 
 /** The six messages an ID server answers. */
 export type IdServerRequestMessage = MessageOf<

@@ -62,9 +62,9 @@ import { FAMILY_JSON_BYTES_MAX, familyFromJson, familyToJson } from "./idserver_
 import type { NodeKeys } from "./keys.ts";
 
 /** Default time limit of one request to an ID server. */
-export const ID_REQUEST_TIMEOUT_MS = 5000;
+const ID_REQUEST_TIMEOUT_MS = 5000;
 /** Most rounds of rotation one `publishAndRotate` call makes. */
-export const ROTATION_ROUNDS_MAX = IDENTITY_SOURCES_MAX + 4;
+const ROTATION_ROUNDS_MAX = IDENTITY_SOURCES_MAX + 4;
 
 /** How requests are made. */
 export interface HttpOptions {
@@ -207,7 +207,7 @@ export function leasePath(owner: NodeId): string {
 }
 
 /** The URL of `owner`'s family record on the ID server `source`. */
-export function familyUrl(source: string, owner: NodeId): string {
+function familyUrl(source: string, owner: NodeId): string {
   return `${source}${familyPath(owner)}`;
 }
 

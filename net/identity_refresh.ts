@@ -28,7 +28,7 @@ import {
 } from "./identity_client.ts";
 
 /** Delay of the next round after one in which some server failed for a passing reason. */
-export const REFRESH_RETRY_MS = 60 * 60 * 1000;
+const REFRESH_RETRY_MS = 60 * 60 * 1000;
 
 /** Failures worth retrying soon: the server may take the document in a moment. */
 const PASSING = new Set([

@@ -73,7 +73,7 @@ import type {
 import type { Host } from "./host.ts";
 
 /** Longest wait for the actor's answer to one request. */
-export const REQUEST_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 10_000;
 /** Largest offer announcement body. */
 const OFFER_JSON_BYTES_MAX = 4096;
 /**
@@ -81,7 +81,7 @@ const OFFER_JSON_BYTES_MAX = 4096;
  */
 export const FAMILY_JSON_BYTES_MAX = 2 * FAMILY_SEALED_BYTES_MAX + 4096;
 /** Largest writer lease body (a lease is about 400 bytes of JSON). */
-export const LEASE_JSON_BYTES_MAX = 2048;
+const LEASE_JSON_BYTES_MAX = 2048;
 /** Names per `GET /` page when the client does not say. */
 const LIST_PAGE_DEFAULT = 100;
 
@@ -91,7 +91,7 @@ type Status = 200 | 400 | 403 | 404 | 409 | 413 | 429 | 500 | 503 | 507;
  * `Retry-After` of a `rate_limited` refusal, in seconds: the time one registration token takes
  * to come back.
  */
-export const RATE_LIMITED_RETRY_S = Math.ceil(
+const RATE_LIMITED_RETRY_S = Math.ceil(
   IDSERVER_REGISTRATION_WINDOW_MS / IDSERVER_BLOCK_REGISTRATIONS_MAX / 1000,
 );
 
@@ -130,7 +130,7 @@ const OFFER_STATUS: Record<OfferOutcome, Status> = {
 };
 
 /** HTTP status of each family publish outcome. */
-export const FAMILY_PUBLISH_STATUS: Record<FamilyPublishOutcome, Status> = {
+const FAMILY_PUBLISH_STATUS: Record<FamilyPublishOutcome, Status> = {
   stored: 200,
   unchanged: 200,
   unknown_owner: 403,
@@ -143,7 +143,7 @@ export const FAMILY_PUBLISH_STATUS: Record<FamilyPublishOutcome, Status> = {
 };
 
 /** HTTP status of each lease claim outcome. */
-export const LEASE_STATUS: Record<LeaseOutcome, Status> = {
+const LEASE_STATUS: Record<LeaseOutcome, Status> = {
   granted: 200,
   held: 409,
   stale_epoch: 409,

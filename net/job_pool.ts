@@ -48,7 +48,7 @@ import {
 } from "./job_worker.ts";
 
 /** Smallest job array moved to a worker rather than copied, by default. */
-export const TRANSFER_MIN_BYTES_DEFAULT = 64 * 1024;
+const TRANSFER_MIN_BYTES_DEFAULT = 64 * 1024;
 
 /** A job threw inside the worker (a malformed job). */
 export class JobError extends Error {
@@ -56,7 +56,7 @@ export class JobError extends Error {
 }
 
 /** The worker running a job died. */
-export class JobWorkerCrashError extends Error {
+class JobWorkerCrashError extends Error {
   override name = "JobWorkerCrashError";
 }
 
@@ -66,7 +66,7 @@ export class JobPoolClosedError extends Error {
 }
 
 /** Too many callers are already waiting for room in the queue. */
-export class JobPoolFullError extends Error {
+class JobPoolFullError extends Error {
   override name = "JobPoolFullError";
 }
 

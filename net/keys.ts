@@ -54,11 +54,11 @@ const SALT_BYTES = 16;
 const NONCE_BYTES = 12;
 const HEADER_BYTES = BACKUP_MAGIC.length + 4 + SALT_BYTES + NONCE_BYTES;
 /** Default scrypt cost, as log2 of N. */
-export const BACKUP_COST_LOG2_DEFAULT = 17;
+const BACKUP_COST_LOG2_DEFAULT = 17;
 /** Cheapest scrypt cost a backup may use. */
-export const BACKUP_COST_LOG2_MIN = 10;
+const BACKUP_COST_LOG2_MIN = 10;
 /** Dearest scrypt cost a backup may ask for: bounds what opening a crafted file costs us. */
-export const BACKUP_COST_LOG2_MAX = 20;
+const BACKUP_COST_LOG2_MAX = 20;
 
 /** Fresh keys for a node called `name`. */
 export function generateNodeKeys(name: NodeId): NodeKeys {

@@ -20,12 +20,7 @@
 
 import type { Actor, NodeId, Protocol } from "../core/actor.ts";
 import { encode, tryDecode } from "../core/codec.ts";
-import {
-  encodeIdentity,
-  type IdentityDocument,
-  reviseIdentity,
-  signIdentity,
-} from "../core/identity.ts";
+import { type IdentityDocument, reviseIdentity, signIdentity } from "../core/identity.ts";
 import { createIdentityCache, lookupIdentity } from "../core/identity_cache.ts";
 import { Random } from "../core/prng.ts";
 import { type Message, messageCodec } from "../core/protocol/mod.ts";
@@ -74,7 +69,7 @@ export function idServerIds(urls: string[]): NodeId[] {
 }
 
 /** Publishes `keys`'s identity with `contact`, one revision above what the servers hold. */
-export async function publishWithContact(
+async function publishWithContact(
   keys: NodeKeys,
   idServers: string[],
   contact: string,
@@ -263,9 +258,4 @@ function guardJobs<J, R>(run: (job: J) => Promise<R>): (job: J) => Promise<R> {
         message: `the job could not run: ${(e as Error).message}`,
       }) as R
     );
-}
-
-/** The encoded identity document, for actors that publish it themselves. */
-export function encodedIdentity(doc: IdentityDocument): Uint8Array {
-  return encodeIdentity(doc);
 }

@@ -42,7 +42,7 @@ export interface RangedBlobStore extends BlobStore {
 }
 
 /** Whether `store` implements {@link RangedBlobStore}. */
-export function isRanged(store: BlobStore): store is RangedBlobStore {
+function isRanged(store: BlobStore): store is RangedBlobStore {
   const s = store as Partial<RangedBlobStore>;
   return typeof s.readRange === "function" && typeof s.listSizes === "function";
 }
@@ -58,7 +58,7 @@ export function checkRange(offset: number, length: number | undefined): void {
 }
 
 /** Reads a range from any store (emulated with a whole read when the store is not ranged). */
-export async function readRange(
+async function readRange(
   store: BlobStore,
   key: string,
   offset: number,
@@ -74,7 +74,7 @@ export async function readRange(
 }
 
 /** Lists keys with sizes from any store (emulated by reading each blob when not ranged). */
-export async function listSizes(store: BlobStore, prefix: string): Promise<SizedList> {
+async function listSizes(store: BlobStore, prefix: string): Promise<SizedList> {
   if (isRanged(store)) return await store.listSizes(prefix);
   const keys: string[] = [];
   const sizes: number[] = [];

@@ -31,7 +31,7 @@ import { storeError } from "./fs_store.ts";
 import { checkRange, type RangedBlobStore, type SizedList } from "./routed_store.ts";
 
 /** Prefix of the keys a {@link SourceStore} serves. */
-export const SOURCE_PREFIX = "src:";
+const SOURCE_PREFIX = "src:";
 
 /** A source key that the store refuses to read (outside the root, not a regular file). */
 export class SourcePathError extends Error {
@@ -39,17 +39,12 @@ export class SourcePathError extends Error {
 }
 
 /** A write or delete asked of a read-only store. */
-export class ReadOnlyStoreError extends Error {
+class ReadOnlyStoreError extends Error {
   override name = "ReadOnlyStoreError";
 }
 
 const utf8 = new TextEncoder();
 const windows = Deno.build.os === "windows";
-
-/** The key of the file at `relativePath` (`/`-separated) under the backup root. */
-export function sourceKey(relativePath: string): string {
-  return SOURCE_PREFIX + relativePath;
-}
 
 /** The relative path a key names, or why it is refused. */
 function relativePathOf(key: string): string | SourcePathError {

@@ -67,7 +67,7 @@ export type SendRefusal =
   | "peers_full";
 
 /** Every {@link SendRefusal}. */
-export const SEND_REFUSALS: readonly SendRefusal[] = [
+const SEND_REFUSALS: readonly SendRefusal[] = [
   "oversized",
   "queue_full",
   "closed",
@@ -112,7 +112,7 @@ export type InboundReject =
   | "peers_full";
 
 /** Every {@link InboundReject}. */
-export const INBOUND_REJECTS: readonly InboundReject[] = [
+const INBOUND_REJECTS: readonly InboundReject[] = [
   "oversized",
   "malformed",
   "truncated",

@@ -83,7 +83,7 @@ export class MemoryHub {
 }
 
 /** One node's endpoint on a {@link MemoryHub}. */
-export class MemoryTransport implements Transport {
+class MemoryTransport implements Transport {
   readonly self: NodeId;
   readonly counters: TransportCounters = createTransportCounters();
   readonly messageBytesMax: number;

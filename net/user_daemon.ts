@@ -41,7 +41,7 @@ import { SourceStore } from "./source_store.ts";
 
 const ASK_TIMEOUT_MS = 10_000;
 /** Most files one backup may hold. */
-export const BACKUP_FILES_MAX = 1_000_000;
+const BACKUP_FILES_MAX = 1_000_000;
 
 /** A read-only store whose target changes per backup (the backed-up folder). */
 export class SwitchableStore implements RangedBlobStore {

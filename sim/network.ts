@@ -54,7 +54,7 @@ export const DEFAULT_NETWORK: NetworkConfig = {
 };
 
 /** Checks a configuration; returns a one-line complaint or `null`. */
-export function validateNetwork(c: NetworkConfig): string | null {
+function validateNetwork(c: NetworkConfig): string | null {
   for (const key of ["loss", "duplicate", "reorder"] as const) {
     if (!(c[key] >= 0 && c[key] <= 1)) return `${key} must be between 0 and 1, got ${c[key]}`;
   }

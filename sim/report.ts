@@ -22,7 +22,7 @@ function formatValue(v: ReportValue): string {
 }
 
 /** Flattens nested keys with dots (`files.lost`). */
-export function flatten(report: Report, prefix = ""): [string, ReportValue][] {
+function flatten(report: Report, prefix = ""): [string, ReportValue][] {
   const out: [string, ReportValue][] = [];
   for (const [key, value] of Object.entries(report)) {
     const name = prefix === "" ? key : `${prefix}.${key}`;

@@ -138,7 +138,7 @@ export async function makeTree(root: string): Promise<void> {
 }
 
 /** Every regular file under `root`: relative path to [bytes, mode, mtime in ms]. */
-export async function snapshot(root: string): Promise<Map<string, [Uint8Array, number, number]>> {
+async function snapshot(root: string): Promise<Map<string, [Uint8Array, number, number]>> {
   const out = new Map<string, [Uint8Array, number, number]>();
   const walk = async (rel: string) => {
     for await (const e of Deno.readDir(rel === "" ? root : `${root}/${rel}`)) {

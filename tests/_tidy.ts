@@ -91,7 +91,7 @@ export function cycles(graph: Map<string, string[]>): string[] {
     }
     if (low.get(v) !== index.get(v)) return;
     const component = new Set<string>();
-    for (let w = stack.pop()!; ; w = stack.pop()!) {
+    for (let w = stack.pop()!;; w = stack.pop()!) {
       onStack.delete(w);
       component.add(w);
       if (w === v) break;

@@ -6,11 +6,26 @@
  * - Imports point one way: `core/` imports only `core/`; `parts/` only `core/` and `parts/`;
  *   `actors/<role>/` imports only `core/`, `parts/` and its own folder; nothing in `core/`,
  *   `parts/`, `data/` or `actors/` imports `sim/` or `net/`.
+ * - `sim/` and `net/` never import each other (tests may).
  * - File names are snake_case, folders use `mod.ts` (never `index.ts`), lines are at most 100
  *   columns.
+ * - From the syntax tree (`_tidy.ts`): no import cycles (type-only imports included); no function
+ *   over 70 lines unless listed, and the list only shrinks; no exported value (function, const,
+ *   class, enum) that no other module imports, except the public API (`mod.ts` files), entry
+ *   points, benchmarks loaded by name, and tests.
  *
  * @module
  */
+
+import {
+  cycles,
+  exportedValues,
+  functionLengths,
+  importedNames,
+  importGraph,
+  parse,
+  type Parsed,
+} from "./_tidy.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -155,7 +170,7 @@ Deno.test("tidy: imports point one way (core <- actors <- sim, net)", async () =
 
 Deno.test("tidy: snake_case file names, no index.ts, lines of at most 100 columns", async () => {
   const problems: string[] = [];
-  for (const dir of ["core", "data", "actors", "sim", "net", "bench", "tests"]) {
+  for (const dir of ["core", "parts", "data", "actors", "sim", "net", "bench", "tests"]) {
     for (const file of await sourceFiles(dir)) {
       const name = file.split("/").pop()!;
       if (!/^_?[a-z0-9]+(_[a-z0-9]+)*\.ts$/.test(name)) problems.push(`${file}: not snake_case`);
@@ -166,6 +181,154 @@ Deno.test("tidy: snake_case file names, no index.ts, lines of at most 100 column
       lines.forEach((line, n) => {
         if (line.length > 100) problems.push(`${file}:${n + 1}: ${line.length} columns`);
       });
+    }
+  }
+  if (problems.length > 0) throw new Error(problems.join("\n"));
+});
+
+// -----------------------------------------------------------------------------------------------
+// Rules that read the syntax tree (tests/_tidy.ts).
+
+/** Functions longer than this many lines fail unless listed in {@link LONG_FUNCTIONS}. */
+const FUNCTION_LINES_MAX = 70;
+
+/**
+ * Functions allowed over {@link FUNCTION_LINES_MAX}, with their length when listed. The list only
+ * shrinks: a listed function that grew, shrank under the limit or vanished fails too (update or
+ * drop its entry).
+ */
+const LONG_FUNCTIONS: Record<string, number> = {
+  // One object literal: every field of a fresh customer, with its comment.
+  "actors/customer/state.ts:customerState": 120,
+  // Contract suites: one list of cases each, run against every implementation.
+  "net/_blob_store_contract.ts:blobStoreContract": 97,
+  "net/_transport_contract.ts:transportContract": 76,
+  // Daemon entry points: flags, set-up and shut-down in the order a reader follows.
+  "net/cli/daemon.ts:run": 133,
+  "net/cli/daemon.ts:run/anonymous#1": 131,
+  "net/cli/supplier.ts:run": 88,
+  "net/cli/supplier.ts:run/anonymous#1": 86,
+};
+
+/** Modules whose exports are called from outside the import graph. */
+const ENTRY_POINTS = [
+  "main.ts",
+  "sim/main.ts",
+  "bench/main.ts",
+  "net/build.ts",
+  "net/job_worker.ts",
+];
+
+/** Whether `file`'s value exports need no importer: public API, entry points, tests. */
+function exportsNeedNoImporter(file: string): boolean {
+  return file === "mod.ts" || file.endsWith("/mod.ts") || ENTRY_POINTS.includes(file) ||
+    /^bench\/[a-z_]+_bench\.ts$/.test(file) || // loaded by bench/main.ts by name
+    isTest(file) || file.startsWith("tests/");
+}
+
+async function parsedTree(): Promise<Parsed[]> {
+  const out: Parsed[] = [];
+  for (const dir of ["core", "parts", "data", "actors", "sim", "net", "bench", "tests"]) {
+    for (const file of await sourceFiles(dir)) {
+      out.push(parse(file, await Deno.readTextFile(new URL(file, ROOT))));
+    }
+  }
+  for (const file of ["mod.ts", "main.ts"]) {
+    out.push(parse(file, await Deno.readTextFile(new URL(file, ROOT))));
+  }
+  return out;
+}
+
+function cycleProblems(files: Parsed[]): string[] {
+  return cycles(importGraph(files));
+}
+
+function lengthProblems(files: Parsed[], allowed: Record<string, number>): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const p of files) {
+    if (isTest(p.file)) continue;
+    for (const f of functionLengths(p)) {
+      const key = `${p.file}:${f.name}`;
+      const listed = allowed[key];
+      if (listed !== undefined) seen.add(key);
+      if (listed === undefined && f.lines > FUNCTION_LINES_MAX) {
+        problems.push(`${key}: ${f.lines} lines (at most ${FUNCTION_LINES_MAX}; split it)`);
+      } else if (listed !== undefined && f.lines > listed) {
+        problems.push(`${key}: grew to ${f.lines} lines (listed at ${listed})`);
+      } else if (listed !== undefined && f.lines <= FUNCTION_LINES_MAX) {
+        problems.push(`${key}: ${f.lines} lines now; drop it from the exception list`);
+      } else if (listed !== undefined && f.lines < listed) {
+        problems.push(`${key}: ${f.lines} lines now; lower its entry (listed at ${listed})`);
+      }
+    }
+  }
+  for (const key of Object.keys(allowed)) {
+    if (!seen.has(key)) problems.push(`${key}: listed but gone; drop it from the list`);
+  }
+  return problems;
+}
+
+function unusedExportProblems(files: Parsed[]): string[] {
+  const used = new Map<string, Set<string>>();
+  for (const p of files) {
+    for (const [target, names] of importedNames(p)) {
+      if (target === p.file) continue;
+      const set = used.get(target) ?? new Set<string>();
+      for (const n of names) set.add(n);
+      used.set(target, set);
+    }
+  }
+  const problems: string[] = [];
+  for (const p of files) {
+    if (exportsNeedNoImporter(p.file)) continue;
+    const names = used.get(p.file) ?? new Set<string>();
+    if (names.has("*")) continue;
+    for (const name of exportedValues(p)) {
+      if (!names.has(name)) problems.push(`${p.file}: ${name} is exported but nobody imports it`);
+    }
+  }
+  return problems;
+}
+
+Deno.test("tidy: the syntax rules themselves find cycles, long functions and unused exports", () => {
+  const files = [
+    parse("a/x.ts", 'import { y } from "./y.ts";\nexport const x = y;\nexport function lone() {}'),
+    parse("a/y.ts", 'import type { x } from "./x.ts";\nexport const y = 1;'),
+    parse("a/z.ts", `export function big() {\n${"  f();\n".repeat(75)}}`),
+  ];
+  const found = cycleProblems(files);
+  if (found.length !== 1 || !found[0].includes("a/x.ts -> a/y.ts")) throw new Error(`${found}`);
+  const long = lengthProblems(files, {});
+  if (long.length !== 1 || !long[0].startsWith("a/z.ts:big: 77 lines")) throw new Error(`${long}`);
+  const stale = lengthProblems(files, { "a/z.ts:big": 77, "a/x.ts:gone": 80 });
+  if (stale.length !== 1 || !stale[0].includes("gone")) throw new Error(`${stale}`);
+  const unused = unusedExportProblems(files);
+  const want = ["a/x.ts: lone is exported", "a/z.ts: big is exported"]; // y imports x
+  if (unused.length !== 2 || !want.every((w, i) => unused[i].startsWith(w))) {
+    throw new Error(`${unused}`);
+  }
+});
+
+Deno.test("tidy: no import cycles, no function over 70 lines unlisted, no unused export", async () => {
+  const files = await parsedTree();
+  const problems = [
+    ...cycleProblems(files).map((c) => `import cycle: ${c}`),
+    ...lengthProblems(files, LONG_FUNCTIONS),
+    ...unusedExportProblems(files),
+  ];
+  if (problems.length > 0) throw new Error(problems.join("\n"));
+});
+
+Deno.test("tidy: sim/ and net/ do not import each other (tests may)", async () => {
+  const problems: string[] = [];
+  for (const [dir, other] of [["sim", "net/"], ["net", "sim/"]]) {
+    for (const file of await sourceFiles(dir)) {
+      if (isTest(file)) continue;
+      const src = await Deno.readTextFile(new URL(file, ROOT));
+      for (const spec of imports(src)) {
+        if (resolve(file, spec).startsWith(other)) problems.push(`${file} imports ${spec}`);
+      }
     }
   }
   if (problems.length > 0) throw new Error(problems.join("\n"));

@@ -42,7 +42,7 @@ import { familyChanged } from "./journal.ts";
 import type { CustomerState } from "./state.ts";
 
 /** The key pinned for `name` (a member of the family, or a fired supplier still told), or null. */
-export function pinnedKey(s: CustomerState, name: NodeId): Uint8Array | null {
+function pinnedKey(s: CustomerState, name: NodeId): Uint8Array | null {
   for (const p of s.positions) if (p.supplier === name && p.key !== null) return p.key;
   return s.cancels.get(name)?.key ?? null;
 }

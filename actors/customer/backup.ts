@@ -54,7 +54,7 @@ import type {
 import { dataBlockKey, fragmentKey, manifestBlockKey } from "../../parts/fragment_keys.ts";
 
 /** A fresh record for a block whose fragments will be `${key}/${position}`. */
-export function newBlock(s: CustomerState, key: string, plainSize: number): BlockRec {
+function newBlock(s: CustomerState, key: string, plainSize: number): BlockRec {
   const n = s.scheme.n;
   return {
     key,
@@ -174,7 +174,7 @@ function onStall(s: CustomerState, ctx: StepContext, out: E[], run: BackupRun): 
  * backup instead when that would leave fewer than {@link durableFloor} positions; returns
  * whether the backup goes on.
  */
-export function giveUpPosition(
+function giveUpPosition(
   s: CustomerState,
   out: E[],
   run: BackupRun,

@@ -48,7 +48,7 @@ export function deleteVersion(s: CustomerState, ctx: StepContext, out: E[], vers
 }
 
 /** The reason a cancelled job reports. */
-export const CANCELLED = "cancelled by the user";
+const CANCELLED = "cancelled by the user";
 
 /** Stops the running backup, else the next queued one; says so when there is none. */
 export function cancelBackup(s: CustomerState, out: E[]): void {

@@ -32,7 +32,7 @@ import type { BlockRec, CustomerState, Position } from "./state.ts";
 import { fragmentKey } from "../../parts/fragment_keys.ts";
 
 /** Index of the position `supplier` holds, or -1. */
-export function positionOf(s: CustomerState, supplier: NodeId): number {
+function positionOf(s: CustomerState, supplier: NodeId): number {
   return s.positions.findIndex((p) => p.supplier === supplier);
 }
 
@@ -94,11 +94,6 @@ export function adoptFamily(
   return filled;
 }
 
-/** Whether every position has an active supplier. */
-export function familyComplete(s: CustomerState): boolean {
-  return s.positions.every((p) => p.state === "active");
-}
-
 function exclude(s: CustomerState, supplier: NodeId): void {
   if (s.excluded.includes(supplier)) return;
   s.excluded.push(supplier);
@@ -143,7 +138,7 @@ export function fire(s: CustomerState, ctx: StepContext, out: E[], i: number, re
 }
 
 /** Calls `fn` for every block of every version (files and manifests). */
-export function forEachBlock(s: CustomerState, fn: (b: BlockRec) => void): void {
+function forEachBlock(s: CustomerState, fn: (b: BlockRec) => void): void {
   for (const v of s.versions) {
     for (const f of v.files) for (const b of f.blocks) fn(b);
     if (v.manifest !== null) fn(v.manifest);
@@ -393,7 +388,7 @@ export function markOffline(s: CustomerState, ctx: StepContext): void {
 }
 
 /** How much longer than `fireAfterMs` a supplier holding copies we cannot rebuild is awaited. */
-export const LAST_COPY_PATIENCE = 3;
+const LAST_COPY_PATIENCE = 3;
 
 /**
  * A probe of position `i` went unanswered: fire its supplier if it has now been silent for

@@ -52,11 +52,6 @@ function candidates(s: CustomerState, g: Gather): number[] {
   return online.concat(offline);
 }
 
-/** How many positions could still deliver: got, in flight, or not yet asked. */
-export function stillPossible(s: CustomerState, g: Gather): number {
-  return g.got + g.inFlight + candidates(s, g).length;
-}
-
 /**
  * How many positions could still deliver without asking a supplier known to be offline: a
  * restore fails at once below K rather than wait a request timeout on each offline one.

@@ -27,7 +27,7 @@ export type Request = Message extends infer M
  * epoch of the writer lease we hold; 0 without a lease, or while we hold none (a standby's
  * probes must not raise the fence above the writer's).
  */
-export function writerEpoch(s: CustomerState): number {
+function writerEpoch(s: CustomerState): number {
   return s.lease?.held?.epoch ?? 0;
 }
 

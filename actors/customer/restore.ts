@@ -234,7 +234,7 @@ function fileDone(s: CustomerState, out: E[], run: RestoreRun, v: VersionRec, fi
 }
 
 /** A block cannot be gathered: the restore fails, saying how many fragments are missing. */
-export function gatherFailed(s: CustomerState, out: E[], run: RestoreRun, g: RestoreBlock): void {
+function gatherFailed(s: CustomerState, out: E[], run: RestoreRun, g: RestoreBlock): void {
   const v = versionOf(s, run)!;
   const k = s.scheme.k;
   const n = s.scheme.n;

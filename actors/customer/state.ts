@@ -496,7 +496,7 @@ export interface CustomerState {
  * `onTimeout`; the rest are served by `pump` (which runs after every input, the timeout
  * included): their deadline only wakes the customer. What arms each: step.ts's theory block.
  */
-export const CUSTOMER_TIMERS = [
+const CUSTOMER_TIMERS = [
   "request",
   "probe",
   "audit",

@@ -24,11 +24,11 @@ import { assert } from "../../core/assert.ts";
 import type { Message } from "../../core/protocol/mod.ts";
 
 /** Most peers one heartbeat node watches. */
-export const HEARTBEAT_PEERS_MAX = 64;
+const HEARTBEAT_PEERS_MAX = 64;
 /** Rounds of silence after which a peer is suspected. */
-export const SUSPECT_AFTER_ROUNDS = 3;
+const SUSPECT_AFTER_ROUNDS = 3;
 /** Pings between two writes of the statistics blob. */
-export const SAVE_EVERY_PINGS = 16;
+const SAVE_EVERY_PINGS = 16;
 
 /** The demonstration protocol: messages only, no jobs, commands or notices. */
 export interface HeartbeatProtocol {

@@ -16,7 +16,7 @@ import { bytesEqual } from "../../core/ids.ts";
 import { IDENTITY_DOC_BYTES_MAX } from "../../core/limits.ts";
 
 /** Magic and version of a hosted-identity record. */
-export const RECORD_MAGIC: Uint8Array<ArrayBuffer> = Uint8Array.from([0x42, 0x44, 0x49, 0x52, 1]);
+const RECORD_MAGIC: Uint8Array<ArrayBuffer> = Uint8Array.from([0x42, 0x44, 0x49, 0x52, 1]);
 
 const recordCodec = struct({ refreshedMs: uint, document: bytes(IDENTITY_DOC_BYTES_MAX) });
 

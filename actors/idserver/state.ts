@@ -152,7 +152,7 @@ export interface LoadState {
 }
 
 /** The ID server's timer kinds, in tie-break order (what arms each: step.ts's theory block). */
-export const ID_SERVER_TIMERS = ["offer_sweep", "expiry_sweep", "load_retry"] as const;
+const ID_SERVER_TIMERS = ["offer_sweep", "expiry_sweep", "load_retry"] as const;
 
 /**
  * A kind of ID server timer: `offer_sweep` drops expired offers, `expiry_sweep` drops some

@@ -28,7 +28,7 @@ import {
 } from "./state.ts";
 
 /** Most deletes all tasks together keep in flight. */
-export function deleteOpsMax(state: SupplierState): number {
+function deleteOpsMax(state: SupplierState): number {
   return Math.max(1, Math.floor(state.options.blobOpsMax / 2));
 }
 

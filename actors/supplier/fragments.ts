@@ -41,16 +41,6 @@ export function dropFragment(state: SupplierState, c: CustomerRecord, key: strin
   return true;
 }
 
-/** Forgets every fragment of `c` (its blobs are gone). */
-export function dropAllFragments(state: SupplierState, c: CustomerRecord): void {
-  state.fragmentCount -= c.fragments.size;
-  recharge(state, c, () => {
-    c.fragments.clear();
-    c.usedBytes = 0;
-  });
-  c.sorted = null;
-}
-
 function sortedKeys(c: CustomerRecord): string[] {
   if (c.sorted === null) c.sorted = [...c.fragments.keys()].sort();
   return c.sorted;

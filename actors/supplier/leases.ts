@@ -113,7 +113,7 @@ export function refuseAuth(
 }
 
 /** The writer epoch a state-changing customer message carries; `null` for the others. */
-export function epochOf(m: Message): number | null {
+function epochOf(m: Message): number | null {
   switch (m.type) {
     case "contract_request":
     case "contract_cancel":

@@ -34,7 +34,7 @@ export const FRAGMENT_PREFIX = STORED_FRAGMENT_PREFIX;
 /** Leading bytes of every contract record: `"BDCT"`, then one byte of format version. */
 const CONTRACT_TAG = [0x42, 0x44, 0x43, 0x54];
 /** Leading bytes of a contract record in the current format (3: with the writer epoch). */
-export const CONTRACT_MAGIC: Uint8Array<ArrayBuffer> = Uint8Array.from([...CONTRACT_TAG, 3]);
+const CONTRACT_MAGIC: Uint8Array<ArrayBuffer> = Uint8Array.from([...CONTRACT_TAG, 3]);
 /** Leading bytes of a record of the format before epochs (2), which is still read. */
 const KEYED_MAGIC: Uint8Array<ArrayBuffer> = Uint8Array.from([...CONTRACT_TAG, 2]);
 /** Leading bytes of a record of the format before keys (1), which is still read. */

@@ -406,7 +406,7 @@ function resolveOptions(config: SupplierConfig): SupplierOptions {
  * first `start`. Throws `RangeError` on a bad configuration.
  */
 /** The supplier's timer kinds, in tie-break order (what arms each: step.ts's theory block). */
-export const SUPPLIER_TIMERS = ["load_retry", "links", "delete_retry", "contracts"] as const;
+const SUPPLIER_TIMERS = ["load_retry", "links", "delete_retry", "contracts"] as const;
 
 /**
  * A kind of supplier timer: `load_retry` loads again after a failed load; `links` is the

@@ -61,7 +61,7 @@ import {
 } from "../limits.ts";
 
 /** Domain tag and version of offer signatures (see `statementBytes` in `core/statement.ts`). */
-export const OFFER_DOMAIN = "BDOF";
+const OFFER_DOMAIN = "BDOF";
 const OFFER_VERSION = 1;
 
 const offerBodyFields = {
@@ -72,7 +72,7 @@ const offerBodyFields = {
 };
 const offerBodyCodec = struct(offerBodyFields);
 /** Codec of a signed supplier offer. */
-export const offerCodec = struct({ ...offerBodyFields, signature: fixedBytes(SIGNATURE_BYTES) });
+const offerCodec = struct({ ...offerBodyFields, signature: fixedBytes(SIGNATURE_BYTES) });
 
 /** What a supplier offers, before signing. */
 export type OfferBody = StructOf<typeof offerBodyFields>;
@@ -143,7 +143,7 @@ export const PUBLISH_OUTCOMES = [
 export type PublishOutcome = typeof PUBLISH_OUTCOMES[number];
 
 /** Outcomes of fetching a document. */
-export const FETCH_OUTCOMES = ["found", "not_found", "starting"] as const;
+const FETCH_OUTCOMES = ["found", "not_found", "starting"] as const;
 /** One of {@link FETCH_OUTCOMES}. */
 export type FetchOutcome = typeof FETCH_OUTCOMES[number];
 
@@ -164,7 +164,7 @@ export const OFFER_OUTCOMES = [
 export type OfferOutcome = typeof OFFER_OUTCOMES[number];
 
 /** Domain tag and version of family-record signatures. */
-export const FAMILY_DOMAIN = "BDFR";
+const FAMILY_DOMAIN = "BDFR";
 const FAMILY_VERSION = 1;
 
 const familyBodyFields = {
@@ -238,7 +238,7 @@ export const FAMILY_PUBLISH_OUTCOMES = [
 export type FamilyPublishOutcome = typeof FAMILY_PUBLISH_OUTCOMES[number];
 
 /** Domain tag and version of writer-lease signatures. */
-export const LEASE_DOMAIN = "BDWL";
+const LEASE_DOMAIN = "BDWL";
 const LEASE_VERSION = 1;
 
 const leaseBodyFields = {
@@ -252,7 +252,7 @@ const leaseBodyFields = {
 };
 const leaseBodyCodec = struct(leaseBodyFields);
 /** Codec of a signed writer lease. */
-export const leaseCodec = struct({ ...leaseBodyFields, signature: fixedBytes(SIGNATURE_BYTES) });
+const leaseCodec = struct({ ...leaseBodyFields, signature: fixedBytes(SIGNATURE_BYTES) });
 /** A writer lease before signing. */
 export type LeaseBody = StructOf<typeof leaseBodyFields>;
 /** A writer lease signed by its owner. */

@@ -53,12 +53,12 @@ import {
 } from "../limits.ts";
 
 /** Why a supplier refuses a storage contract. */
-export const CONTRACT_OUTCOMES = ["accepted", "no_space", "too_many_customers", "closing"] as const;
+const CONTRACT_OUTCOMES = ["accepted", "no_space", "too_many_customers", "closing"] as const;
 /** One of {@link CONTRACT_OUTCOMES}. */
 export type ContractOutcome = typeof CONTRACT_OUTCOMES[number];
 
 /** Outcomes of a `store`. */
-export const STORE_OUTCOMES = [
+const STORE_OUTCOMES = [
   "stored",
   "no_contract",
   "over_quota",
@@ -72,7 +72,7 @@ export const STORE_OUTCOMES = [
 export type StoreOutcome = typeof STORE_OUTCOMES[number];
 
 /** Outcomes of a `fetch` or an `audit`. */
-export const FETCH_OUTCOMES = [
+const FETCH_OUTCOMES = [
   "found",
   "no_contract",
   "not_found",

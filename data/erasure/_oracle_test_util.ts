@@ -16,7 +16,7 @@ import { ReedSolomonErasure } from "rs-erasure-oracle";
 let instance: ReedSolomonErasure | undefined;
 
 /** The oracle, loaded once. */
-export function oracle(): ReedSolomonErasure {
+function oracle(): ReedSolomonErasure {
   if (instance === undefined) {
     const entry = new URL(import.meta.resolve("rs-erasure-oracle"));
     const wasm = Deno.readFileSync(new URL("reed_solomon_erasure_bg.wasm", entry));

@@ -9,7 +9,7 @@
  */
 
 /** The field polynomial, with its x^8 term. */
-export const FIELD_POLYNOMIAL = 0x11d;
+const FIELD_POLYNOMIAL = 0x11d;
 
 /** `EXP[i] = 2^i` for i in [0, 510): doubled so `EXP[LOG[a] + LOG[b]]` needs no modulo. */
 export const EXP: Uint8Array = new Uint8Array(510);

@@ -15,7 +15,7 @@ export interface Matrix {
 }
 
 /** The zero matrix. */
-export function zeros(rows: number, cols: number): Matrix {
+function zeros(rows: number, cols: number): Matrix {
   return { rows, cols, data: new Uint8Array(rows * cols) };
 }
 
@@ -94,7 +94,7 @@ function swapRows(a: Uint8Array, w: number, i: number, j: number): void {
 }
 
 /** Vandermonde matrix: `v[r][c] = r^c` in GF(2^8). */
-export function vandermonde(rows: number, cols: number): Matrix {
+function vandermonde(rows: number, cols: number): Matrix {
   const m = zeros(rows, cols);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) m.data[r * cols + c] = pow(r, c);

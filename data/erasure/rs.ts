@@ -18,9 +18,9 @@ import { defaultKernel, type Kernel } from "./kernel.ts";
 import { encodingMatrix, invert, type Matrix, multiply, selectRows } from "./matrix.ts";
 
 /** Most shards of one code (GF(2^8) has 256 distinct evaluation points). */
-export const SHARDS_MAX = 256;
+const SHARDS_MAX = 256;
 /** Most decode matrices kept per code, one per pattern of present shards. */
-export const DECODE_CACHE_MAX = 64;
+const DECODE_CACHE_MAX = 64;
 
 /** A Reed–Solomon code with K data and M parity shards. */
 export class ReedSolomon {

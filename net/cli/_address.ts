@@ -27,7 +27,7 @@ export interface AddressFlags {
 }
 
 /** The file that keeps the address in data directory `dir`. */
-export function addressFile(dir: string): string {
+function addressFile(dir: string): string {
   return `${dir}/server.json`;
 }
 

@@ -23,7 +23,7 @@ function mib(bytes: number): string {
 }
 
 /** One line of progress: a bar, the share done, and the bytes. */
-export function progressLine(label: string, done: number, total: number): string {
+function progressLine(label: string, done: number, total: number): string {
   const share = total <= 0 ? 1 : Math.min(1, done / total);
   const filled = Math.round(share * BAR_WIDTH);
   const bar = "#".repeat(filled) + ".".repeat(BAR_WIDTH - filled);
@@ -31,7 +31,7 @@ export function progressLine(label: string, done: number, total: number): string
 }
 
 /** Exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it. */
-export const INTERRUPTED_CODE = 130;
+const INTERRUPTED_CODE = 130;
 /** How long an interrupted CLI waits for the daemon to confirm the cancel. */
 const CANCEL_WAIT_MS = 10_000;
 

@@ -16,14 +16,14 @@
 import { CliError } from "./_command.ts";
 
 /** Characters a new passphrase needs at least. */
-export const PASSPHRASE_CHARS_MIN = 12;
+const PASSPHRASE_CHARS_MIN = 12;
 /** Different characters a new passphrase needs at least (rules out `aaaaaaaaaaaa`). */
-export const PASSPHRASE_DISTINCT_MIN = 6;
+const PASSPHRASE_DISTINCT_MIN = 6;
 /** Longest passphrase read from a terminal, in bytes (a runaway paste stops here). */
 const TYPED_BYTES_MAX = 4096;
 
 /** Why `p` is too weak to protect a key backup, or `null` when it is strong enough. */
-export function passphraseProblem(p: string): string | null {
+function passphraseProblem(p: string): string | null {
   const chars = [...p.normalize("NFC")];
   if (chars.length < PASSPHRASE_CHARS_MIN) {
     return `it has ${chars.length} characters; use at least ${PASSPHRASE_CHARS_MIN} ` +
@@ -90,7 +90,7 @@ const utf8 = new TextEncoder();
  * Reads one line from the terminal with echo off. The prompt goes to stderr, so stdout stays
  * what the command prints. Throws `CliError` (exit 130) on Ctrl-C or Ctrl-D.
  */
-export async function readHidden(prompt: string): Promise<string> {
+async function readHidden(prompt: string): Promise<string> {
   // Echo goes off before the prompt shows, so nothing typed after it can ever be echoed.
   Deno.stdin.setRaw(true);
   const bytes: number[] = [];

@@ -101,7 +101,7 @@ export const HANDSHAKE_VERSION = 2;
 /** Bytes of a boot id. */
 export const BOOT_ID_BYTES = 16;
 /** Bytes of a raw X25519 public key. */
-export const EPHEMERAL_BYTES = 32;
+const EPHEMERAL_BYTES = 32;
 
 const LABEL = "bitdust/tcp/v2";
 const utf8 = new TextEncoder();
@@ -242,7 +242,7 @@ function agree(own: KeyObject, peerPublic: Uint8Array): Uint8Array | null {
 }
 
 /** The transcript hash over the hello and the unsigned part of the reply. */
-export function transcriptHash(hello: Uint8Array, replyUnsigned: Uint8Array): Uint8Array {
+function transcriptHash(hello: Uint8Array, replyUnsigned: Uint8Array): Uint8Array {
   const h = createHash("sha256").update(LABEL_BYTES);
   const len = new Uint8Array(4);
   new DataView(len.buffer).setUint32(0, hello.length);

@@ -29,7 +29,7 @@ import { LENGTH_PREFIX_BYTES } from "./frames.ts";
 /** The AEAD of every session. */
 export const SESSION_CIPHER = "chacha20-poly1305";
 /** Session key length. */
-export const SESSION_KEY_BYTES = 32;
+const SESSION_KEY_BYTES = 32;
 /** Bytes of the frame counter. */
 export const COUNTER_BYTES = 8;
 /** Bytes of the AEAD tag. */

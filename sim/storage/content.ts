@@ -13,7 +13,7 @@ import { Random, type Seed } from "../../core/prng.ts";
 
 const CHUNK_BYTES = 64 * 1024;
 /** Bytes of the run-wide marker prefix. */
-export const MARKER_PREFIX_BYTES = 12;
+const MARKER_PREFIX_BYTES = 12;
 
 /** Identifies one file of one version of one user. */
 export interface FileId {

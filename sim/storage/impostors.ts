@@ -72,7 +72,7 @@ type Purpose = PendingRequest["purpose"];
 type CustomerRecord = SupplierState["customers"] extends Map<string, infer R> ? R : never;
 
 /** Messages to a supplier, claiming one of its customers. */
-export const TO_SUPPLIER = [
+const TO_SUPPLIER = [
   "list",
   "fetch",
   "remove",
@@ -82,7 +82,7 @@ export const TO_SUPPLIER = [
   "audit",
 ];
 /** Answers to a customer, claiming one of its suppliers. */
-export const TO_CUSTOMER = [
+const TO_CUSTOMER = [
   "store_reply",
   "probe_reply",
   "audit_reply",

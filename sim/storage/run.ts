@@ -90,7 +90,7 @@ export interface StorageTuning {
 }
 
 /** Sizes of a network of `nodes` nodes: ID servers, users, suppliers. */
-export function roles(nodes: number, customers: number) {
+function roles(nodes: number, customers: number) {
   const idServers = Math.max(1, Math.min(6, Math.round(nodes / 100)));
   const users = Math.max(1, Math.round(customers * nodes));
   const suppliers = nodes - idServers - users;
@@ -142,7 +142,7 @@ export function simulateStorage(
 }
 
 /** One run of the storage workload. */
-export class StorageRun {
+class StorageRun {
   readonly sim: Sim;
   readonly contents: Contents;
   readonly users: User[] = [];
