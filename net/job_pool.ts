@@ -56,7 +56,7 @@ export class JobError extends Error {
 }
 
 /** The worker running a job died. */
-class JobWorkerCrashError extends Error {
+export class JobWorkerCrashError extends Error {
   override name = "JobWorkerCrashError";
 }
 
