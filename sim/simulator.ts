@@ -33,6 +33,9 @@
  *
  * Time is in whole milliseconds: every event is scheduled at the next whole millisecond at or
  * after the model's time, so `ctx.nowMs` is an integer as a real clock's would be.
+ * Clocks: each node reads virtual time plus its own skew ({@link Simulator.setClockSkew}, 0
+ * unless set), as real machines' clocks disagree; the deadlines it returns are in its own clock
+ * and are armed at the matching virtual time.
  *
  * Determinism: nothing here reads the wall clock or `Math.random`, iterates a hash map to decide
  * an order, or depends on anything but the seed and the calls made to it. The trace hash covers
@@ -140,6 +143,8 @@ export interface SimNode<P extends Protocol> {
   links: Map<number, SimLink> | null;
   /** Bumped by {@link Simulator.restart}: completions of an earlier incarnation are dropped. */
   incarnation: number;
+  /** How far its clock is ahead of virtual time, in ms (negative: behind). */
+  readonly skewMs: number;
 }
 
 /** One directed link: network timing, the sender's sequence, the receiver's replay window. */
@@ -353,6 +358,21 @@ export class Simulator<P extends Protocol> {
     this.#traceEvent(index, "node_added");
     this.#guard(node, { kind: "start" });
     return node;
+  }
+
+  /**
+   * Sets how far `node`'s clock is ahead of virtual time (negative: behind), in whole ms. Its
+   * `ctx.nowMs` and timeouts read virtual time plus the skew; the deadlines it returns are in its
+   * own clock and are armed at the matching virtual time.
+   */
+  setClockSkew(node: SimNode<P>, skewMs: number): void {
+    assert(Number.isSafeInteger(skewMs), "a clock skew is a whole number of ms");
+    (node as NodeRecord<P>).skewMs = skewMs;
+    if (node.status !== "online") return;
+    node.timerGen++; // the armed timer was set for the old clock
+    node.shell.forgetTimer();
+    const arm = node.shell.rearm(this.#now + skewMs);
+    if (arm !== null && arm !== DISARM) this.#arm(node, arm - skewMs);
   }
 
   /** Changes the frame faults from now on. */
@@ -660,9 +680,10 @@ export class Simulator<P extends Protocol> {
       node.shell.forgetTimer(); // re-armed when it comes back
       return;
     }
-    const fired = node.shell.fired(this.#now);
-    if (fired === true) this.#guard(node, { kind: "timeout", nowMs: this.#now });
-    else if (fired !== null) this.#arm(node, fired);
+    const local = this.#now + node.skewMs;
+    const fired = node.shell.fired(local);
+    if (fired === true) this.#guard(node, { kind: "timeout", nowMs: local });
+    else if (fired !== null) this.#arm(node, fired - node.skewMs);
   }
 
   #arm(node: SimNode<P>, atMs: number): void {
@@ -681,15 +702,15 @@ export class Simulator<P extends Protocol> {
     } finally {
       this.#current = outer;
     }
-    const arm = node.shell.rearm(this.#now);
+    const arm = node.shell.rearm(this.#now + node.skewMs);
     if (arm === null) return;
     if (arm === DISARM) node.timerGen++;
-    else this.#arm(node, arm);
+    else this.#arm(node, arm - node.skewMs);
   }
 
   #step(node: SimNode<P>, input: Input<P>): void {
     const ctx = this.#ctx;
-    ctx.nowMs = this.#now;
+    ctx.nowMs = this.#now + node.skewMs;
     ctx.random = node.random;
     ctx.secret = node.secret;
     ctx.self = node.id;
@@ -833,6 +854,7 @@ class NodeRecord<P extends Protocol> implements SimNode<P> {
   timerGen = 0;
   links: Map<number, SimLink> | null = null;
   incarnation = 0;
+  skewMs = 0;
 
   constructor(
     readonly index: number,

@@ -394,3 +394,30 @@ Deno.test("watchSends shows every message as it leaves; the trace hash covers im
   if (attacked.hash === base.hash) throw new Error("impostor deliveries left the hash alone");
   if (run(25, 2).hash !== attacked.hash) throw new Error("same seed, different hashes");
 });
+
+Deno.test("clocks: a skewed node reads its own time; its timers keep their virtual spacing", () => {
+  const sim = testSim(11);
+  const server = sim.addNode("s", recorder, recorderState());
+  const ahead = sim.addNode("a", requester, requesterState(1000));
+  const behind = sim.addNode("b", requester, requesterState(1000));
+  sim.setClockSkew(ahead, 30_000);
+  sim.setClockSkew(behind, -30_000);
+  sim.setOffline(server); // nobody answers: both retry every second of their own clock
+  sim.command(ahead, { ask: server.id });
+  sim.command(behind, { ask: server.id });
+  sim.runUntil(10_500);
+  // Same virtual spacing, so the same number of tries, whichever way the clock is off.
+  if (ahead.state.tries !== behind.state.tries || ahead.state.tries < 10) {
+    throw new Error(`tries ahead ${ahead.state.tries}, behind ${behind.state.tries}`);
+  }
+  // Deadlines are in the node's own clock.
+  const due = (ahead.state.retryAt as number) - (behind.state.retryAt as number);
+  if (due !== 60_000) throw new Error(`retry deadlines ${due} ms apart, not 60 s`);
+  sim.setOnline(server);
+  sim.runUntil(12_000);
+  const seen = server.state.received.map((r: { atMs: number }) => r.atMs);
+  if (seen.length === 0 || seen.some((t: number) => t > 12_000)) {
+    throw new Error(`the server's own clock was skewed: ${seen}`);
+  }
+  if (!ahead.state.answered || !behind.state.answered) throw new Error("no answer");
+});
