@@ -137,7 +137,11 @@ export class DirectDriver<S, P extends Protocol> {
     if (this.failure > 0 && this.random.float() < this.failure) {
       return { ok: false, error: "io_error" };
     }
-    return this.#o.blobs?.(op) ?? this.disk.apply(op, this.random).result;
+    const run = this.#o.blobs;
+    if (run !== undefined) return run(op);
+    const { result, token } = this.disk.apply(op, this.random);
+    this.disk.synced(token); // completed at once: durable
+    return result;
   }
 
   /** Runs `n` held operations (all by default), picked in random order with `pick`. */

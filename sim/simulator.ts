@@ -247,6 +247,10 @@ export interface SimCounters {
   impostorUnpinned: number;
   /** Lost, partitioned, to an offline node, or behind the replay window. */
   impostorDropped: number;
+  /** Writes and deletes in flight at a crash that the disk undid. */
+  writesLost: number;
+  /** Writes in flight at a crash that left a prefix of their bytes. */
+  writesTorn: number;
 }
 
 export class Simulator<P extends Protocol> {
@@ -276,6 +280,8 @@ export class Simulator<P extends Protocol> {
     impostorStale: 0,
     impostorUnpinned: 0,
     impostorDropped: 0,
+    writesLost: 0,
+    writesTorn: 0,
   };
   #now = 0;
   readonly #queue = new EventQueue<SimEvent>();
@@ -285,6 +291,8 @@ export class Simulator<P extends Protocol> {
   #faults: FrameFaults;
   #faultsOn: boolean;
   readonly #random: Random;
+  /** Draws what a crash does to writes in flight (made on the first crash that can hurt). */
+  #crashRandom: Random | null = null;
   readonly #check: boolean;
   readonly #ctx: {
     nowMs: number;
@@ -386,6 +394,12 @@ export class Simulator<P extends Protocol> {
     this.#disk.failure = failure;
   }
 
+  /** Changes what crashes do to writes in flight, on every disk, from now on. */
+  setCrashDamage(lostWrite: number, tornWrite: number): void {
+    this.#disk.lostWrite = lostWrite;
+    this.#disk.tornWrite = tornWrite;
+  }
+
   /** The node's disk, created (empty, with the run's disk configuration) on first use. */
   diskOf(node: SimNode<P>): SimDisk {
     if (node.disk === null) node.disk = new SimDisk(this.#disk);
@@ -424,6 +438,12 @@ export class Simulator<P extends Protocol> {
    */
   restart(node: SimNode<P>, state: unknown): void {
     if (node.status === "departed") return;
+    if (node.disk !== null && node.disk.inFlight > 0) {
+      this.#crashRandom ??= Random.stream(this.seed, "disk-crash");
+      const damage = node.disk.crash(this.#crashRandom);
+      this.counters.writesLost += damage.lost;
+      this.counters.writesTorn += damage.torn;
+    }
     node.shell.reset(state);
     node.incarnation++;
     node.timerGen++;
@@ -553,6 +573,7 @@ export class Simulator<P extends Protocol> {
       case Kind.Io:
       case Kind.Job: {
         const node = this.nodes[ev.node];
+        if (ev.kind === Kind.Io && ev.check !== 0) node.disk?.synced(ev.check);
         if (ev.b !== node.incarnation) return; // issued before a restart: the process is gone
         const input: Input<P> = ev.kind === Kind.Io
           ? { kind: "io_done", id: ev.a, result: ev.payload as BlobResult }
@@ -743,9 +764,9 @@ export class Simulator<P extends Protocol> {
   };
 
   #io(node: SimNode<P>, id: number, op: BlobOp): void {
-    const { result, costMs } = this.diskOf(node).apply(op, node.random);
+    const { result, costMs, token } = this.diskOf(node).apply(op, node.random);
     const t = this.#now + costMs;
-    this.#push(Kind.Io, t, node.index, id, node.incarnation, result, 0, null);
+    this.#push(Kind.Io, t, node.index, id, node.incarnation, result, token, null);
   }
 
   #job(node: SimNode<P>, id: number, job: P["job"]): void {

@@ -345,8 +345,7 @@ class StorageRun {
     const user = this.#userOf.get(node.index);
     if (user === undefined) return;
     const disk = this.sim.diskOf(node);
-    disk.blobs.clear();
-    disk.usedBytes = 0;
+    disk.wipe();
     user.machineLost();
     this.sim.restart(node, customerState(user.config));
   }

@@ -133,8 +133,7 @@ export class Scenario {
    */
   loseMachine(scheme?: string): void {
     const disk = this.sim.diskOf(this.user);
-    disk.blobs.clear();
-    disk.usedBytes = 0;
+    disk.wipe();
     const config = { ...this.#config };
     if (scheme !== undefined) config.scheme = eccScheme(scheme)!;
     this.sim.restart(this.user, customerState(config));
