@@ -14,6 +14,10 @@
  *    sent earlier on the same link.
  * 5. Partitions: every node belongs to a group (0 by default); messages between groups are
  *    dropped, at send time and again at delivery time (a partition can start while in flight).
+ *    A one-way partition drops only what the listed groups send out of their group: they still
+ *    hear everyone, nobody hears them (a broken return path, a half-open connection).
+ * 6. Clogging: a clogged node's messages, both ways, take `clogMs` longer (a congested or
+ *    bufferbloated link: late, not lost).
  *
  * Per-node state is a few typed-array slots; per-link state ({@link LinkTiming}) is created by
  * the caller for links that carry traffic and holds the link's base latency and FIFO horizon.
@@ -91,6 +95,9 @@ export class Network {
   #upRate = new Float64Array(64);
   #downRate = new Float64Array(64);
   #group = new Int32Array(64);
+  #clogMs = new Float64Array(64);
+  /** The partition drops only what listed groups send out (see the module comment). */
+  #oneWay = false;
   #nodes = 0;
   readonly #out: Transmission = { copies: 0, first: 0, second: 0, dropped: "" };
 
@@ -136,6 +143,7 @@ export class Network {
     this.#upRate = grow(this.#upRate, new Float64Array(n));
     this.#downRate = grow(this.#downRate, new Float64Array(n));
     this.#group = grow(this.#group, new Int32Array(n));
+    this.#clogMs = grow(this.#clogMs, new Float64Array(n));
   }
 
   /** Number of nodes registered. */
@@ -143,22 +151,35 @@ export class Network {
     return this.#nodes;
   }
 
-  /** Puts each listed node in group `i` of `groups`; unlisted nodes go to group 0. */
-  partition(groups: readonly (readonly number[])[]): void {
+  /**
+   * Puts each listed node in group `i` of `groups`; unlisted nodes go to group 0. With
+   * `oneWay`, only messages from a listed group out of it are dropped.
+   */
+  partition(groups: readonly (readonly number[])[], oneWay = false): void {
     this.#group.fill(0);
+    this.#oneWay = oneWay;
     groups.forEach((members, g) => {
       for (const m of members) this.#group[m] = g + 1;
     });
   }
 
-  /** Removes every partition. */
-  heal(): void {
-    this.#group.fill(0);
+  /** Delays every message to or from `node` by `ms` more (0: unclogged). */
+  clog(node: number, ms: number): void {
+    assert(ms >= 0 && Number.isFinite(ms), `a clog is a delay >= 0 ms, got ${ms}`);
+    this.#clogMs[node] = ms;
   }
 
-  /** Whether `a` and `b` can currently talk. */
+  /** Removes every partition and clog. */
+  heal(): void {
+    this.#group.fill(0);
+    this.#clogMs.fill(0);
+    this.#oneWay = false;
+  }
+
+  /** Whether a message from `a` reaches `b` (partitions only). */
   connected(a: number, b: number): boolean {
-    return this.#group[a] === this.#group[b];
+    const g = this.#group[a];
+    return g === this.#group[b] || (this.#oneWay && g === 0);
   }
 
   /** Base one-way latency of the link `a↔b` in ms (symmetric, stable for a run). */
@@ -195,7 +216,7 @@ export class Network {
     const rng = this.#random;
     out.copies = 0;
     out.dropped = "";
-    if (this.#group[from] !== this.#group[to]) {
+    if (!this.connected(from, to)) {
       out.dropped = "partition";
       return out;
     }
@@ -209,6 +230,7 @@ export class Network {
     }
     const base = link.baseMs;
     let latency = c.jitterSigma > 0 ? base * Math.exp(c.jitterSigma * rng.normal()) : base;
+    latency += this.#clogMs[from] + this.#clogMs[to];
     const reordered = c.reorder > 0 && rng.float() < c.reorder;
     if (reordered) latency += rng.float() * 2 * base;
     let arrival: number;
