@@ -369,12 +369,17 @@ export class Simulator<P extends Protocol> {
   }
 
   /**
-   * Sets how far `node`'s clock is ahead of virtual time (negative: behind), in whole ms. Its
-   * `ctx.nowMs` and timeouts read virtual time plus the skew; the deadlines it returns are in its
-   * own clock and are armed at the matching virtual time.
+   * Sets how far `node`'s clock is ahead of virtual time, in whole ms. Its `ctx.nowMs` and
+   * timeouts read virtual time plus the skew; the deadlines it returns are in its own clock and
+   * are armed at the matching virtual time. Virtual time is the slowest clock (skews are >= 0):
+   * what matters is how far clocks differ, and no actor's clock reads before 0, which a real
+   * clock never does either (times go on the wire unsigned).
    */
   setClockSkew(node: SimNode<P>, skewMs: number): void {
-    assert(Number.isSafeInteger(skewMs), "a clock skew is a whole number of ms");
+    assert(
+      Number.isSafeInteger(skewMs) && skewMs >= 0,
+      "a clock skew is a whole number of ms >= 0",
+    );
     (node as NodeRecord<P>).skewMs = skewMs;
     if (node.status !== "online") return;
     node.timerGen++; // the armed timer was set for the old clock

@@ -434,16 +434,23 @@ Deno.test("clocks: a skewed node reads its own time; its timers keep their virtu
   const server = sim.addNode("s", recorder, recorderState());
   const ahead = sim.addNode("a", requester, requesterState(1000));
   const behind = sim.addNode("b", requester, requesterState(1000));
-  sim.setClockSkew(ahead, 30_000);
-  sim.setClockSkew(behind, -30_000);
+  sim.setClockSkew(ahead, 90_000);
+  sim.setClockSkew(behind, 30_000);
   sim.setOffline(server); // nobody answers: both retry every second of their own clock
   sim.command(ahead, { ask: server.id });
   sim.command(behind, { ask: server.id });
   sim.runUntil(10_500);
-  // Same virtual spacing, so the same number of tries, whichever way the clock is off.
+  // Same virtual spacing, so the same number of tries, however far the clock is off.
   if (ahead.state.tries !== behind.state.tries || ahead.state.tries < 10) {
     throw new Error(`tries ahead ${ahead.state.tries}, behind ${behind.state.tries}`);
   }
+  let refused = "";
+  try {
+    sim.setClockSkew(behind, -1);
+  } catch (e) {
+    refused = String(e);
+  }
+  if (!refused.includes(">= 0")) throw new Error("a clock behind virtual time was accepted");
   // Deadlines are in the node's own clock.
   const due = (ahead.state.retryAt as number) - (behind.state.retryAt as number);
   if (due !== 60_000) throw new Error(`retry deadlines ${due} ms apart, not 60 s`);

@@ -15,8 +15,12 @@
  * The final restores run within the workload's healing window; one that does not finish there
  * counts as not recovered, so a run that does not converge in time fails.
  *
- * Not drawn yet (see issue 12): partitions, clogging, disk bit rot and lost unsynced writes,
- * supplier crash-restart, per-node clock skew.
+ * Episodic faults (`storage/faults.ts`) are drawn too: partitions (half of them one-way),
+ * clogged nodes, bit rot in suppliers' fragments, supplier crash-restarts that lose or tear
+ * writes in flight, and per-node clock skew. The liveness check is explicit as well: during
+ * the healing day every user is asked each hour whether it has work pending (a backup, a
+ * restore, a recovery, an unfilled position, a fragment it knows missing); one that still has
+ * some at the end of the day fails the run, printing what it was waiting for.
  *
  * @module
  */
@@ -75,7 +79,37 @@ export function drawSwarm(seed: number, size = 1): SwarmOptions {
     },
     diskFailure: maybe(0.5, () => 0.005 * r.float()),
   };
+  // Drawn after the rest, so that adding them left the older options of every seed as they were.
+  const chance = <T>(p: number, value: () => T): T | undefined =>
+    r.float() < p ? value() : undefined;
+  faults.partitions = chance(0.4, () => ({
+    perDay: round(1 + 3 * r.float()),
+    hours: round(0.5 + 5 * r.float()),
+    share: round(0.1 + 0.3 * r.float()),
+    oneWay: 0.5,
+  }));
+  faults.clogs = chance(0.4, () => ({
+    perDay: round(2 + 8 * r.float()),
+    hours: round(0.5 + 3 * r.float()),
+    delayMs: 200 + r.int(4800),
+  }));
+  faults.bitRotPerDiskDay = chance(0.3, () => round(0.05 + 0.45 * r.float()));
+  faults.crashes = chance(0.4, () => ({
+    perSupplierDay: round(0.1 + 0.9 * r.float()),
+    lostWrite: round(0.5 * r.float()),
+    tornWrite: round(0.3 * r.float()),
+    diskMs: pick([0.1, 2, 10]),
+  }));
+  faults.clockSkewMs = pick([0, 0, 2_000, 60_000, 300_000]);
+  for (const key of Object.keys(faults) as (keyof StorageFaults)[]) {
+    if (faults[key] === undefined) delete faults[key];
+  }
   return { seed, flags, faults };
+}
+
+/** `x` to three decimals: drawn options print short and parse back to the same world. */
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
 }
 
 /** Runs the world `options` describes and checks what users must see. */
@@ -97,6 +131,10 @@ export function swarmProblems(report: Report): string[] {
   }
   if (check.lostRecovered !== 0) problems.push(`${check.lostRecovered} lost files recovered`);
   if (files.stored === 0) problems.push("nothing was stored");
+  if (check.unsettled !== 0) {
+    const first = (report.check as Report).unsettledFirst;
+    problems.push(`${check.unsettled} users still had work pending after healing (${first})`);
+  }
   if (check.recovered !== files.stored - files.lost) {
     problems.push(`recovered ${check.recovered} of ${files.stored - files.lost} durable files`);
   }
@@ -119,7 +157,9 @@ export const SWARM_REGRESSION_SEEDS: readonly number[] = [];
 export function swarmTests(from: number, to: number): void {
   for (let seed = from; seed < to; seed++) {
     Deno.test(`swarm (drawn): seed ${seed} heals and converges`, () => {
-      const outcome = runSwarm(drawSwarm(seed));
+      const options = drawSwarm(seed);
+      console.log(describeSwarm(options));
+      const outcome = runSwarm(options);
       if (outcome.problems.length > 0) {
         throw new Error(`${describeSwarm(outcome.options)}\n${outcome.problems.join("; ")}`);
       }

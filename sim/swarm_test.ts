@@ -19,6 +19,11 @@ Deno.test("swarm: a seed draws the same world every time, and seeds draw differe
       (f: typeof drawn[0]) => f.network!.loss!,
       (f: typeof drawn[0]) => f.frames!.forge!,
       (f: typeof drawn[0]) => f.diskFailure!,
+      (f: typeof drawn[0]) => f.partitions?.perDay ?? 0,
+      (f: typeof drawn[0]) => f.clogs?.perDay ?? 0,
+      (f: typeof drawn[0]) => f.bitRotPerDiskDay ?? 0,
+      (f: typeof drawn[0]) => f.crashes?.perSupplierDay ?? 0,
+      (f: typeof drawn[0]) => f.clockSkewMs ?? 0,
     ]
   ) {
     const on = drawn.filter((f) => get(f) > 0).length;
@@ -35,12 +40,15 @@ Deno.test("swarm: the checks name every broken promise (they can fail)", () => {
       lostRecovered: 0,
       recovered: 4,
       impostorsAccepted: 5,
+      unsettled: 2,
+      unsettledFirst: "n3: a backup is running",
     },
     files: { stored: 10, lost: 1 },
     impostors: { acceptedKinds: "store" },
   } as unknown as Report;
   const problems = swarmProblems(report);
-  assert.equal(problems.length, 5, problems.join("; "));
+  assert.equal(problems.length, 6, problems.join("; "));
+  assert.ok(problems.some((p) => p.includes("n3: a backup is running")));
 });
 
 for (const seed of SWARM_REGRESSION_SEEDS) swarmTests(seed, seed + 1);

@@ -140,3 +140,34 @@ export function supplierBytes(
   }
   return { total, orphaned };
 }
+
+/**
+ * What an online customer still has to do, in its own view, or `null` when it is done: no
+ * backup, restore or recovery under way and, when it repairs, every position filled and every
+ * block of every complete version held at every position (unless fewer than K are left: lost). The swarm's liveness phase waits for
+ * `null` from every user.
+ */
+export function pendingWork(customer: Node, repair: boolean): string | null {
+  const s = customer.state as CustomerState;
+  if (s.backup !== null) return "a backup is running";
+  if (s.restores.length > 0) return `${s.restores.length} restores are queued or running`;
+  const stage = s.recovery.stage;
+  if (stage !== "idle" && stage !== "done") return `recovery is at ${stage}`;
+  if (!repair) return null;
+  const unfilled = s.positions.findIndex((p) => p.state !== "active");
+  if (unfilled >= 0) return `position ${unfilled} is ${s.positions[unfilled].state}`;
+  for (const v of s.versions) {
+    if (v.status !== "complete") continue;
+    const blocks = v.files.flatMap((f) => f.blocks);
+    if (v.manifest !== null) blocks.push(v.manifest);
+    for (const b of blocks) {
+      const missing = b.held.findIndex((h) => h !== 1);
+      const held = b.held.reduce((n, h) => n + (h === 1 ? 1 : 0), 0);
+      // Fewer than K left is a loss (the durability checks count it), not work pending.
+      if (missing >= 0 && held >= s.scheme.k) {
+        return `version ${v.id} misses a fragment at position ${missing}`;
+      }
+    }
+  }
+  return null;
+}

@@ -23,7 +23,7 @@
 
 import { customerActor, type CustomerConfig, customerState } from "../../actors/customer/mod.ts";
 import { idServerActor, idServerState } from "../../actors/idserver/mod.ts";
-import { supplierActor, supplierState } from "../../actors/supplier/mod.ts";
+import { supplierActor, type SupplierConfig, supplierState } from "../../actors/supplier/mod.ts";
 import type { Actor, NodeId, Protocol } from "../../core/actor.ts";
 import { bytesEqual } from "../../core/ids.ts";
 import { Random } from "../../core/prng.ts";
@@ -35,7 +35,14 @@ import type { Report } from "../report.ts";
 import type { NetworkConfig } from "../network.ts";
 import { AUTH_REFUSED, type FrameFaults, type SimNode, Simulator } from "../simulator.ts";
 import { Impostors } from "./impostors.ts";
-import { durableFiles, lostManifests, plaintextLeaks, supplierBytes } from "./checkers.ts";
+import {
+  durableFiles,
+  lostManifests,
+  pendingWork,
+  plaintextLeaks,
+  supplierBytes,
+} from "./checkers.ts";
+import { type EpisodeFaults, type FaultTally, scheduleEpisodes, skewClock } from "./faults.ts";
 import { Contents } from "./content.ts";
 import { scheduleUser, User, type UserBehaviour } from "./users.ts";
 import {
@@ -79,6 +86,12 @@ interface Recovered {
   lostRecovered: number;
 }
 
+/** How the healing phase ended: hours until no user had work pending (-1: never), who had. */
+interface Settled {
+  hours: number;
+  pending: string[];
+}
+
 /** Progress callback: share of the run done, events so far. */
 export type Progress = (done: number, events: number) => void;
 
@@ -98,7 +111,7 @@ function roles(nodes: number, customers: number) {
 }
 
 /** Faults beyond churn, for swarm tests: they apply in the main phase and heal with it. */
-export interface StorageFaults {
+export interface StorageFaults extends EpisodeFaults {
   network?: Partial<NetworkConfig>;
   frames?: Partial<FrameFaults>;
   /** Probability that a disk operation fails. */
@@ -157,6 +170,12 @@ class StorageRun {
   impostors: Impostors | null = null;
   supplierCapacity = 0;
   quotaBytes = 0;
+  /** Each supplier's configuration, by node index: a crashed process restarts from it. */
+  readonly #supplierConfigs = new Map<number, SupplierConfig>();
+  /** Draws each node's clock skew (when the faults skew clocks). */
+  readonly #skewRandom: Random;
+  /** What the episodic faults did (when there are any). */
+  tally: FaultTally | null = null;
 
   constructor(
     readonly flags: SimFlags,
@@ -166,6 +185,7 @@ class StorageRun {
   ) {
     this.contents = new Contents(flags.seed);
     this.random = Random.stream(flags.seed, "workload");
+    this.#skewRandom = Random.stream(flags.seed, "faults:skew");
     this.behaviour = {
       files: flags.files,
       fileSize: flags.fileSize,
@@ -182,7 +202,14 @@ class StorageRun {
       onNotice: (node, notice) => this.#onNotice(node, notice),
       network: faults.network,
       faults: faults.frames,
-      disk: { failure: faults.diskFailure ?? 0 },
+      disk: {
+        failure: faults.diskFailure ?? 0,
+        ...(faults.crashes === undefined ? {} : {
+          lostWrite: faults.crashes.lostWrite,
+          tornWrite: faults.crashes.tornWrite,
+          opLatencyMs: faults.crashes.diskMs,
+        }),
+      },
     });
     this.churn = new Churn(this.sim, {
       churnPerDay: flags.churn,
@@ -207,14 +234,39 @@ class StorageRun {
       }, () => customers);
       this.impostors.start(finalMs);
     }
+    this.#startEpisodes();
     this.#runPhase(endMs, (t) => progress?.(0.9 * t / endMs, this.sim.counters.events));
     const measured = this.#measure();
     this.#heal();
     const healEnd = endMs + DAY_MS;
-    this.#runPhase(healEnd, () => progress?.(0.95, this.sim.counters.events));
+    const settled = this.#settle(healEnd, () => progress?.(0.95, this.sim.counters.events));
     const recovered = this.#recoverAll(measured.durable, finalMs);
     progress?.(1, this.sim.counters.events);
-    return this.#report(started, measured, recovered);
+    return this.#report(started, measured, recovered, settled);
+  }
+
+  /**
+   * Runs the healing phase to `untilMs` hour by hour, asking every user after each hour
+   * whether it has work pending ({@link pendingWork}); returns when all first had none, and who
+   * still had some at the end (the liveness bound is the phase's length).
+   */
+  #settle(untilMs: number, tick: () => void): Settled {
+    const startMs = this.sim.nowMs;
+    let settledMs: number | null = null;
+    let pending: string[] = [];
+    for (let t = startMs + HOUR_MS;; t += HOUR_MS) {
+      this.sim.runUntil(Math.min(t, untilMs));
+      tick();
+      pending = [];
+      for (const user of this.users) {
+        const why = pendingWork(user.node, this.flags.repair);
+        if (why !== null) pending.push(`${user.node.id}: ${why}`);
+      }
+      if (pending.length === 0) settledMs ??= this.sim.nowMs;
+      if (t >= untilMs) break;
+    }
+    const hours = settledMs === null ? -1 : Math.round((settledMs - startMs) / HOUR_MS);
+    return { hours, pending };
   }
 
   #runPhase(untilMs: number, tick: (t: number) => void): void {
@@ -238,6 +290,7 @@ class StorageRun {
     this.supplierCapacity = this.quotaBytes * Math.ceil(3 * perSupplier + 4);
     for (let i = 0; i < counts.idServers; i++) {
       const node = this.sim.addNode("idserver", idServerActor, idServerState());
+      this.#skew(node);
       this.idServers.push(node.id);
     }
     const isUser = new Set(
@@ -280,18 +333,17 @@ class StorageRun {
       0,
       Math.min(2, this.idServers.length),
     );
-    const node = this.sim.addNode(
-      "supplier",
-      this.#actor(supplierActor),
-      supplierState({
-        name,
-        identityDocument: simIdentity(name, keys, servers),
-        capacityBytes: this.supplierCapacity,
-        idServers: servers,
-        announceIntervalMs: ANNOUNCE_INTERVAL_MS,
-        offerTtlMs: 2 * ANNOUNCE_INTERVAL_MS,
-      }),
-    );
+    const config: SupplierConfig = {
+      name,
+      identityDocument: simIdentity(name, keys, servers),
+      capacityBytes: this.supplierCapacity,
+      idServers: servers,
+      announceIntervalMs: ANNOUNCE_INTERVAL_MS,
+      offerTtlMs: 2 * ANNOUNCE_INTERVAL_MS,
+    };
+    const node = this.sim.addNode("supplier", this.#actor(supplierActor), supplierState(config));
+    if (this.faults.crashes !== undefined) this.#supplierConfigs.set(node.index, config);
+    this.#skew(node);
     this.churn.watch(node);
     return node;
   }
@@ -319,6 +371,7 @@ class StorageRun {
       },
     };
     const node = this.sim.addNode("customer", this.#actor(customerActor), customerState(config));
+    this.#skew(node);
     const user = new User(node, random, config);
     this.users.push(user);
     this.#userOf.set(node.index, user);
@@ -335,6 +388,26 @@ class StorageRun {
       () => this.phase === "main",
     );
     this.churn.watch(node);
+  }
+
+  #skew(node: Node): void {
+    skewClock(this.sim, node, this.faults.clockSkewMs ?? 0, this.#skewRandom);
+  }
+
+  /** Starts the episodic faults, if the run has any. */
+  #startEpisodes(): void {
+    const f = this.faults;
+    const any = f.partitions ?? f.clogs ?? f.bitRotPerDiskDay ?? f.crashes;
+    if (any === undefined) return;
+    this.tally = scheduleEpisodes({
+      sim: this.sim,
+      seed: this.flags.seed,
+      active: () => this.phase === "main",
+      restartSupplier: (node) => {
+        const config = this.#supplierConfigs.get(node.index);
+        if (config !== undefined) this.sim.restart(node, supplierState(config));
+      },
+    }, f);
   }
 
   /**
@@ -409,20 +482,21 @@ class StorageRun {
   }
 
   #recoverAll(durable: Map<User, Map<string, boolean[]>>, deadlineMs: number): Recovered {
+    // One restore of a version's durable files, and one of each lost file on its own: a restore
+    // stops at its first block that cannot be gathered, so a lost file must not hide durable ones.
     const expected = new Map<User, Map<number, boolean[]>>();
     for (const [user, versions] of durable) {
       const ids = new Map<number, boolean[]>();
       for (const [versionId, files] of versions) {
         const v = user.versions.find((x) => x.versionId === versionId);
         if (v === undefined || files.length === 0) continue;
-        const restoreId = user.restore(
-          this.sim,
-          "final",
-          v,
-          files.map((_, i) => i),
-          this.flags.fileSize,
-        );
-        ids.set(restoreId, files);
+        const kept = files.flatMap((ok, i) => (ok ? [i] : []));
+        const lost = files.flatMap((ok, i) => (ok ? [] : [i]));
+        for (const group of [kept, ...lost.map((i) => [i])]) {
+          if (group.length === 0) continue;
+          const restoreId = user.restore(this.sim, "final", v, group, this.flags.fileSize);
+          ids.set(restoreId, group.map((i) => files[i]));
+        }
       }
       expected.set(user, ids);
     }
@@ -446,6 +520,7 @@ class StorageRun {
     counts: { users: number; suppliers: number; idServers: number },
     m: Measured,
     r: Recovered,
+    settled: Settled,
   ): Report {
     const c = this.sim.counters;
     const sum = (f: (u: User) => number) => this.users.reduce((a, u) => a + f(u), 0);
@@ -487,6 +562,9 @@ class StorageRun {
         durableUnrecovered: r.durableUnrecovered,
         lostRecovered: r.lostRecovered,
         impostorsAccepted: c.impostorAccepted,
+        settledHours: settled.hours,
+        unsettled: settled.pending.length,
+        unsettledFirst: settled.pending[0] ?? "none",
       },
       impostors: {
         sent: c.impostorSent,
@@ -504,6 +582,9 @@ class StorageRun {
         recovered: sum((u) => u.counter("recoveries")),
         versionsRecovered: sum((u) => u.counter("versionsRecovered")),
       },
+      ...(this.tally === null ? {} : {
+        faults: { ...this.tally, writesLost: c.writesLost, writesTorn: c.writesTorn },
+      }),
       messages: c.sent,
       events: c.events,
       simMs: this.sim.nowMs,
