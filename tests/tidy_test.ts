@@ -5,7 +5,7 @@
  *
  * - `core/`, `parts/` and `actors/` are deterministic and sans-IO: no `await`/`async`, no `Date`,
  *   no `Math.random`, no timers, no `Deno.*`, no `performance`, no `fetch`, no promises, no
- *   platform entropy.
+ *   platform entropy, no `globalThis` or `process` (the ways around the rest).
  * - Imports point one way: `core/` imports only `core/`; `parts/` only `core/` and `parts/`;
  *   `actors/<role>/` only `core/`, `parts/` and its own folder; `data/` only `core/`, `data/`
  *   and packages; none of them `sim/` or `net/`; `sim/` and `net/` never import each other
@@ -95,6 +95,7 @@ Deno.test("tidy rule: banned APIs are found by syntax, not in comments, strings 
       "Deno.exit(1);",
       "setTimeout(f, 1); fetch(u); p.then(g); new Promise(h); crypto.getRandomValues(b);",
       "let d: Date;",
+      "globalThis.setTimeout(f); process.hrtime();",
     ].join("\n"),
     "core/fine.ts": [
       '// await Date.now()\nconst s = "Math.random()";\n/* setTimeout */ const updated = 1;',
@@ -117,6 +118,8 @@ Deno.test("tidy rule: banned APIs are found by syntax, not in comments, strings 
     "core/bad.ts:5: promises",
     "core/bad.ts:5: platform entropy",
     "core/bad.ts:6: Date",
+    "core/bad.ts:7: globalThis",
+    "core/bad.ts:7: process",
   ]);
   expectExactly(bannedUses(tree.byPath.get("core/fine.ts")!), []);
 });
