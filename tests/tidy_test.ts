@@ -1,201 +1,51 @@
 /**
- * Tidy: the rules of STYLE.md that a machine can check.
+ * Tidy: the rules of STYLE.md that a machine can check, over one parse of the whole tree
+ * (`_tidy.ts` has the rules; this file has their exception lists, and shows each rule firing on
+ * a small tree in memory so that none can silently stop working).
  *
  * - `core/`, `parts/` and `actors/` are deterministic and sans-IO: no `await`/`async`, no `Date`,
- *   no `Math.random`, no timers, no `Deno.*`, no `performance`, no `fetch`, no platform entropy.
+ *   no `Math.random`, no timers, no `Deno.*`, no `performance`, no `fetch`, no promises, no
+ *   platform entropy, no `globalThis` or `process` (the ways around the rest).
  * - Imports point one way: `core/` imports only `core/`; `parts/` only `core/` and `parts/`;
- *   `actors/<role>/` imports only `core/`, `parts/` and its own folder; nothing in `core/`,
- *   `parts/`, `data/` or `actors/` imports `sim/` or `net/`.
- * - `sim/` and `net/` never import each other (tests may).
- * - File names are snake_case, folders use `mod.ts` (never `index.ts`), lines are at most 100
- *   columns.
- * - From the syntax tree (`_tidy.ts`): no import cycles (type-only imports included); no function
- *   over 70 lines unless listed, and the list only shrinks; no exported value (function, const,
- *   class, enum) that no other module imports, except the public API (`mod.ts` files), entry
- *   points, benchmarks loaded by name, and tests.
+ *   `actors/<role>/` only `core/`, `parts/` and its own folder; `data/` only `core/`, `data/`
+ *   and packages; none of them `sim/` or `net/`; `sim/` and `net/` never import each other
+ *   (tests may; {@link SIM_NET_CROSSINGS} names any exception).
+ * - No import cycles (type-only imports included).
+ * - No function over 70 lines unless {@link LONG_FUNCTIONS} lists it, and the list only shrinks.
+ * - No exported value that no other module imports, except the root `mod.ts` (the public API),
+ *   entry points (every `.ts` file a `deno.json` task runs, and workers loaded by URL), tests,
+ *   and {@link UNSEEN_IMPORTERS}.
+ * - snake_case names, `mod.ts` never `index.ts`, every `mod.ts` with a `@module` header, lines
+ *   of at most 100 columns.
+ *
+ * An exception-list entry that no longer matches anything fails, asking to delete or lower it.
  *
  * @module
  */
 
 import {
-  cycles,
-  exportedValues,
-  functionLengths,
-  importedNames,
-  importGraph,
-  parse,
-  type Parsed,
+  bannedProblems,
+  bannedUses,
+  cycleProblems,
+  entryPoints,
+  headerProblems,
+  layeringProblems,
+  lengthProblems,
+  makeTree,
+  nameProblems,
+  readTree,
+  type Tree,
+  unusedExportProblems,
 } from "./_tidy.ts";
 
 const ROOT = new URL("../", import.meta.url);
-
-const BANNED: [RegExp, string][] = [
-  [/\bawait\b/, "await"],
-  [/\basync\b/, "async"],
-  [/\bDate\b/, "Date"],
-  [/\bMath\.random\b/, "Math.random"],
-  [/\bset(Timeout|Interval|Immediate)\b/, "timers"],
-  [/\bqueueMicrotask\b/, "queueMicrotask"],
-  [/\bDeno\./, "Deno.*"],
-  [/\bperformance\b/, "performance"],
-  [/\bfetch\s*\(/, "fetch"],
-  [/\bgetRandomValues\b|\brandomUUID\b|\brandomBytes\b/, "platform entropy"],
-  [/\bnew Promise\b|\.then\s*\(/, "promises"],
-];
-
-/** Replaces comments and string contents with spaces, keeping line structure. */
-export function stripCommentsAndStrings(src: string): string {
-  let out = "";
-  let i = 0;
-  while (i < src.length) {
-    const c = src[i];
-    const next = src[i + 1];
-    if (c === "/" && next === "/") {
-      while (i < src.length && src[i] !== "\n") i++;
-    } else if (c === "/" && next === "*") {
-      const end = src.indexOf("*/", i + 2);
-      const stop = end < 0 ? src.length : end + 2;
-      out += src.slice(i, stop).replace(/[^\n]/g, " ");
-      i = stop;
-    } else if (c === '"' || c === "'" || c === "`") {
-      out += c;
-      i++;
-      while (i < src.length && src[i] !== c) {
-        if (src[i] === "\\") i++;
-        else if (src[i] !== "\n") out += " ";
-        else out += "\n";
-        i++;
-      }
-      out += c;
-      i++;
-    } else {
-      out += c;
-      i++;
-    }
-  }
-  return out;
-}
-
-/** Banned uses in one file's source: `line: what`. */
-export function bannedUses(src: string): string[] {
-  const found: string[] = [];
-  stripCommentsAndStrings(src).split("\n").forEach((line, n) => {
-    for (const [pattern, what] of BANNED) if (pattern.test(line)) found.push(`${n + 1}: ${what}`);
-  });
-  return found;
-}
-
-async function sourceFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (rel: string) => {
-    for await (const entry of Deno.readDir(new URL(rel, ROOT))) {
-      const path = `${rel}/${entry.name}`;
-      if (entry.isDirectory) await walk(path);
-      else if (entry.name.endsWith(".ts")) out.push(path);
-    }
-  };
-  try {
-    await walk(dir);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  return out.sort();
-}
-
-function imports(src: string): string[] {
-  const found: string[] = [];
-  const re = /(?:^|\n)\s*(?:import|export)[^;]*?from\s+["']([^"']+)["']/g;
-  for (let m = re.exec(src); m !== null; m = re.exec(src)) found.push(m[1]);
-  const dynamic = /import\(\s*["']([^"']+)["']\s*\)/g;
-  for (let m = dynamic.exec(src); m !== null; m = dynamic.exec(src)) found.push(m[1]);
-  return found;
-}
-
-function resolve(file: string, spec: string): string {
-  if (!spec.startsWith(".")) return spec;
-  const parts = file.split("/").slice(0, -1);
-  for (const p of spec.split("/")) {
-    if (p === "..") parts.pop();
-    else if (p !== ".") parts.push(p);
-  }
-  return parts.join("/");
-}
-
-const isTest = (f: string) => f.endsWith("_test.ts");
-
-Deno.test("tidy: the scanner itself finds banned APIs and ignores comments and strings", () => {
-  const bad = "const t = Date.now();\nawait x;\nconst r = Math.random();\nDeno.exit(1);";
-  if (bannedUses(bad).length !== 4) throw new Error(bannedUses(bad).join(", "));
-  const fine =
-    '// await Date.now()\nconst s = "Math.random()";\n/* setTimeout */ const updated = 1;';
-  if (bannedUses(fine).length !== 0) throw new Error(bannedUses(fine).join(", "));
-});
-
-Deno.test("tidy: core/ and actors/ use no banned APIs", async () => {
-  const problems: string[] = [];
-  for (const dir of ["core", "parts", "actors"]) {
-    for (const file of await sourceFiles(dir)) {
-      if (isTest(file)) continue;
-      const src = await Deno.readTextFile(new URL(file, ROOT));
-      for (const use of bannedUses(src)) problems.push(`${file}:${use}`);
-    }
-  }
-  if (problems.length > 0) throw new Error(`banned APIs:\n${problems.join("\n")}`);
-});
-
-Deno.test("tidy: imports point one way (core <- actors <- sim, net)", async () => {
-  const problems: string[] = [];
-  for (const dir of ["core", "parts", "actors", "data"]) {
-    for (const file of await sourceFiles(dir)) {
-      if (isTest(file)) continue;
-      const src = await Deno.readTextFile(new URL(file, ROOT));
-      for (const spec of imports(src)) {
-        const target = resolve(file, spec);
-        const role = file.split("/").slice(0, 2).join("/");
-        const ok = dir === "core"
-          ? target.startsWith("core/")
-          : dir === "parts"
-          ? target.startsWith("core/") || target.startsWith("parts/")
-          : dir === "actors"
-          ? target.startsWith("core/") || target.startsWith("parts/") ||
-            target.startsWith(`${role}/`)
-          : !target.startsWith("sim/") && !target.startsWith("net/") &&
-            !target.startsWith("actors/");
-        if (!ok) problems.push(`${file} imports ${spec}`);
-      }
-    }
-  }
-  if (problems.length > 0) throw new Error(`imports against the layering:\n${problems.join("\n")}`);
-});
-
-Deno.test("tidy: snake_case file names, no index.ts, lines of at most 100 columns", async () => {
-  const problems: string[] = [];
-  for (const dir of ["core", "parts", "data", "actors", "sim", "net", "bench", "tests"]) {
-    for (const file of await sourceFiles(dir)) {
-      const name = file.split("/").pop()!;
-      if (!/^_?[a-z0-9]+(_[a-z0-9]+)*\.ts$/.test(name)) problems.push(`${file}: not snake_case`);
-      if (name === "index.ts") problems.push(`${file}: use mod.ts`);
-      const text = await Deno.readTextFile(new URL(file, ROOT));
-      if (text.includes("@generated")) continue; // embedded binaries and the like
-      const lines = text.split("\n");
-      lines.forEach((line, n) => {
-        if (line.length > 100) problems.push(`${file}:${n + 1}: ${line.length} columns`);
-      });
-    }
-  }
-  if (problems.length > 0) throw new Error(problems.join("\n"));
-});
-
-// -----------------------------------------------------------------------------------------------
-// Rules that read the syntax tree (tests/_tidy.ts).
 
 /** Functions longer than this many lines fail unless listed in {@link LONG_FUNCTIONS}. */
 const FUNCTION_LINES_MAX = 70;
 
 /**
  * Functions allowed over {@link FUNCTION_LINES_MAX}, with their length when listed. The list only
- * shrinks: a listed function that grew, shrank under the limit or vanished fails too (update or
- * drop its entry).
+ * shrinks: a listed function that grew, shrank or vanished fails too (lower or delete its entry).
  */
 const LONG_FUNCTIONS: Record<string, number> = {
   // One object literal: every field of a fresh customer, with its comment.
@@ -210,133 +60,256 @@ const LONG_FUNCTIONS: Record<string, number> = {
   "net/cli/supplier.ts:run/anonymous#1": 86,
 };
 
-/** Modules whose exports are called from outside the import graph. */
-const ENTRY_POINTS = [
-  "main.ts",
-  "sim/main.ts",
-  "bench/main.ts",
-  "net/build.ts",
-  "net/job_worker.ts",
-];
+/** Exports imported where the import graph cannot see it (`file:name`, `*` globs), with where. */
+const UNSEEN_IMPORTERS: Record<string, string> = {
+  "net/job_pool.ts:JobWorkerCrashError": "imported by the child script net/job_pool_test.ts runs",
+  "bench/*_bench.ts:run": "bench/main.ts imports every bench/*_bench.ts by name and calls run()",
+};
 
-/** Exports imported where the import graph cannot see it, each with where. */
-const UNSEEN_IMPORTERS = new Set([
-  // Imported by the child script net/job_pool_test.ts writes and runs.
-  "net/job_pool.ts:JobWorkerCrashError",
-]);
+/** Imports between `sim/` and `net/` outside tests (`from -> to`), each with why. */
+const SIM_NET_CROSSINGS: Record<string, string> = {};
 
-/** Whether `file`'s value exports need no importer: public API, entry points, tests. */
-function exportsNeedNoImporter(file: string): boolean {
-  return file === "mod.ts" || file.endsWith("/mod.ts") || ENTRY_POINTS.includes(file) ||
-    /^bench\/[a-z_]+_bench\.ts$/.test(file) || // loaded by bench/main.ts by name
-    isTest(file) || file.startsWith("tests/");
+let cached: Promise<Tree> | undefined;
+/** The project's tree, read and parsed once for every test below. */
+const projectTree = () => cached ??= readTree(ROOT);
+
+function expectNone(problems: string[], what: string) {
+  if (problems.length > 0) throw new Error(`${what}:\n${problems.join("\n")}`);
 }
 
-async function parsedTree(): Promise<Parsed[]> {
-  const out: Parsed[] = [];
-  for (const dir of ["core", "parts", "data", "actors", "sim", "net", "bench", "tests"]) {
-    for (const file of await sourceFiles(dir)) {
-      out.push(parse(file, await Deno.readTextFile(new URL(file, ROOT))));
-    }
-  }
-  for (const file of ["mod.ts", "main.ts"]) {
-    out.push(parse(file, await Deno.readTextFile(new URL(file, ROOT))));
-  }
-  return out;
+/** Fails unless `problems` has exactly one entry per `want`, each containing it, in order. */
+function expectExactly(problems: string[], want: string[]) {
+  const ok = problems.length === want.length && want.every((w, i) => problems[i].includes(w));
+  if (!ok) throw new Error(`wanted ${JSON.stringify(want)}, got:\n${problems.join("\n")}`);
 }
 
-function cycleProblems(files: Parsed[]): string[] {
-  return cycles(importGraph(files));
-}
+// -----------------------------------------------------------------------------------------------
+// Each rule fires on a small tree in memory.
 
-function lengthProblems(files: Parsed[], allowed: Record<string, number>): string[] {
-  const problems: string[] = [];
-  const seen = new Set<string>();
-  for (const p of files) {
-    if (isTest(p.file)) continue;
-    for (const f of functionLengths(p)) {
-      const key = `${p.file}:${f.name}`;
-      const listed = allowed[key];
-      if (listed !== undefined) seen.add(key);
-      if (listed === undefined && f.lines > FUNCTION_LINES_MAX) {
-        problems.push(`${key}: ${f.lines} lines (at most ${FUNCTION_LINES_MAX}; split it)`);
-      } else if (listed !== undefined && f.lines > listed) {
-        problems.push(`${key}: grew to ${f.lines} lines (listed at ${listed})`);
-      } else if (listed !== undefined && f.lines <= FUNCTION_LINES_MAX) {
-        problems.push(`${key}: ${f.lines} lines now; drop it from the exception list`);
-      } else if (listed !== undefined && f.lines < listed) {
-        problems.push(`${key}: ${f.lines} lines now; lower its entry (listed at ${listed})`);
-      }
-    }
-  }
-  for (const key of Object.keys(allowed)) {
-    if (!seen.has(key)) problems.push(`${key}: listed but gone; drop it from the list`);
-  }
-  return problems;
-}
-
-function unusedExportProblems(files: Parsed[]): string[] {
-  const used = new Map<string, Set<string>>();
-  for (const p of files) {
-    for (const [target, names] of importedNames(p)) {
-      if (target === p.file) continue;
-      const set = used.get(target) ?? new Set<string>();
-      for (const n of names) set.add(n);
-      used.set(target, set);
-    }
-  }
-  const problems: string[] = [];
-  for (const p of files) {
-    if (exportsNeedNoImporter(p.file)) continue;
-    const names = used.get(p.file) ?? new Set<string>();
-    if (names.has("*")) continue;
-    for (const name of exportedValues(p)) {
-      if (names.has(name) || UNSEEN_IMPORTERS.has(`${p.file}:${name}`)) continue;
-      problems.push(`${p.file}: ${name} is exported but nobody imports it`);
-    }
-  }
-  return problems;
-}
-
-Deno.test("tidy: the syntax rules themselves find cycles, long functions and unused exports", () => {
-  const files = [
-    parse("a/x.ts", 'import { y } from "./y.ts";\nexport const x = y;\nexport function lone() {}'),
-    parse("a/y.ts", 'import type { x } from "./x.ts";\nexport const y = 1;'),
-    parse("a/z.ts", `export function big() {\n${"  f();\n".repeat(75)}}`),
-  ];
-  const found = cycleProblems(files);
-  if (found.length !== 1 || !found[0].includes("a/x.ts -> a/y.ts")) throw new Error(`${found}`);
-  const long = lengthProblems(files, {});
-  if (long.length !== 1 || !long[0].startsWith("a/z.ts:big: 77 lines")) throw new Error(`${long}`);
-  const stale = lengthProblems(files, { "a/z.ts:big": 77, "a/x.ts:gone": 80 });
-  if (stale.length !== 1 || !stale[0].includes("gone")) throw new Error(`${stale}`);
-  const unused = unusedExportProblems(files);
-  const want = ["a/x.ts: lone is exported", "a/z.ts: big is exported"]; // y imports x
-  if (unused.length !== 2 || !want.every((w, i) => unused[i].startsWith(w))) {
-    throw new Error(`${unused}`);
-  }
+Deno.test("tidy rule: banned APIs are found by syntax, not in comments, strings or members", () => {
+  const tree = makeTree({
+    "core/bad.ts": [
+      "const t = Date.now();",
+      "async function f() { await x; }",
+      "const r = Math.random();",
+      "Deno.exit(1);",
+      "setTimeout(f, 1); fetch(u); p.then(g); new Promise(h); crypto.getRandomValues(b);",
+      "let d: Date;",
+      "globalThis.setTimeout(f); process.hrtime();",
+    ].join("\n"),
+    "core/fine.ts": [
+      '// await Date.now()\nconst s = "Math.random()";\n/* setTimeout */ const updated = 1;',
+      "const o = { Date: 1, fetch: 2 }; o.Date; x.performance; const fetch = { then: 1 };",
+      "fetch.then; const { Deno: d } = o; interface I { Promise: number; setTimeout(): void }",
+    ].join("\n"),
+    "core/bad_test.ts": "await Date.now();",
+    "sim/free.ts": "await Date.now();",
+  });
+  const uses = bannedProblems(tree);
+  expectExactly(uses, [
+    "core/bad.ts:1: Date",
+    "core/bad.ts:2: async",
+    "core/bad.ts:2: await",
+    "core/bad.ts:3: Math.random",
+    "core/bad.ts:4: Deno.*",
+    "core/bad.ts:5: timers",
+    "core/bad.ts:5: fetch",
+    "core/bad.ts:5: promises",
+    "core/bad.ts:5: promises",
+    "core/bad.ts:5: platform entropy",
+    "core/bad.ts:6: Date",
+    "core/bad.ts:7: globalThis",
+    "core/bad.ts:7: process",
+  ]);
+  expectExactly(bannedUses(tree.byPath.get("core/fine.ts")!), []);
 });
 
-Deno.test("tidy: no import cycles, no function over 70 lines unlisted, no unused export", async () => {
-  const files = await parsedTree();
-  const problems = [
-    ...cycleProblems(files).map((c) => `import cycle: ${c}`),
-    ...lengthProblems(files, LONG_FUNCTIONS),
-    ...unusedExportProblems(files),
-  ];
-  if (problems.length > 0) throw new Error(problems.join("\n"));
+Deno.test("tidy rule: layering follows the syntax tree, and sim/net crossings are listed", () => {
+  const tree = makeTree({
+    "core/a.ts": 'import "../data/x.ts";\nimport type { T } from "../parts/p.ts";',
+    "core/b.ts": 'export const b = () => import("../sim/s.ts");\nimport "node:crypto";',
+    "parts/p.ts": 'import { a } from "../core/a.ts";\nexport { x } from "../data/x.ts";',
+    "actors/one/s.ts": 'import "../../core/a.ts";\nimport "../../parts/p.ts";\nimport "./t.ts";',
+    "actors/one/t.ts": 'import "../two/u.ts";\nimport "../../net/n.ts";',
+    "actors/two/u.ts": '// `import x from "../../sim/s.ts"` in a comment is not an import',
+    "data/x.ts": 'import "../core/a.ts";\nimport "node:buffer";\nimport "wabt";\nimport "zzz";',
+    "data/y.ts": 'import "../actors/one/s.ts";',
+    "data/y_test.ts": 'import "../sim/s.ts";',
+    "sim/s.ts": 'import "../net/n.ts";\nimport "../net/listed.ts";',
+    "net/n.ts": 'import "../sim/s.ts";',
+    "net/n_test.ts": 'import "../sim/s.ts";',
+  }, { imports: { wabt: "npm:wabt@1" } });
+  const crossings = { "sim/s.ts -> net/listed.ts": "why", "net/gone.ts -> sim/s.ts": "why" };
+  expectExactly(layeringProblems(tree, crossings), [
+    "actors/one/t.ts:1: imports ../two/u.ts; actors/one/ imports only core/, parts/ and",
+    "actors/one/t.ts:2: imports ../../net/n.ts; actors/one/ imports only core/, parts/",
+    "core/a.ts:1: imports ../data/x.ts; core/ imports only core/",
+    "core/a.ts:2: imports ../parts/p.ts; core/ imports only core/",
+    "core/b.ts:1: imports ../sim/s.ts; core/ imports only core/ (never sim/ or net/)",
+    "core/b.ts:2: imports node:crypto; core/",
+    "data/x.ts:4: imports zzz; data/ imports only",
+    "data/y.ts:1: imports ../actors/one/s.ts; data/",
+    "net/n.ts:1: imports ../sim/s.ts; sim/ and net/ stay apart",
+    "parts/p.ts:2: imports ../data/x.ts; parts/ imports only core/ and parts/",
+    "sim/s.ts:1: imports ../net/n.ts; sim/ and net/ stay apart",
+    "net/gone.ts -> sim/s.ts: no such import; delete its SIM_NET_CROSSINGS entry",
+  ]);
 });
 
-Deno.test("tidy: sim/ and net/ do not import each other (tests may)", async () => {
-  const problems: string[] = [];
-  for (const [dir, other] of [["sim", "net/"], ["net", "sim/"]]) {
-    for (const file of await sourceFiles(dir)) {
-      if (isTest(file)) continue;
-      const src = await Deno.readTextFile(new URL(file, ROOT));
-      for (const spec of imports(src)) {
-        if (resolve(file, spec).startsWith(other)) problems.push(`${file} imports ${spec}`);
-      }
-    }
-  }
-  if (problems.length > 0) throw new Error(problems.join("\n"));
+Deno.test("tidy rule: import cycles, type-only and dynamic imports included", () => {
+  const tree = makeTree({
+    "a/x.ts": 'import { y } from "./y.ts";\nexport const x = y;',
+    "a/y.ts": 'import type { x } from "./x.ts";\nexport const y = 1;',
+    "b/p.ts": 'export const p = () => import("./q.ts");',
+    "b/q.ts": 'export { p } from "./p.ts";',
+    "c/self.ts": 'import "./self.ts";',
+    "c/fine.ts": 'import "../a/x.ts";\nconst w = new URL("./fine.ts", import.meta.url);',
+  });
+  expectExactly(cycleProblems(tree), [
+    "import cycle: a/x.ts -> a/y.ts -> a/x.ts",
+    "import cycle: b/p.ts -> b/q.ts -> b/p.ts",
+    "import cycle: c/self.ts -> c/self.ts",
+  ]);
+});
+
+Deno.test("tidy rule: long functions fail unless listed, and the list only shrinks", () => {
+  const body = (n: number) => "  f();\n".repeat(n);
+  const tree = makeTree({
+    "a/z.ts": [
+      `export function big() {\n${body(75)}}`,
+      `function listed() {\n${body(80)}}`,
+      `function shrank() {\n${body(78)}}`,
+      `function small() {\n${body(10)}}`,
+      `const o = { m() {\n${body(71)}} };`,
+    ].join("\n"),
+    "a/z_test.ts": `Deno.test("t", () => {\n${body(100)}});`,
+  });
+  const allowed = {
+    "a/z.ts:listed": 82,
+    "a/z.ts:shrank": 90,
+    "a/z.ts:small": 75,
+    "a/z.ts:gone": 80,
+  };
+  expectExactly(lengthProblems(tree, allowed, 70), [
+    "a/z.ts:big: 77 lines (at most 70; split it)",
+    "a/z.ts:shrank: 80 lines now; lower its LONG_FUNCTIONS entry",
+    "a/z.ts:small: 12 lines now; delete its entry",
+    "a/z.ts:o.m: 73 lines (at most 70",
+    "a/z.ts:gone: no such function; delete its LONG_FUNCTIONS entry",
+  ]);
+  expectExactly(lengthProblems(tree, { "a/z.ts:listed": 80 }, 70), [
+    "a/z.ts:big: 77",
+    "a/z.ts:listed: grew to 82 lines (listed at 80",
+    "a/z.ts:shrank: 80 lines (at most 70",
+    "a/z.ts:o.m: 73",
+  ]);
+});
+
+Deno.test("tidy rule: exports nobody imports, with entry points read from deno.json", () => {
+  const tree = makeTree({
+    "mod.ts": 'export { used } from "./a/mod.ts";\nexport const api = 1;',
+    "a/mod.ts": '/** A. @module */\nexport { used, viaMod } from "./x.ts";\nexport const own = 1;',
+    "a/x.ts": [
+      'import type { Shape } from "./y.ts";',
+      "export function used() {}",
+      "export function viaMod() {}",
+      "export function lone() {}",
+      "export interface Alone { n: number }",
+      "const local = 1;",
+      "type Local = string;",
+      "export { local as renamed, type Shape, Local };",
+      "export default class {}",
+      "export const [first, { second }] = [1, { second: 2 }];",
+    ].join("\n"),
+    "a/y.ts": 'export type Shape = 1;\nexport { viaMod as again } from "./x.ts";',
+    "a/all.ts": "export const one = 1;\nexport function two() {}",
+    "a/z.ts": 'import * as all from "./all.ts";\nimport d from "./x.ts";\nexport function z() {}',
+    "a/worker.ts": "export function onWorker() {}",
+    "a/pool.ts": 'const url = new URL("./worker.ts", import.meta.url);\nexport const seen = 1;',
+    "tool/main.ts": 'import { seen } from "../a/pool.ts";\nexport const cli = 1;',
+    "a/hidden.ts": "export const h = 1;",
+    "a/x_test.ts": [
+      'import { z } from "./z.ts";',
+      "export const helper = 1;",
+      'const child = new URL("./hidden.ts", import.meta.url);',
+    ].join("\n"),
+    "bench/k_bench.ts": "export function run() {}",
+  }, { tasks: { go: "deno run -A --flag=x ./tool/main.ts arg", gone: "deno run missing.ts" } });
+  const unseen = { "bench/*_bench.ts:run": "bench/main.ts", "a/x.ts:stale": "nowhere" };
+  expectExactly(unusedExportProblems(tree, unseen), [
+    "deno.json: task gone runs missing.ts, which does not exist",
+    "a/hidden.ts:1: h is exported but nobody imports it",
+    "a/x.ts:4: lone is exported",
+    "a/x.ts:8: renamed is exported",
+    "a/x.ts:10: first is exported",
+    "a/x.ts:10: second is exported",
+    "a/y.ts:2: again is exported",
+    "a/x.ts:stale: no unimported export matches; delete its UNSEEN_IMPORTERS entry",
+  ]);
+});
+
+Deno.test("tidy rule: names, lines and mod.ts headers", () => {
+  const tree = makeTree({
+    "core/BadName.ts": "",
+    "core/index.ts": "",
+    "Core2/x.ts": "",
+    "core/long.ts": `const s = "${"x".repeat(100)}";`,
+    "core/gen.ts": `// @generated\nconst s = "${"x".repeat(100)}";`,
+    "core/mentions.ts": `const m = "@generated";\nconst s = "${"x".repeat(100)}";`,
+    "parts/mod.ts": "// A plain comment, not a module header.\nexport {};",
+    "data/mod.ts": "/**\n * Data.\n *\n * @module\n */\nexport {};",
+    "mod.ts": 'export * from "./data/mod.ts";',
+  });
+  expectExactly(nameProblems(tree), [
+    "Core2/x.ts: folder Core2",
+    "core/BadName.ts: not snake_case",
+    "core/index.ts: use mod.ts",
+    "core/long.ts:1: 113 columns",
+    "core/mentions.ts:2: 113 columns",
+  ]);
+  expectExactly(headerProblems(tree), ["mod.ts: no module header", "parts/mod.ts: no module"]);
+});
+
+// -----------------------------------------------------------------------------------------------
+// The project's tree obeys every rule.
+
+Deno.test("tidy: the whole tree is read, with its entry points from deno.json", async () => {
+  const tree = await projectTree();
+  const files = ["mod.ts", "main.ts", "core/assert.ts", "tests/_tidy.ts", "tests/tidy_test.ts"];
+  const missing = files.filter((f) => !tree.byPath.has(f));
+  const outside = tree.files.filter((p) => /^(dist|node_modules|\.)/.test(p.file));
+  expectNone([...missing.map((f) => `${f} not read`), ...outside.map((p) => p.file)], "tree");
+  const entries = entryPoints(tree);
+  const want = ["main.ts", "sim/main.ts", "bench/main.ts", "net/build.ts", "net/job_worker.ts"];
+  want.push("data/erasure/build_wasm.ts");
+  expectNone([
+    ...entries.problems,
+    ...want.filter((f) => !entries.files.has(f)).map((f) => `${f}: not an entry point`),
+  ], "entry points");
+});
+
+Deno.test("tidy: core/, parts/ and actors/ use no banned APIs", async () => {
+  expectNone(bannedProblems(await projectTree()), "banned APIs");
+});
+
+Deno.test("tidy: imports follow the layers of STYLE.md; sim/ and net/ stay apart", async () => {
+  expectNone(layeringProblems(await projectTree(), SIM_NET_CROSSINGS), "against the layering");
+});
+
+Deno.test("tidy: no import cycles", async () => {
+  expectNone(cycleProblems(await projectTree()), "import cycles");
+});
+
+Deno.test("tidy: no function over 70 lines unless listed", async () => {
+  const problems = lengthProblems(await projectTree(), LONG_FUNCTIONS, FUNCTION_LINES_MAX);
+  expectNone(problems, "long functions");
+});
+
+Deno.test("tidy: no exported value that nobody imports", async () => {
+  expectNone(unusedExportProblems(await projectTree(), UNSEEN_IMPORTERS), "unused exports");
+});
+
+Deno.test("tidy: snake_case names, no index.ts, short lines, mod.ts headers", async () => {
+  const tree = await projectTree();
+  expectNone([...nameProblems(tree), ...headerProblems(tree)], "names and headers");
 });

@@ -43,7 +43,7 @@ import { canRequest, request } from "./requests.ts";
 import type { CustomerState } from "./state.ts";
 import { leaseMarginMs, type LeaseState } from "./lease_state.ts";
 
-export { type LeaseConfig, leaseMarginMs, type LeaseState, leaseState } from "./lease_state.ts";
+export { type LeaseConfig, leaseMarginMs, type LeaseState } from "./lease_state.ts";
 
 /** Whether this customer may change its storage now (always, without a lease). */
 export function isWriter(s: CustomerState): boolean {
