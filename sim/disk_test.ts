@@ -68,7 +68,7 @@ Deno.test("SimDisk: a torn write leaves a strict prefix of the new bytes", () =>
   assert.equal(disk.usedBytes, got.length);
 });
 
-Deno.test("SimDisk: acknowledged writes are durable, and without crash faults nothing is tracked", () => {
+Deno.test("SimDisk: acknowledged writes are durable; no crash faults, no tracking", () => {
   const disk = crashing({ lostWrite: 1 });
   const r = Random.stream(6, "t");
   disk.synced(disk.apply({ op: "write", key: "k", data: bytes(8, 9) }, r).token);

@@ -51,9 +51,9 @@ async function read(disk: BlobOpRunner, key: string, offset?: number, length?: n
   return r.data;
 }
 
-/** Registers the contract's tests for one implementation, named `name`. */
-export function blobOpsContract(name: string, factory: BlobOpsFactory): void {
-  const test = (what: string, fn: (disk: BlobOpRunner) => Promise<void>) =>
+/** A test registrar: each test gets a fresh disk, closed after it. */
+function opsTest(name: string, factory: BlobOpsFactory) {
+  return (what: string, fn: (disk: BlobOpRunner) => Promise<void>) =>
     Deno.test(`${name} (blob ops): ${what}`, async () => {
       const disk = await factory.open();
       try {
@@ -62,6 +62,11 @@ export function blobOpsContract(name: string, factory: BlobOpsFactory): void {
         disk.close();
       }
     });
+}
+
+/** Registers the contract's tests for one implementation, named `name`. */
+export function blobOpsContract(name: string, factory: BlobOpsFactory): void {
+  const test = opsTest(name, factory);
   const big = factory.largeBlobBytes;
 
   test("a write is read back as a copy, and a missing key is not_found", async (disk) => {
@@ -113,6 +118,13 @@ export function blobOpsContract(name: string, factory: BlobOpsFactory): void {
     assert.deepEqual(none.ok ? none.keys : none.error, []);
   });
 
+  limitsContract(name, factory);
+  restartContract(name, factory);
+}
+
+/** Room and key limits. */
+function limitsContract(name: string, factory: BlobOpsFactory): void {
+  const test = opsTest(name, factory);
   if (factory.tooLargeBlobBytes !== undefined) {
     const tooLarge = factory.tooLargeBlobBytes;
     test("a write with no room is no_space and leaves the old blob", async (disk) => {
@@ -128,8 +140,12 @@ export function blobOpsContract(name: string, factory: BlobOpsFactory): void {
     const long = { op: "write", key: "k".repeat(600), data: new Uint8Array(1) } as const;
     await assert.rejects(() => disk.run(long), RangeError);
   });
+}
 
+/** The part of the contract for disks that outlive their process. */
+function restartContract(name: string, factory: BlobOpsFactory): void {
   const reopen = factory.reopen;
+  const big = factory.largeBlobBytes;
   if (reopen === undefined) return;
   Deno.test(`${name} (blob ops): acknowledged writes survive a restart`, async () => {
     const disk = await factory.open();

@@ -144,7 +144,8 @@ export function supplierBytes(
 /**
  * What an online customer still has to do, in its own view, or `null` when it is done: no
  * backup, restore or recovery under way and, when it repairs, every position filled and every
- * block of every complete version held at every position (unless fewer than K are left: lost). The swarm's liveness phase waits for
+ * block of every complete version held at every position (unless fewer than K are left: lost).
+ * The swarm's liveness phase waits for
  * `null` from every user.
  */
 export function pendingWork(customer: Node, repair: boolean): string | null {

@@ -516,6 +516,21 @@ class StorageRun {
     return { recovered, durableUnrecovered, lostRecovered };
   }
 
+  /** The report's `check` section: what the checkers saw (all must read 0 in a swarm). */
+  #checks(m: Measured, r: Recovered, settled: Settled): Report {
+    return {
+      plaintextLeaks: m.leaks.length,
+      wrongBytes: this.users.reduce((a, u) => a + u.mismatches, 0),
+      recovered: r.recovered,
+      durableUnrecovered: r.durableUnrecovered,
+      lostRecovered: r.lostRecovered,
+      impostorsAccepted: this.sim.counters.impostorAccepted,
+      settledHours: settled.hours,
+      unsettled: settled.pending.length,
+      unsettledFirst: settled.pending[0] ?? "none",
+    };
+  }
+
   #report(
     counts: { users: number; suppliers: number; idServers: number },
     m: Measured,
@@ -555,17 +570,7 @@ class StorageRun {
         passed: sum((u) => u.counter("auditsPassed")),
         failed: sum((u) => u.counter("auditsFailed")),
       },
-      check: {
-        plaintextLeaks: m.leaks.length,
-        wrongBytes: sum((u) => u.mismatches),
-        recovered: r.recovered,
-        durableUnrecovered: r.durableUnrecovered,
-        lostRecovered: r.lostRecovered,
-        impostorsAccepted: c.impostorAccepted,
-        settledHours: settled.hours,
-        unsettled: settled.pending.length,
-        unsettledFirst: settled.pending[0] ?? "none",
-      },
+      check: this.#checks(m, r, settled),
       impostors: {
         sent: c.impostorSent,
         delivered: c.impostorDelivered,
