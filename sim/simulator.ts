@@ -291,6 +291,8 @@ export class Simulator<P extends Protocol> {
   #faults: FrameFaults;
   #faultsOn: boolean;
   readonly #random: Random;
+  /** Calls to make once a node next starts a tracked write (see {@link onNextWrite}). */
+  readonly #onWrite = new Map<number, (sim: Simulator<P>) => void>();
   /** Draws what a crash does to writes in flight (made on the first crash that can hurt). */
   #crashRandom: Random | null = null;
   readonly #check: boolean;
@@ -397,6 +399,15 @@ export class Simulator<P extends Protocol> {
   /** Changes the probability that a disk operation fails, on every disk, from now on. */
   setDiskFailure(failure: number): void {
     this.#disk.failure = failure;
+  }
+
+  /**
+   * Calls `fn` right after `node` next starts a write or delete its disk tracks (one the disk's
+   * crash faults can hurt), before that operation completes: a crash scheduled this way finds
+   * the write in flight. Replaces an earlier call for the same node.
+   */
+  onNextWrite(node: SimNode<P>, fn: (sim: Simulator<P>) => void): void {
+    this.#onWrite.set(node.index, fn);
   }
 
   /** Changes what crashes do to writes in flight, on every disk, from now on. */
@@ -772,6 +783,13 @@ export class Simulator<P extends Protocol> {
     const { result, costMs, token } = this.diskOf(node).apply(op, node.random);
     const t = this.#now + costMs;
     this.#push(Kind.Io, t, node.index, id, node.incarnation, result, token, null);
+    if (token !== 0 && this.#onWrite.size > 0) {
+      const hook = this.#onWrite.get(node.index);
+      if (hook !== undefined) {
+        this.#onWrite.delete(node.index);
+        this.at(this.#now, hook); // runs before the completion, which is at least 1 ms later
+      }
+    }
   }
 
   #job(node: SimNode<P>, id: number, job: P["job"]): void {

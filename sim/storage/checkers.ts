@@ -16,6 +16,7 @@
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import type { CustomerState } from "../../actors/customer/mod.ts";
+import { onlineFragments } from "../../actors/customer/status.ts";
 import type { SimNode } from "../simulator.ts";
 import type { Contents } from "./content.ts";
 import type { StorageSimProtocol } from "./world.ts";
@@ -162,13 +163,23 @@ export function pendingWork(customer: Node, repair: boolean): string | null {
     const blocks = v.files.flatMap((f) => f.blocks);
     if (v.manifest !== null) blocks.push(v.manifest);
     for (const b of blocks) {
-      const missing = b.held.findIndex((h) => h !== 1);
-      const held = b.held.reduce((n, h) => n + (h === 1 ? 1 : 0), 0);
-      // Fewer than K left is a loss (the durability checks count it), not work pending.
-      if (missing >= 0 && held >= s.scheme.k) {
-        return `version ${v.id} misses a fragment at position ${missing}`;
+      // Work the customer can do now: a position whose supplier answers misses the fragment,
+      // and K members it counts on hold it. Anything else waits on the firing timeline (a
+      // member that may hold last copies is awaited longer than a day) or is a loss, which the
+      // durability checks count.
+      const missing = b.held.findIndex((h, p) => h !== 1 && usable(s, p));
+      if (missing >= 0 && onlineFragments(s, b) >= s.scheme.k) {
+        const p = s.positions[missing];
+        return `version ${v.id} misses a fragment at position ${missing} (held ` +
+          `${b.held.join("")}; its supplier ${p.supplier} answers)`;
       }
     }
   }
   return null;
+}
+
+/** Whether position `p` of `s` can take a fragment now: active, answering, key pinned. */
+function usable(s: CustomerState, p: number): boolean {
+  const pos = s.positions[p];
+  return pos.state === "active" && pos.online && pos.key !== null;
 }

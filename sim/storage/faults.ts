@@ -9,8 +9,9 @@
  * none fires once the run leaves its main phase (`active()` is false): healing stops them, and
  * the workload's heal clears what is left (partitions, clogs). Crashes restart a supplier from a
  * fresh state over its surviving disk, as a real process restarted by its service manager;
- * half of them pick a supplier with writes in flight, when there is one, so that what a crash
- * does to unfinished writes is exercised and not only its timing.
+ * half of them strike at once, the other half as the chosen supplier next starts a write
+ * (`Simulator.onNextWrite`), so that what a crash does to unfinished writes is exercised and
+ * not only its timing.
  *
  * @module
  */
@@ -113,10 +114,17 @@ export function scheduleEpisodes(host: FaultHost, faults: EpisodeFaults): FaultT
     repeat(host, r, k.perSupplierDay * suppliers().length, () => {
       const live = suppliers();
       if (live.length === 0) return;
-      const busy = live.filter((n) => (n.disk?.inFlight ?? 0) > 0);
-      const pool = busy.length > 0 && r.float() < 0.5 ? busy : live;
-      host.restartSupplier(pool[r.int(pool.length)]);
-      tally.crashes++;
+      const victim = live[r.int(live.length)];
+      if (r.float() < 0.5) {
+        host.restartSupplier(victim);
+        tally.crashes++;
+        return;
+      }
+      host.sim.onNextWrite(victim, () => {
+        if (!host.active() || victim.status === "departed") return;
+        host.restartSupplier(victim);
+        tally.crashes++;
+      });
     });
   }
   return tally;
