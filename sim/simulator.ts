@@ -113,19 +113,20 @@ export interface SimConfig<P extends Protocol> {
   checkInvariants?: boolean;
 }
 
-/** One simulated node. */
-export interface SimNode<P extends Protocol> {
+/**
+ * One simulated node. `S` is its actor's state: {@link Simulator.addNode} returns the node
+ * typed by the actor it was given; a node taken from {@link Simulator.nodes} has `unknown`
+ * state, which a caller narrows by its role (`node.state as CustomerState`).
+ */
+export interface SimNode<P extends Protocol, S = unknown> {
   readonly index: number;
   readonly id: NodeId;
   readonly role: string;
-  // deno-lint-ignore no-explicit-any
-  readonly actor: Actor<any, P>;
+  readonly actor: Actor<S, P>;
   /** The actor's state (the shell's: reading or replacing it here is the same). */
-  // deno-lint-ignore no-explicit-any
-  state: any;
+  state: S;
   /** The shell that steps it (`core/shell.ts`). */
-  // deno-lint-ignore no-explicit-any
-  readonly shell: NodeShell<any, P>;
+  readonly shell: NodeShell<S, P>;
   readonly random: Random;
   /** Stream for the node's secrets (`ctx.secret`): derived from the seed like the others. */
   readonly secret: Random;
@@ -143,7 +144,7 @@ export interface SimNode<P extends Protocol> {
   links: Map<number, SimLink> | null;
   /** Bumped by {@link Simulator.restart}: completions of an earlier incarnation are dropped. */
   incarnation: number;
-  /** How far its clock is ahead of virtual time, in ms (negative: behind). */
+  /** How far its clock is ahead of virtual time, in ms (>= 0). */
   readonly skewMs: number;
 }
 
@@ -346,8 +347,7 @@ export class Simulator<P extends Protocol> {
    * Adds a node running `actor` from `state`; it boots (gets `start`) at the current time.
    * Its name is `n<index>` unless `id` is given.
    */
-  // deno-lint-ignore no-explicit-any
-  addNode(role: string, actor: Actor<any, P>, state: unknown, id?: NodeId): SimNode<P> {
+  addNode<S>(role: string, actor: Actor<S, P>, state: S, id?: NodeId): SimNode<P, S> {
     const index = this.nodes.length;
     assert(index < SIM_NODES_MAX, `more than ${SIM_NODES_MAX} nodes`);
     const name = id ?? simNodeId(index);
@@ -360,7 +360,7 @@ export class Simulator<P extends Protocol> {
       checkInvariants: this.#check,
     });
     const secret = Random.stream(this.seed, `secret:${index}`);
-    const node = new NodeRecord<P>(index, name, role, shell, random, secret);
+    const node = new NodeRecord<P, S>(index, name, role, shell, random, secret);
     node.signingKey = this.#config.keyFor?.(node) ?? null;
     this.nodes.push(node);
     this.#byId.set(name, index);
@@ -889,7 +889,7 @@ export class Simulator<P extends Protocol> {
 }
 
 /** A {@link SimNode}: a class, so every node has one shape and its `state` costs no closure. */
-class NodeRecord<P extends Protocol> implements SimNode<P> {
+class NodeRecord<P extends Protocol, S = unknown> implements SimNode<P, S> {
   signingKey: Uint8Array | null = null;
   status: NodeStatus = "online";
   disk: SimDisk | null = null;
@@ -904,24 +904,20 @@ class NodeRecord<P extends Protocol> implements SimNode<P> {
     readonly index: number,
     readonly id: NodeId,
     readonly role: string,
-    // deno-lint-ignore no-explicit-any
-    readonly shell: NodeShell<any, P>,
+    readonly shell: NodeShell<S, P>,
     readonly random: Random,
     readonly secret: Random,
   ) {}
 
-  // deno-lint-ignore no-explicit-any
-  get actor(): Actor<any, P> {
+  get actor(): Actor<S, P> {
     return this.shell.actor;
   }
 
-  // deno-lint-ignore no-explicit-any
-  get state(): any {
+  get state(): S {
     return this.shell.state;
   }
 
-  // deno-lint-ignore no-explicit-any
-  set state(value: any) {
+  set state(value: S) {
     this.shell.state = value;
   }
 }

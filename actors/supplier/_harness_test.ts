@@ -190,7 +190,7 @@ export const clientActor: Actor<ClientState, NetProtocol> = {
 /** A supplier `sup`, an ID server `ids` and scripted customers, in one simulation. */
 export class Net {
   sim: Simulator<NetProtocol>;
-  supplier: SimNode<NetProtocol>;
+  supplier: SimNode<NetProtocol, SupplierState>;
   idServer: SimNode<NetProtocol>;
   clients = new Map<NodeId, SimNode<NetProtocol>>();
   notices: { node: NodeId; notice: NetProtocol["notice"] }[] = [];
