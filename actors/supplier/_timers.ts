@@ -2,6 +2,10 @@
  * The heap of customers' contract timers (see `leases.ts` for what they do): one live entry per
  * active contract, stale entries skipped and swept out when they outnumber the customers.
  *
+ * The `contracts` kind of the supplier's timer table holds the heap's top (a stale top fires
+ * early, to no effect): every change of the heap goes through this file, and each re-sets the
+ * kind ({@link armContracts}).
+ *
  * @module
  */
 
@@ -27,6 +31,7 @@ export function armTimer(state: SupplierState, name: NodeId, c: CustomerRecord, 
   c.timerGen = state.nextTimerGen++;
   if (state.timers.length >= 2 * state.customers.size + TIMERS_SLACK) rebuildTimers(state);
   push(state.timers, { atMs, customer: name, gen: c.timerGen });
+  armContracts(state);
 }
 
 /** Arms `name`'s timer at its next deadline. */
@@ -34,9 +39,17 @@ export function armDeadline(state: SupplierState, name: NodeId, c: CustomerRecor
   armTimer(state, name, c, deadlineOf(c));
 }
 
-/** Earliest contract timer, or `null` (a stale one fires early, to no effect). */
-export function contractDeadline(state: SupplierState): number | null {
-  return state.timers.length === 0 ? null : state.timers[0].atMs;
+/** Holds the heap's top in the timer table's `contracts` kind (stopped when the heap is empty). */
+function armContracts(state: SupplierState): void {
+  const heap = state.timers;
+  if (heap.length === 0) state.deadlines.stop("contracts");
+  else state.deadlines.set("contracts", heap[0].atMs);
+}
+
+/** Empties the heap (a load starts over). */
+export function clearTimers(state: SupplierState): void {
+  state.timers = [];
+  armContracts(state);
 }
 
 /** The record `t` is the live timer of, or `undefined` if `t` is stale. */
@@ -54,6 +67,7 @@ function rebuildTimers(state: SupplierState): void {
   const live = state.timers.filter((t) => liveRecord(state, t) !== undefined);
   state.timers = [];
   for (const t of live) push(state.timers, t);
+  armContracts(state);
 }
 
 function push(heap: ContractTimer[], t: ContractTimer): void {
@@ -69,7 +83,13 @@ function push(heap: ContractTimer[], t: ContractTimer): void {
 }
 
 /** Takes the earliest entry off the heap. */
-export function popTimer(heap: ContractTimer[]): ContractTimer {
+export function popTimer(state: SupplierState): ContractTimer {
+  const top = siftDown(state.timers);
+  armContracts(state);
+  return top;
+}
+
+function siftDown(heap: ContractTimer[]): ContractTimer {
   const top = heap[0];
   const last = heap.pop()!;
   if (heap.length === 0) return top;

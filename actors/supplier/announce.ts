@@ -1,7 +1,7 @@
 /**
  * The supplier and its ID servers: publish the identity, then announce signed offers.
  *
- * Each ID server has its own small machine ({@link IdServerLink}): publish the identity until
+ * Each ID server has its own small machine ({@link SupplierLink}): publish the identity until
  * the server answers `stored` or `unchanged`, then announce an offer ("N free bytes until T",
  * signed with the node's key) and again every `announceIntervalMs` (jittered by ±10%), well
  * before the last one expires. An unanswered request is retried after `replyTimeoutMs`; retries
@@ -16,45 +16,65 @@
  * the server answers it `unchanged`. A `rate_limited` refusal (too many new names from our
  * address block this hour) is retried with the back-off, like `busy`.
  *
+ * The timekeeping of each link (deadlines, backoff, refresh, matching answers to requests) is
+ * the reusable part `parts/idserver_link.ts`; this file decides what to send and how to read
+ * the answers. The `links` kind of the supplier's timer table holds the earliest link deadline:
+ * every exported function here that may move a deadline re-sets it before returning
+ * ({@link armLinks}).
+ *
  * @module
  */
 
 import type { NodeId, StepContext } from "../../core/actor.ts";
-import { IDENTITY_REFRESH_MS } from "../../core/limits.ts";
 import { type OfferOutcome, type PublishOutcome, signOffer } from "../../core/protocol/identity.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
+import {
+  answeredLink,
+  awaitAnswer,
+  backOff,
+  confirm,
+  expireAnswer,
+  linkDue,
+  nextLinkDeadline,
+  onPublished,
+  refreshDue,
+  restartLink,
+  scheduleNext,
+} from "../../parts/idserver_link.ts";
 import { type Out, send, trace } from "./_effects.ts";
-import { count, type IdServerLink, offeredBytes, type SupplierState } from "./state.ts";
+import { count, linkPacing, offeredBytes, type SupplierLink, type SupplierState } from "./state.ts";
 
 const PUBLISHED: readonly PublishOutcome[] = ["stored", "unchanged"];
 const PUBLISH_RETRY: readonly PublishOutcome[] = ["busy", "starting", "io_error", "rate_limited"];
 const ANNOUNCED: readonly OfferOutcome[] = ["stored", "withdrawn"];
 const ANNOUNCE_RETRY: readonly OfferOutcome[] = ["starting", "full", "stale", "unknown_supplier"];
 
-/** Starts over with every ID server: publish now (after loading, and after each pause). */
-export function restartLinks(state: SupplierState, ctx: StepContext): Out {
-  const out: Out = [];
-  for (const link of state.idServers) {
-    link.published = false;
-    link.pending = null;
-    link.announcedFreeBytes = null;
-    link.refreshAtMs = null;
-    link.retryMs = state.options.retryMs;
-    out.push(act(state, link, ctx));
-  }
+/** Holds the earliest link deadline in the timer table's `links` kind; returns `out`. */
+function armLinks<T>(state: SupplierState, out: T): T {
+  const atMs = nextLinkDeadline(state.idServers);
+  if (atMs === null) state.deadlines.stop("links");
+  else state.deadlines.set("links", atMs);
   return out;
 }
 
-function act(state: SupplierState, link: IdServerLink, ctx: StepContext): Out[number] {
-  const requestId = state.nextRequestId++;
-  link.dueAtMs = ctx.nowMs + state.options.replyTimeoutMs;
-  if (link.refreshAtMs !== null && ctx.nowMs >= link.refreshAtMs) {
-    link.published = false; // publish again first, then announce
-    link.refreshAtMs = null;
-    count(state, "publish.refresh");
+/** Starts over with every ID server: publish now (after loading, and after each pause). */
+export function restartLinks(state: SupplierState, ctx: StepContext): Out {
+  const pacing = linkPacing(state.options);
+  const out: Out = [];
+  for (const link of state.idServers) {
+    restartLink(link, pacing);
+    link.announcedFreeBytes = null;
+    out.push(act(state, link, ctx));
   }
+  return armLinks(state, out);
+}
+
+function act(state: SupplierState, link: SupplierLink, ctx: StepContext): Out[number] {
+  const pacing = linkPacing(state.options);
+  const requestId = state.nextRequestId++;
+  if (refreshDue(link, ctx.nowMs)) count(state, "publish.refresh"); // publish first, then offer
   if (!link.published) {
-    link.pending = { kind: "publish", requestId, freeBytes: 0 };
+    awaitAnswer(link, { kind: "publish", requestId, freeBytes: 0 }, ctx.nowMs, pacing);
     count(state, "publish.sent");
     const document = state.options.identityDocument;
     return send(link.node, { type: "identity_publish", requestId, document });
@@ -65,20 +85,9 @@ function act(state: SupplierState, link: IdServerLink, ctx: StepContext): Out[nu
   const expiresMs = issuedMs + state.options.offerTtlMs;
   const body = { supplier: state.options.name, freeBytes, issuedMs, expiresMs };
   const offer = signOffer(body, (data) => ctx.crypto.sign(data));
-  link.pending = { kind: "announce", requestId, freeBytes };
+  awaitAnswer(link, { kind: "announce", requestId, freeBytes }, ctx.nowMs, pacing);
   count(state, "announce.sent");
   return send(link.node, { type: "offer_announce", requestId, offer });
-}
-
-function retry(state: SupplierState, link: IdServerLink, ctx: StepContext): void {
-  link.dueAtMs = ctx.nowMs + Math.round(link.retryMs * (0.5 + ctx.random.float()));
-  link.retryMs = Math.min(2 * link.retryMs, state.options.retryMsMax);
-}
-
-function later(state: SupplierState, link: IdServerLink, ctx: StepContext): void {
-  const interval = state.options.announceIntervalMs;
-  link.dueAtMs = ctx.nowMs + Math.round(interval * (0.9 + 0.2 * ctx.random.float()));
-  if (link.refreshAtMs !== null) link.dueAtMs = Math.min(link.dueAtMs, link.refreshAtMs);
 }
 
 function linkFor(
@@ -86,12 +95,9 @@ function linkFor(
   from: NodeId,
   kind: "publish" | "announce",
   requestId: number,
-): IdServerLink | null {
-  const link = state.idServers.find((l) => l.node === from);
-  if (link?.pending?.kind !== kind || link.pending.requestId !== requestId) {
-    count(state, "idserver.unexpected_reply");
-    return null;
-  }
+): SupplierLink | null {
+  const link = answeredLink(state.idServers, from, kind, requestId);
+  if (link === null) count(state, "idserver.unexpected_reply");
   return link;
 }
 
@@ -104,23 +110,31 @@ export function onPublishReply(
 ): Out {
   const link = linkFor(state, from, "publish", m.requestId);
   if (link === null) return [];
+  return armLinks(state, publishAnswered(state, link, m.outcome, ctx));
+}
+
+function publishAnswered(
+  state: SupplierState,
+  link: SupplierLink,
+  outcome: PublishOutcome,
+  ctx: StepContext,
+): Out {
+  const pacing = linkPacing(state.options);
   link.pending = null;
-  count(state, `publish.${m.outcome}`);
-  if (PUBLISHED.includes(m.outcome)) {
-    link.published = true;
-    link.refreshAtMs = ctx.nowMs +
-      Math.round(IDENTITY_REFRESH_MS * (0.9 + 0.2 * ctx.random.float()));
-    link.retryMs = state.options.retryMs;
+  count(state, `publish.${outcome}`);
+  if (PUBLISHED.includes(outcome)) {
+    onPublished(link, ctx.nowMs, ctx.random, pacing);
     return [act(state, link, ctx)];
   }
-  if (PUBLISH_RETRY.includes(m.outcome)) {
-    retry(state, link, ctx);
+  if (PUBLISH_RETRY.includes(outcome)) {
+    backOff(link, ctx.nowMs, ctx.random, pacing);
     return [];
   }
-  later(state, link, ctx);
+  scheduleNext(link, ctx.nowMs, ctx.random, pacing);
+  const idServer = link.node;
   return [
-    { kind: "notice", notice: { type: "publish_refused", idServer: from, outcome: m.outcome } },
-    trace("supplier.publish_refused", { idServer: from, outcome: m.outcome }),
+    { kind: "notice", notice: { type: "publish_refused", idServer, outcome } },
+    trace("supplier.publish_refused", { idServer, outcome }),
   ];
 }
 
@@ -133,29 +147,40 @@ export function onOfferReply(
 ): Out {
   const link = linkFor(state, from, "announce", m.requestId);
   if (link === null) return [];
+  return armLinks(state, offerAnswered(state, link, m.outcome, ctx));
+}
+
+function offerAnswered(
+  state: SupplierState,
+  link: SupplierLink,
+  outcome: OfferOutcome,
+  ctx: StepContext,
+): Out {
+  const pacing = linkPacing(state.options);
   const announced = link.pending!.freeBytes;
   link.pending = null;
-  count(state, `announce.${m.outcome}`);
-  if (ANNOUNCED.includes(m.outcome)) {
+  count(state, `announce.${outcome}`);
+  if (ANNOUNCED.includes(outcome)) {
     link.announcedFreeBytes = announced;
-    link.retryMs = state.options.retryMs;
-    later(state, link, ctx);
+    confirm(link, pacing);
+    scheduleNext(link, ctx.nowMs, ctx.random, pacing);
     return moved(state, link) ? [act(state, link, ctx)] : [];
   }
-  if (ANNOUNCE_RETRY.includes(m.outcome)) {
-    if (m.outcome === "unknown_supplier") link.published = false; // the server lost us
-    retry(state, link, ctx);
+  if (ANNOUNCE_RETRY.includes(outcome)) {
+    if (outcome === "unknown_supplier") link.published = false; // the server lost us
+    backOff(link, ctx.nowMs, ctx.random, pacing);
     return [];
   }
-  later(state, link, ctx);
+  scheduleNext(link, ctx.nowMs, ctx.random, pacing);
+  const idServer = link.node;
   return [
-    { kind: "notice", notice: { type: "offer_refused", idServer: from, outcome: m.outcome } },
-    trace("supplier.offer_refused", { idServer: from, outcome: m.outcome }),
+    { kind: "notice", notice: { type: "offer_refused", idServer, outcome } },
+    trace("supplier.offer_refused", { idServer, outcome }),
   ];
 }
 
 /** Whether free space moved enough since `link`'s last offer to announce again now. */
-function moved(state: SupplierState, link: IdServerLink): boolean {
+function moved(state: SupplierState, link: SupplierLink): boolean {
   const was = link.announcedFreeBytes;
   if (was === null) return false;
   const now = offeredBytes(state);
@@ -171,30 +196,18 @@ export function announceIfMoved(state: SupplierState, ctx: StepContext): Out {
       out.push(act(state, link, ctx));
     }
   }
-  return out;
+  return armLinks(state, out);
 }
 
-/** Acts on every ID server whose deadline has passed. */
+/** The `links` timer: acts on every ID server whose deadline has passed (none: a no-op). */
 export function onLinkTimers(state: SupplierState, ctx: StepContext): Out {
+  const pacing = linkPacing(state.options);
   const out: Out = [];
   for (const link of state.idServers) {
-    if (link.dueAtMs === null || link.dueAtMs > ctx.nowMs) continue;
-    if (link.pending !== null) {
-      count(state, `${link.pending.kind}.timeout`);
-      link.pending = null;
-      retry(state, link, ctx);
-      continue;
-    }
-    out.push(act(state, link, ctx));
+    if (!linkDue(link, ctx.nowMs)) continue;
+    const lost = expireAnswer(link, ctx.nowMs, ctx.random, pacing);
+    if (lost !== null) count(state, `${lost.kind}.timeout`);
+    else out.push(act(state, link, ctx));
   }
-  return out;
-}
-
-/** Earliest ID-server deadline, or `null`. */
-export function linkDeadline(state: SupplierState): number | null {
-  let due: number | null = null;
-  for (const link of state.idServers) {
-    if (link.dueAtMs !== null && (due === null || link.dueAtMs < due)) due = link.dueAtMs;
-  }
-  return due;
+  return armLinks(state, out);
 }

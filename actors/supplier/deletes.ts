@@ -23,6 +23,7 @@ import {
   type ContractEnd,
   count,
   type DeleteTask,
+  earliestDeleteRetry,
   recharge,
   type SupplierState,
 } from "./state.ts";
@@ -128,7 +129,7 @@ export function onDeleteDone(
   if (!gone) count(state, `delete.${result.error}`);
   if (key === null) {
     task.contractStage = gone ? "done" : "todo";
-    if (!gone) task.retryAtMs = ctx.nowMs + state.options.deleteRetryMs;
+    if (!gone) retryLater(state, task, ctx.nowMs);
     return pumpDeletes(state);
   }
   const c = task.kind === "orphans" ? undefined : state.customers.get(task.customer);
@@ -140,12 +141,15 @@ export function onDeleteDone(
     task.failed.push(key);
   }
   if (task.kind === "cancel" && task.failed.length > 0 && task.inFlight === 0) {
-    if (task.next >= task.keys.length) task.retryAtMs = ctx.nowMs + state.options.deleteRetryMs;
+    if (task.next >= task.keys.length) retryLater(state, task, ctx.nowMs);
   }
   return pumpDeletes(state);
 }
 
-/** Retries the failed deletes of cancellations whose delay has passed. */
+/**
+ * The `delete_retry` timer: retries the failed deletes of the tasks whose delay has passed
+ * (none: a no-op), and re-sets the timer at the earliest retry left, or stops it.
+ */
 export function retryDeletes(state: SupplierState, ctx: StepContext): Out {
   let due = false;
   for (const task of state.tasks.values()) {
@@ -156,16 +160,20 @@ export function retryDeletes(state: SupplierState, ctx: StepContext): Out {
     task.next = 0;
     task.failed = [];
   }
+  const next = earliestDeleteRetry(state);
+  if (next === null) state.deadlines.stop("delete_retry");
+  else state.deadlines.set("delete_retry", next);
   return due ? pumpDeletes(state) : [];
 }
 
-/** Earliest delete retry, or `null`. */
-export function deleteDeadline(state: SupplierState): number | null {
-  let due: number | null = null;
-  for (const task of state.tasks.values()) {
-    if (task.retryAtMs !== null && (due === null || task.retryAtMs < due)) due = task.retryAtMs;
-  }
-  return due;
+/** `task` waits `deleteRetryMs` to retry its failed deletes: `delete_retry` fires no later. */
+function retryLater(state: SupplierState, task: DeleteTask, nowMs: number): void {
+  task.retryAtMs = nowMs + state.options.deleteRetryMs;
+  const armed = state.deadlines.at("delete_retry");
+  state.deadlines.set(
+    "delete_retry",
+    armed === null ? task.retryAtMs : Math.min(armed, task.retryAtMs),
+  );
 }
 
 /** Stops queued (not yet started) deletes of `customer`'s removals, unlocking their keys. */

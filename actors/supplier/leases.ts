@@ -278,13 +278,18 @@ function rememberLapse(state: SupplierState, name: NodeId, nowMs: number): void 
   }
 }
 
-/** Handles the contract timers that are due, at most `contractTimersPerStepMax` of them. */
+/**
+ * The `contracts` timer: handles the contract timers that are due, at most
+ * `contractTimersPerStepMax` of them (the rest keep the kind due: the next timeout takes them).
+ * Each pop and push re-sets the kind (`_timers.ts`); a stale top fires to no effect.
+ */
 export function onContractTimers(state: SupplierState, ctx: StepContext): Out {
   const out: Out = [];
-  const heap = state.timers;
   for (let n = 0; n < state.options.contractTimersPerStepMax; n++) {
+    // Read the heap afresh each time: a re-arm below may rebuild it as a new array.
+    const heap = state.timers;
     if (heap.length === 0 || heap[0].atMs > ctx.nowMs) break;
-    const t = popTimer(heap);
+    const t = popTimer(state);
     const c = liveRecord(state, t);
     if (c === undefined) continue;
     c.timerAtMs = null;

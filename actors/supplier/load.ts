@@ -21,7 +21,7 @@ import { assert } from "../../core/assert.ts";
 import { issue, type Out, trace } from "./_effects.ts";
 import { putFragment } from "./fragments.ts";
 import { gracedRenewal, openWindow } from "./leases.ts";
-import { armDeadline } from "./_timers.ts";
+import { armDeadline, clearTimers } from "./_timers.ts";
 import {
   CONTRACT_PREFIX,
   decodeContract,
@@ -45,11 +45,12 @@ export function beginLoad(state: SupplierState): Out {
   state.phase = "loading";
   state.customers.clear();
   state.chargedBytes = 0;
-  state.timers = [];
+  clearTimers(state);
   state.fragmentCount = 0;
   state.capacityBytes = state.options.capacityBytes;
   state.load = emptyLoad();
   state.load.inFlight = 1;
+  state.deadlines.stop("load_retry");
   return [issue(state, { op: "load_list", what: "contracts" }, {
     op: "list",
     prefix: CONTRACT_PREFIX,
@@ -98,7 +99,7 @@ function loadFailed(
     const error = result.ok ? "ok" : result.error;
     out.push(trace("supplier.load_failed", { op: io.op, error }));
   }
-  if (load.inFlight === 0) load.retryAtMs = ctx.nowMs + state.options.loadRetryMs;
+  if (load.inFlight === 0) state.deadlines.set("load_retry", ctx.nowMs + state.options.loadRetryMs);
   return out;
 }
 

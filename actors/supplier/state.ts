@@ -25,6 +25,13 @@ import {
 import type { OfferOutcome, PublishOutcome } from "../../core/protocol/identity.ts";
 import type { Message } from "../../core/protocol/mod.ts";
 import type { StorageJob, StorageJobResult } from "../../core/storage.ts";
+import {
+  createLinks,
+  type IdServerLink,
+  type LinkPacing,
+  type LinkRequest,
+  nextLinkDeadline,
+} from "../../parts/idserver_link.ts";
 
 /** Commands from the supplier's own operator. */
 export type SupplierCommand = { type: "status" };
@@ -276,27 +283,25 @@ export interface LoadState {
   skipped: Set<NodeId>;
   /** Blobs to delete once loaded: fragments without a contract, unreadable contracts. */
   orphans: string[];
-  /** Load operations in flight, and whether one failed (the load restarts after them). */
+  /**
+   * Load operations in flight, and whether one failed: the load restarts `loadRetryMs` after
+   * the last of them (the `load_retry` timer, armed exactly while failed with none in flight).
+   */
   inFlight: number;
   failed: boolean;
-  retryAtMs: number | null;
 }
 
-/** The supplier's standing with one ID server. */
-export interface IdServerLink {
-  node: NodeId;
-  /** Whether the server answered our current identity with `stored` or `unchanged`. */
-  published: boolean;
-  /** Request awaiting its answer. */
-  pending: { kind: "publish" | "announce"; requestId: number; freeBytes: number } | null;
-  /** Next action: the answer's deadline while pending, else the next publish or announce. */
-  dueAtMs: number | null;
-  /** Current retry delay. */
-  retryMs: number;
+/** A request of the supplier to an ID server: a publish, or an offer of `freeBytes`. */
+export interface SupplierRequest extends LinkRequest {
+  kind: "publish" | "announce";
+  /** Free bytes the offer announces (0 for a publish). */
+  freeBytes: number;
+}
+
+/** The supplier's standing with one ID server (`parts/idserver_link.ts`), and its last offer. */
+export interface SupplierLink extends IdServerLink<SupplierRequest> {
   /** Free bytes of the last offer the server accepted, or `null`. */
   announcedFreeBytes: number | null;
-  /** When to publish the identity again, so that the server keeps it (`null`: not published). */
-  refreshAtMs: number | null;
 }
 
 /** A customer's timer: its reservation's end or its lease, whichever comes first. */
@@ -319,8 +324,9 @@ export interface SupplierState {
   /** Customers' timers, a binary min-heap on `atMs` (stale entries are skipped when popped). */
   timers: ContractTimer[];
   /**
-   * One deadline per {@link SupplierTimer} kind, each the earliest of its source (see step.ts's
-   * theory block), re-derived after every step; `nextDeadlineMs` is its `next()`.
+   * One deadline per {@link SupplierTimer} kind, the one record of when each fires (see
+   * step.ts's theory block): whoever schedules or clears a deadline sets or stops its kind;
+   * `nextDeadlineMs` is its `next()`, and {@link invariants} checks it against the sources.
    */
   deadlines: TimerTable<SupplierTimer>;
   nextTimerGen: number;
@@ -338,7 +344,7 @@ export interface SupplierState {
   /** Delete tasks by id, oldest first. */
   tasks: Map<number, DeleteTask>;
   load: LoadState;
-  idServers: IdServerLink[];
+  idServers: SupplierLink[];
   /** `issuedMs` of the last offer signed, so each offer is newer than the one before. */
   lastIssuedMs: number;
   nextIoId: number;
@@ -401,10 +407,6 @@ function resolveOptions(config: SupplierConfig): SupplierOptions {
   return o;
 }
 
-/**
- * A fresh supplier that has not read its disk yet; it loads its contracts and fragments on its
- * first `start`. Throws `RangeError` on a bad configuration.
- */
 /** The supplier's timer kinds, in tie-break order (what arms each: step.ts's theory block). */
 const SUPPLIER_TIMERS = ["load_retry", "links", "delete_retry", "contracts"] as const;
 
@@ -415,6 +417,16 @@ const SUPPLIER_TIMERS = ["load_retry", "links", "delete_retry", "contracts"] as 
  */
 export type SupplierTimer = (typeof SUPPLIER_TIMERS)[number];
 
+/** The pacing of the supplier's ID-server links, from its options. */
+export function linkPacing(o: SupplierOptions): LinkPacing {
+  const { replyTimeoutMs, retryMs, retryMsMax } = o;
+  return { replyTimeoutMs, retryMs, retryMsMax, intervalMs: o.announceIntervalMs };
+}
+
+/**
+ * A fresh supplier that has not read its disk yet; it loads its contracts and fragments on its
+ * first `start`. Throws `RangeError` on a bad configuration.
+ */
 export function supplierState(config: SupplierConfig): SupplierState {
   const options = resolveOptions(config);
   return {
@@ -435,15 +447,8 @@ export function supplierState(config: SupplierConfig): SupplierState {
     jobs: new Map(),
     tasks: new Map(),
     load: emptyLoad(),
-    idServers: options.idServers.map((node) => ({
-      node,
-      published: false,
-      pending: null,
-      dueAtMs: null,
-      retryMs: options.retryMs,
-      announcedFreeBytes: null,
-      refreshAtMs: null,
-    })),
+    idServers: createLinks<SupplierRequest>(options.idServers, linkPacing(options))
+      .map((link) => ({ ...link, announcedFreeBytes: null })),
     lastIssuedMs: 0,
     nextIoId: 1,
     nextRequestId: 1,
@@ -460,7 +465,6 @@ export function emptyLoad(): LoadState {
     orphans: [],
     inFlight: 0,
     failed: false,
-    retryAtMs: null,
   };
 }
 
@@ -613,7 +617,34 @@ export function invariants(state: SupplierState): void {
   assert(newKeys === state.newKeysInFlight, "new keys in flight out of step");
   assert(state.fragmentCount + newKeys <= o.fragmentsMax, "fragments reserved past the maximum");
   assert(state.phase === "loading" || state.load.inFlight === 0, "load operations after loading");
+  timersAgree(state);
   if (fragments <= FULL_CHECK_MAX) fullCheck(state);
+}
+
+/**
+ * The timer table agrees with each source it summarizes, so a forgotten `set` (a timer that
+ * would fire late or never) or `stop` (one that would fire for nothing, again and again) stops
+ * the run: the load waits to retry exactly while it failed with nothing in flight; `links` is
+ * the earliest link deadline, `delete_retry` the earliest task retry, `contracts` the heap top.
+ */
+function timersAgree(state: SupplierState): void {
+  const t = state.deadlines;
+  const load = state.load;
+  const waiting = state.phase === "loading" && load.failed && load.inFlight === 0;
+  assert((t.at("load_retry") !== null) === waiting, "load retry timer out of step with the load");
+  assert(t.at("links") === nextLinkDeadline(state.idServers), "links timer out of step");
+  assert(t.at("delete_retry") === earliestDeleteRetry(state), "delete retry timer out of step");
+  const top = state.timers.length === 0 ? null : state.timers[0].atMs;
+  assert(t.at("contracts") === top, "contracts timer out of step with the heap");
+}
+
+/** The earliest retry of a failed delete over the tasks, or `null`. */
+export function earliestDeleteRetry(state: SupplierState): number | null {
+  let due: number | null = null;
+  for (const task of state.tasks.values()) {
+    if (task.retryAtMs !== null && (due === null || task.retryAtMs < due)) due = task.retryAtMs;
+  }
+  return due;
 }
 
 function fullCheck(state: SupplierState): void {

@@ -41,20 +41,26 @@
  *   memory; written about daily); one not renewed for `SUPPLIER_CONTRACT_LEASE_MS` ends like a
  *   cancellation, fragments deleted. Lapses and expiries answer nobody; the customer learns it
  *   from `probe_reply` (`contract: false`) or `store_reply` (`no_contract`) and asks again.
- * - Timers: a `TimerTable` (core/timers.ts) in `state.deadlines`, one deadline per kind, each
- *   the earliest of its source, re-derived at the end of every step (`syncDeadlines`);
- *   `nextDeadlineMs` is its `next()`, `onTimeout` dispatches each expired kind (by deadline,
- *   then declaration order):
- *   - `load_retry`: `load.retryAtMs`, armed when a load failed; fires after `loadRetryMs`, loads
- *     again.
- *   - `links`: the earliest ID server `dueAtMs` (answer deadline, retry with backoff, next
- *     announcement or identity refresh); fires `onLinkTimers`, which handles every due link.
- *   - `delete_retry`: the earliest cancellation `retryAtMs`, armed by a failed delete; fires
- *     `retryDeletes`.
- *   - `contracts`: the top of the `timers` heap (one entry per contract: its window's end or
- *     its lease's end); fires `onContractTimers`, at most `contractTimersPerStepMax` entries
- *     per timeout, never a scan of every customer. Many same-kind deadlines stay a heap: the
- *     table holds only its earliest.
+ * - Timers: a `TimerTable` (core/timers.ts) in `state.deadlines`, one deadline per kind, the one
+ *   record of when the supplier next wants a `timeout`: `nextDeadlineMs` is its `next()`. Each
+ *   place that schedules or clears a deadline sets or stops its kind at once; `onTimeout` runs
+ *   one handler per expired kind (by deadline, then declaration order), and each handler re-sets
+ *   or stops its kind, so a spurious timeout is a no-op. `invariants` checks the table against
+ *   each source it summarizes (a forgotten `set` or `stop` stops the simulator). The kinds:
+ *   - `load_retry`: set by `loadFailed` (`load.ts`) once a failed load has nothing in flight,
+ *     `loadRetryMs` later; stopped by `beginLoad`. Firing stops it and loads again.
+ *   - `links`: the earliest ID-server link deadline (`parts/idserver_link.ts`: an answer's
+ *     deadline, a retry with backoff, the next announcement or identity refresh); re-set by
+ *     every function of `announce.ts` that moves a link's deadline. Firing (`onLinkTimers`)
+ *     backs off from each lost answer and sends each due request, then re-sets it.
+ *   - `delete_retry`: the earliest retry of a delete task's failed deletes; set (no later than
+ *     it was) by a failed delete (`deletes.ts`). Firing (`retryDeletes`) requeues the due
+ *     tasks' failed keys and re-sets it at the earliest retry left, or stops it.
+ *   - `contracts`: the top of the `timers` heap (one live entry per contract: its window's end
+ *     or its lease's end); re-set by every push, pop and rebuild of the heap (`_timers.ts`).
+ *     Firing (`onContractTimers`) pops at most `contractTimersPerStepMax` due entries, never a
+ *     scan of every customer; due entries left over keep it due. Many same-kind deadlines stay
+ *     a heap: the table holds only its earliest.
  * - Limits (named in `core/limits.ts`, lowered by options in tests): customers, fragments per
  *   customer and in all, blob operations in flight (deletes use at most half), audits in
  *   flight, queued delete tasks, remembered lapsed names, contract timers per step; each is
@@ -102,14 +108,13 @@ import type { StorageJobResult } from "../../core/storage.ts";
 import { type Out, trace } from "./_effects.ts";
 import {
   announceIfMoved,
-  linkDeadline,
   onLinkTimers,
   onOfferReply,
   onPublishReply,
   restartLinks,
 } from "./announce.ts";
 import { finishContractWrite, onContractCancel, onContractRequest } from "./contracts.ts";
-import { addTask, deleteDeadline, onDeleteDone, pumpDeletes, retryDeletes } from "./deletes.ts";
+import { addTask, onDeleteDone, pumpDeletes, retryDeletes } from "./deletes.ts";
 import {
   admit,
   customerRefusal,
@@ -122,7 +127,6 @@ import {
   rewriteIfDue,
 } from "./leases.ts";
 import { beginLoad, onLoadIo } from "./load.ts";
-import { contractDeadline } from "./_timers.ts";
 import {
   finishAuditRead,
   finishFetch,
@@ -144,7 +148,6 @@ import {
   type SupplierCommand,
   type SupplierProtocol,
   type SupplierState,
-  type SupplierTimer,
 } from "./state.ts";
 
 /** Applies one input to the supplier. */
@@ -159,7 +162,6 @@ export function step(
   if (state.phase === "ready" && offeredBytes(state) !== offered) {
     out.push(...announceIfMoved(state, ctx));
   }
-  syncDeadlines(state);
   return out;
 }
 
@@ -183,24 +185,6 @@ function dispatch(state: SupplierState, input: Input<SupplierProtocol>, ctx: Ste
 /** Earliest armed timer: load retry, an ID server's deadline, a delete retry, a contract's. */
 export function nextDeadlineMs(state: SupplierState): number | null {
   return state.deadlines.next();
-}
-
-/**
- * Re-derives each kind's deadline from its source (the load, the ID server links, the
- * cancellations, the contract heap) at the end of every step, so no handler can forget one.
- */
-function syncDeadlines(state: SupplierState): void {
-  const table = state.deadlines;
-  const sources: [SupplierTimer, number | null][] = [
-    ["load_retry", state.load.retryAtMs],
-    ["links", linkDeadline(state)],
-    ["delete_retry", deleteDeadline(state)],
-    ["contracts", contractDeadline(state)],
-  ];
-  for (const [kind, atMs] of sources) {
-    if (atMs === null) table.stop(kind);
-    else table.set(kind, atMs);
-  }
 }
 
 /** The supplier as an {@link Actor}. */
@@ -378,7 +362,7 @@ function onTimeout(state: SupplierState, ctx: StepContext): Out {
   for (const kind of state.deadlines.expired(ctx.nowMs)) {
     switch (kind) {
       case "load_retry":
-        state.load.retryAtMs = null;
+        state.deadlines.stop("load_retry");
         out.push(...beginLoad(state));
         break;
       case "links":

@@ -9,7 +9,7 @@ import { Random } from "../../core/prng.ts";
 import { sha256 } from "../../data/merkle.ts";
 import { verifyOffer } from "../../core/protocol/identity.ts";
 import { Driver, fragment, keyOf, keysFor, testConfig } from "./_harness_test.ts";
-import { encodeContract, SUPPLIER_DEFAULTS, supplierState } from "./mod.ts";
+import { encodeContract, invariants, SUPPLIER_DEFAULTS, supplierState } from "./mod.ts";
 
 function as<T extends Message["type"]>(m: Message, type: T): MessageOf<T> {
   assert.equal(m.type, type);
@@ -318,6 +318,24 @@ Deno.test("step: a removal skips keys being stored and answers when its deletes 
   assert.equal(as(replies.find((m) => m.type === "remove_reply")!, "remove_reply").removed, 1);
   assert.deepEqual([...d.state.customers.get("alice")!.fragments.keys()], ["a"]);
   assert.equal(d.state.customers.get("alice")!.usedBytes, 20);
+});
+
+Deno.test("step: a spurious timeout is a no-op; the invariants catch a forgotten timer", () => {
+  const d = new Driver();
+  d.contract("alice", 100);
+  const sent = d.sent.length;
+  const counters = JSON.stringify(d.state.counters);
+  const due = d.deadline();
+  assert.ok(due !== null && due > d.nowMs);
+  d.deliver({ kind: "timeout", nowMs: d.nowMs }); // nothing is due yet
+  assert.equal(d.sent.length, sent);
+  assert.equal(JSON.stringify(d.state.counters), counters);
+  assert.equal(d.deadline(), due);
+  d.state.deadlines.stop("links");
+  assert.throws(() => invariants(d.state), /links timer out of step/);
+  d.state.deadlines.set("links", d.state.idServers[0].dueAtMs!);
+  d.state.deadlines.set("contracts", d.state.timers[0].atMs + 1);
+  assert.throws(() => invariants(d.state), /contracts timer out of step/);
 });
 
 Deno.test("step: publish and announce retry with backoff while the ID server is silent", () => {
