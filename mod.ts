@@ -13,6 +13,8 @@ export * as codec from "./core/codec.ts";
 export type * from "./core/actor.ts";
 export * as data from "./data/mod.ts";
 export * as identity from "./core/identity.ts";
+/** Reusable parts of protocol that every role may build on (fragment keys, ID-server links). */
+export * as parts from "./parts/mod.ts";
 
 // -----------------------------------------------------------------------------------------------
 // The roles: each is a deterministic, sans-IO actor (`core/actor.ts`) with a state factory.
