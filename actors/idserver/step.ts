@@ -52,9 +52,6 @@
  * |--------------------|--------------------------|------------------------------------------|
  * | `identity_publish` | `identity_publish_reply` | stored, unchanged, or a refusal reason   |
  * | `identity_fetch`   | `identity_fetch_reply`   | found (with the document), not_found     |
- *
- * In the simulator a publish comes as a message from a node, which has no IP address: its
- * sender's name is its address block for the registration budget.
  * | `offer_announce`   | `offer_announce_reply`   | stored, withdrawn, or a refusal reason   |
  * | `offer_query`      | `offer_query_reply`      | up to `count` live offers (random start) |
  * | `family_publish`   | `family_publish_reply`   | stored, unchanged, or a refusal reason   |
@@ -62,7 +59,9 @@
  * | `lease_claim`      | `lease_claim_reply`      | granted, or why not, with the lease held |
  * | `identity_list`    | `identity_list_reply`    | (command only) one sorted page of names  |
  *
- * Any other message is counted as `message.unexpected` and dropped.
+ * Any other message is counted as `message.unexpected` and dropped. In the simulator a publish
+ * comes as a message from a node, which has no IP address: its sender's name is its address
+ * block for the registration budget.
  *
  * @module
  */
