@@ -281,10 +281,8 @@ export function answer(requester: Requester, reply: IdServerAnswer): Effect<IdSe
   return { kind: "send", to: requester.from, message: reply };
 }
 
-/** Adds one to counter `name`. */
-export function count(state: IdServerState, name: string): void {
-  state.counters[name] = (state.counters[name] ?? 0) + 1;
-}
+/** Counting is the same for every actor (`core/counters.ts`). */
+export { count } from "../../core/counters.ts";
 
 /** The key of `signingKey` in {@link IdServerState.keyNames}. */
 export function keyOf(signingKey: Uint8Array): string {

@@ -506,10 +506,8 @@ export function customerRecord(
   return record;
 }
 
-/** Adds one (or `n`) to counter `name`. */
-export function count(state: SupplierState, name: string, n = 1): void {
-  state.counters[name] = (state.counters[name] ?? 0) + n;
-}
+/** Counting is the same for every actor (`core/counters.ts`). */
+export { count } from "../../core/counters.ts";
 
 /** The capacity a customer holds: its quota, or a larger quota being written. */
 export function grantOf(c: CustomerRecord): number {
