@@ -98,6 +98,8 @@ export class Network {
   #clogMs = new Float64Array(64);
   /** The partition drops only what listed groups send out (see the module comment). */
   #oneWay = false;
+  /** Whether any node was clogged since the last heal (the common case pays one branch). */
+  #clogged = false;
   #nodes = 0;
   readonly #out: Transmission = { copies: 0, first: 0, second: 0, dropped: "" };
 
@@ -167,12 +169,14 @@ export class Network {
   clog(node: number, ms: number): void {
     assert(ms >= 0 && Number.isFinite(ms), `a clog is a delay >= 0 ms, got ${ms}`);
     this.#clogMs[node] = ms;
+    if (ms > 0) this.#clogged = true;
   }
 
   /** Removes every partition and clog. */
   heal(): void {
     this.#group.fill(0);
     this.#clogMs.fill(0);
+    this.#clogged = false;
     this.#oneWay = false;
   }
 
@@ -216,7 +220,8 @@ export class Network {
     const rng = this.#random;
     out.copies = 0;
     out.dropped = "";
-    if (!this.connected(from, to)) {
+    const group = this.#group[from];
+    if (group !== this.#group[to] && !(this.#oneWay && group === 0)) {
       out.dropped = "partition";
       return out;
     }
@@ -230,7 +235,7 @@ export class Network {
     }
     const base = link.baseMs;
     let latency = c.jitterSigma > 0 ? base * Math.exp(c.jitterSigma * rng.normal()) : base;
-    latency += this.#clogMs[from] + this.#clogMs[to];
+    if (this.#clogged) latency += this.#clogMs[from] + this.#clogMs[to];
     const reordered = c.reorder > 0 && rng.float() < c.reorder;
     if (reordered) latency += rng.float() * 2 * base;
     let arrival: number;
