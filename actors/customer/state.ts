@@ -7,6 +7,7 @@
 
 import type { NodeId } from "../../core/actor.ts";
 import { assert } from "../../core/assert.ts";
+import { type PendingRequest as Pending, RequestTable } from "../../core/requests.ts";
 import { TimerTable } from "../../core/timers.ts";
 import {
   CUSTOMER_AUDIT_MISSES_MAX,
@@ -343,7 +344,7 @@ export type RequestPurpose =
   | { kind: "family_publish" }
   | { kind: "family_fetch" }
   | { kind: "manifest_fetch"; fetch: ManifestFetch; position: number }
-  | { kind: "sweep_list"; sweep: Sweep }
+  | { kind: "sweep_list"; position: number; supplier: NodeId }
   /** `renew`: the position's own supplier lost our contract while holding nothing of ours. */
   | { kind: "contract"; position: number; supplier: NodeId; renew: boolean }
   | { kind: "cancel"; supplier: NodeId }
@@ -355,12 +356,7 @@ export type RequestPurpose =
   | { kind: "lease_claim" };
 
 /** A request awaiting its answer. */
-export interface PendingRequest {
-  id: number;
-  to: NodeId;
-  deadlineMs: number;
-  purpose: RequestPurpose;
-}
+export type PendingRequest = Pending<RequestPurpose>;
 
 /** What a blob read or a job is for. */
 export type Continuation =
@@ -441,9 +437,9 @@ export interface CustomerState {
   backupQueue: { label: string; files: SourceFile[] }[];
   restores: RestoreRun[];
   repairs: RepairTask[];
-  requests: Map<number, PendingRequest>;
+  /** Requests awaiting answers (`core/requests.ts`), at most `requestsInFlightMax`. */
+  requests: RequestTable<RequestPurpose>;
   continuations: Map<number, Continuation>;
-  nextRequestId: number;
   nextOpId: number;
   nextProbeAtMs: number | null;
   nextAuditAtMs: number | null;
@@ -555,9 +551,8 @@ export function customerState(config: CustomerConfig): CustomerState {
     backupQueue: [],
     restores: [],
     repairs: [],
-    requests: new Map(),
+    requests: new RequestTable(options.requestsInFlightMax),
     continuations: new Map(),
-    nextRequestId: 1,
     nextOpId: 1,
     nextProbeAtMs: null,
     nextAuditAtMs: null,

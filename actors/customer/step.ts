@@ -130,7 +130,7 @@ import {
   onNewerEpoch,
   pumpLease,
 } from "./lease.ts";
-import { expiredRequests, firstRequestDeadline, takeRequest } from "./requests.ts";
+import { expiredRequests, takeRequest } from "./requests.ts";
 import {
   onFamilyFetched,
   onIdentityPublished,
@@ -303,7 +303,7 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
     case "manifest_fetch":
       return onManifestFragment(s, out, purpose.fetch, purpose.position, null);
     case "sweep_list":
-      return onSweepList(s, ctx, out, purpose.sweep, null);
+      return onSweepList(s, ctx, out, purpose.position, purpose.supplier, null);
     case "contract":
       return onContract(
         s,
@@ -375,7 +375,7 @@ function onMessage(
     return onFamilyFetched(s, ctx, out, m);
   }
   if (m.type === "list_reply" && p.kind === "sweep_list") {
-    return onSweepList(s, ctx, out, p.sweep, m);
+    return onSweepList(s, ctx, out, p.position, p.supplier, m);
   }
   if (m.type === "fetch_reply" && p.kind === "manifest_fetch") {
     return onManifestFragment(s, out, p.fetch, p.position, m);
@@ -576,7 +576,7 @@ function syncDeadlines(s: CustomerState): void {
   }
   const hire = s.positions.some((p) => p.state === "empty") ? future(s.hireRetryAtMs) : null;
   const sources: [CustomerTimer, number | null][] = [
-    ["request", firstRequestDeadline(s)],
+    ["request", s.requests.next()],
     ["probe", s.nextProbeAtMs],
     ["audit", s.nextAuditAtMs],
     ["identity_refresh", s.identityRefreshAtMs],

@@ -21,7 +21,7 @@ import type { MessageOf } from "../../core/protocol/mod.ts";
 import type { E } from "./protocol.ts";
 import { reachable } from "./family.ts";
 import { request } from "./requests.ts";
-import type { CustomerState, Sweep } from "./state.ts";
+import type { CustomerState } from "./state.ts";
 import { isManifestFragmentOf } from "../../parts/fragment_keys.ts";
 
 /** Starts a sweep when one is due, and moves the running one to its next member. */
@@ -45,7 +45,7 @@ export function pumpSweep(s: CustomerState, ctx: StepContext, out: E[]): void {
     const supplier = s.positions[position].supplier;
     if (supplier === null || !reachable(s, position, ctx.nowMs)) continue;
     sweep.current = { position, supplier, candidates: new Map(), manifests: new Set() };
-    if (!askPage(s, ctx, out, sweep, "")) {
+    if (!askPage(s, ctx, out, "")) {
       sweep.queue.unshift(position); // the request table is full: try on a later step
       sweep.current = null;
       return;
@@ -53,24 +53,33 @@ export function pumpSweep(s: CustomerState, ctx: StepContext, out: E[]): void {
   }
 }
 
-function askPage(s: CustomerState, ctx: StepContext, out: E[], sweep: Sweep, after: string) {
-  const c = sweep.current!;
-  return request(s, ctx, out, c.supplier, { type: "list", prefix: "", after }, {
+/** Asks the current member for a page of our keys after `after`; false when the table is full. */
+function askPage(s: CustomerState, ctx: StepContext, out: E[], after: string) {
+  const c = s.sweep!.current!;
+  const { position, supplier } = c;
+  return request(s, ctx, out, supplier, { type: "list", prefix: "", after }, {
     kind: "sweep_list",
-    sweep,
+    position,
+    supplier,
   });
 }
 
-/** A page of keys arrived (`null`: no answer in time, and the supplier is skipped). */
+/**
+ * A page of keys arrived from `supplier` at `position` (`null`: no answer in time, and the
+ * supplier is skipped). While a page is asked for, the sweep's current member is the one asked
+ * (it moves on only on an answer or a timeout), so an answer for another one is stale.
+ */
 export function onSweepList(
   s: CustomerState,
   ctx: StepContext,
   out: E[],
-  sweep: Sweep,
+  position: number,
+  supplier: string,
   m: MessageOf<"list_reply"> | null,
 ): void {
-  const c = sweep.current;
-  if (c === null || s.sweep !== sweep) return;
+  const sweep = s.sweep;
+  const c = sweep?.current ?? null;
+  if (sweep === null || c === null || c.position !== position || c.supplier !== supplier) return;
   if (m === null) {
     sweep.current = null;
     return;
@@ -87,7 +96,7 @@ export function onSweepList(
   const last = m.keys[m.keys.length - 1];
   if (m.more) {
     // Decide only on the whole list: a manifest key may come on a later page.
-    if (last === undefined || !askPage(s, ctx, out, sweep, last)) sweep.current = null;
+    if (last === undefined || !askPage(s, ctx, out, last)) sweep.current = null;
     return;
   }
   const known = new Set(s.versions.map((v) => v.id));
