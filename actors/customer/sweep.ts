@@ -24,18 +24,30 @@ import { request } from "./requests.ts";
 import type { CustomerState } from "./state.ts";
 import { isManifestFragmentOf } from "../../parts/fragment_keys.ts";
 
-/** Starts a sweep when one is due, and moves the running one to its next member. */
+/**
+ * The `sweep` timer fired: a sweep of every member is due. It is queued (unless one is still
+ * running) and the timer stopped; {@link pumpSweep} starts it, and arms the next one, once the
+ * catalogue is whole and this instance writes.
+ */
+export function onSweepTimer(s: CustomerState): void {
+  if (s.sweep === null) s.sweep = { queue: s.positions.map((_, i) => i), current: null };
+  s.deadlines.stop("sweep");
+}
+
+/**
+ * Moves the queued or running sweep to its next member. The `sweep` timer is stopped only
+ * before the first sweep is scheduled and while a due sweep waits to start: then the next one
+ * is armed `sweepIntervalMs` from now.
+ */
 export function pumpSweep(s: CustomerState, ctx: StepContext, out: E[]): void {
   const rec = s.recovery;
   // Only with the whole catalogue known: a version still being read back is not an orphan.
   if (rec.pending.length > 0 || rec.active.length > 0) return;
-  if (s.nextSweepAtMs === null) s.nextSweepAtMs = ctx.nowMs + s.options.sweepIntervalMs;
-  if (s.sweep === null) {
-    if (ctx.nowMs < s.nextSweepAtMs) return;
-    s.nextSweepAtMs = ctx.nowMs + s.options.sweepIntervalMs;
-    s.sweep = { queue: s.positions.map((_, i) => i), current: null };
+  if (s.deadlines.at("sweep") === null) {
+    s.deadlines.set("sweep", ctx.nowMs + s.options.sweepIntervalMs);
   }
   const sweep = s.sweep;
+  if (sweep === null) return;
   while (sweep.current === null) {
     const position = sweep.queue.shift();
     if (position === undefined) {
