@@ -18,6 +18,7 @@ import { cancelBackup } from "./commands.ts";
 import { reachable } from "./family.ts";
 import type { E } from "./protocol.ts";
 import { customerState } from "./state.ts";
+import { customerActor } from "./step.ts";
 
 /** The version id and file salts a backup starts with, under these two streams. */
 function drawn(random: Random, secret: Random): string {
@@ -184,4 +185,26 @@ Deno.test("cancel_backup drops the running version; without one it says so", () 
   assertEquals(failed.reason, "cancelled by the user");
   cancelBackup(s, out);
   assertEquals(notices(out, "command_failed").length, 1);
+});
+
+Deno.test("backup: a stall's give-up seals the manifest at once, not on a later input", () => {
+  const { s, ctx, out, block } = sealedBackup();
+  for (let p = 2; p < 8; p++) onStoreReply(s, ctx, out, p, block, stored, `s${p}`);
+  const later = { ...ctx, nowMs: BACKUP_STALL_MS } as StepContext;
+  const effects = customerActor.step(s, { kind: "timeout", nowMs: BACKUP_STALL_MS }, later);
+  assertEquals(s.backup?.phase, "finishing", "the backup moved on to its manifest");
+  const sealing = effects.some((e) => e.kind === "job" && e.job.type === "seal_manifest");
+  assertEquals(sealing, true, "the manifest is being sealed");
+  customerActor.invariants(s);
+});
+
+Deno.test("backup: a timeout with nothing due does nothing", () => {
+  const { s, ctx } = sealedBackup();
+  const at = (nowMs: number) => ({ ...ctx, nowMs }) as StepContext;
+  customerActor.step(s, { kind: "timeout", nowMs: 1 }, at(1)); // whatever was left to send
+  const armed = s.deadlines.kinds.map((k) => s.deadlines.at(k));
+  const effects = customerActor.step(s, { kind: "timeout", nowMs: 2 }, at(2));
+  assertEquals(effects, [], "no effects");
+  assertEquals(s.deadlines.kinds.map((k) => s.deadlines.at(k)), armed, "timers unchanged");
+  customerActor.invariants(s);
 });
