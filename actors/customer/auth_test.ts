@@ -450,7 +450,7 @@ Deno.test("auth: every answer under the wrong key changes no state and is traced
     [member, { kind: "probe", position: 1 }],
     [member, { kind: "store", position: 1, block, repair: null }],
     [member, { kind: "audit", position: 1, block, leafIndex: 0 }],
-    [member, { kind: "sweep_list", sweep: { queue: [], current: null } }],
+    [member, { kind: "sweep_list", position: 1, supplier: member }],
     [member, { kind: "remove" }],
     [member, { kind: "contract", position: 1, supplier: member, renew: true }],
     [member, {
@@ -474,8 +474,7 @@ Deno.test("auth: every answer under the wrong key changes no state and is traced
   } as unknown as Parameters<typeof customerActor.step>[2];
   const types = new Set<string>();
   for (const [to, purpose] of cases) {
-    const id = 1_000_000 + types.size;
-    s.requests.set(id, { id, to, deadlineMs: net.sim.nowMs + 60_000, purpose });
+    const id = s.requests.open(to, net.sim.nowMs + 60_000, purpose)!;
     const m = forgedAnswer(s, id, purpose);
     types.add(m.type);
     const real = to === "n0" ? null : to === fired ? firedKey : memberKey;

@@ -37,6 +37,7 @@ import {
   onContractLost,
   reachable,
   rebuildableWithout,
+  retryPositionAt,
 } from "./family.ts";
 import type { E } from "./protocol.ts";
 import { dropRecord } from "./persist.ts";
@@ -114,6 +115,7 @@ export function startBackup(s: CustomerState, ctx: StepContext, out: E[]): void 
     fragmentsDone: 0,
     fragmentsTotal: (blocks + 1) * n,
   };
+  armStall(s);
   versionChanged(s, id, true); // known before any fragment leaves: an interruption is visible
   out.push({ kind: "notice", notice: { type: "backup_started", versionId: id, label: job.label } });
   out.push({ kind: "trace", event: "backup_started", detail: { version: id } });
@@ -131,15 +133,37 @@ export function pumpBackup(s: CustomerState, ctx: StepContext, out: E[]): void {
   }
   for (const block of run.uploading) sendStores(s, ctx, out, block, null);
   if (run.phase === "finishing" && run.inFlight === 0) return finish(s, run, out);
-  if (s.options.repair && ctx.nowMs - run.progressAtMs >= BACKUP_STALL_MS) {
-    onStall(s, ctx, out, run);
-  }
 }
 
-/** When the running backup's stall deadline falls (null without a backup), for the host. */
-export function backupDeadlineMs(s: CustomerState): number | null {
-  if (s.backup === null || !s.options.repair) return null;
-  return s.backup.progressAtMs + BACKUP_STALL_MS;
+/**
+ * Holds the `backup_stall` timer at the running backup's stall deadline (`BACKUP_STALL_MS`
+ * after its latest progress; repair only), or stops it.
+ */
+function armStall(s: CustomerState): void {
+  const run = s.backup;
+  if (run === null || !s.options.repair) s.deadlines.stop("backup_stall");
+  else s.deadlines.set("backup_stall", run.progressAtMs + BACKUP_STALL_MS);
+}
+
+/** The running backup made progress at `atMs` (never moves its latest progress back). */
+function progressed(s: CustomerState, run: BackupRun, atMs: number): void {
+  run.progressAtMs = Math.max(run.progressAtMs, atMs);
+  armStall(s);
+}
+
+/**
+ * The `backup_stall` timer fired: a backup without progress for `BACKUP_STALL_MS` gives up the
+ * positions holding it up, or fails. Early (progress came since it was armed), it only re-arms.
+ * A backup that is only waiting to be finished is not stalled: `pump` finishes it. Whatever the
+ * give-up frees (the manifest's turn, the end of the backup) `pump` does right after.
+ */
+export function onStallTimer(s: CustomerState, ctx: StepContext, out: E[]): void {
+  const run = s.backup;
+  const finished = run !== null && run.phase === "finishing" && run.inFlight === 0;
+  if (run !== null && s.options.repair && !finished) {
+    if (ctx.nowMs - run.progressAtMs >= BACKUP_STALL_MS) onStall(s, ctx, out, run);
+  }
+  armStall(s);
 }
 
 /**
@@ -163,7 +187,7 @@ function onStall(s: CustomerState, ctx: StepContext, out: E[], run: BackupRun): 
   if (late.size === 0) {
     return failBackup(s, out, `no progress for ${minutes} min (reading or sealing blocks)`);
   }
-  run.progressAtMs = ctx.nowMs;
+  progressed(s, run, ctx.nowMs);
   for (const p of late) {
     if (!giveUpPosition(s, out, run, p, `made no progress for ${minutes} min`)) return;
   }
@@ -296,7 +320,7 @@ export function onSealed(
   block.hashes = result.fragmentHashes;
   block.roots = result.merkleRoots;
   block.pending = result.fragments;
-  run.progressAtMs = ctx.nowMs;
+  progressed(s, run, ctx.nowMs);
   run.uploading.push(block);
   sendStores(s, ctx, out, block, null);
 }
@@ -395,7 +419,7 @@ export function onStoreReply(
     blockChanged(s, block);
     s.counters.uploadedBytes += block.fragmentSize;
     if (run !== null) {
-      run.progressAtMs = ctx.nowMs;
+      progressed(s, run, ctx.nowMs);
       run.fragmentsDone++;
     }
     if (block.pending !== null) {
@@ -445,7 +469,7 @@ export function onStoreTimeout(
   if (run === null || run.skipped[p] === 1 || !s.options.repair) return;
   run.misses[p]++;
   if (run.misses[p] < BACKUP_STORE_TRIES_MAX) {
-    s.positions[p].retryAtMs = ctx.nowMs; // try again now, not after a probe interval
+    retryPositionAt(s, p, ctx.nowMs, ctx.nowMs); // try again now, not after a probe interval
     return;
   }
   giveUpPosition(s, out, run, p, `did not answer ${run.misses[p]} stores in a row`);
@@ -459,7 +483,7 @@ function releaseBlock(s: CustomerState, block: BlockRec, out: E[]): void {
   if (i < 0) return;
   run.uploading.splice(i, 1);
   run.inFlight--;
-  run.progressAtMs = Math.max(run.progressAtMs, s.nowMs);
+  progressed(s, run, s.nowMs);
   const total = run.version.files.reduce((n, f) => n + f.size, 0);
   const done = run.version.files.reduce(
     (n, f) => n + f.blocks.filter((b) => b.pending === null && b.cipherSize > 0).length,
@@ -483,6 +507,7 @@ function finish(s: CustomerState, run: BackupRun, out: E[]): void {
   v.status = "complete";
   recordChanged(s);
   s.backup = null;
+  armStall(s);
   s.counters.backupsDone++;
   const bytes = v.files.reduce((n, f) => n + f.size, 0);
   // The user hears of it only once the version's record is on the local disk.
@@ -515,6 +540,7 @@ export function failBackup(s: CustomerState, out: E[], reason: string): void {
   const run = s.backup;
   if (run === null) return;
   s.backup = null;
+  armStall(s);
   const v = run.version;
   s.versions = s.versions.filter((x) => x !== v);
   for (const f of v.files) for (const b of f.blocks) b.pending = null;

@@ -5,9 +5,9 @@ import { BACKUP_STALL_MS, BACKUP_STORE_TRIES_MAX } from "../../core/limits.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import type { StorageJobResult } from "../../core/storage.ts";
 import {
-  backupDeadlineMs,
   durableFloor,
   onSealed,
+  onStallTimer,
   onStoreReply,
   onStoreTimeout,
   pumpBackup,
@@ -18,6 +18,7 @@ import { cancelBackup } from "./commands.ts";
 import { reachable } from "./family.ts";
 import type { E } from "./protocol.ts";
 import { customerState } from "./state.ts";
+import { customerActor } from "./step.ts";
 
 /** The version id and file salts a backup starts with, under these two streams. */
 function drawn(random: Random, secret: Random): string {
@@ -156,15 +157,22 @@ Deno.test("backup: no progress for BACKUP_STALL_MS gives up the stuck positions,
   const run = s.backup!;
   for (let p = 2; p < 8; p++) onStoreReply(s, ctx, out, p, block, stored, `s${p}`);
   // Positions 0 and 1 neither answer nor time out (a stuck link): the stall deadline is armed.
-  assertEquals(backupDeadlineMs(s), BACKUP_STALL_MS);
+  assertEquals(s.deadlines.at("backup_stall"), BACKUP_STALL_MS);
+  // Fired early (a spurious timeout), it changes nothing.
+  const early = { ...ctx, nowMs: BACKUP_STALL_MS - 1 } as StepContext;
+  onStallTimer(s, early, out);
+  assertEquals([run.skipped[0], run.skipped[1]], [0, 0]);
+  assertEquals(s.deadlines.at("backup_stall"), BACKUP_STALL_MS);
   const later = { ...ctx, nowMs: BACKUP_STALL_MS } as StepContext;
-  pumpBackup(s, later, out);
+  onStallTimer(s, later, out);
   assertEquals([run.skipped[0], run.skipped[1]], [1, 1]);
   assertEquals(run.uploading.length, 0);
+  assertEquals(s.deadlines.at("backup_stall"), 2 * BACKUP_STALL_MS, "re-armed from the give-up");
   // Nothing more can move (the manifest is never sealed here): the next stall fails it.
   const muchLater = { ...ctx, nowMs: 3 * BACKUP_STALL_MS } as StepContext;
-  pumpBackup(s, muchLater, out);
+  onStallTimer(s, muchLater, out);
   assertEquals(s.backup, null);
+  assertEquals(s.deadlines.at("backup_stall"), null, "no backup, no stall timer");
   assertEquals(notices(out, "backup_failed").length, 1);
 });
 
@@ -177,4 +185,26 @@ Deno.test("cancel_backup drops the running version; without one it says so", () 
   assertEquals(failed.reason, "cancelled by the user");
   cancelBackup(s, out);
   assertEquals(notices(out, "command_failed").length, 1);
+});
+
+Deno.test("backup: a stall's give-up seals the manifest at once, not on a later input", () => {
+  const { s, ctx, out, block } = sealedBackup();
+  for (let p = 2; p < 8; p++) onStoreReply(s, ctx, out, p, block, stored, `s${p}`);
+  const later = { ...ctx, nowMs: BACKUP_STALL_MS } as StepContext;
+  const effects = customerActor.step(s, { kind: "timeout", nowMs: BACKUP_STALL_MS }, later);
+  assertEquals(s.backup?.phase, "finishing", "the backup moved on to its manifest");
+  const sealing = effects.some((e) => e.kind === "job" && e.job.type === "seal_manifest");
+  assertEquals(sealing, true, "the manifest is being sealed");
+  customerActor.invariants(s);
+});
+
+Deno.test("backup: a timeout with nothing due does nothing", () => {
+  const { s, ctx } = sealedBackup();
+  const at = (nowMs: number) => ({ ...ctx, nowMs }) as StepContext;
+  customerActor.step(s, { kind: "timeout", nowMs: 1 }, at(1)); // whatever was left to send
+  const armed = s.deadlines.kinds.map((k) => s.deadlines.at(k));
+  const effects = customerActor.step(s, { kind: "timeout", nowMs: 2 }, at(2));
+  assertEquals(effects, [], "no effects");
+  assertEquals(s.deadlines.kinds.map((k) => s.deadlines.at(k)), armed, "timers unchanged");
+  customerActor.invariants(s);
 });

@@ -45,9 +45,34 @@ export function markSeen(s: CustomerState, i: number, nowMs: number): void {
 
 /** Records that the supplier at `i` did not answer in time. */
 export function markSilent(s: CustomerState, i: number, nowMs: number): void {
-  const p = s.positions[i];
-  p.online = false;
-  p.retryAtMs = nowMs + s.options.probeIntervalMs;
+  s.positions[i].online = false;
+  retryPositionAt(s, i, nowMs + s.options.probeIntervalMs, nowMs);
+}
+
+/**
+ * Position `i` may be sent work again (and probed, if unpinned) from `atMs` on. The
+ * `position_retry` timer is moved earlier when `atMs` is ahead of it, so that work waiting for
+ * the position goes out when it is due rather than on some later input.
+ */
+export function retryPositionAt(s: CustomerState, i: number, atMs: number, nowMs: number): void {
+  s.positions[i].retryAtMs = atMs;
+  const armed = s.deadlines.at("position_retry");
+  if (atMs > nowMs && (armed === null || atMs < armed)) s.deadlines.set("position_retry", atMs);
+}
+
+/**
+ * The `position_retry` timer fired: hold it at the earliest retry time still ahead, or stop it
+ * when there is none. Every position counts, not only active ones: a supplier hired into a
+ * position keeps its retry time, which matters again once it is offline.
+ */
+export function armPositionRetry(s: CustomerState, nowMs: number): void {
+  let due: number | null = null;
+  for (const p of s.positions) {
+    if (p.retryAtMs <= nowMs) continue;
+    if (due === null || p.retryAtMs < due) due = p.retryAtMs;
+  }
+  if (due === null) s.deadlines.stop("position_retry");
+  else s.deadlines.set("position_retry", due);
 }
 
 /**
@@ -167,7 +192,8 @@ export function hire(s: CustomerState, ctx: StepContext, out: E[]): void {
   }
   const stillEmpty = s.positions.some((p) => p.state === "empty");
   const querying = [...s.requests.values()].some((r) => r.purpose.kind === "offer_query");
-  if (!stillEmpty || querying || ctx.nowMs < s.hireRetryAtMs) return;
+  // An armed `hire_retry` is the wait after a fruitless round; its firing ends the wait.
+  if (!stillEmpty || querying || s.deadlines.at("hire_retry") !== null) return;
   const family = s.positions.flatMap((p) => [p.supplier, p.candidate]).filter((x) => x !== null);
   const excludeList = [...family, ...s.excluded].slice(-OFFER_QUERY_EXCLUDE_MAX) as NodeId[];
   const server = s.idServers[s.nextIdServer++ % s.idServers.length];
@@ -191,12 +217,12 @@ export function onOffers(
     !family.has(x) && !s.excluded.includes(x) && x !== s.name && !s.idServers.includes(x)
   );
   s.candidates = ctx.random.shuffle([...new Set(fresh)]);
-  if (s.candidates.length === 0) s.hireRetryAtMs = ctx.nowMs + s.options.hireRetryMs;
+  if (s.candidates.length === 0) s.deadlines.set("hire_retry", ctx.nowMs + s.options.hireRetryMs);
 }
 
 /** Nobody answered the offer query: wait before asking again. */
 export function onOffersTimeout(s: CustomerState, ctx: StepContext): void {
-  s.hireRetryAtMs = ctx.nowMs + s.options.hireRetryMs / 10;
+  s.deadlines.set("hire_retry", ctx.nowMs + s.options.hireRetryMs / 10);
 }
 
 /**
@@ -239,7 +265,7 @@ export function onContract(
   out.push({ kind: "notice", notice: { type: "hired", position: i, supplier } });
   out.push({ kind: "trace", event: "hired", detail: { position: i, supplier } });
   // A new member holds nothing yet: look for fragments to rebuild soon.
-  if (s.options.repair) s.nextRepairScanAtMs = ctx.nowMs;
+  if (s.options.repair) s.deadlines.set("repair_scan", ctx.nowMs);
 }
 
 /** Whether position `i` holds no acknowledged fragment of ours. */

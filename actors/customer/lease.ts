@@ -70,8 +70,25 @@ function retryMs(l: LeaseState): number {
   return Math.min(60_000, Math.max(1_000, Math.floor(l.leaseMs / 100)));
 }
 
+/**
+ * The `lease` timer fired: start a claim round when one is due (the other deadlines it holds,
+ * the end of a take-over's wait and of the lease held, only wake the customer), then hold the
+ * timer at the next deadline.
+ */
+export function onLeaseTimer(s: CustomerState, ctx: StepContext, out: E[]): void {
+  claimIfDue(s, ctx, out);
+  armLease(s);
+}
+
+/** Holds the `lease` timer at {@link leaseDeadlineMs}, or stops it. */
+function armLease(s: CustomerState): void {
+  const t = leaseDeadlineMs(s);
+  if (t === null) s.deadlines.stop("lease");
+  else s.deadlines.set("lease", t);
+}
+
 /** Starts a claim round when one is due. */
-export function pumpLease(s: CustomerState, ctx: StepContext, out: E[]): void {
+function claimIfDue(s: CustomerState, ctx: StepContext, out: E[]): void {
   const l = s.lease;
   if (l === null || l.round !== null || ctx.nowMs < l.nextClaimAtMs) return;
   // One that will never write again lets its lease lapse: holding it would block the writer.
@@ -110,6 +127,17 @@ export function pumpLease(s: CustomerState, ctx: StepContext, out: E[]): void {
 
 /** An ID server answered a claim (`m`), or did not (`null`). */
 export function onLeaseReply(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  m: MessageOf<"lease_claim_reply"> | null,
+): void {
+  countAnswer(s, ctx, out, m);
+  // A round that ended may make the next claim due at once (a take-over, a stale epoch).
+  onLeaseTimer(s, ctx, out);
+}
+
+function countAnswer(
   s: CustomerState,
   ctx: StepContext,
   out: E[],
@@ -211,6 +239,7 @@ export function onNewerEpoch(s: CustomerState, out: E[], supplier: string, epoch
   l.lost++;
   l.askHolder = true; // a last claim learns who holds the lease now, for the user's line
   l.nextClaimAtMs = s.nowMs;
+  armLease(s);
   out.push({ kind: "trace", event: "lease.superseded", detail: { epoch, suppliers: reports } });
 }
 
@@ -233,11 +262,16 @@ export function epochToKeep(s: CustomerState): boolean {
   return true;
 }
 
-/** When the lease wants the next step (a claim, or the end of a take-over's wait), or null. */
-export function leaseDeadlineMs(s: CustomerState): number | null {
+/**
+ * When the lease wants the next step (a claim, the end of a take-over's wait, the end of the
+ * lease held), or null: the `lease` timer is held at it. `diverged`: {@link isDiverged}'s
+ * answer, passed by a caller that must not change the state.
+ */
+export function leaseDeadlineMs(s: CustomerState, diverged?: boolean): number | null {
   const l = s.lease;
   if (l === null) return null;
-  let t = l.round === null && (l.askHolder || !isDiverged(s)) ? l.nextClaimAtMs : Infinity;
+  const claims = l.round === null && (l.askHolder || !(diverged ?? isDiverged(s)));
+  let t = claims ? l.nextClaimAtMs : Infinity;
   if (l.writableFromMs > s.nowMs) t = Math.min(t, l.writableFromMs);
   if (l.held !== null) {
     const end = l.held.expiresMs - leaseMarginMs(l);

@@ -28,10 +28,13 @@ import { continuation } from "./requests.ts";
 import { rememberEpoch } from "./lease.ts";
 import type { CustomerState } from "./state.ts";
 
-/** Writes changed records: urgent ones now, the rest at most once per `persistIntervalMs`. */
+/**
+ * Writes changed records: urgent ones now, the rest at most once per `persistIntervalMs` (not
+ * while `flush` is armed: it is the end of the batching delay, and its firing ends it).
+ */
 export function flush(s: CustomerState, ctx: StepContext, out: E[]): void {
   if (s.phase !== "ready" || s.dirty.size === 0) return;
-  const batch = ctx.nowMs >= s.flushAtMs;
+  const batch = s.deadlines.at("flush") === null;
   for (const key of [...s.dirty]) {
     if (s.writing.has(key) || (!batch && !s.urgent.has(key))) continue;
     s.dirty.delete(key);
@@ -43,7 +46,7 @@ export function flush(s: CustomerState, ctx: StepContext, out: E[]): void {
     const id = continuation(s, { kind: "meta_write", key });
     out.push({ kind: "io", id, op: { op: "write", key: blobKey, data } });
   }
-  if (batch) s.flushAtMs = ctx.nowMs + s.options.persistIntervalMs;
+  if (batch) s.deadlines.set("flush", ctx.nowMs + s.options.persistIntervalMs);
 }
 
 function recordOf(s: CustomerState, key: string): Uint8Array | null {

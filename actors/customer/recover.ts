@@ -79,7 +79,7 @@ export function publishIdentity(s: CustomerState, ctx: StepContext, out: E[]): v
   const document = s.identityDocument;
   if (document === null) return;
   const jitter = 0.9 + 0.2 * ctx.random.float();
-  s.identityRefreshAtMs = ctx.nowMs + Math.round(IDENTITY_REFRESH_MS * jitter);
+  s.deadlines.set("identity_refresh", ctx.nowMs + Math.round(IDENTITY_REFRESH_MS * jitter));
   for (const server of s.idServers) {
     request(s, ctx, out, server, { type: "identity_publish", document }, {
       kind: "identity_publish",
@@ -101,10 +101,13 @@ export function onIdentityPublished(
 
 // ---- publishing ----
 
-/** Seals and publishes the record when it changed and nothing is in flight. */
+/**
+ * Seals and publishes the record when it changed, nothing is in flight and no retry is waited
+ * for (an armed `record_retry`: the wait after a failed publish; its firing ends the wait).
+ */
 export function pumpRecord(s: CustomerState, ctx: StepContext, out: E[]): void {
   const r = s.record;
-  if (!r.dirty || r.sealing || r.awaiting > 0 || ctx.nowMs < r.retryAtMs) return;
+  if (!r.dirty || r.sealing || r.awaiting > 0 || s.deadlines.at("record_retry") !== null) return;
   if (!canRequest(s, s.idServers.length)) return;
   r.dirty = false;
   r.sealing = true;
@@ -173,7 +176,7 @@ export function onRecordSealed(
   if (result.type !== "recovery_sealed") {
     s.counters.recordPublishFailures++;
     r.dirty = true;
-    r.retryAtMs = ctx.nowMs + s.options.hireRetryMs;
+    s.deadlines.set("record_retry", ctx.nowMs + s.options.hireRetryMs);
     return;
   }
   r.revision = Math.max(r.revision + 1, Math.floor(ctx.nowMs));
@@ -219,7 +222,8 @@ export function onRecordPublished(
   if (m !== null && m.outcome === "unknown_owner") publishIdentity(s, ctx, out);
   // Silence is an ID server down or restarting: try again on the next probe round, so a backup
   // waiting for its record ends soon after the server is back (issue 11, case 3).
-  r.retryAtMs = ctx.nowMs + (m === null ? s.options.probeIntervalMs : s.options.hireRetryMs);
+  const waitMs = m === null ? s.options.probeIntervalMs : s.options.hireRetryMs;
+  s.deadlines.set("record_retry", ctx.nowMs + waitMs);
 }
 
 // ---- recovering ----
@@ -231,10 +235,14 @@ export function afterLoad(s: CustomerState): void {
   if (fresh) s.recovery.stage = "fetch";
 }
 
-/** Drives the search for the family record while `recovering`. */
+/**
+ * Drives the search for the family record while `recovering` (not while `recovery_retry` is
+ * armed: the wait after a round that found nothing; its firing ends the wait).
+ */
 export function pumpRecovery(s: CustomerState, ctx: StepContext, out: E[]): void {
   const rec = s.recovery;
-  if (s.phase !== "recovering" || rec.stage !== "fetch" || ctx.nowMs < rec.retryAtMs) return;
+  if (s.phase !== "recovering" || rec.stage !== "fetch") return;
+  if (s.deadlines.at("recovery_retry") !== null) return;
   if (!canRequest(s, s.idServers.length)) return;
   rec.stage = "fetching";
   rec.best = null;
@@ -280,7 +288,7 @@ export function onFamilyFetched(
     return;
   }
   rec.stage = "fetch";
-  rec.retryAtMs = ctx.nowMs + s.options.hireRetryMs;
+  s.deadlines.set("recovery_retry", ctx.nowMs + s.options.hireRetryMs);
 }
 
 function stuck(s: CustomerState, out: E[], reason: string): void {
@@ -328,7 +336,7 @@ export function onRecoveryOpened(
   });
   rec.stage = "done";
   rec.allVersions = record.allVersions;
-  s.nextSweepAtMs = ctx.nowMs; // once every listed version is read back
+  s.deadlines.set("sweep", ctx.nowMs); // it starts once every listed version is read back
   s.phase = "ready";
   familyRecorded(s);
   s.counters.recoveries++;
@@ -352,7 +360,7 @@ export function pumpManifests(s: CustomerState, ctx: StepContext, out: E[]): voi
   if (s.positions.some((p) => p.state === "active" && p.key === null && p.probePending)) return;
   while (rec.active.length < MANIFESTS_IN_FLIGHT && rec.pending.length > 0) {
     const next = rec.pending[0];
-    if (ctx.nowMs < rec.retryAtMs || !canRequest(s, n)) return;
+    if (s.deadlines.at("recovery_retry") !== null || !canRequest(s, n)) return;
     rec.pending.shift();
     const fetch: ManifestFetch = {
       id: next.id,
@@ -415,7 +423,7 @@ export function onManifestRecovered(
     // Too few of its holders are online now (or the bytes are gone): try again later.
     s.counters.manifestsUnrecovered++;
     rec.pending.push({ id: fetch.id, manifestCipherSize: fetch.cipherSize });
-    rec.retryAtMs = ctx.nowMs + s.options.offlineAfterMs;
+    s.deadlines.set("recovery_retry", ctx.nowMs + s.options.offlineAfterMs);
     return;
   }
   if (s.versions.some((v) => v.id === fetch.id) || s.versions.length >= s.options.versionsMax) {

@@ -1,9 +1,11 @@
 /**
  * Requests awaiting answers, and the ids of blob reads and jobs awaiting completion.
  *
- * Every request waits the same `requestTimeoutMs`, so deadlines grow in the order requests are
- * sent and the oldest request is always the next to expire: the table is a Map kept in insertion
- * order, its first entry holds the earliest deadline, and expiry pops from the front.
+ * The requests live in a `RequestTable` (`core/requests.ts`) in `s.requests`. Every request waits
+ * the same `requestTimeoutMs`, so deadlines grow in the order requests are sent and the oldest
+ * request is always the next to expire: the table's `next()` and `expired()` are O(1) per request.
+ * The `request` timer (step.ts) is held at the table's earliest deadline: every change to the
+ * table goes through this file, which re-sets the timer.
  *
  * @module
  */
@@ -39,7 +41,7 @@ function fenced(m: Request): boolean {
 
 /** Whether another request fits under the in-flight limit. */
 export function canRequest(s: CustomerState, room = 1): boolean {
-  return s.requests.size + room <= s.options.requestsInFlightMax;
+  return s.requests.canOpen(room);
 }
 
 /** Sends `message` to `to` as a request for `purpose`; returns false when the table is full. */
@@ -51,10 +53,9 @@ export function request(
   message: Request,
   purpose: RequestPurpose,
 ): boolean {
-  if (!canRequest(s)) return false;
-  const id = s.nextRequestId++;
-  const deadlineMs = ctx.nowMs + s.options.requestTimeoutMs;
-  s.requests.set(id, { id, to, deadlineMs, purpose });
+  const id = s.requests.open(to, ctx.nowMs + s.options.requestTimeoutMs, purpose);
+  if (id === null) return false;
+  armRequestTimer(s);
   const sent = fenced(message)
     ? { ...message, requestId: id, epoch: writerEpoch(s) }
     : { ...message, requestId: id };
@@ -64,27 +65,23 @@ export function request(
 
 /** Takes the request an answer refers to, if it came from the node it was sent to. */
 export function takeRequest(s: CustomerState, from: NodeId, id: number): PendingRequest | null {
-  const r = s.requests.get(id);
-  if (r === undefined || r.to !== from) return null;
-  s.requests.delete(id);
+  const r = s.requests.settle(id, from);
+  if (r !== null) armRequestTimer(s);
   return r;
 }
 
 /** Removes and returns every request whose deadline has passed. */
 export function expiredRequests(s: CustomerState, nowMs: number): PendingRequest[] {
-  const out: PendingRequest[] = [];
-  for (const r of s.requests.values()) {
-    if (r.deadlineMs > nowMs) break;
-    out.push(r);
-  }
-  for (const r of out) s.requests.delete(r.id);
-  return out;
+  const due = s.requests.expired(nowMs);
+  armRequestTimer(s);
+  return due;
 }
 
-/** The earliest request deadline, or null. */
-export function firstRequestDeadline(s: CustomerState): number | null {
-  for (const r of s.requests.values()) return r.deadlineMs;
-  return null;
+/** Holds the `request` timer at the earliest request deadline (stopped when none is awaited). */
+function armRequestTimer(s: CustomerState): void {
+  const due = s.requests.next();
+  if (due === null) s.deadlines.stop("request");
+  else s.deadlines.set("request", due);
 }
 
 /** Registers what a blob read or job is for; returns the id to put on the effect. */

@@ -7,6 +7,7 @@
 
 import type { NodeId } from "../../core/actor.ts";
 import { assert } from "../../core/assert.ts";
+import { type PendingRequest as Pending, RequestTable } from "../../core/requests.ts";
 import { TimerTable } from "../../core/timers.ts";
 import {
   CUSTOMER_AUDIT_MISSES_MAX,
@@ -134,7 +135,10 @@ export interface Position {
   lastSeenMs: number;
   /** Whether it answered lately; requests only go to online suppliers (restores try all). */
   online: boolean;
-  /** When to try an offline supplier again without monitoring. */
+  /**
+   * When to try an offline supplier again without monitoring; the `position_retry` timer is
+   * armed no later than the earliest such time still ahead (`retryPositionAt` in family.ts).
+   */
   retryAtMs: number;
   probePending: boolean;
   /** When it was last probed (0: never). */
@@ -298,7 +302,6 @@ export interface RecordPublishing {
   sealing: boolean;
   /** Publish answers still awaited. */
   awaiting: number;
-  retryAtMs: number;
   /** `backup_done` notices held until a record listing their version is stored. */
   waiting: Map<string, CustomerNotice[]>;
   /** Versions of `waiting` that the record being published lists. */
@@ -311,7 +314,6 @@ export interface Recovery {
   best: SignedFamilyRecord | null;
   answers: number;
   notFound: number;
-  retryAtMs: number;
   /** The supplier the record named at each position. */
   adopted: (NodeId | null)[];
   /** Versions whose manifests are still to be fetched. */
@@ -343,7 +345,7 @@ export type RequestPurpose =
   | { kind: "family_publish" }
   | { kind: "family_fetch" }
   | { kind: "manifest_fetch"; fetch: ManifestFetch; position: number }
-  | { kind: "sweep_list"; sweep: Sweep }
+  | { kind: "sweep_list"; position: number; supplier: NodeId }
   /** `renew`: the position's own supplier lost our contract while holding nothing of ours. */
   | { kind: "contract"; position: number; supplier: NodeId; renew: boolean }
   | { kind: "cancel"; supplier: NodeId }
@@ -355,12 +357,7 @@ export type RequestPurpose =
   | { kind: "lease_claim" };
 
 /** A request awaiting its answer. */
-export interface PendingRequest {
-  id: number;
-  to: NodeId;
-  deadlineMs: number;
-  purpose: RequestPurpose;
-}
+export type PendingRequest = Pending<RequestPurpose>;
 
 /** What a blob read or a job is for. */
 export type Continuation =
@@ -432,7 +429,6 @@ export interface CustomerState {
   candidates: NodeId[];
   /** Suppliers not to hire again (fired or refusing), oldest first. */
   excluded: NodeId[];
-  hireRetryAtMs: number;
   /** Hires that fill the family for the first time; later ones are replacements. */
   firstHiresLeft: number;
   nextIdServer: number;
@@ -441,16 +437,11 @@ export interface CustomerState {
   backupQueue: { label: string; files: SourceFile[] }[];
   restores: RestoreRun[];
   repairs: RepairTask[];
-  requests: Map<number, PendingRequest>;
+  /** Requests awaiting answers (`core/requests.ts`), at most `requestsInFlightMax`. */
+  requests: RequestTable<RequestPurpose>;
   continuations: Map<number, Continuation>;
-  nextRequestId: number;
   nextOpId: number;
-  nextProbeAtMs: number | null;
-  nextAuditAtMs: number | null;
   nextAuditPosition: number;
-  nextRepairScanAtMs: number | null;
-  /** When to publish the identity again, so that the ID servers keep it (see `recover.ts`). */
-  identityRefreshAtMs: number | null;
   started: boolean;
   /**
    * Time of the latest `start` (boot or back from a pause): an audit sent before it and not
@@ -465,8 +456,6 @@ export interface CustomerState {
   record: RecordPublishing;
   recovery: Recovery;
   sweep: Sweep | null;
-  /** When the next sweep of the family starts (null: not scheduled yet). */
-  nextSweepAtMs: number | null;
   /** Fired suppliers not yet known to have dropped our contract, with when they were fired. */
   cancels: Map<NodeId, Cancel>;
   /** Record reads still outstanding while loading. */
@@ -475,14 +464,14 @@ export interface CustomerState {
   dirty: Set<string>;
   urgent: Set<string>;
   writing: Set<string>;
-  flushAtMs: number;
   /** Notices held until the named record is on disk (a backup is done only once recorded). */
   held: Map<string, CustomerNotice[]>;
   /** Time of the latest step (lets `nextDeadlineMs` skip deadlines already passed). */
   nowMs: number;
   /**
-   * One deadline per {@link CustomerTimer} kind, re-derived from the fields above at the end of
-   * every step (step.ts); `nextDeadlineMs` is its `next()`.
+   * One deadline per {@link CustomerTimer} kind: the only place a customer keeps when to do
+   * something next (per-position retry times and the lease's own times stay with their owners;
+   * this holds their earliest). `nextDeadlineMs` is its `next()`; step.ts lists who sets what.
    */
   deadlines: TimerTable<CustomerTimer>;
   counters: CustomerCounters;
@@ -490,11 +479,9 @@ export interface CustomerState {
   lease: LeaseState | null;
 }
 
-/** A new customer with an empty family and catalogue. */
 /**
- * The customer's timer kinds, in tie-break order. The first five fire their handler in
- * `onTimeout`; the rest are served by `pump` (which runs after every input, the timeout
- * included): their deadline only wakes the customer. What arms each: step.ts's theory block.
+ * The customer's timer kinds, in tie-break order; each has one handler in step.ts's `onTimeout`.
+ * Who sets each and what firing does: step.ts's theory block.
  */
 const CUSTOMER_TIMERS = [
   "request",
@@ -515,28 +502,68 @@ const CUSTOMER_TIMERS = [
 /** A kind of customer timer (see {@link CUSTOMER_TIMERS}). */
 export type CustomerTimer = (typeof CUSTOMER_TIMERS)[number];
 
+/** Position i of a new family: nobody holds it. */
+function emptyPosition(): Position {
+  return {
+    supplier: null,
+    state: "empty",
+    candidate: null,
+    lastSeenMs: 0,
+    online: false,
+    retryAtMs: 0,
+    probePending: false,
+    probedMs: 0,
+    missedMs: 0,
+    hiredMs: 0,
+    key: null,
+    renewing: false,
+    auditMisses: 0,
+  };
+}
+
+/** Every counter at zero. */
+function zeroCounters(): CustomerCounters {
+  return {
+    hired: 0,
+    fired: 0,
+    replaced: 0,
+    auditsPassed: 0,
+    auditsFailed: 0,
+    corruptFragments: 0,
+    repairFragments: 0,
+    repairBytes: 0,
+    repairTasksFailed: 0,
+    uploadedBytes: 0,
+    backupsDone: 0,
+    restoresDone: 0,
+    restoresFailed: 0,
+    timeouts: 0,
+    unexpected: 0,
+    refused: 0,
+    recordsCorrupt: 0,
+    recordWriteFailures: 0,
+    recordsPublished: 0,
+    recordPublishFailures: 0,
+    recoveries: 0,
+    versionsRecovered: 0,
+    manifestsUnrecovered: 0,
+    orphansRemoved: 0,
+    cancelsConfirmed: 0,
+    authRefused: 0,
+    keysPinnedOnProbe: 0,
+    contractsRenewed: 0,
+    auditsMissed: 0,
+    heldBack: 0,
+    superseded: 0,
+  };
+}
+
+/** A new customer with an empty family and catalogue. */
 export function customerState(config: CustomerConfig): CustomerState {
   const options = { ...CUSTOMER_DEFAULTS, ...config.options };
   if (config.fileKey.length !== 32) throw new RangeError("the file key must be 32 bytes");
   if (config.idServers.length === 0) throw new RangeError("a customer needs an ID server");
-  const positions: Position[] = [];
-  for (let i = 0; i < config.scheme.n; i++) {
-    positions.push({
-      supplier: null,
-      state: "empty",
-      candidate: null,
-      lastSeenMs: 0,
-      online: false,
-      retryAtMs: 0,
-      probePending: false,
-      probedMs: 0,
-      missedMs: 0,
-      hiredMs: 0,
-      key: null,
-      renewing: false,
-      auditMisses: 0,
-    });
-  }
+  const positions = Array.from({ length: config.scheme.n }, emptyPosition);
   return {
     name: config.name,
     idServers: [...config.idServers],
@@ -547,7 +574,6 @@ export function customerState(config: CustomerConfig): CustomerState {
     positions,
     candidates: [],
     excluded: [],
-    hireRetryAtMs: 0,
     firstHiresLeft: config.scheme.n,
     nextIdServer: 0,
     versions: [],
@@ -555,15 +581,10 @@ export function customerState(config: CustomerConfig): CustomerState {
     backupQueue: [],
     restores: [],
     repairs: [],
-    requests: new Map(),
+    requests: new RequestTable(options.requestsInFlightMax),
     continuations: new Map(),
-    nextRequestId: 1,
     nextOpId: 1,
-    nextProbeAtMs: null,
-    nextAuditAtMs: null,
     nextAuditPosition: 0,
-    nextRepairScanAtMs: null,
-    identityRefreshAtMs: null,
     started: false,
     startedAtMs: 0,
     phase: "new",
@@ -572,7 +593,6 @@ export function customerState(config: CustomerConfig): CustomerState {
       dirty: false,
       sealing: false,
       awaiting: 0,
-      retryAtMs: 0,
       waiting: new Map(),
       covering: [],
     },
@@ -581,7 +601,6 @@ export function customerState(config: CustomerConfig): CustomerState {
       best: null,
       answers: 0,
       notFound: 0,
-      retryAtMs: 0,
       adopted: positions.map(() => null),
       pending: [],
       active: [],
@@ -589,49 +608,15 @@ export function customerState(config: CustomerConfig): CustomerState {
       allVersions: true,
     },
     sweep: null,
-    nextSweepAtMs: null,
     cancels: new Map(),
     loadPending: 0,
     dirty: new Set(),
     urgent: new Set(),
     writing: new Set(),
-    flushAtMs: 0,
     held: new Map(),
     nowMs: 0,
     deadlines: new TimerTable(CUSTOMER_TIMERS),
-    counters: {
-      hired: 0,
-      fired: 0,
-      replaced: 0,
-      auditsPassed: 0,
-      auditsFailed: 0,
-      corruptFragments: 0,
-      repairFragments: 0,
-      repairBytes: 0,
-      repairTasksFailed: 0,
-      uploadedBytes: 0,
-      backupsDone: 0,
-      restoresDone: 0,
-      restoresFailed: 0,
-      timeouts: 0,
-      unexpected: 0,
-      refused: 0,
-      recordsCorrupt: 0,
-      recordWriteFailures: 0,
-      recordsPublished: 0,
-      recordPublishFailures: 0,
-      recoveries: 0,
-      versionsRecovered: 0,
-      manifestsUnrecovered: 0,
-      orphansRemoved: 0,
-      cancelsConfirmed: 0,
-      authRefused: 0,
-      keysPinnedOnProbe: 0,
-      contractsRenewed: 0,
-      auditsMissed: 0,
-      heldBack: 0,
-      superseded: 0,
-    },
+    counters: zeroCounters(),
     lease: config.lease === undefined ? null : leaseState(config.lease),
   };
 }

@@ -11,32 +11,55 @@
  * order, up to `repairsInFlightMax` repair tasks, and requests awaiting answers.
  *
  * Timers: a `TimerTable` (core/timers.ts) in `s.deadlines`, one deadline per `CustomerTimer`
- * kind, re-derived from the state at the end of every step (`syncDeadlines`); `nextDeadlineMs`
- * is its `next()` and `onTimeout` dispatches each expired kind (by deadline, then declaration
- * order). Fired by `onTimeout`:
- * - `request`: the oldest request deadline (`requestTimeoutMs` after sending); every expired
- *   request gets its timeout handler;
- * - `probe` (`nextProbeAtMs`, armed at start): probe every active supplier, mark silent ones
- *   offline, fire those silent for `fireAfterMs` (repair only; without repair, every
- *   `renewIntervalMs` to renew contracts); re-arms itself;
- * - `audit` (`nextAuditAtMs`, armed at start, repair only): audit one supplier, round robin;
- * - `identity_refresh` (`identityRefreshAtMs`): publish the identity again, about daily (see
- *   `recover.ts`);
- * - `repair_scan` (`nextRepairScanAtMs`, armed at start, repair only): look for fragments to
- *   rebuild.
- * Served by `pump` (which runs after every input, so their deadline only wakes the customer; a
- * deadline already passed is not armed, since `pump` just ran):
- * - `backup_stall`: the running backup's stall deadline (`BACKUP_STALL_MS` after its latest
- *   progress; see `backup.ts`: stuck positions are given up, or the backup fails);
- * - `lease`: the writer lease's next claim or renewal (`lease.ts`);
- * - `sweep` (`nextSweepAtMs`): the next sweep of unreferenced blobs (`sweep.ts`);
- * - `flush` (`flushAtMs`, while anything is dirty): persist the dirty records;
- * - `record_retry` (`record.retryAtMs`, while the family record is dirty): publish it again;
- * - `recovery_retry` (`recovery.retryAtMs`, while recovery fetches or has pending work);
- * - `hire_retry` (`hireRetryAtMs`, while a position is empty): try hiring again;
- * - `position_retry`: the earliest `retryAtMs` of an active position that is offline while work
- *   is in progress, or unpinned and not being probed.
-
+ * kind, and the only record of when to do something next; `nextDeadlineMs` is its `next()`.
+ * Every place that schedules work at a time sets its kind, every place that cancels it stops
+ * it; `onTimeout` runs one handler per expired kind (by deadline, then declaration order), and
+ * each handler re-sets or stops its own kind. `pump` (after every input) does not decide by the
+ * clock whether something is due: a pipeline that waits for a time waits for its kind to be
+ * stopped ("gate" below: armed means "not yet"; the handler only stops it and `pump`, right
+ * after, does the work). The two owners of several deadlines each are the exception: a
+ * position's `retryAtMs` (read by `reachable`) and the lease's times (read by `isWriter`); their
+ * kinds wake the customer when one passes. A spurious timeout finds nothing expired and does
+ * nothing.
+ * | kind               | set by                                 | firing                        |
+ * |--------------------|----------------------------------------|-------------------------------|
+ * | `request`          | requests.ts, on every change of the    | every expired request gets    |
+ * |                    | table: its oldest deadline             | its timeout handler; re-set   |
+ * | `probe`            | first start (random phase); a return   | probe every active supplier,  |
+ * |                    | from a pause, within a second          | mark silent ones offline, fire|
+ * |                    |                                        | those silent `fireAfterMs`,   |
+ * |                    |                                        | tell fired ones to cancel;    |
+ * |                    |                                        | re-set `probeIntervalMs` on   |
+ * |                    |                                        | (`renewIntervalMs` w/o repair)|
+ * | `audit`            | first start (repair only)              | audit one supplier, round     |
+ * |                    |                                        | robin; re-set                 |
+ * | `identity_refresh` | `publishIdentity` (recover.ts), ~daily | publish the identity again    |
+ * |                    |                                        | (which re-sets it)            |
+ * | `repair_scan`      | first start (repair only); a hire, now | look for fragments to rebuild;|
+ * |                    |                                        | re-set `repairScanMs` on      |
+ * | `backup_stall`     | backup.ts, whenever the running backup | backup.ts: give up the stuck  |
+ * |                    | progresses (`BACKUP_STALL_MS` later,   | positions or fail; re-set or  |
+ * |                    | repair only); stopped when it ends     | stopped from the backup       |
+ * | `lease`            | lease.ts, whenever the lease changes:  | claim if due; re-set at the   |
+ * |                    | earliest of next claim, end of a take- | lease's next deadline         |
+ * |                    | over's wait, end of the lease held     |                               |
+ * | `sweep`            | sweep.ts: `sweepIntervalMs` after the  | a sweep is queued (unless one |
+ * |                    | last one started; recover.ts: now,     | runs) and the kind stopped:   |
+ * |                    | after a recovery                       | `pump` starts it and re-sets  |
+ * | `flush`            | persist.ts, after a batch of writes    | gate: the batching delay ends |
+ * | `record_retry`     | recover.ts, after a failed publish     | gate: publish the record again|
+ * | `recovery_retry`   | recover.ts, after a fruitless fetch or | gate: fetch the family record |
+ * |                    | a manifest that did not open           | or the manifests again        |
+ * | `hire_retry`       | family.ts, after a fruitless offer     | gate: ask for offers again    |
+ * |                    | query (or one nobody answered)         |                               |
+ * | `position_retry`   | family.ts `retryPositionAt`: earliest  | re-set at the next retry time |
+ * |                    | `retryAtMs` still ahead (a silent      | ahead; `pump` sends the work  |
+ * |                    | supplier, `probeIntervalMs` on)        | that waited for the position  |
+ * The per-position retry times and the lease's times stay with their owners (several deadlines
+ * each); the table holds their earliest. The actor's invariants check that every such deadline
+ * has its kind armed no later than it, so a place that forgot to set one fails at once. Queued
+ * work waits either for a timer or for an answer (or blob, or job) already asked for.
+ *
  * Limits: requests in flight, blocks in memory, repair tasks, queued backups and restores,
  * remembered exclusions, versions, audits left unanswered in a row (all in
  * {@link CustomerOptions}); over a limit, new work waits or the command is refused with a notice.
@@ -81,11 +104,11 @@ import type { Actor, BlobResult, Input, StepContext } from "../../core/actor.ts"
 import type { Message } from "../../core/protocol/mod.ts";
 import type { StorageJobResult } from "../../core/storage.ts";
 import {
-  backupDeadlineMs,
   DIVERGED,
   failBackups,
   onSealed,
   onSourceRead,
+  onStallTimer,
   onStoreReply,
   onStoreTimeout,
   pumpBackup,
@@ -93,6 +116,7 @@ import {
 } from "./backup.ts";
 import { cancelBackup, cancelRestore, deleteVersion, listVersions, status } from "./commands.ts";
 import {
+  armPositionRetry,
   auditMissed,
   auditNext,
   hire,
@@ -127,10 +151,10 @@ import {
   isWriter,
   leaseDeadlineMs,
   onLeaseReply,
+  onLeaseTimer,
   onNewerEpoch,
-  pumpLease,
 } from "./lease.ts";
-import { expiredRequests, firstRequestDeadline, takeRequest } from "./requests.ts";
+import { expiredRequests, takeRequest } from "./requests.ts";
 import {
   onFamilyFetched,
   onIdentityPublished,
@@ -144,16 +168,13 @@ import {
   pumpRecord,
   pumpRecovery,
 } from "./recover.ts";
-import { onSweepList, pumpSweep } from "./sweep.ts";
+import { onSweepList, onSweepTimer, pumpSweep } from "./sweep.ts";
 import { familyRecorded } from "./journal.ts";
 import { flush, onRecordList, onRecordRead, onRecordWritten, startLoad } from "./persist.ts";
 import { onOpened, openGathered, pumpRestore, queueRestore } from "./restore.ts";
-import {
-  type CustomerState,
-  type CustomerTimer,
-  invariants,
-  type PendingRequest,
-} from "./state.ts";
+import { type CustomerState, invariants, type PendingRequest } from "./state.ts";
+import { assert } from "../../core/assert.ts";
+import { BACKUP_STALL_MS } from "../../core/limits.ts";
 
 function step(s: CustomerState, input: Input<CustomerProtocol>, ctx: StepContext): readonly E[] {
   if (input.kind === "message") {
@@ -184,7 +205,6 @@ function step(s: CustomerState, input: Input<CustomerProtocol>, ctx: StepContext
       break;
   }
   pump(s, ctx, out);
-  syncDeadlines(s);
   return out;
 }
 
@@ -195,14 +215,16 @@ function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
     s.started = true;
     startLoad(s, out);
     publishIdentity(s, ctx, out);
+    const t = s.deadlines;
     if (o.repair) {
-      s.nextProbeAtMs = ctx.nowMs + o.probeIntervalMs * ctx.random.float();
-      s.nextAuditAtMs = ctx.nowMs + (o.auditIntervalMs / s.scheme.n) * (0.5 + ctx.random.float());
-      s.nextRepairScanAtMs = ctx.nowMs + o.repairScanMs;
+      t.set("probe", ctx.nowMs + o.probeIntervalMs * ctx.random.float());
+      t.set("audit", ctx.nowMs + (o.auditIntervalMs / s.scheme.n) * (0.5 + ctx.random.float()));
+      t.set("repair_scan", ctx.nowMs + o.repairScanMs);
     } else {
       // No heartbeat, but contracts still need renewing now and then.
-      s.nextProbeAtMs = ctx.nowMs + o.renewIntervalMs * ctx.random.float();
+      t.set("probe", ctx.nowMs + o.renewIntervalMs * ctx.random.float());
     }
+    if (s.lease !== null) onLeaseTimer(s, ctx, out); // the first claim, at once
     return;
   }
   // Back from a pause: our absence says nothing about the suppliers.
@@ -213,14 +235,22 @@ function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
     p.retryAtMs = 0;
     p.probePending = false;
   }
-  if (o.repair) s.nextProbeAtMs = Math.min(s.nextProbeAtMs ?? Infinity, ctx.nowMs + 1000);
+  if (o.repair) {
+    s.deadlines.set("probe", Math.min(s.deadlines.at("probe") ?? Infinity, ctx.nowMs + 1000));
+  }
   // Whoever held the lease meanwhile: ask again now.
-  if (s.lease !== null) s.lease.nextClaimAtMs = ctx.nowMs;
+  if (s.lease !== null) {
+    s.lease.nextClaimAtMs = ctx.nowMs;
+    onLeaseTimer(s, ctx, out);
+  }
 }
 
-/** Drives every pipeline forward; runs after each input (once the records are loaded). */
+/**
+ * Drives every pipeline forward; runs after each input (once the records are loaded). Nothing
+ * here waits for a time: what waits for one is a timer (see the theory block), and a pipeline
+ * that waits for a timer's end reads whether the timer is still armed.
+ */
 function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
-  pumpLease(s, ctx, out);
   const writer = isWriter(s);
   // Recovery waits for the lease: the record read then is the last writer's latest.
   if (writer) pumpRecovery(s, ctx, out);
@@ -250,40 +280,55 @@ function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
   flush(s, ctx, out);
 }
 
+/**
+ * Runs the handler of every timer kind due (by deadline, then declaration order); each handler
+ * re-sets or stops its own kind. With nothing due (a spurious timeout) it does nothing.
+ */
 function onTimeout(s: CustomerState, ctx: StepContext, out: E[]): void {
   const o = s.options;
   const now = ctx.nowMs;
-  for (const kind of s.deadlines.expired(now)) {
+  const t = s.deadlines;
+  for (const kind of t.expired(now)) {
     switch (kind) {
       case "request":
         for (const r of expiredRequests(s, now)) onRequestTimeout(s, ctx, out, r);
         break;
       case "probe":
-        s.nextProbeAtMs = now + (o.repair ? o.probeIntervalMs : o.renewIntervalMs);
+        t.set("probe", now + (o.repair ? o.probeIntervalMs : o.renewIntervalMs));
         markOffline(s, ctx);
         probeAll(s, ctx, out);
         retryCancels(s, ctx, out);
         break;
       case "audit":
-        s.nextAuditAtMs = now + o.auditIntervalMs / s.scheme.n;
+        t.set("audit", now + o.auditIntervalMs / s.scheme.n);
         auditNext(s, ctx, out);
         break;
       case "identity_refresh":
+        t.stop("identity_refresh"); // publishIdentity arms the next one
         publishIdentity(s, ctx, out);
         break;
       case "repair_scan":
-        s.nextRepairScanAtMs = now + o.repairScanMs;
+        t.set("repair_scan", now + o.repairScanMs);
         scanForRepairs(s, ctx, out);
         break;
       case "backup_stall":
+        onStallTimer(s, ctx, out);
+        break;
       case "lease":
+        onLeaseTimer(s, ctx, out);
+        break;
       case "sweep":
-      case "flush":
-      case "record_retry":
-      case "recovery_retry":
-      case "hire_retry":
+        onSweepTimer(s);
+        break;
       case "position_retry":
-        break; // served by `pump`, which runs after this
+        armPositionRetry(s, now); // `pump` sends what waited for the positions now due
+        break;
+      case "flush": // the batching delay is over: `pump` writes what is dirty
+      case "record_retry": // `pump` publishes the family record again if it is still dirty
+      case "recovery_retry": // `pump` asks for the family record or the manifests again
+      case "hire_retry": // `pump` asks the ID servers for offers again if a position is empty
+        t.stop(kind);
+        break;
     }
   }
 }
@@ -303,7 +348,7 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
     case "manifest_fetch":
       return onManifestFragment(s, out, purpose.fetch, purpose.position, null);
     case "sweep_list":
-      return onSweepList(s, ctx, out, purpose.sweep, null);
+      return onSweepList(s, ctx, out, purpose.position, purpose.supplier, null);
     case "contract":
       return onContract(
         s,
@@ -375,7 +420,7 @@ function onMessage(
     return onFamilyFetched(s, ctx, out, m);
   }
   if (m.type === "list_reply" && p.kind === "sweep_list") {
-    return onSweepList(s, ctx, out, p.sweep, m);
+    return onSweepList(s, ctx, out, p.position, p.supplier, m);
   }
   if (m.type === "fetch_reply" && p.kind === "manifest_fetch") {
     return onManifestFragment(s, out, p.fetch, p.position, m);
@@ -556,52 +601,47 @@ function nextDeadlineMs(s: CustomerState): number | null {
 }
 
 /**
- * Re-derives every kind's deadline from the state at the end of a step. Deadlines `pump`
- * serves are armed only while in the future: a passed one was just served by `pump` (or waits
- * for an input, like a sweep waiting for the catalogue), and arming it would spin.
+ * The timers' rules, on top of the state's ({@link invariants}): every deadline a sub-machine
+ * keeps itself (per-position retries, the lease's, the backup's stall, the oldest request) has
+ * its kind armed no later than it, so a place that forgot to set its kind is caught at once.
  */
-function syncDeadlines(s: CustomerState): void {
-  const now = s.nowMs;
-  const future = (t: number | null) => (t !== null && t > now ? t : null);
-  const stall = backupDeadlineMs(s); // a backup without progress is re-planned or failed
-  const rec = s.recovery;
-  const busy = s.backup !== null || s.restores.length > 0;
-  let position: number | null = null;
-  for (const p of s.positions) {
-    if (p.state !== "active" || p.retryAtMs <= now) continue;
-    // Offline members are retried for work in progress; unpinned ones are probed again.
-    if ((busy && !p.online) || (p.key === null && !p.probePending)) {
-      if (position === null || p.retryAtMs < position) position = p.retryAtMs;
+function timerInvariants(s: CustomerState): void {
+  const t = s.deadlines;
+  const armedBy = (kind: Parameters<typeof t.at>[0], dueMs: number, what: string) => {
+    const at = t.at(kind);
+    assert(at !== null && at <= dueMs, `${kind} armed at ${at}, after ${what} at ${dueMs}`);
+  };
+  const requestDue = s.requests.next();
+  if (requestDue !== null) armedBy("request", requestDue, "the oldest request");
+  if (s.started) {
+    assert(t.at("probe") !== null, "probe stopped");
+    assert(!s.options.repair || t.at("audit") !== null, "audit stopped");
+    assert(!s.options.repair || t.at("repair_scan") !== null, "repair_scan stopped");
+    assert(s.identityDocument === null || t.at("identity_refresh") !== null, "refresh stopped");
+  }
+  const run = s.backup;
+  if (run !== null && s.options.repair) {
+    armedBy("backup_stall", run.progressAtMs + BACKUP_STALL_MS, "the backup's stall");
+  }
+  const l = s.lease;
+  if (l !== null && s.started) {
+    // As the lease computes it, without `isDiverged`'s clearing (a check changes nothing).
+    const leaseDue = leaseDeadlineMs(s, l.otherSeen && s.phase === "ready");
+    if (leaseDue !== null) armedBy("lease", leaseDue, "the lease's next deadline");
+  }
+  s.positions.forEach((p, i) => {
+    if (p.retryAtMs > s.nowMs) {
+      armedBy("position_retry", p.retryAtMs, `position ${i}'s retry`);
     }
-  }
-  const hire = s.positions.some((p) => p.state === "empty") ? future(s.hireRetryAtMs) : null;
-  const sources: [CustomerTimer, number | null][] = [
-    ["request", firstRequestDeadline(s)],
-    ["probe", s.nextProbeAtMs],
-    ["audit", s.nextAuditAtMs],
-    ["identity_refresh", s.identityRefreshAtMs],
-    ["repair_scan", s.nextRepairScanAtMs],
-    ["backup_stall", future(stall)],
-    ["lease", leaseDeadlineMs(s)],
-    ["sweep", future(s.nextSweepAtMs)],
-    ["flush", s.dirty.size > 0 ? future(s.flushAtMs) : null],
-    ["record_retry", s.record.dirty ? future(s.record.retryAtMs) : null],
-    [
-      "recovery_retry",
-      rec.stage === "fetch" || rec.pending.length > 0 ? future(rec.retryAtMs) : null,
-    ],
-    ["hire_retry", hire],
-    ["position_retry", position],
-  ];
-  for (const [kind, atMs] of sources) {
-    if (atMs === null) s.deadlines.stop(kind);
-    else s.deadlines.set(kind, atMs);
-  }
+  });
 }
 
 /** The customer actor. */
 export const customerActor: Actor<CustomerState, CustomerProtocol> = {
   step,
   nextDeadlineMs,
-  invariants,
+  invariants(s: CustomerState): void {
+    invariants(s);
+    timerInvariants(s);
+  },
 };

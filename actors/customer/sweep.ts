@@ -21,21 +21,33 @@ import type { MessageOf } from "../../core/protocol/mod.ts";
 import type { E } from "./protocol.ts";
 import { reachable } from "./family.ts";
 import { request } from "./requests.ts";
-import type { CustomerState, Sweep } from "./state.ts";
+import type { CustomerState } from "./state.ts";
 import { isManifestFragmentOf } from "../../parts/fragment_keys.ts";
 
-/** Starts a sweep when one is due, and moves the running one to its next member. */
+/**
+ * The `sweep` timer fired: a sweep of every member is due. It is queued (unless one is still
+ * running) and the timer stopped; {@link pumpSweep} starts it, and arms the next one, once the
+ * catalogue is whole and this instance writes.
+ */
+export function onSweepTimer(s: CustomerState): void {
+  if (s.sweep === null) s.sweep = { queue: s.positions.map((_, i) => i), current: null };
+  s.deadlines.stop("sweep");
+}
+
+/**
+ * Moves the queued or running sweep to its next member. The `sweep` timer is stopped only
+ * before the first sweep is scheduled and while a due sweep waits to start: then the next one
+ * is armed `sweepIntervalMs` from now.
+ */
 export function pumpSweep(s: CustomerState, ctx: StepContext, out: E[]): void {
   const rec = s.recovery;
   // Only with the whole catalogue known: a version still being read back is not an orphan.
   if (rec.pending.length > 0 || rec.active.length > 0) return;
-  if (s.nextSweepAtMs === null) s.nextSweepAtMs = ctx.nowMs + s.options.sweepIntervalMs;
-  if (s.sweep === null) {
-    if (ctx.nowMs < s.nextSweepAtMs) return;
-    s.nextSweepAtMs = ctx.nowMs + s.options.sweepIntervalMs;
-    s.sweep = { queue: s.positions.map((_, i) => i), current: null };
+  if (s.deadlines.at("sweep") === null) {
+    s.deadlines.set("sweep", ctx.nowMs + s.options.sweepIntervalMs);
   }
   const sweep = s.sweep;
+  if (sweep === null) return;
   while (sweep.current === null) {
     const position = sweep.queue.shift();
     if (position === undefined) {
@@ -45,7 +57,7 @@ export function pumpSweep(s: CustomerState, ctx: StepContext, out: E[]): void {
     const supplier = s.positions[position].supplier;
     if (supplier === null || !reachable(s, position, ctx.nowMs)) continue;
     sweep.current = { position, supplier, candidates: new Map(), manifests: new Set() };
-    if (!askPage(s, ctx, out, sweep, "")) {
+    if (!askPage(s, ctx, out, "")) {
       sweep.queue.unshift(position); // the request table is full: try on a later step
       sweep.current = null;
       return;
@@ -53,24 +65,33 @@ export function pumpSweep(s: CustomerState, ctx: StepContext, out: E[]): void {
   }
 }
 
-function askPage(s: CustomerState, ctx: StepContext, out: E[], sweep: Sweep, after: string) {
-  const c = sweep.current!;
-  return request(s, ctx, out, c.supplier, { type: "list", prefix: "", after }, {
+/** Asks the current member for a page of our keys after `after`; false when the table is full. */
+function askPage(s: CustomerState, ctx: StepContext, out: E[], after: string) {
+  const c = s.sweep!.current!;
+  const { position, supplier } = c;
+  return request(s, ctx, out, supplier, { type: "list", prefix: "", after }, {
     kind: "sweep_list",
-    sweep,
+    position,
+    supplier,
   });
 }
 
-/** A page of keys arrived (`null`: no answer in time, and the supplier is skipped). */
+/**
+ * A page of keys arrived from `supplier` at `position` (`null`: no answer in time, and the
+ * supplier is skipped). While a page is asked for, the sweep's current member is the one asked
+ * (it moves on only on an answer or a timeout), so an answer for another one is stale.
+ */
 export function onSweepList(
   s: CustomerState,
   ctx: StepContext,
   out: E[],
-  sweep: Sweep,
+  position: number,
+  supplier: string,
   m: MessageOf<"list_reply"> | null,
 ): void {
-  const c = sweep.current;
-  if (c === null || s.sweep !== sweep) return;
+  const sweep = s.sweep;
+  const c = sweep?.current ?? null;
+  if (sweep === null || c === null || c.position !== position || c.supplier !== supplier) return;
   if (m === null) {
     sweep.current = null;
     return;
@@ -87,7 +108,7 @@ export function onSweepList(
   const last = m.keys[m.keys.length - 1];
   if (m.more) {
     // Decide only on the whole list: a manifest key may come on a later page.
-    if (last === undefined || !askPage(s, ctx, out, sweep, last)) sweep.current = null;
+    if (last === undefined || !askPage(s, ctx, out, last)) sweep.current = null;
     return;
   }
   const known = new Set(s.versions.map((v) => v.id));
