@@ -15,8 +15,9 @@
  * position may be given up only while every block keeps at least {@link durableFloor}
  * fragments; past that the backup fails with one line naming the suppliers. A failed or
  * cancelled backup's version is dropped at once (never left `uploading`). Without repair (the
- * simulator's `--no-repair` baseline, which measures the erasure code alone) nothing would
- * ever fill a given-up position, so there a backup waits for its suppliers as before.
+ * simulator's `--no-repair` baseline, which measures the erasure code alone) nothing fills a
+ * given-up position later, and the version keeps fewer fragments: still, a backup must end
+ * (the swarm found backups waiting for a departed supplier forever), so the same rules apply.
  *
  * @module
  */
@@ -137,11 +138,11 @@ export function pumpBackup(s: CustomerState, ctx: StepContext, out: E[]): void {
 
 /**
  * Holds the `backup_stall` timer at the running backup's stall deadline (`BACKUP_STALL_MS`
- * after its latest progress; repair only), or stops it.
+ * after its latest progress), or stops it.
  */
 function armStall(s: CustomerState): void {
   const run = s.backup;
-  if (run === null || !s.options.repair) s.deadlines.stop("backup_stall");
+  if (run === null) s.deadlines.stop("backup_stall");
   else s.deadlines.set("backup_stall", run.progressAtMs + BACKUP_STALL_MS);
 }
 
@@ -160,7 +161,7 @@ function progressed(s: CustomerState, run: BackupRun, atMs: number): void {
 export function onStallTimer(s: CustomerState, ctx: StepContext, out: E[]): void {
   const run = s.backup;
   const finished = run !== null && run.phase === "finishing" && run.inFlight === 0;
-  if (run !== null && s.options.repair && !finished) {
+  if (run !== null && !finished) {
     if (ctx.nowMs - run.progressAtMs >= BACKUP_STALL_MS) onStall(s, ctx, out, run);
   }
   armStall(s);
@@ -194,7 +195,8 @@ function onStall(s: CustomerState, ctx: StepContext, out: E[], run: BackupRun): 
 }
 
 /**
- * Stops waiting for position `p` in this backup: its fragments are left to repair. Fails the
+ * Stops waiting for position `p` in this backup: its fragments are left to repair (if it
+ * runs). Fails the
  * backup instead when that would leave fewer than {@link durableFloor} positions; returns
  * whether the backup goes on.
  */
@@ -466,7 +468,7 @@ export function onStoreTimeout(
   if (s.positions[p].state !== "active") return;
   markSilent(s, p, ctx.nowMs);
   const run = ownRun(s, block);
-  if (run === null || run.skipped[p] === 1 || !s.options.repair) return;
+  if (run === null || run.skipped[p] === 1) return;
   run.misses[p]++;
   if (run.misses[p] < BACKUP_STORE_TRIES_MAX) {
     retryPositionAt(s, p, ctx.nowMs, ctx.nowMs); // try again now, not after a probe interval

@@ -26,7 +26,13 @@ import {
 } from "../../core/limits.ts";
 import { isWriter } from "./lease.ts";
 import type { E } from "./protocol.ts";
-import { cancelsChanged, familyChanged, familyRecorded, versionChanged } from "./journal.ts";
+import {
+  blockChanged,
+  cancelsChanged,
+  familyChanged,
+  familyRecorded,
+  versionChanged,
+} from "./journal.ts";
 import { continuation, request } from "./requests.ts";
 import type { BlockRec, CustomerState, Position } from "./state.ts";
 import { fragmentKey } from "../../parts/fragment_keys.ts";
@@ -492,7 +498,11 @@ export function onAudit(
   }
   if (m.outcome !== "found") {
     s.counters.auditsFailed++;
-    fire(s, ctx, out, i, `audit answered ${m.outcome}`);
+    if (m.outcome === "not_found" && block.held[i] === 1) {
+      block.held[i] = 0; // it says it lost it: repair stores it again
+      blockChanged(s, block);
+    }
+    fireUnlessLastCopies(s, ctx, out, i, `audit answered ${m.outcome}`);
     return;
   }
   const id = continuation(s, { kind: "verify_audit", position: i, supplier: p.supplier! });
@@ -530,7 +540,7 @@ export function onAuditVerified(
     return;
   }
   s.counters.auditsFailed++;
-  fire(s, ctx, out, i, "audit proof does not match the recorded Merkle root");
+  fireUnlessLastCopies(s, ctx, out, i, "audit proof does not match the recorded Merkle root");
 }
 
 /**
@@ -551,5 +561,37 @@ export function auditMissed(
   familyRecorded(s);
   if (!s.options.repair || p.auditMisses < s.options.auditMissesMax) return;
   s.counters.auditsFailed++;
-  fire(s, ctx, out, i, `${p.auditMisses} audits in a row unanswered (last: ${why})`);
+  fireUnlessLastCopies(
+    s,
+    ctx,
+    out,
+    i,
+    `${p.auditMisses} audits in a row unanswered (last: ${why})`,
+  );
+}
+
+/**
+ * A member broke a promise about what it holds (a fragment that fails its hash, an audit it
+ * fails, a fragment it lost): fire it, unless it may hold the last readable copies of a block
+ * ({@link rebuildableWithout}): firing forgets every fragment it holds, and one rotten fragment
+ * must not cost the blocks only it can still serve (the swarm lost files that way under bit
+ * rot). A member kept is fired by its next broken promise once the rest can be rebuilt; the
+ * caller drops the fragment in question, which repair then stores again. Returns whether it
+ * was fired.
+ */
+export function fireUnlessLastCopies(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  i: number,
+  reason: string,
+): boolean {
+  if (rebuildableWithout(s, i)) {
+    fire(s, ctx, out, i, reason);
+    return true;
+  }
+  s.counters.firesDeferred++;
+  const detail = { position: i, supplier: s.positions[i].supplier ?? "", reason };
+  out.push({ kind: "trace", event: "fire_deferred", detail });
+  return false;
 }

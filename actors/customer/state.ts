@@ -414,6 +414,8 @@ export interface CustomerCounters {
   heldBack: number;
   /** Writes a supplier refused because another instance wrote at a newer epoch (`lease.ts`). */
   superseded: number;
+  /** Fires not done because the member may hold the last readable copies of something. */
+  firesDeferred: number;
 }
 
 /** The whole state of a customer node. */
@@ -555,6 +557,7 @@ function zeroCounters(): CustomerCounters {
     auditsMissed: 0,
     heldBack: 0,
     superseded: 0,
+    firesDeferred: 0,
   };
 }
 

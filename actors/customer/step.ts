@@ -38,8 +38,8 @@
  * | `repair_scan`      | first start (repair only); a hire, now | look for fragments to rebuild;|
  * |                    |                                        | re-set `repairScanMs` on      |
  * | `backup_stall`     | backup.ts, whenever the running backup | backup.ts: give up the stuck  |
- * |                    | progresses (`BACKUP_STALL_MS` later,   | positions or fail; re-set or  |
- * |                    | repair only); stopped when it ends     | stopped from the backup       |
+ * |                    | progresses (`BACKUP_STALL_MS` later);  | positions or fail; re-set or  |
+ * |                    | stopped when it ends                   | stopped from the backup       |
  * | `lease`            | lease.ts, whenever the lease changes:  | claim if due; re-set at the   |
  * |                    | earliest of next claim, end of a take- | lease's next deadline         |
  * |                    | over's wait, end of the lease held     |                               |
