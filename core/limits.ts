@@ -187,6 +187,12 @@ export const HTTP_ACCEPT_BACKOFF_MS_MAX = 1_000;
  */
 export const CUSTOMER_AUDIT_MISSES_MAX = 3;
 /**
+ * Broken promises about content (a fragment that fails its hash, an audit proof that fails, a
+ * fragment lost) a member may make before it is fired. Each one drops the fragment for repair
+ * to store again; bit rot on an honest disk makes one now and then, a cheat makes them fast.
+ */
+export const CUSTOMER_STRIKES_MAX = 3;
+/**
  * With repair (and so the heartbeat) off, time between two probes of each supplier: every
  * request renews a contract, and suppliers end contracts that go unrenewed for a long lease.
  */

@@ -20,6 +20,7 @@ import type { NodeId, StepContext } from "../../core/actor.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import { AUDIT_LEAF_BYTES, leafCountOf } from "../../core/storage.ts";
 import {
+  CUSTOMER_STRIKES_MAX,
   OFFER_QUERY_EXCLUDE_MAX,
   OFFER_QUERY_RESULTS_MAX,
   PUBLIC_KEY_BYTES,
@@ -143,6 +144,7 @@ export function fire(s: CustomerState, ctx: StepContext, out: E[], i: number, re
     return;
   }
   const supplier = p.supplier;
+  s.strikes.delete(supplier);
   request(s, ctx, out, supplier, { type: "contract_cancel" }, { kind: "cancel", supplier });
   s.cancels.delete(supplier); // re-inserted last: the map stays in firing order
   // Its key stays pinned while it is told: only its own answer confirms the cancel.
@@ -498,14 +500,10 @@ export function onAudit(
   }
   if (m.outcome !== "found") {
     s.counters.auditsFailed++;
-    if (m.outcome === "not_found" && block.held[i] === 1) {
-      block.held[i] = 0; // it says it lost it: repair stores it again
-      blockChanged(s, block);
-    }
-    fireUnlessLastCopies(s, ctx, out, i, `audit answered ${m.outcome}`);
+    brokePromise(s, ctx, out, i, block, `audit answered ${m.outcome}`);
     return;
   }
-  const id = continuation(s, { kind: "verify_audit", position: i, supplier: p.supplier! });
+  const id = continuation(s, { kind: "verify_audit", position: i, supplier: p.supplier!, block });
   out.push({
     kind: "job",
     id,
@@ -526,11 +524,11 @@ export function onAuditVerified(
   s: CustomerState,
   ctx: StepContext,
   out: E[],
-  i: number,
-  supplier: NodeId,
+  audit: { position: number; supplier: NodeId; block: BlockRec },
   ok: boolean,
 ): void {
-  if (s.positions[i].supplier !== supplier) return;
+  const i = audit.position;
+  if (s.positions[i].supplier !== audit.supplier) return;
   if (ok) {
     s.counters.auditsPassed++;
     if (s.positions[i].auditMisses > 0) {
@@ -540,7 +538,7 @@ export function onAuditVerified(
     return;
   }
   s.counters.auditsFailed++;
-  fireUnlessLastCopies(s, ctx, out, i, "audit proof does not match the recorded Merkle root");
+  brokePromise(s, ctx, out, i, audit.block, "audit proof does not match the recorded Merkle root");
 }
 
 /**
@@ -571,15 +569,47 @@ export function auditMissed(
 }
 
 /**
- * A member broke a promise about what it holds (a fragment that fails its hash, an audit it
- * fails, a fragment it lost): fire it, unless it may hold the last readable copies of a block
- * ({@link rebuildableWithout}): firing forgets every fragment it holds, and one rotten fragment
- * must not cost the blocks only it can still serve (the swarm lost files that way under bit
- * rot). A member kept is fired by its next broken promise once the rest can be rebuilt; the
- * caller drops the fragment in question, which repair then stores again. Returns whether it
- * was fired.
+ * Member `i` broke a promise about the content it holds (a fragment of `block` that fails its
+ * hash or its audit, or that it lost): the fragment is dropped, for repair to store again, and
+ * the member gets a strike; at `CUSTOMER_STRIKES_MAX` it is fired (unless it holds last
+ * copies, see {@link fireUnlessLastCopies}). Firing at the first strike threw away every good
+ * fragment of a member whose disk rotted one bit, and the swarm lost files that way.
  */
-export function fireUnlessLastCopies(
+export function brokePromise(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  i: number,
+  block: BlockRec,
+  reason: string,
+): void {
+  const supplier = s.positions[i].supplier;
+  if (supplier === null) return;
+  if (block.held[i] === 1) {
+    block.held[i] = 0;
+    blockChanged(s, block);
+  }
+  const strikes = (s.strikes.get(supplier) ?? 0) + 1;
+  s.strikes.set(supplier, strikes);
+  s.counters.strikes++;
+  if (s.strikes.size > s.positions.length) {
+    // Members only: one left the family some other way (a recovery adopted another family).
+    const members = new Set(s.positions.map((q) => q.supplier));
+    for (const name of s.strikes.keys()) if (!members.has(name)) s.strikes.delete(name);
+  }
+  out.push({ kind: "trace", event: "strike", detail: { position: i, supplier, strikes, reason } });
+  if (s.options.repair && strikes >= CUSTOMER_STRIKES_MAX) {
+    fireUnlessLastCopies(s, ctx, out, i, `${strikes} strikes (last: ${reason})`);
+  }
+}
+
+/**
+ * Fires member `i`, unless it may hold the last readable copies of a block
+ * ({@link rebuildableWithout}): firing forgets every fragment it holds, and one broken promise
+ * must not cost the blocks only it can still serve. A member kept is fired by a later broken
+ * promise once the rest can be rebuilt. Returns whether it was fired.
+ */
+function fireUnlessLastCopies(
   s: CustomerState,
   ctx: StepContext,
   out: E[],

@@ -13,7 +13,7 @@
 import type { NodeId, StepContext } from "../../core/actor.ts";
 import { bytesEqual } from "../../core/ids.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
-import { fireUnlessLastCopies, markSeen, markSilent } from "./family.ts";
+import { brokePromise, markSeen, markSilent } from "./family.ts";
 import type { E } from "./protocol.ts";
 import { blockChanged } from "./journal.ts";
 import { request } from "./requests.ts";
@@ -103,17 +103,9 @@ export function onFetchReply(
   if (!isMember) return false;
   if (m.outcome === "found") {
     s.counters.corruptFragments++;
-    g.block.held[p] = 0; // what it holds is not our fragment: repair stores it again
-    blockChanged(s, g.block);
-    if (s.options.repair) {
-      fireUnlessLastCopies(s, ctx, out, p, "served a fragment that does not match its hash");
-    }
+    brokePromise(s, ctx, out, p, g.block, "served a fragment that does not match its hash");
   } else if (m.outcome === "not_found" || m.outcome === "no_contract") {
-    g.block.held[p] = 0;
-    blockChanged(s, g.block);
-    if (s.options.repair) {
-      fireUnlessLastCopies(s, ctx, out, p, `lost a fragment it had stored (${m.outcome})`);
-    }
+    brokePromise(s, ctx, out, p, g.block, `lost a fragment it had stored (${m.outcome})`);
   }
   return false;
 }

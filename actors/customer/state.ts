@@ -370,7 +370,7 @@ export type Continuation =
   | { kind: "seal_manifest"; version: VersionRec }
   | { kind: "open"; gather: RestoreBlock; run: RestoreRun }
   | { kind: "rebuild"; task: RepairTask }
-  | { kind: "verify_audit"; position: number; supplier: NodeId }
+  | { kind: "verify_audit"; position: number; supplier: NodeId; block: BlockRec }
   | { kind: "seal_recovery" }
   | { kind: "open_recovery"; revision: number }
   | { kind: "recover_manifest"; fetch: ManifestFetch };
@@ -416,6 +416,8 @@ export interface CustomerCounters {
   superseded: number;
   /** Fires not done because the member may hold the last readable copies of something. */
   firesDeferred: number;
+  /** Broken promises about content counted against members (see `brokePromise`). */
+  strikes: number;
 }
 
 /** The whole state of a customer node. */
@@ -460,6 +462,11 @@ export interface CustomerState {
   sweep: Sweep | null;
   /** Fired suppliers not yet known to have dropped our contract, with when they were fired. */
   cancels: Map<NodeId, Cancel>;
+  /**
+   * Broken promises about content per member (memory only; at most one entry per position,
+   * dropped when it is fired): `CUSTOMER_STRIKES_MAX` fire it.
+   */
+  strikes: Map<NodeId, number>;
   /** Record reads still outstanding while loading. */
   loadPending: number;
   /** Records to write: `family` or a version id; `urgent` ones skip the batching delay. */
@@ -558,6 +565,7 @@ function zeroCounters(): CustomerCounters {
     heldBack: 0,
     superseded: 0,
     firesDeferred: 0,
+    strikes: 0,
   };
 }
 
@@ -612,6 +620,7 @@ export function customerState(config: CustomerConfig): CustomerState {
     },
     sweep: null,
     cancels: new Map(),
+    strikes: new Map(),
     loadPending: 0,
     dirty: new Set(),
     urgent: new Set(),

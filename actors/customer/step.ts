@@ -552,7 +552,7 @@ function onJob(s: CustomerState, ctx: StepContext, out: E[], id: number, r: Stor
     case "rebuild":
       return onRebuilt(s, ctx, out, c.task, r);
     case "verify_audit":
-      return onAuditVerified(s, ctx, out, c.position, c.supplier, r.type === "verified" && r.ok);
+      return onAuditVerified(s, ctx, out, c, r.type === "verified" && r.ok);
     case "source":
       return;
     case "seal_recovery":

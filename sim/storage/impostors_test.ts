@@ -143,7 +143,10 @@ const CASES: Case[] = [
       const v = net.state.versions[0].id;
       for (let i = 0; i < 4; i++) net.restore(v);
     },
-    harm: (net, before) => [net.state.counters.fired - before.fired, "honest suppliers fired"],
+    harm: (net, before) => [
+      net.state.counters.strikes - before.strikes + net.state.counters.fired - before.fired,
+      "honest suppliers blamed for fragments they hold (struck or fired)",
+    ],
   },
   {
     kind: "contract_cancel_reply",
