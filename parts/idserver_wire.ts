@@ -299,19 +299,16 @@ export type ClientAsk =
 const JSON_TYPE = "application/json";
 
 function ask(
+  message: IdServerRequestMessage,
   method: string,
   path: string,
   body: { json: unknown } | { bytes: Uint8Array<ArrayBuffer> } | null,
-  responseBytesMax = ID_GATEWAY_RESPONSE_BYTES_MAX,
   query: Record<string, string> = {},
 ): ClientAsk {
   const contentType = body === null ? "" : "json" in body ? JSON_TYPE : "application/octet-stream";
   const bytes = body === null ? null : "json" in body ? jsonBytes(body.json) : body.bytes;
-  return {
-    kind: "ask",
-    request: { method, path, query, contentType, body: bytes },
-    responseBytesMax,
-  };
+  const request = { method, path, query, contentType, body: bytes };
+  return { kind: "ask", request, responseBytesMax: responseBytesMaxOf(message) };
 }
 
 /**
@@ -327,7 +324,7 @@ export function requestOf(message: IdServerRequestMessage): ClientAsk {
         const outcome = decoded.reason;
         return local({ type: "identity_publish_reply", requestId, name: "", outcome, revision: 0 });
       }
-      return ask("PUT", documentPath(decoded.doc.name), { bytes: decoded.bytes });
+      return ask(message, "PUT", documentPath(decoded.doc.name), { bytes: decoded.bytes });
     }
     case "identity_fetch": {
       const { name } = message;
@@ -335,13 +332,13 @@ export function requestOf(message: IdServerRequestMessage): ClientAsk {
         const none = { outcome: "not_found", document: undefined } as const;
         return local({ type: "identity_fetch_reply", requestId, name, ...none });
       }
-      return ask("GET", documentPath(name), null, IDENTITY_JSON_BYTES_MAX);
+      return ask(message, "GET", documentPath(name), null);
     }
     case "offer_announce":
-      return ask("POST", "/offers", { json: offerToJson(message.offer) });
+      return ask(message, "POST", "/offers", { json: offerToJson(message.offer) });
     case "offer_query":
       if (message.count === 0) return local({ type: "offer_query_reply", requestId, offers: [] });
-      return ask("GET", "/offers", null, undefined, queryOf(message));
+      return ask(message, "GET", "/offers", null, queryOf(message));
     case "family_publish":
     case "family_fetch":
     case "lease_claim":
@@ -375,7 +372,7 @@ function requestOfOwner(
         const refused = { outcome: "unknown_owner", revision: 0 } as const;
         return local({ type: "family_publish_reply", requestId, owner, ...refused });
       }
-      return ask("PUT", familyPath(owner), { json: familyToJson(message.record) });
+      return ask(message, "PUT", familyPath(owner), { json: familyToJson(message.record) });
     }
     case "family_fetch": {
       const { owner } = message;
@@ -383,7 +380,7 @@ function requestOfOwner(
         const none = { outcome: "not_found", record: undefined } as const;
         return local({ type: "family_fetch_reply", requestId, owner, ...none });
       }
-      return ask("GET", familyPath(owner), null, FAMILY_JSON_BYTES_MAX);
+      return ask(message, "GET", familyPath(owner), null);
     }
     case "lease_claim": {
       const { owner } = message.lease;
@@ -391,7 +388,7 @@ function requestOfOwner(
         const none = { outcome: "unknown_owner", current: undefined, replaced: undefined } as const;
         return local({ type: "lease_claim_reply", requestId, owner, ...none });
       }
-      return ask("PUT", leasePath(owner), { json: leaseToJson(message.lease) });
+      return ask(message, "PUT", leasePath(owner), { json: leaseToJson(message.lease) });
     }
   }
 }
@@ -434,15 +431,14 @@ const silence = (why: string): ClientReply => ({ reply: null, why, badOffers: 0 
 const replied = (reply: Message): ClientReply => ({ reply, badOffers: 0 });
 
 /**
- * Turns the server's answer to `message` into the actor's reply (see {@link ClientReply}).
+ * Turns the server's answer to `message` (one {@link requestOf} asked about) into the actor's
+ * reply (see {@link ClientReply}).
  * Outcomes come from the answer's JSON (`outcome`, or `error` on a refusal); an error that is
  * not an outcome of the message is mapped from the status (503 busy/starting, 507 full, 413
  * oversized, 429 rate_limited). A body over the request's `responseBytesMax` is silence.
  */
 export function replyOf(message: IdServerRequestMessage, response: WireResponse): ClientReply {
-  const asked = requestOf(message);
-  if (asked.kind === "local") return replied(asked.reply);
-  if (response.body.length > asked.responseBytesMax) return silence("answer too large");
+  if (response.body.length > responseBytesMaxOf(message)) return silence("answer too large");
   const a: Answer = { status: response.status, json: jsonObject(response.body) };
   switch (message.type) {
     case "identity_publish":
@@ -460,6 +456,13 @@ export function replyOf(message: IdServerRequestMessage, response: WireResponse)
     case "lease_claim":
       return leaseReply(message, a);
   }
+}
+
+/** The largest answer to `message` that is read (the `responseBytesMax` it is asked with). */
+function responseBytesMaxOf(message: IdServerRequestMessage): number {
+  if (message.type === "identity_fetch") return IDENTITY_JSON_BYTES_MAX;
+  if (message.type === "family_fetch") return FAMILY_JSON_BYTES_MAX;
+  return ID_GATEWAY_RESPONSE_BYTES_MAX;
 }
 
 function publishReply(m: MessageOf<"identity_publish">, a: Answer): ClientReply {
