@@ -58,6 +58,7 @@ import type {
   PublishOutcome,
   SignedFamilyRecord,
 } from "../core/protocol/identity.ts";
+import { familyPath } from "../parts/idserver_wire.ts";
 import { FAMILY_JSON_BYTES_MAX, familyFromJson, familyToJson } from "./idserver_http.ts";
 import type { NodeKeys } from "./keys.ts";
 
@@ -194,16 +195,6 @@ export async function publishIdentity(
   }
   const reason = (body.error ?? "http_error") as PublishOutcome | "http_error";
   return { ok: false, reason, detail: body.message ?? `${r.res.status}` };
-}
-
-/** The path of `owner`'s family record on an ID server: `/<owner>/family`. */
-export function familyPath(owner: NodeId): string {
-  return `/${encodeURIComponent(owner)}/family`;
-}
-
-/** The path of `owner`'s writer lease on an ID server (`actors/idserver/leases.ts`). */
-export function leasePath(owner: NodeId): string {
-  return `/${encodeURIComponent(owner)}/lease`;
 }
 
 /** The URL of `owner`'s family record on the ID server `source`. */

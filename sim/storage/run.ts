@@ -23,6 +23,7 @@
 
 import { customerActor, type CustomerConfig, customerState } from "../../actors/customer/mod.ts";
 import { idServerActor, idServerState } from "../../actors/idserver/mod.ts";
+import { httpFacade, httpFacadeState } from "../idserver_facade.ts";
 import { supplierActor, type SupplierConfig, supplierState } from "../../actors/supplier/mod.ts";
 import type { Actor, NodeId, Protocol } from "../../core/actor.ts";
 import { bytesEqual } from "../../core/ids.ts";
@@ -289,7 +290,11 @@ class StorageRun {
     const perSupplier = (counts.users * this.scheme.n) / Math.max(1, counts.suppliers);
     this.supplierCapacity = this.quotaBytes * Math.ceil(3 * perSupplier + 4);
     for (let i = 0; i < counts.idServers; i++) {
-      const node = this.sim.addNode("idserver", idServerActor, idServerState());
+      const node = this.sim.addNode(
+        "idserver",
+        httpFacade(idServerActor),
+        httpFacadeState(idServerState()),
+      );
       this.#skew(node);
       this.idServers.push(node.id);
     }
