@@ -6,9 +6,13 @@
  * - `fragment_keys.ts`: the one place the key format of blocks and fragments lives.
  * - `idserver_link.ts`: timekeeping of a node's links to its ID servers (publish, confirm,
  *   refresh, back off per server); the supplier's announce runs on it.
+ * - `idserver_wire.ts`: the ID-server HTTP exchange as pure translators (message to request,
+ *   request to the server's question, answer to response, response to reply), run by the real
+ *   gateway and server and, through `sim/idserver_facade.ts`, by the simulator.
  *
  * @module
  */
 
 export * from "./fragment_keys.ts";
 export * from "./idserver_link.ts";
+export * from "./idserver_wire.ts";
