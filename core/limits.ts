@@ -193,6 +193,12 @@ export const CUSTOMER_AUDIT_MISSES_MAX = 3;
  */
 export const CUSTOMER_STRIKES_MAX = 3;
 /**
+ * How long a candidate that refused a contract or did not answer in time is passed over when
+ * hiring. Not for good: in a small network, or after our own network trouble, excluding every
+ * such candidate forever left nobody to hire (the swarm found a family that never refilled).
+ */
+export const CUSTOMER_CANDIDATE_SHUN_MS = 6 * 3_600_000;
+/**
  * With repair (and so the heartbeat) off, time between two probes of each supplier: every
  * request renews a contract, and suppliers end contracts that go unrenewed for a long lease.
  */

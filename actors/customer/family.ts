@@ -20,6 +20,7 @@ import type { NodeId, StepContext } from "../../core/actor.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import { AUDIT_LEAF_BYTES, leafCountOf } from "../../core/storage.ts";
 import {
+  CUSTOMER_CANDIDATE_SHUN_MS,
   CUSTOMER_STRIKES_MAX,
   OFFER_QUERY_EXCLUDE_MAX,
   OFFER_QUERY_RESULTS_MAX,
@@ -132,6 +133,21 @@ function exclude(s: CustomerState, supplier: NodeId): void {
   if (s.excluded.length > s.options.excludedMax) s.excluded.shift();
 }
 
+/** Passes over candidate `supplier` for a while (see `CUSTOMER_CANDIDATE_SHUN_MS`). */
+function shun(s: CustomerState, supplier: NodeId, nowMs: number): void {
+  s.shunned.delete(supplier); // re-inserted last: the map stays oldest first
+  s.shunned.set(supplier, nowMs + CUSTOMER_CANDIDATE_SHUN_MS);
+  for (const [name, untilMs] of s.shunned) {
+    if (untilMs > nowMs && s.shunned.size <= s.options.excludedMax) break;
+    s.shunned.delete(name); // expired, or the oldest over the limit
+  }
+}
+
+/** Whether `supplier` is not to be hired now: fired, or shunned until later. */
+function passedOver(s: CustomerState, supplier: NodeId, nowMs: number): boolean {
+  return s.excluded.includes(supplier) || (s.shunned.get(supplier) ?? 0) > nowMs;
+}
+
 /** Fires the supplier at position `i`: its fragments count as lost and the place is hired again. */
 export function fire(s: CustomerState, ctx: StepContext, out: E[], i: number, reason: string) {
   const p = s.positions[i];
@@ -186,7 +202,7 @@ export function hire(s: CustomerState, ctx: StepContext, out: E[]): void {
     const p = s.positions[i];
     if (p.state !== "empty") continue;
     const candidate = s.candidates.shift()!;
-    if (positionOf(s, candidate) >= 0 || s.excluded.includes(candidate)) {
+    if (positionOf(s, candidate) >= 0 || passedOver(s, candidate, ctx.nowMs)) {
       i--;
       continue;
     }
@@ -203,7 +219,10 @@ export function hire(s: CustomerState, ctx: StepContext, out: E[]): void {
   // An armed `hire_retry` is the wait after a fruitless round; its firing ends the wait.
   if (!stillEmpty || querying || s.deadlines.at("hire_retry") !== null) return;
   const family = s.positions.flatMap((p) => [p.supplier, p.candidate]).filter((x) => x !== null);
-  const excludeList = [...family, ...s.excluded].slice(-OFFER_QUERY_EXCLUDE_MAX) as NodeId[];
+  const shunned = [...s.shunned].filter(([, untilMs]) => untilMs > ctx.nowMs).map(([x]) => x);
+  const excludeList = [...family, ...s.excluded, ...shunned].slice(
+    -OFFER_QUERY_EXCLUDE_MAX,
+  ) as NodeId[];
   const server = s.idServers[s.nextIdServer++ % s.idServers.length];
   request(s, ctx, out, server, {
     type: "offer_query",
@@ -222,7 +241,7 @@ export function onOffers(
   const family = new Set(s.positions.map((p) => p.supplier));
   // An ID server's name never stands for a supplier: its answers carry no key to pin.
   const fresh = m.offers.map((o) => o.supplier).filter((x) =>
-    !family.has(x) && !s.excluded.includes(x) && x !== s.name && !s.idServers.includes(x)
+    !family.has(x) && !passedOver(s, x, ctx.nowMs) && x !== s.name && !s.idServers.includes(x)
   );
   s.candidates = ctx.random.shuffle([...new Set(fresh)]);
   if (s.candidates.length === 0) s.deadlines.set("hire_retry", ctx.nowMs + s.options.hireRetryMs);
@@ -254,7 +273,7 @@ export function onContract(
   p.candidate = null;
   if (!accepted || key === null || positionOf(s, supplier) >= 0) {
     s.counters.refused++;
-    exclude(s, supplier);
+    shun(s, supplier, ctx.nowMs);
     p.state = "empty";
     return;
   }

@@ -431,8 +431,13 @@ export interface CustomerState {
   positions: Position[];
   /** Offers not yet tried, from the last query. */
   candidates: NodeId[];
-  /** Suppliers not to hire again (fired or refusing), oldest first. */
+  /** Suppliers not to hire again (fired), oldest first. */
   excluded: NodeId[];
+  /**
+   * Candidates that refused a contract or did not answer, with when they may be asked again
+   * (`CUSTOMER_CANDIDATE_SHUN_MS` later; memory only, at most `excludedMax`, oldest first).
+   */
+  shunned: Map<NodeId, number>;
   /** Hires that fill the family for the first time; later ones are replacements. */
   firstHiresLeft: number;
   nextIdServer: number;
@@ -585,6 +590,7 @@ export function customerState(config: CustomerConfig): CustomerState {
     positions,
     candidates: [],
     excluded: [],
+    shunned: new Map(),
     firstHiresLeft: config.scheme.n,
     nextIdServer: 0,
     versions: [],
@@ -639,6 +645,7 @@ export function invariants(s: CustomerState): void {
   assert(s.requests.size <= o.requestsInFlightMax, "too many requests in flight");
   assert(s.repairs.length <= o.repairsInFlightMax, "too many repairs");
   assert(s.excluded.length <= o.excludedMax, "exclusion list over its limit");
+  assert(s.shunned.size <= o.excludedMax, "shunned candidates over their limit");
   assert(s.versions.length <= o.versionsMax, "too many versions");
   assert(s.backupQueue.length + s.restores.length <= 2 * o.queuedMax, "queues over their limit");
   const seen = new Set<NodeId>();
