@@ -98,6 +98,32 @@ Deno.test("scenario: a supplier that alters stored bytes is caught by audits and
   assertIdentical(net.restore(v).files, "after replacing the liar");
 });
 
+Deno.test("scenario: one rotten fragment costs a strike, not the member; repair rewrites it", () => {
+  const net = new Scenario({ seed: 4, ecc: "rs:4+4", suppliers: 12 });
+  const v = net.backup(FILES);
+  const family = net.family();
+  // Bit rot: one bit of one fragment on each of the first four members (a restore asks them).
+  const rotten = new Map<string, Uint8Array>();
+  for (const id of family.slice(0, 4)) {
+    const disk = net.sim.node(id!)!.disk!;
+    const key = [...disk.blobs.keys()].filter((k) => k.startsWith("frag/")).sort()[0];
+    rotten.set(`${id} ${key}`, disk.blobs.get(key)!.slice());
+    disk.blobs.get(key)![0] ^= 0x01;
+  }
+  assertIdentical(net.restore(v).files, "with rotten fragments");
+  const c = net.state.counters;
+  if (c.strikes === 0) throw new Error("no rotten fragment was noticed");
+  if (c.fired !== 0) throw new Error(`${c.fired} members fired for one rotten fragment each`);
+  net.runFor(DAY_MS);
+  if (net.family().join() !== family.join()) throw new Error("the family changed");
+  for (const [where, original] of rotten) {
+    const [id, key] = where.split(" ");
+    const now = net.sim.node(id)!.disk!.blobs.get(key)!;
+    if (now.some((b, i) => b !== original[i])) throw new Error(`${where} was not rewritten`);
+  }
+  assertIdentical(net.restore(v).files, "after repair");
+});
+
 Deno.test("scenario: a supplier that drops fragments is caught by audits and replaced", () => {
   const net = new Scenario({
     seed: 3,
