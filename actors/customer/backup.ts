@@ -392,7 +392,7 @@ export function sendStores(
       key: fragmentKey(block.key, p),
       hash: block.hashes[p],
       data,
-    }, { kind: "store", position: p, block, repair });
+    }, { kind: "store", position: p, block, repair: repair?.id ?? null });
     if (!sent) return;
     block.storing[p] = 1;
     if (repair !== null) repair.storesPending++;
