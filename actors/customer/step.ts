@@ -37,9 +37,9 @@
  * |                    |                                        | (which re-sets it)            |
  * | `repair_scan`      | first start (repair only); a hire, now | look for fragments to rebuild;|
  * |                    |                                        | re-set `repairScanMs` on      |
- * | `backup_stall`     | backup.ts, whenever the running backup | backup.ts: give up the stuck  |
- * |                    | progresses (`BACKUP_STALL_MS` later,   | positions or fail; re-set or  |
- * |                    | repair only); stopped when it ends     | stopped from the backup       |
+ * | `backup_stall`     | backup.ts, whenever the running backup | gate: `pump` (as the writer)  |
+ * |                    | progresses (`BACKUP_STALL_MS` later,   | gives up the stuck positions  |
+ * |                    | repair only); stopped when it ends     | first, or fails the backup    |
  * | `lease`            | lease.ts, whenever the lease changes:  | claim if due; re-set at the   |
  * |                    | earliest of next claim, end of a take- | lease's next deadline         |
  * |                    | over's wait, end of the lease held     |                               |
@@ -108,7 +108,6 @@ import {
   failBackups,
   onSealed,
   onSourceRead,
-  onStallTimer,
   onStoreReply,
   onStoreTimeout,
   pumpBackup,
@@ -289,6 +288,8 @@ function onTimeout(s: CustomerState, ctx: StepContext, out: E[]): void {
   const now = ctx.nowMs;
   const t = s.deadlines;
   for (const kind of t.expired(now)) {
+    const at = t.at(kind);
+    if (at === null || at > now) continue; // stopped or pushed back by an earlier handler here
     switch (kind) {
       case "request":
         for (const r of expiredRequests(s, now)) onRequestTimeout(s, ctx, out, r);
@@ -311,9 +312,6 @@ function onTimeout(s: CustomerState, ctx: StepContext, out: E[]): void {
         t.set("repair_scan", now + o.repairScanMs);
         scanForRepairs(s, ctx, out);
         break;
-      case "backup_stall":
-        onStallTimer(s, ctx, out);
-        break;
       case "lease":
         onLeaseTimer(s, ctx, out);
         break;
@@ -323,6 +321,7 @@ function onTimeout(s: CustomerState, ctx: StepContext, out: E[]): void {
       case "position_retry":
         armPositionRetry(s, now); // `pump` sends what waited for the positions now due
         break;
+      case "backup_stall": // `pump` gives up the positions holding the backup up, or fails it
       case "flush": // the batching delay is over: `pump` writes what is dirty
       case "record_retry": // `pump` publishes the family record again if it is still dirty
       case "recovery_retry": // `pump` asks for the family record or the manifests again
@@ -621,7 +620,10 @@ function timerInvariants(s: CustomerState): void {
   }
   const run = s.backup;
   if (run !== null && s.options.repair) {
-    armedBy("backup_stall", run.progressAtMs + BACKUP_STALL_MS, "the backup's stall");
+    // Armed at the stall, or stopped once it passed (the backup waits for `pump` as a writer).
+    const stallMs = run.progressAtMs + BACKUP_STALL_MS;
+    if (t.at("backup_stall") !== null) armedBy("backup_stall", stallMs, "the backup's stall");
+    else assert(stallMs <= s.nowMs, "backup_stall stopped before the stall");
   }
   const l = s.lease;
   if (l !== null && s.started) {
