@@ -471,7 +471,7 @@ export interface CustomerState {
   writing: Set<string>;
   /** Notices held until the named record is on disk (a backup is done only once recorded). */
   held: Map<string, CustomerNotice[]>;
-  /** Time of the latest step (lets `nextDeadlineMs` skip deadlines already passed). */
+  /** Time of the latest step (for what runs without a context: `isWriter`, the invariants). */
   nowMs: number;
   /**
    * One deadline per {@link CustomerTimer} kind: the only place a customer keeps when to do

@@ -171,7 +171,12 @@ import { onSweepList, onSweepTimer, pumpSweep } from "./sweep.ts";
 import { familyRecorded } from "./journal.ts";
 import { flush, onRecordList, onRecordRead, onRecordWritten, startLoad } from "./persist.ts";
 import { onOpened, openGathered, pumpRestore, queueRestore } from "./restore.ts";
-import { type CustomerState, invariants, type PendingRequest } from "./state.ts";
+import {
+  type CustomerState,
+  type CustomerTimer,
+  invariants,
+  type PendingRequest,
+} from "./state.ts";
 import { assert } from "../../core/assert.ts";
 import { BACKUP_STALL_MS } from "../../core/limits.ts";
 
@@ -245,9 +250,10 @@ function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
 }
 
 /**
- * Drives every pipeline forward; runs after each input (once the records are loaded). Nothing
- * here waits for a time: what waits for one is a timer (see the theory block), and a pipeline
- * that waits for a timer's end reads whether the timer is still armed.
+ * Drives every pipeline forward; runs after each input (once the records are loaded). What
+ * waits for a time waits for a timer (see the theory block): a pipeline reads whether its kind
+ * is still armed, not the clock (but for a position's retry time and the lease's, whose kinds
+ * wake the customer when they pass).
  */
 function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
   const writer = isWriter(s);
@@ -606,7 +612,7 @@ function nextDeadlineMs(s: CustomerState): number | null {
  */
 function timerInvariants(s: CustomerState): void {
   const t = s.deadlines;
-  const armedBy = (kind: Parameters<typeof t.at>[0], dueMs: number, what: string) => {
+  const armedBy = (kind: CustomerTimer, dueMs: number, what: string) => {
     const at = t.at(kind);
     assert(at !== null && at <= dueMs, `${kind} armed at ${at}, after ${what} at ${dueMs}`);
   };
@@ -636,6 +642,24 @@ function timerInvariants(s: CustomerState): void {
       armedBy("position_retry", p.retryAtMs, `position ${i}'s retry`);
     }
   });
+  if (s.phase === "ready") servedGates(s);
+}
+
+/**
+ * A gate that is open with work waiting behind it was served by the step's `pump`: work that
+ * waits neither for a timer nor for an answer would wait for an input that may never come.
+ */
+function servedGates(s: CustomerState): void {
+  const t = s.deadlines;
+  const batch = t.at("flush") === null;
+  for (const key of s.dirty) {
+    if (batch || s.urgent.has(key)) assert(s.writing.has(key), `record ${key} left unwritten`);
+  }
+  const empty = s.positions.some((p) => p.state === "empty");
+  if (empty && t.at("hire_retry") === null && s.requests.canOpen() && isWriter(s)) {
+    const querying = [...s.requests.values()].some((r) => r.purpose.kind === "offer_query");
+    assert(querying, "a position is empty and nobody was asked for offers");
+  }
 }
 
 /** The customer actor. */
