@@ -126,6 +126,10 @@ export function startBackup(s: CustomerState, ctx: StepContext, out: E[]): void 
 export function pumpBackup(s: CustomerState, ctx: StepContext, out: E[]): void {
   const run = s.backup;
   if (run === null) return;
+  if (stalled(s, run)) {
+    onStall(s, ctx, out, run);
+    if (s.backup !== run) return;
+  }
   while (run.phase === "blocks" && run.inFlight < s.options.blocksInFlightMax) {
     if (!readNextBlock(s, run, out)) break;
   }
@@ -153,18 +157,14 @@ function progressed(s: CustomerState, run: BackupRun, atMs: number): void {
 }
 
 /**
- * The `backup_stall` timer fired: a backup without progress for `BACKUP_STALL_MS` gives up the
- * positions holding it up, or fails. Early (progress came since it was armed), it only re-arms.
- * A backup that is only waiting to be finished is not stalled: `pump` finishes it. Whatever the
- * give-up frees (the manifest's turn, the end of the backup) `pump` does right after.
+ * Whether the running backup is stalled: its `backup_stall` timer fired (it is stopped while
+ * the backup runs) and it is not merely waiting to be finished. {@link pumpBackup} then gives
+ * up the positions holding it up, or fails it, before anything else, so that whatever the
+ * give-up frees (the manifest's turn, the end of the backup) follows in the same step.
  */
-export function onStallTimer(s: CustomerState, ctx: StepContext, out: E[]): void {
-  const run = s.backup;
-  const finished = run !== null && run.phase === "finishing" && run.inFlight === 0;
-  if (run !== null && !finished) {
-    if (ctx.nowMs - run.progressAtMs >= BACKUP_STALL_MS) onStall(s, ctx, out, run);
-  }
-  armStall(s);
+function stalled(s: CustomerState, run: BackupRun): boolean {
+  const finished = run.phase === "finishing" && run.inFlight === 0;
+  return !finished && s.deadlines.at("backup_stall") === null;
 }
 
 /**
@@ -394,7 +394,7 @@ export function sendStores(
       key: fragmentKey(block.key, p),
       hash: block.hashes[p],
       data,
-    }, { kind: "store", position: p, block, repair });
+    }, { kind: "store", position: p, block, repair: repair?.id ?? null });
     if (!sent) return;
     block.storing[p] = 1;
     if (repair !== null) repair.storesPending++;

@@ -43,6 +43,7 @@ export function scanForRepairs(s: CustomerState, ctx: StepContext, out: E[]): vo
       const task: RepairTask = {
         ...newGather(s, block),
         role: "repair",
+        id: s.nextRepairId++,
         targets,
         rebuilt: null,
         storesPending: 0,
@@ -110,13 +111,18 @@ export function onRebuilt(
   if (task.storesPending === 0) endTask(s, task, true);
 }
 
-/** A store of a rebuilt fragment was answered (or timed out). */
-export function onRepairStore(s: CustomerState, task: RepairTask, stored: boolean, bytes: number) {
-  task.storesPending--;
+/**
+ * A store of a rebuilt fragment for repair task `id` was answered (or timed out). A fragment
+ * stored counts even when its task has ended meanwhile (its version was deleted).
+ */
+export function onRepairStore(s: CustomerState, id: number, stored: boolean, bytes: number) {
   if (stored) {
     s.counters.repairFragments++;
     s.counters.repairBytes += bytes;
   }
+  const task = s.repairs.find((t) => t.id === id);
+  if (task === undefined) return;
+  task.storesPending--;
   if (task.storesPending === 0) endTask(s, task, true);
 }
 

@@ -274,6 +274,8 @@ export interface RestoreBlock extends GatherBase {
 /** Rebuilding the missing fragments of one block. */
 export interface RepairTask extends GatherBase {
   role: "repair";
+  /** Names the task in the requests made for it (1, 2, 3, ... in starting order). */
+  id: number;
   /** Positions to rebuild. */
   targets: number[];
   /** Rebuilt fragments (at the target positions) once the rebuild job is done. */
@@ -351,7 +353,8 @@ export type RequestPurpose =
   | { kind: "cancel"; supplier: NodeId }
   | { kind: "probe"; position: number }
   | { kind: "audit"; position: number; block: BlockRec; leafIndex: number }
-  | { kind: "store"; position: number; block: BlockRec; repair: RepairTask | null }
+  /** `repair`: the id of the repair task storing a rebuilt fragment, null for a backup's store. */
+  | { kind: "store"; position: number; block: BlockRec; repair: number | null }
   | { kind: "fetch"; position: number; gather: Gather }
   | { kind: "remove" }
   | { kind: "lease_claim" };
@@ -446,6 +449,8 @@ export interface CustomerState {
   backupQueue: { label: string; files: SourceFile[] }[];
   restores: RestoreRun[];
   repairs: RepairTask[];
+  /** The id of the next repair task. */
+  nextRepairId: number;
   /** Requests awaiting answers (`core/requests.ts`), at most `requestsInFlightMax`. */
   requests: RequestTable<RequestPurpose>;
   continuations: Map<number, Continuation>;
@@ -480,7 +485,7 @@ export interface CustomerState {
   writing: Set<string>;
   /** Notices held until the named record is on disk (a backup is done only once recorded). */
   held: Map<string, CustomerNotice[]>;
-  /** Time of the latest step (lets `nextDeadlineMs` skip deadlines already passed). */
+  /** Time of the latest step (for what runs without a context: `isWriter`, the invariants). */
   nowMs: number;
   /**
    * One deadline per {@link CustomerTimer} kind: the only place a customer keeps when to do
@@ -598,6 +603,7 @@ export function customerState(config: CustomerConfig): CustomerState {
     backupQueue: [],
     restores: [],
     repairs: [],
+    nextRepairId: 1,
     requests: new RequestTable(options.requestsInFlightMax),
     continuations: new Map(),
     nextOpId: 1,

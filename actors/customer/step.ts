@@ -37,9 +37,9 @@
  * |                    |                                        | (which re-sets it)            |
  * | `repair_scan`      | first start (repair only); a hire, now | look for fragments to rebuild;|
  * |                    |                                        | re-set `repairScanMs` on      |
- * | `backup_stall`     | backup.ts, whenever the running backup | backup.ts: give up the stuck  |
- * |                    | progresses (`BACKUP_STALL_MS` later);  | positions or fail; re-set or  |
- * |                    | stopped when it ends                   | stopped from the backup       |
+ * | `backup_stall`     | backup.ts, whenever the running backup | gate: `pump` (as the writer)  |
+ * |                    | progresses (`BACKUP_STALL_MS` later);  | gives up the stuck positions  |
+ * |                    | stopped when it ends                   | first, or fails the backup    |
  * | `lease`            | lease.ts, whenever the lease changes:  | claim if due; re-set at the   |
  * |                    | earliest of next claim, end of a take- | lease's next deadline         |
  * |                    | over's wait, end of the lease held     |                               |
@@ -108,7 +108,6 @@ import {
   failBackups,
   onSealed,
   onSourceRead,
-  onStallTimer,
   onStoreReply,
   onStoreTimeout,
   pumpBackup,
@@ -172,7 +171,12 @@ import { onSweepList, onSweepTimer, pumpSweep } from "./sweep.ts";
 import { familyRecorded } from "./journal.ts";
 import { flush, onRecordList, onRecordRead, onRecordWritten, startLoad } from "./persist.ts";
 import { onOpened, openGathered, pumpRestore, queueRestore } from "./restore.ts";
-import { type CustomerState, invariants, type PendingRequest } from "./state.ts";
+import {
+  type CustomerState,
+  type CustomerTimer,
+  invariants,
+  type PendingRequest,
+} from "./state.ts";
 import { assert } from "../../core/assert.ts";
 import { BACKUP_STALL_MS } from "../../core/limits.ts";
 
@@ -246,9 +250,10 @@ function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
 }
 
 /**
- * Drives every pipeline forward; runs after each input (once the records are loaded). Nothing
- * here waits for a time: what waits for one is a timer (see the theory block), and a pipeline
- * that waits for a timer's end reads whether the timer is still armed.
+ * Drives every pipeline forward; runs after each input (once the records are loaded). What
+ * waits for a time waits for a timer (see the theory block): a pipeline reads whether its kind
+ * is still armed, not the clock (but for a position's retry time and the lease's, whose kinds
+ * wake the customer when they pass).
  */
 function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
   const writer = isWriter(s);
@@ -289,6 +294,8 @@ function onTimeout(s: CustomerState, ctx: StepContext, out: E[]): void {
   const now = ctx.nowMs;
   const t = s.deadlines;
   for (const kind of t.expired(now)) {
+    const at = t.at(kind);
+    if (at === null || at > now) continue; // stopped or pushed back by an earlier handler here
     switch (kind) {
       case "request":
         for (const r of expiredRequests(s, now)) onRequestTimeout(s, ctx, out, r);
@@ -311,9 +318,6 @@ function onTimeout(s: CustomerState, ctx: StepContext, out: E[]): void {
         t.set("repair_scan", now + o.repairScanMs);
         scanForRepairs(s, ctx, out);
         break;
-      case "backup_stall":
-        onStallTimer(s, ctx, out);
-        break;
       case "lease":
         onLeaseTimer(s, ctx, out);
         break;
@@ -323,6 +327,7 @@ function onTimeout(s: CustomerState, ctx: StepContext, out: E[]): void {
       case "position_retry":
         armPositionRetry(s, now); // `pump` sends what waited for the positions now due
         break;
+      case "backup_stall": // `pump` gives up the positions holding the backup up, or fails it
       case "flush": // the batching delay is over: `pump` writes what is dirty
       case "record_retry": // `pump` publishes the family record again if it is still dirty
       case "recovery_retry": // `pump` asks for the family record or the manifests again
@@ -607,7 +612,7 @@ function nextDeadlineMs(s: CustomerState): number | null {
  */
 function timerInvariants(s: CustomerState): void {
   const t = s.deadlines;
-  const armedBy = (kind: Parameters<typeof t.at>[0], dueMs: number, what: string) => {
+  const armedBy = (kind: CustomerTimer, dueMs: number, what: string) => {
     const at = t.at(kind);
     assert(at !== null && at <= dueMs, `${kind} armed at ${at}, after ${what} at ${dueMs}`);
   };
@@ -620,8 +625,11 @@ function timerInvariants(s: CustomerState): void {
     assert(s.identityDocument === null || t.at("identity_refresh") !== null, "refresh stopped");
   }
   const run = s.backup;
-  if (run !== null && s.options.repair) {
-    armedBy("backup_stall", run.progressAtMs + BACKUP_STALL_MS, "the backup's stall");
+  if (run !== null) {
+    // Armed at the stall, or stopped once it passed (the backup waits for `pump` as a writer).
+    const stallMs = run.progressAtMs + BACKUP_STALL_MS;
+    if (t.at("backup_stall") !== null) armedBy("backup_stall", stallMs, "the backup's stall");
+    else assert(stallMs <= s.nowMs, "backup_stall stopped before the stall");
   }
   const l = s.lease;
   if (l !== null && s.started) {
@@ -634,6 +642,24 @@ function timerInvariants(s: CustomerState): void {
       armedBy("position_retry", p.retryAtMs, `position ${i}'s retry`);
     }
   });
+  if (s.phase === "ready") servedGates(s);
+}
+
+/**
+ * A gate that is open with work waiting behind it was served by the step's `pump`: work that
+ * waits neither for a timer nor for an answer would wait for an input that may never come.
+ */
+function servedGates(s: CustomerState): void {
+  const t = s.deadlines;
+  const batch = t.at("flush") === null;
+  for (const key of s.dirty) {
+    if (batch || s.urgent.has(key)) assert(s.writing.has(key), `record ${key} left unwritten`);
+  }
+  const empty = s.positions.some((p) => p.state === "empty");
+  if (empty && t.at("hire_retry") === null && s.requests.canOpen() && isWriter(s)) {
+    const querying = [...s.requests.values()].some((r) => r.purpose.kind === "offer_query");
+    assert(querying, "a position is empty and nobody was asked for offers");
+  }
 }
 
 /** The customer actor. */

@@ -98,7 +98,7 @@ Deno.test("scenario: a supplier that alters stored bytes is caught by audits and
   assertIdentical(net.restore(v).files, "after replacing the liar");
 });
 
-Deno.test("scenario: one rotten fragment costs a strike, not the member; repair rewrites it", () => {
+Deno.test("scenario: one rotten fragment is a strike, not a firing; repair rewrites it", () => {
   const net = new Scenario({ seed: 4, ecc: "rs:4+4", suppliers: 12 });
   const v = net.backup(FILES);
   const family = net.family();
