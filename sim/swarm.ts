@@ -101,6 +101,7 @@ export function drawSwarm(seed: number, size = 1): SwarmOptions {
     diskMs: pick([0.1, 2, 10]),
   }));
   faults.clockSkewMs = pick([0, 0, 2_000, 60_000, 300_000]);
+  faults.backupRetryMs = 3_600_000; // a user told "try again" does, an hour later
   for (const key of Object.keys(faults) as (keyof StorageFaults)[]) {
     if (faults[key] === undefined) delete faults[key];
   }

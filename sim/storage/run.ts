@@ -128,6 +128,12 @@ export interface StorageFaults extends EpisodeFaults {
    * the impostor checkers must read zero and the user-visible outcome must not move.
    */
   idealPinning?: boolean;
+  /**
+   * Not a fault: users retry a failed backup this long after it failed (the swarm's users do,
+   * so that a hostile world still stores something; the default workload's users wait for
+   * their next scheduled backup).
+   */
+  backupRetryMs?: number;
 }
 
 /** Runs the storage workload described by `flags` and returns the report body. */
@@ -248,25 +254,30 @@ class StorageRun {
 
   /**
    * Runs the healing phase to `untilMs` hour by hour, asking every user after each hour
-   * whether it has work pending ({@link pendingWork}); returns when all first had none, and who
-   * still had some at the end (the liveness bound is the phase's length).
+   * whether it has work pending ({@link pendingWork}). The liveness bound is the phase's
+   * length: every user must reach a moment with nothing pending within it. Work found later
+   * (an audit that catches a rotten fragment during healing) is new work, not a failure to
+   * converge. Returns the hours until the last user got there (-1: one never did), and why
+   * each user that never did was still busy at the end.
    */
   #settle(untilMs: number, tick: () => void): Settled {
     const startMs = this.sim.nowMs;
-    let settledMs: number | null = null;
-    let pending: string[] = [];
-    for (let t = startMs + HOUR_MS;; t += HOUR_MS) {
+    const waiting = new Set(this.users);
+    let lastMs = startMs;
+    for (let t = startMs + HOUR_MS; waiting.size > 0; t += HOUR_MS) {
       this.sim.runUntil(Math.min(t, untilMs));
       tick();
-      pending = [];
-      for (const user of this.users) {
-        const why = pendingWork(user.node, this.flags.repair);
-        if (why !== null) pending.push(`${user.node.id}: ${why}`);
+      for (const user of waiting) {
+        if (pendingWork(user.node, this.flags.repair) === null) waiting.delete(user);
       }
-      if (pending.length === 0) settledMs ??= this.sim.nowMs;
+      if (waiting.size === 0) lastMs = this.sim.nowMs;
       if (t >= untilMs) break;
     }
-    const hours = settledMs === null ? -1 : Math.round((settledMs - startMs) / HOUR_MS);
+    this.sim.runUntil(untilMs);
+    const pending = [...waiting].map((u) =>
+      `${u.node.id}: ${pendingWork(u.node, this.flags.repair) ?? "done only at the end"}`
+    );
+    const hours = waiting.size > 0 ? -1 : Math.round((lastMs - startMs) / HOUR_MS);
     return { hours, pending };
   }
 
@@ -446,6 +457,12 @@ class StorageRun {
       this.behaviour,
       this.phase !== "main",
     );
+    const retryMs = this.faults.backupRetryMs;
+    if (notice.type === "backup_failed" && retryMs !== undefined && this.phase === "main") {
+      this.sim.at(this.sim.nowMs + retryMs, () => {
+        if (this.phase === "main") user.backup(this.sim, this.contents, this.behaviour);
+      });
+    }
     for (const versionId of drop) this.sim.command(node, { type: "delete", versionId });
   }
 
