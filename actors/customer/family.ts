@@ -473,16 +473,22 @@ export function auditNext(s: CustomerState, ctx: StepContext, out: E[]): void {
     key: fragmentKey(block.key, i),
     leafIndex,
     leafBytes: AUDIT_LEAF_BYTES,
-  }, { kind: "audit", position: i, block, leafIndex });
+  }, {
+    kind: "audit",
+    position: i,
+    block: { key: block.key, fragmentSize: block.fragmentSize },
+    root: block.roots[i],
+    leafIndex,
+  });
 }
 
-/** An audit answer: check the proof against the recorded root, or fire on a refusal. */
+/** An audit answer: check the proof against the recorded `root`, or fire on a refusal. */
 export function onAudit(
   s: CustomerState,
   ctx: StepContext,
   out: E[],
   i: number,
-  block: BlockRec,
+  root: Uint8Array,
   leafIndex: number,
   m: MessageOf<"audit_reply">,
 ): void {
@@ -501,7 +507,7 @@ export function onAudit(
     id,
     job: {
       type: "verify_proof",
-      root: block.roots[i],
+      root,
       leaf: m.leaf,
       size: m.size,
       leafIndex,
