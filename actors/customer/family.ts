@@ -473,22 +473,16 @@ export function auditNext(s: CustomerState, ctx: StepContext, out: E[]): void {
     key: fragmentKey(block.key, i),
     leafIndex,
     leafBytes: AUDIT_LEAF_BYTES,
-  }, {
-    kind: "audit",
-    position: i,
-    block: { key: block.key, fragmentSize: block.fragmentSize },
-    root: block.roots[i],
-    leafIndex,
-  });
+  }, { kind: "audit", position: i, block, leafIndex });
 }
 
-/** An audit answer: check the proof against the recorded `root`, or fire on a refusal. */
+/** An audit answer: check the proof against the recorded root, or fire on a refusal. */
 export function onAudit(
   s: CustomerState,
   ctx: StepContext,
   out: E[],
   i: number,
-  root: Uint8Array,
+  block: BlockRec,
   leafIndex: number,
   m: MessageOf<"audit_reply">,
 ): void {
@@ -507,7 +501,7 @@ export function onAudit(
     id,
     job: {
       type: "verify_proof",
-      root,
+      root: block.roots[i],
       leaf: m.leaf,
       size: m.size,
       leafIndex,

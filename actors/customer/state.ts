@@ -356,17 +356,7 @@ export type RequestPurpose =
   | { kind: "contract"; position: number; supplier: NodeId; renew: boolean }
   | { kind: "cancel"; supplier: NodeId }
   | { kind: "probe"; position: number }
-  /**
-   * `block`: the audited block's key and fragment size, `root`: the Merkle root recorded for the
-   * position's fragment (values: the answer is checked against them, not against the block).
-   */
-  | {
-    kind: "audit";
-    position: number;
-    block: { key: string; fragmentSize: number };
-    root: Uint8Array;
-    leafIndex: number;
-  }
+  | { kind: "audit"; position: number; block: BlockRec; leafIndex: number }
   /** `repair`: the id of the repair task storing a rebuilt fragment, null for a backup's store. */
   | { kind: "store"; position: number; block: BlockRec; repair: number | null }
   | { kind: "fetch"; position: number; gather: Gather }

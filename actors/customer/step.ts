@@ -455,7 +455,7 @@ function onMessage(
   if (m.type === "audit_reply" && p.kind === "audit") {
     if (s.positions[p.position].supplier !== from) return;
     markSeen(s, p.position, ctx.nowMs);
-    return onAudit(s, ctx, out, p.position, p.root, p.leafIndex, m);
+    return onAudit(s, ctx, out, p.position, p.block, p.leafIndex, m);
   }
   if (m.type === "contract_cancel_reply" && p.kind === "cancel") return onCancelled(s, p.supplier);
   if (m.type === "lease_claim_reply" && p.kind === "lease_claim") {
