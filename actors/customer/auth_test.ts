@@ -455,7 +455,7 @@ Deno.test("auth: every answer under the wrong key changes no state and is traced
     [member, { kind: "contract", position: 1, supplier: member, renew: true }],
     [member, {
       kind: "manifest_fetch",
-      fetch: { id: "x", cipherSize: 10, fragments: [], waiting: 1 },
+      fetch: { id: "x", cipherSize: 10 },
       position: 1,
     }],
     // Hired again: its answer must come under the key it was fired with.

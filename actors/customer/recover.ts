@@ -374,21 +374,31 @@ export function pumpManifests(s: CustomerState, ctx: StepContext, out: E[]): voi
       const sent = request(s, ctx, out, p.supplier!, {
         type: "fetch",
         key: fragmentKey(manifestBlockKey(fetch.id), i),
-      }, { kind: "manifest_fetch", fetch, position: i });
+      }, {
+        kind: "manifest_fetch",
+        fetch: { id: fetch.id, cipherSize: fetch.cipherSize },
+        position: i,
+      });
       if (sent) fetch.waiting++;
     });
     if (fetch.waiting === 0) openFetched(s, out, fetch);
   }
 }
 
-/** A supplier answered a manifest fetch (`null`: it did not answer in time). */
+/**
+ * A supplier answered the fetch of version `versionId`'s manifest fragment at `position`
+ * (`null`: it did not answer in time). A version's manifest is fetched once at a time, and its
+ * fetch stays active until every one of its requests is answered or timed out.
+ */
 export function onManifestFragment(
   s: CustomerState,
   out: E[],
-  fetch: ManifestFetch,
+  versionId: string,
   position: number,
   m: MessageOf<"fetch_reply"> | null,
 ): void {
+  const fetch = s.recovery.active.find((f) => f.id === versionId);
+  if (fetch === undefined) return;
   if (m !== null && m.outcome === "found") fetch.fragments[position] = m.data;
   fetch.waiting--;
   if (fetch.waiting === 0) openFetched(s, out, fetch);

@@ -346,7 +346,11 @@ export type RequestPurpose =
   | { kind: "identity_publish" }
   | { kind: "family_publish" }
   | { kind: "family_fetch" }
-  | { kind: "manifest_fetch"; fetch: ManifestFetch; position: number }
+  /**
+   * `fetch`: the version whose manifest fragment is asked for and the manifest's size (values;
+   * the answer finds the fetch among `recovery.active` by the version id).
+   */
+  | { kind: "manifest_fetch"; fetch: { id: string; cipherSize: number }; position: number }
   | { kind: "sweep_list"; position: number; supplier: NodeId }
   /** `renew`: the position's own supplier lost our contract while holding nothing of ours. */
   | { kind: "contract"; position: number; supplier: NodeId; renew: boolean }

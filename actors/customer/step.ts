@@ -351,7 +351,7 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
     case "family_fetch":
       return onFamilyFetched(s, ctx, out, null);
     case "manifest_fetch":
-      return onManifestFragment(s, out, purpose.fetch, purpose.position, null);
+      return onManifestFragment(s, out, purpose.fetch.id, purpose.position, null);
     case "sweep_list":
       return onSweepList(s, ctx, out, purpose.position, purpose.supplier, null);
     case "contract":
@@ -428,7 +428,7 @@ function onMessage(
     return onSweepList(s, ctx, out, p.position, p.supplier, m);
   }
   if (m.type === "fetch_reply" && p.kind === "manifest_fetch") {
-    return onManifestFragment(s, out, p.fetch, p.position, m);
+    return onManifestFragment(s, out, p.fetch.id, p.position, m);
   }
   if (m.type === "contract_reply" && p.kind === "contract") {
     const accepted = m.outcome === "accepted";
