@@ -198,6 +198,8 @@ export const CUSTOMER_STRIKES_MAX = 3;
  * such candidate forever left nobody to hire (the swarm found a family that never refilled).
  */
 export const CUSTOMER_CANDIDATE_SHUN_MS = 6 * 3_600_000;
+/** How long a writer-lease claim that found no room in the request table waits to try again. */
+export const LEASE_CLAIM_WAIT_MS = 1_000;
 /**
  * With repair (and so the heartbeat) off, time between two probes of each supplier: every
  * request renews a contract, and suppliers end contracts that go unrenewed for a long lease.

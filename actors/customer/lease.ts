@@ -36,6 +36,7 @@
  */
 
 import type { StepContext } from "../../core/actor.ts";
+import { LEASE_CLAIM_WAIT_MS } from "../../core/limits.ts";
 import { signLease } from "../../core/protocol/identity.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import type { E } from "./protocol.ts";
@@ -93,7 +94,12 @@ function claimIfDue(s: CustomerState, ctx: StepContext, out: E[]): void {
   if (l === null || l.round !== null || ctx.nowMs < l.nextClaimAtMs) return;
   // One that will never write again lets its lease lapse: holding it would block the writer.
   if (isDiverged(s) && !l.askHolder) return;
-  if (!canRequest(s, s.idServers.length)) return;
+  if (!canRequest(s, s.idServers.length)) {
+    // No room for the claim's requests now: try again shortly. Left due, the lease timer was
+    // re-armed at a time already passed and the node would wake at one instant forever.
+    l.nextClaimAtMs = ctx.nowMs + LEASE_CLAIM_WAIT_MS;
+    return;
+  }
   l.askHolder = false;
   const holderLive = l.holder !== null && l.holder.expiresMs > ctx.nowMs;
   // A renewal keeps its epoch; any other claim goes above every epoch seen.
