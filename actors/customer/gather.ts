@@ -124,5 +124,10 @@ export function onFetchTimeout(s: CustomerState, ctx: StepContext, g: Gather, p:
   g.inFlight--;
   g.asked[p] = FAILED;
   g.failed++;
-  if (s.positions[p].state === "active") markSilent(s, p, ctx.nowMs);
+  if (s.positions[p].state === "active") {
+    markSilent(s, p, ctx.nowMs);
+    // Fresh evidence it is offline (sent a request timeout ago): a restore does not wait on a
+    // probe of it (see `probeStaleOffline`).
+    s.positions[p].missedMs = Math.max(0, ctx.nowMs - s.options.requestTimeoutMs);
+  }
 }

@@ -111,6 +111,13 @@ function reachableOrProbed(
   return false;
 }
 
+/** Whether members believed offline on old evidence are being probed (probing them now). */
+function probingStale(s: CustomerState, ctx: StepContext, out: E[]): boolean {
+  return probeStaleOffline(s, ctx, out).some((i) =>
+    s.positions[i].state === "active" && !s.positions[i].online && s.positions[i].probePending
+  );
+}
+
 function pumpOne(s: CustomerState, ctx: StepContext, out: E[], run: RestoreRun): void {
   const v = versionOf(s, run);
   if (v === undefined) return failRestore(s, out, run, "the version was deleted meanwhile", 0);
@@ -143,8 +150,14 @@ function pumpOne(s: CustomerState, ctx: StepContext, out: E[], run: RestoreRun):
   for (const g of run.active) {
     if (!g.working || g.got + g.inFlight >= s.scheme.k) continue;
     // A fetch failed or timed out (its supplier is offline now): fail at once if only offline
-    // suppliers are left to ask, rather than wait a request timeout on each of them.
-    if (possibleOnline(s, g) < s.scheme.k && failIfUnreachable(s, out, run, v)) return;
+    // suppliers are left to ask, rather than wait a request timeout on each of them; but not
+    // while a member believed offline on old evidence is being probed (its answer brings it
+    // back: the swarm saw a restore fail on a rotten fragment while the one good copy sat on
+    // a member that was online, only not probed since the day before).
+    if (possibleOnline(s, g) < s.scheme.k) {
+      if (probingStale(s, ctx, out)) continue;
+      if (failIfUnreachable(s, out, run, v)) return;
+    }
     if (!askMore(s, ctx, out, g)) return gatherFailed(s, out, run, g);
   }
   if (run.fileCursor >= run.files.length && run.active.length === 0) {

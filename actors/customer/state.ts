@@ -143,7 +143,10 @@ export interface Position {
   probePending: boolean;
   /** When it was last probed (0: never). */
   probedMs: number;
-  /** When the last probe it left unanswered was sent (0: none): our evidence it is offline. */
+  /**
+   * When the last probe or fetch it left unanswered was sent (0: none): our evidence it is
+   * offline.
+   */
   missedMs: number;
   hiredMs: number;
   /**

@@ -154,15 +154,18 @@ Deno.test("restore: a fetch timing out, with only offline suppliers left, fails 
   const s = world();
   const out: E[] = [];
   queueRestore(s, out, 7, "v1", []);
-  pumpRestore(s, ctx(), out);
+  pumpRestore(s, ctx(10_000_000), out);
   const g = s.restores[0].active[0];
   if (g.inFlight !== 2) throw new Error(`asked ${g.inFlight}`);
-  // s2 and s3 went offline meanwhile (probes), and the fetch from s0 times out.
-  s.positions[2].online = false;
-  s.positions[3].online = false;
-  onFetchTimeout(s, ctx(), g, 0);
+  // s2 and s3 went offline meanwhile (their probes went unanswered: fresh evidence, so they
+  // are not probed again), and the fetch from s0 times out.
+  for (const i of [2, 3]) {
+    s.positions[i].online = false;
+    s.positions[i].missedMs = ctx(10_000_000).nowMs;
+  }
+  onFetchTimeout(s, ctx(10_000_000), g, 0);
   const later: E[] = [];
-  pumpRestore(s, ctx(), later);
+  pumpRestore(s, ctx(10_000_000), later);
   if (later.some((e) => e.kind === "send")) throw new Error("a fetch went to an offline supplier");
   const failed = later.find((e) => e.kind === "notice" && e.notice.type === "restore_failed");
   const reason = failed?.kind === "notice" && failed.notice.type === "restore_failed"
@@ -170,6 +173,27 @@ Deno.test("restore: a fetch timing out, with only offline suppliers left, fails 
     : "";
   if (!reason.includes("NOT restorable now: 1 of 4 suppliers online, 2 needed (offline: s0, s2")) {
     throw new Error(`reason: ${reason}`);
+  }
+});
+
+Deno.test("restore: a fetch failing with members offline on old evidence probes them first", () => {
+  const s = world();
+  const out: E[] = [];
+  const t = ctx(10_000_000);
+  queueRestore(s, out, 7, "v1", []);
+  pumpRestore(s, t, out);
+  const g = s.restores[0].active[0];
+  // s2 and s3 are believed offline, but nobody asked them lately; the fetch from s0 times out.
+  for (const i of [2, 3]) s.positions[i].online = false;
+  onFetchTimeout(s, t, g, 0);
+  const later: E[] = [];
+  pumpRestore(s, t, later);
+  const probed = later.flatMap((e) =>
+    e.kind === "send" && e.message.type === "probe" ? [e.to] : []
+  );
+  if (probed.join() !== "s2,s3") throw new Error(`probed ${probed.join()}`);
+  if (later.some((e) => e.kind === "notice" && e.notice.type === "restore_failed")) {
+    throw new Error("failed before the probes were answered");
   }
 });
 
