@@ -158,9 +158,10 @@ export function describeSwarm(o: SwarmOptions): string {
  * as cheap extra worlds). 1255: a mirror:2 user still repairing at the end of healing, which
  * the old liveness check counted against it. 1330: an audit found a rotten fragment late in
  * healing (the same). 1399: every user's only backup failed in a partitioned one-day world,
- * so nothing was stored (the swarm's users retry failed backups now).
+ * so nothing was stored (the swarm's users retry failed backups now). 1555: a restore failed
+ * on a rotten fragment while the good copy sat on a member not probed since the day before.
  */
-export const SWARM_REGRESSION_SEEDS: readonly number[] = [1255, 1330, 1399];
+export const SWARM_REGRESSION_SEEDS: readonly number[] = [1255, 1330, 1399, 1555];
 
 /** Registers one test per seed in [from, to): a failure names the seed and what it drew. */
 export function swarmTests(from: number, to: number): void {
