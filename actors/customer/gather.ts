@@ -15,7 +15,6 @@ import { bytesEqual } from "../../core/ids.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import { brokePromise, markSeen, markSilent } from "./family.ts";
 import type { E } from "./protocol.ts";
-import { blockChanged } from "./journal.ts";
 import { request } from "./requests.ts";
 import type { BlockRec, CustomerState, Gather, GatherBase } from "./state.ts";
 import { fragmentKey } from "../../parts/fragment_keys.ts";
