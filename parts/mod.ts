@@ -9,6 +9,8 @@
  * - `idserver_wire.ts`: the ID-server HTTP exchange as pure translators (message to request,
  *   request to the server's question, answer to response, response to reply), run by the real
  *   gateway and server and, through `sim/idserver_facade.ts`, by the simulator.
+ * - `liveness.ts`: what a watcher believes of a peer (online, offline, dead) from its answers
+ *   and silences; the customer's family runs on it.
  *
  * @module
  */
@@ -16,3 +18,4 @@
 export * from "./fragment_keys.ts";
 export * from "./idserver_link.ts";
 export * from "./idserver_wire.ts";
+export * from "./liveness.ts";

@@ -3,9 +3,11 @@
  *
  * Hiring asks an ID server for offers (excluding the family and suppliers it has fired or that
  * refused), then asks candidates one by one for a contract. Probing sends every active supplier
- * a `probe` each interval; any answer marks it online and seen. A supplier silent for
- * `fireAfterMs`, one that fails an audit or leaves `auditMissesMax` in a row unanswered, one that
- * lost our contract with fragments of ours, or one caught serving a corrupted fragment is fired:
+ * a `probe` each interval; any answer marks it online and seen. What the answers and silences
+ * mean (online, offline, dead) is the liveness part's (`parts/liveness.ts`) to say; the family
+ * sends the probes and acts on the verdicts. A supplier silent for `fireAfterMs`, one that
+ * fails an audit or leaves `auditMissesMax` in a row unanswered, one that lost our contract with
+ * fragments of ours, or one caught serving a corrupted fragment is fired:
  * its fragments count as lost, it is asked to drop our data, and its position is hired again.
  * A supplier that lost our contract while holding nothing of ours (it let an unused reservation
  * lapse) is asked for the contract again instead. Audits pick a fragment the supplier holds and
@@ -38,6 +40,16 @@ import {
 import { continuation, request } from "./requests.ts";
 import type { BlockRec, CustomerState, Position } from "./state.ts";
 import { fragmentKey } from "../../parts/fragment_keys.ts";
+import {
+  LAST_COPY_PATIENCE,
+  missed,
+  offlineNow,
+  probeDue,
+  probeSent,
+  seen,
+  staleOffline,
+  verdict,
+} from "../../parts/liveness.ts";
 
 /** Index of the position `supplier` holds, or -1. */
 function positionOf(s: CustomerState, supplier: NodeId): number {
@@ -46,9 +58,7 @@ function positionOf(s: CustomerState, supplier: NodeId): number {
 
 /** Records that the supplier at `i` answered. */
 export function markSeen(s: CustomerState, i: number, nowMs: number): void {
-  const p = s.positions[i];
-  p.lastSeenMs = nowMs;
-  p.online = true;
+  seen(s.positions[i], nowMs);
 }
 
 /** Records that the supplier at `i` did not answer in time. */
@@ -107,16 +117,15 @@ export function adoptFamily(
   nowMs: number,
   auditMisses: readonly number[] = [],
 ): number[] {
-  const seen = new Set<NodeId>();
+  const named = new Set<NodeId>();
   const filled: number[] = [];
   positions.forEach((supplier, i) => {
-    if (supplier === undefined || seen.has(supplier) || i >= s.positions.length) return;
-    seen.add(supplier);
+    if (supplier === undefined || named.has(supplier) || i >= s.positions.length) return;
+    named.add(supplier);
     const p = s.positions[i];
     p.supplier = supplier;
     p.state = "active";
-    p.online = true;
-    p.lastSeenMs = nowMs;
+    seen(p, nowMs);
     p.hiredMs = nowMs;
     const key = keys[i];
     p.key = key !== undefined && key.length === PUBLIC_KEY_BYTES ? key.slice() : null;
@@ -384,7 +393,7 @@ export function onCancelled(s: CustomerState, supplier: NodeId): void {
 /** Probes every active supplier that has no probe pending. */
 export function probeAll(s: CustomerState, ctx: StepContext, out: E[]): void {
   s.positions.forEach((p, i) => {
-    if (p.state === "active" && !p.probePending) probe(s, ctx, out, i);
+    if (p.state === "active" && probeDue(p, ctx.nowMs)) probe(s, ctx, out, i);
   });
 }
 
@@ -394,26 +403,21 @@ function probe(s: CustomerState, ctx: StepContext, out: E[], i: number): boolean
   if (!request(s, ctx, out, p.supplier!, { type: "probe" }, { kind: "probe", position: i })) {
     return false;
   }
-  p.probePending = true;
-  p.probedMs = ctx.nowMs;
+  probeSent(p, ctx.nowMs);
   return true;
 }
 
 /**
  * Probes the active suppliers believed offline on old evidence, so that a restore about to fail
  * because of them asks first: they may have come back since we last heard of them (with repair
- * off probes are rare). The evidence is fresh while a probe has gone unanswered for a probe
- * interval, or one timed out lately (sent within two intervals and a request timeout). Returns
- * the positions judged on old evidence: each has a probe pending now (sent here, or just before).
+ * off probes are rare): see `staleOffline` in `parts/liveness.ts` for when evidence is old.
+ * Returns the positions judged on old evidence: each has a probe pending now (sent here, or just
+ * before).
  */
 export function probeStaleOffline(s: CustomerState, ctx: StepContext, out: E[]): number[] {
-  const o = s.options;
   const stale: number[] = [];
   s.positions.forEach((p, i) => {
-    if (p.state !== "active" || p.online) return;
-    const unanswered = p.probePending && ctx.nowMs - p.probedMs >= o.probeIntervalMs;
-    const missedLately = ctx.nowMs - p.missedMs < 2 * o.probeIntervalMs + o.requestTimeoutMs;
-    if (unanswered || (p.missedMs > 0 && missedLately)) return; // fresh evidence
+    if (p.state !== "active" || !staleOffline(p, ctx.nowMs, s.options)) return;
     if (p.probePending || probe(s, ctx, out, i)) stale.push(i);
   });
   return stale;
@@ -426,37 +430,40 @@ export function probeStaleOffline(s: CustomerState, ctx: StepContext, out: E[]):
  */
 export function probeUnpinned(s: CustomerState, ctx: StepContext, out: E[]): void {
   s.positions.forEach((p, i) => {
-    if (p.state !== "active" || p.key !== null || p.probePending) return;
-    if (ctx.nowMs >= p.retryAtMs) probe(s, ctx, out, i);
+    if (p.state !== "active" || p.key !== null) return;
+    if (probeDue(p, ctx.nowMs, p.retryAtMs)) probe(s, ctx, out, i);
   });
 }
 
-/** Fires every supplier silent for longer than `fireAfterMs`. */
+/** Marks offline every supplier silent for longer than `offlineAfterMs` (the offline rule). */
 export function markOffline(s: CustomerState, ctx: StepContext): void {
   for (const p of s.positions) {
-    if (p.state === "active" && ctx.nowMs - p.lastSeenMs > s.options.offlineAfterMs) {
-      p.online = false;
-    }
+    if (p.state === "active" && offlineNow(p, ctx.nowMs, s.options)) p.online = false;
   }
 }
 
-/** How much longer than `fireAfterMs` a supplier holding copies we cannot rebuild is awaited. */
-const LAST_COPY_PATIENCE = 3;
-
 /**
- * A probe of position `i` went unanswered: fire its supplier if it has now been silent for
- * `fireAfterMs`. Firing is decided on a probe that was just sent and not answered, never on old
- * silence alone (the supplier may be back and not yet probed). A supplier whose fragments cannot
- * all be rebuilt from the online members at once may hold the last readable copies: it is
- * awaited {@link LAST_COPY_PATIENCE} times longer before it is given up.
+ * A probe of position `i`, sent at `sentMs`, went unanswered: fire its supplier if the verdict is
+ * now dead (silent for `fireAfterMs`). Firing is decided on a probe that was just sent and not
+ * answered, never on old silence alone (the supplier may be back and not yet probed). A supplier
+ * whose fragments cannot all be rebuilt from the online members at once may hold the last
+ * readable copies: it is awaited `LAST_COPY_PATIENCE` times longer before it is given up.
  */
-export function onProbeSilence(s: CustomerState, ctx: StepContext, out: E[], i: number): void {
+export function onProbeSilence(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  i: number,
+  sentMs: number,
+): void {
   const p = s.positions[i];
+  missed(p, sentMs);
   markSilent(s, i, ctx.nowMs);
+  const o = s.options;
+  if (!o.repair || verdict(p, ctx.nowMs, o) !== "dead") return;
+  // Within the longer patience the walk over every block decides (only then: it is costly).
+  if (verdict(p, ctx.nowMs, o, LAST_COPY_PATIENCE) !== "dead" && !rebuildableWithout(s, i)) return;
   const silentMs = ctx.nowMs - p.lastSeenMs;
-  const limit = s.options.fireAfterMs;
-  if (!s.options.repair || silentMs <= limit) return;
-  if (silentMs <= LAST_COPY_PATIENCE * limit && !rebuildableWithout(s, i)) return;
   fire(s, ctx, out, i, `silent for ${Math.round(silentMs / 60_000)} min`);
 }
 

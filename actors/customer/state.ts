@@ -17,6 +17,7 @@ import {
 import type { Message } from "../../core/protocol/mod.ts";
 import type { SignedFamilyRecord } from "../../core/protocol/identity.ts";
 import type { EccScheme } from "../../core/storage.ts";
+import type { PeerLiveness } from "../../parts/liveness.ts";
 import { type LeaseConfig, type LeaseState, leaseState } from "./lease_state.ts";
 import type { CustomerNotice, SourceFile } from "./protocol.ts";
 
@@ -125,29 +126,23 @@ export interface CustomerConfig {
   lease?: LeaseConfig;
 }
 
-/** One place in the family: position i holds fragment i of every block. */
-export interface Position {
+/**
+ * One place in the family: position i holds fragment i of every block. What we know of its
+ * supplier's liveness is the {@link PeerLiveness} it extends (`online`, `lastSeenMs`, `probedMs`,
+ * `missedMs`, `probePending`; see `parts/liveness.ts`): requests only go to online suppliers
+ * (restores try all). None of it is persisted (the family record keeps names, keys and audit
+ * misses; a family taken back starts online, see `adoptFamily`).
+ */
+export interface Position extends PeerLiveness {
   supplier: NodeId | null;
   state: "empty" | "hiring" | "active";
   /** Candidate asked for a contract while `hiring`. */
   candidate: NodeId | null;
-  /** Last time the supplier answered anything. */
-  lastSeenMs: number;
-  /** Whether it answered lately; requests only go to online suppliers (restores try all). */
-  online: boolean;
   /**
    * When to try an offline supplier again without monitoring; the `position_retry` timer is
    * armed no later than the earliest such time still ahead (`retryPositionAt` in family.ts).
    */
   retryAtMs: number;
-  probePending: boolean;
-  /** When it was last probed (0: never). */
-  probedMs: number;
-  /**
-   * When the last probe or fetch it left unanswered was sent (0: none): our evidence it is
-   * offline.
-   */
-  missedMs: number;
   hiredMs: number;
   /**
    * The supplier's pinned Ed25519 key (see `auth.ts`): every message from it must come over a

@@ -368,8 +368,7 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
     case "probe":
       s.positions[purpose.position].probePending = false;
       if (s.positions[purpose.position].supplier === r.to) {
-        s.positions[purpose.position].missedMs = r.deadlineMs - s.options.requestTimeoutMs;
-        onProbeSilence(s, ctx, out, purpose.position);
+        onProbeSilence(s, ctx, out, purpose.position, r.deadlineMs - s.options.requestTimeoutMs);
       }
       return;
     case "audit":
