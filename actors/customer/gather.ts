@@ -18,6 +18,7 @@ import type { E } from "./protocol.ts";
 import { request } from "./requests.ts";
 import type { BlockRec, CustomerState, Gather, GatherBase } from "./state.ts";
 import { fragmentKey } from "../../parts/fragment_keys.ts";
+import { missed } from "../../parts/liveness.ts";
 
 const NOT_ASKED = 0;
 const ASKED = 1;
@@ -127,6 +128,6 @@ export function onFetchTimeout(s: CustomerState, ctx: StepContext, g: Gather, p:
     markSilent(s, p, ctx.nowMs);
     // Fresh evidence it is offline (sent a request timeout ago): a restore does not wait on a
     // probe of it (see `probeStaleOffline`).
-    s.positions[p].missedMs = Math.max(0, ctx.nowMs - s.options.requestTimeoutMs);
+    missed(s.positions[p], Math.max(0, ctx.nowMs - s.options.requestTimeoutMs));
   }
 }
