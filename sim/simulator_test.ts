@@ -463,3 +463,38 @@ Deno.test("clocks: a skewed node reads its own time; its timers keep their virtu
   }
   if (!ahead.state.answered || !behind.state.answered) throw new Error("no answer");
 });
+
+/** Writes one blob when told to; counts completions. */
+type Writer = { done: number };
+const writer: Actor<Writer, TestProtocol> = {
+  step(s, input) {
+    if (input.kind === "command") {
+      const data = new Uint8Array(1000).fill(7);
+      return [{ kind: "io", id: 1, op: { op: "write", key: "k", data } }];
+    }
+    if (input.kind === "io_done") s.done++;
+    return [];
+  },
+  nextDeadlineMs: () => null,
+  invariants: () => {},
+};
+
+Deno.test("disk crash: a restart as a write starts undoes it; an acknowledged one stays", () => {
+  const sim = testSim(31, { disk: { lostWrite: 1, opLatencyMs: 5 } });
+  const node = sim.addNode("w", writer, { done: 0 });
+  let inFlight = -1;
+  sim.onNextWrite(node, (s) => {
+    inFlight = node.disk!.inFlight;
+    s.restart(node, { done: 0 });
+  });
+  sim.command(node, { send: "x", message: ping(0) }); // any command makes it write
+  drive(sim);
+  if (inFlight !== 1) throw new Error(`the hook ran with ${inFlight} writes in flight`);
+  if (node.disk!.blobs.has("k")) throw new Error("the crash did not undo the write");
+  if (node.state.done !== 0) throw new Error("the old process got the completion");
+  if (sim.counters.writesLost !== 1) throw new Error(`writesLost ${sim.counters.writesLost}`);
+  sim.command(node, { send: "x", message: ping(1) });
+  drive(sim);
+  sim.restart(node, { done: 0 }); // after the completion: durable
+  if (node.disk!.blobs.get("k")?.length !== 1000) throw new Error("an acknowledged write was lost");
+});
