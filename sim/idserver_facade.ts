@@ -195,9 +195,10 @@ interface HttpMessage {
 /** The head lines and body of an HTTP/1.1 message. */
 function split(bytes: Uint8Array<ArrayBuffer>): HttpMessage {
   let end = -1;
-  for (let i = 0; i + 3 < bytes.length && end < 0; i++) {
-    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) {
+  for (let i = bytes.indexOf(13); i >= 0 && i + 3 < bytes.length; i = bytes.indexOf(13, i + 1)) {
+    if (bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) {
       end = i;
+      break;
     }
   }
   assert(end >= 0, "an HTTP message without the end of its head");
