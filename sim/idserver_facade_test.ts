@@ -12,15 +12,7 @@ import { type Message, messageCodec } from "../core/protocol/mod.ts";
 import { stepCryptoFor } from "../data/signing.ts";
 import type { IdServerRequestMessage } from "../parts/idserver_wire.ts";
 import { DirectDriver } from "./driver.ts";
-import {
-  decodeRequest,
-  decodeResponse,
-  encodeRequest,
-  encodeResponse,
-  httpFacade,
-  type HttpFacadeState,
-  httpFacadeState,
-} from "./idserver_facade.ts";
+import { httpFacade, type HttpFacadeState, httpFacadeState } from "./idserver_facade.ts";
 
 const NOW_MS = 1_000_000;
 
@@ -138,24 +130,4 @@ Deno.test("httpFacade: what HTTP does not carry, and what passes through", () =>
   const other = both(drivers, "n3", { type: "offer_query_reply", requestId: 3, offers: [] });
   assert.deepEqual(other, { plain: [], facade: [] });
   assert.equal(drivers.facade.state.server.counters["message.unexpected"], 1, "passed through");
-});
-
-Deno.test("the facade's HTTP text reads back what it wrote", () => {
-  const request = {
-    method: "GET",
-    path: "/a%3Ab%40c/family",
-    query: { count: "3", exclude: "x:1,y@2" },
-    contentType: "",
-    body: null,
-  };
-  assert.deepEqual(decodeRequest(encodeRequest(request)), request);
-  const put = { ...request, method: "PUT", query: {}, contentType: "application/json" };
-  const withBody = { ...put, body: new Uint8Array([13, 10, 13, 10, 0, 255]) };
-  assert.deepEqual(decodeRequest(encodeRequest(withBody)), withBody);
-  const response = {
-    status: 429,
-    headers: { "retry-after": "36" },
-    body: new TextEncoder().encode('{"error":"rate_limited"}'),
-  };
-  assert.deepEqual(decodeResponse(encodeResponse(response)), response);
 });
