@@ -82,6 +82,7 @@ export function cancelRestore(s: CustomerState, out: E[], restoreId: number): vo
     });
     return;
   }
+  for (const g of run.active) g.working = false; // late answers to its fetches are dropped
   s.restores = s.restores.filter((r) => r !== run);
   s.counters.restoresFailed++;
   out.push({

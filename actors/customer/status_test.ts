@@ -1,3 +1,4 @@
+import { cancelRestore } from "./commands.ts";
 import type { StepContext } from "../../core/actor.ts";
 import { Random } from "../../core/prng.ts";
 import { eccScheme } from "../../core/storage.ts";
@@ -195,6 +196,18 @@ Deno.test("restore: a fetch failing with members offline on old evidence probes 
   if (later.some((e) => e.kind === "notice" && e.notice.type === "restore_failed")) {
     throw new Error("failed before the probes were answered");
   }
+});
+
+Deno.test("restore: a cancelled restore stops its gathers (late fetch answers are dropped)", () => {
+  const s = world();
+  const out: E[] = [];
+  queueRestore(s, out, 7, "v1", []);
+  pumpRestore(s, ctx(10_000_000), out);
+  const g = s.restores[0].active[0];
+  if (!g.working || g.inFlight === 0) throw new Error("no gather under way");
+  cancelRestore(s, out, 7);
+  if (s.restores.length !== 0) throw new Error("the restore is still queued");
+  if (g.working) throw new Error("its gather still takes fetch answers (and would decrypt them)");
 });
 
 Deno.test("status: a complete version whose record is not kept yet says its backup runs", () => {
