@@ -87,6 +87,19 @@ export function publishIdentity(s: CustomerState, ctx: StepContext, out: E[]): v
   }
 }
 
+/** Publishes the identity again unless a publish of it is already awaiting answers. */
+export function republishIdentity(s: CustomerState, ctx: StepContext, out: E[]): void {
+  for (const r of s.requests.values()) if (r.purpose.kind === "identity_publish") return;
+  publishIdentity(s, ctx, out);
+}
+
+/** An identity publish went unanswered: its refresh comes after `hireRetryMs`, not a day. */
+export function retryIdentityPublish(s: CustomerState, ctx: StepContext): void {
+  const due = s.deadlines.at("identity_refresh");
+  const retryMs = ctx.nowMs + s.options.hireRetryMs;
+  if (due === null || due > retryMs) s.deadlines.set("identity_refresh", retryMs);
+}
+
 /**
  * An ID server answered an identity publish. `stored` where the customer had published a family
  * record before means the server had lost the identity (it expired while this node was away, or

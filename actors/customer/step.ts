@@ -166,6 +166,8 @@ import {
   pumpManifests,
   pumpRecord,
   pumpRecovery,
+  republishIdentity,
+  retryIdentityPublish,
 } from "./recover.ts";
 import { onSweepList, onSweepTimer, pumpSweep } from "./sweep.ts";
 import { familyRecorded } from "./journal.ts";
@@ -345,7 +347,8 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
     case "offer_query":
       return onOffersTimeout(s, ctx);
     case "identity_publish":
-      return;
+      // Unanswered: try again after a hiring retry's wait, not after the daily refresh.
+      return retryIdentityPublish(s, ctx);
     case "family_publish":
       return onRecordPublished(s, ctx, out, null);
     case "family_fetch":
@@ -458,7 +461,7 @@ function onMessage(
   }
   if (m.type === "contract_cancel_reply" && p.kind === "cancel") return onCancelled(s, p.supplier);
   if (m.type === "lease_claim_reply" && p.kind === "lease_claim") {
-    return onLeaseReply(s, ctx, out, m);
+    return onLeaseClaimReply(s, ctx, out, m);
   }
   if (m.type === "remove_reply") return;
   if (m.type === "superseded") return onSupersededWrite(s, ctx, out, p, from, m.epoch);
@@ -502,6 +505,20 @@ function onSupersededWrite(
       return;
   }
   onNewerEpoch(s, out, from, epoch);
+}
+
+/**
+ * A lease claim's answer. `unknown_owner`: the server does not host our identity (its publish
+ * was lost), so publish it again now, or the lease, and all that waits for it, waits a day.
+ */
+function onLeaseClaimReply(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  m: Extract<Message, { type: "lease_claim_reply" }>,
+): void {
+  if (m.outcome === "unknown_owner") republishIdentity(s, ctx, out);
+  onLeaseReply(s, ctx, out, m);
 }
 
 function onFetched(

@@ -124,6 +124,32 @@ Deno.test("scenario: one rotten fragment is a strike, not a firing; repair rewri
   assertIdentical(net.restore(v).files, "after repair");
 });
 
+Deno.test("scenario: an identity publish lost at start is sent again, not a day later", () => {
+  let dropped = 0;
+  const net = new Scenario({
+    seed: 5,
+    ecc: "rs:2+2",
+    suppliers: 6,
+    // A writer lease, which the ID server grants only to a name whose identity it hosts.
+    lease: { instance: "laptop", machine: "laptop", leaseMs: 10 * 60_000 },
+    // The user's first identity publish is lost on the way (the network ate it).
+    wrapUser: (actor) => ({
+      ...actor,
+      step(state, input, ctx) {
+        return actor.step(state, input, ctx).filter((e) => {
+          const lost = dropped === 0 && e.kind === "send" && e.message.type === "identity_publish";
+          if (lost) dropped++;
+          return !lost;
+        });
+      },
+    }),
+  });
+  if (dropped !== 1) throw new Error("no publish was dropped");
+  // The constructor ran an hour: the lease came (after publishing again) and a family with it.
+  if (net.state.phase !== "ready") throw new Error(`phase ${net.state.phase} after an hour`);
+  if (net.fullMembers() !== 4) throw new Error(`${net.fullMembers()} members after an hour`);
+});
+
 Deno.test("scenario: a supplier that drops fragments is caught by audits and replaced", () => {
   const net = new Scenario({
     seed: 3,
