@@ -52,6 +52,7 @@ export function queueRestore(
     active: [],
     restoredFiles: 0,
     probed: null,
+    probedLate: null,
   });
 }
 
@@ -111,9 +112,14 @@ function reachableOrProbed(
   return false;
 }
 
-/** Whether members believed offline on old evidence are being probed (probing them now). */
-function probingStale(s: CustomerState, ctx: StepContext, out: E[]): boolean {
-  return probeStaleOffline(s, ctx, out).some((i) =>
+/**
+ * Whether members believed offline on old evidence are being probed for `run` (probing them the
+ * first time it is asked; once per restore: a member that answers and is still no use, one
+ * that says it has no contract, say, must not be probed again on every answer).
+ */
+function probingStale(s: CustomerState, ctx: StepContext, out: E[], run: RestoreRun): boolean {
+  run.probedLate ??= probeStaleOffline(s, ctx, out);
+  return run.probedLate.some((i) =>
     s.positions[i].state === "active" && !s.positions[i].online && s.positions[i].probePending
   );
 }
@@ -155,7 +161,7 @@ function pumpOne(s: CustomerState, ctx: StepContext, out: E[], run: RestoreRun):
     // back: the swarm saw a restore fail on a rotten fragment while the one good copy sat on
     // a member that was online, only not probed since the day before).
     if (possibleOnline(s, g) < s.scheme.k) {
-      if (probingStale(s, ctx, out)) continue;
+      if (probingStale(s, ctx, out, run)) continue;
       if (failIfUnreachable(s, out, run, v)) return;
     }
     if (!askMore(s, ctx, out, g)) return gatherFailed(s, out, run, g);

@@ -246,6 +246,11 @@ export interface RestoreRun {
    * at its start (they may have come back meanwhile); `null` until that check was made.
    */
   probed: number[] | null;
+  /**
+   * Positions probed, once, when a fetch failed and only members believed offline on old
+   * evidence were left (null: not yet). Probing them again on every answer would loop.
+   */
+  probedLate: number[] | null;
 }
 
 /** Fetching the fragments of one block, for a restore or a repair. */

@@ -196,6 +196,14 @@ Deno.test("restore: a fetch failing with members offline on old evidence probes 
   if (later.some((e) => e.kind === "notice" && e.notice.type === "restore_failed")) {
     throw new Error("failed before the probes were answered");
   }
+  // They answer, and are still no use (no contract with us, say): fail, do not probe again.
+  for (const i of [2, 3]) s.positions[i].probePending = false;
+  const last: E[] = [];
+  pumpRestore(s, t, last);
+  if (last.some((e) => e.kind === "send")) throw new Error("probed again: this would loop");
+  if (!last.some((e) => e.kind === "notice" && e.notice.type === "restore_failed")) {
+    throw new Error("the restore neither went on nor failed");
+  }
 });
 
 Deno.test("restore: a cancelled restore stops its gathers (late fetch answers are dropped)", () => {
