@@ -157,10 +157,12 @@ export function describeSwarm(o: SwarmOptions): string {
  * today: a change to the drawing moves the world a seed stands for (the list is kept anyway,
  * as cheap extra worlds). 1399: every user's only backup failed in a partitioned one-day world,
  * so nothing was stored (the swarm's users retry failed backups now). 1555: a restore failed on
- * a rotten fragment while the good copy sat on a member not probed since the day before. (1255
+ * a rotten fragment while the good copy sat on a member not probed since the day before. 2035:
+ * a user's only identity publish was lost, and its lease waited for the daily refresh. 2111: a
+ * restore re-probed a member that answered "no contract" on every answer, forever. (1255
  * and 1330, failed by the first liveness check, are in the CI range now.)
  */
-export const SWARM_REGRESSION_SEEDS: readonly number[] = [1399, 1555];
+export const SWARM_REGRESSION_SEEDS: readonly number[] = [1399, 1555, 2035, 2111];
 
 /** Registers one test per seed in [from, to): a failure names the seed and what it drew. */
 export function swarmTests(from: number, to: number): void {
