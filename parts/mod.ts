@@ -4,6 +4,9 @@
  * role may import them (tidy enforces both).
  *
  * - `fragment_keys.ts`: the one place the key format of blocks and fragments lives.
+ * - `gather.ts`: gathering K of a block's N fragments without any key (whom to ask, in what
+ *   order, what an answer means; each fragment checked against its recorded hash); restores and
+ *   repairs run on it.
  * - `idserver_link.ts`: timekeeping of a node's links to its ID servers (publish, confirm,
  *   refresh, back off per server); the supplier's announce runs on it.
  * - `idserver_wire.ts`: the ID-server HTTP exchange as pure translators (message to request,
@@ -16,6 +19,7 @@
  */
 
 export * from "./fragment_keys.ts";
+export * from "./gather.ts";
 export * from "./idserver_link.ts";
 export * from "./idserver_wire.ts";
 export * from "./liveness.ts";

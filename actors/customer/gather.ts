@@ -1,17 +1,16 @@
 /**
  * Gathering K fragments of a block from the family, for a restore or a repair.
  *
- * Only positions that acknowledged the fragment are asked, suppliers believed online first and
- * the lowest positions first (with systematic Reed–Solomon the data fragments decode for free).
- * Each answer is checked against the fragment's recorded SHA-256 before it is used: a supplier
- * serving altered bytes is caught here, counted, and (with repair on) fired, and another position
- * is asked instead. The gather fails when too few positions are left to ask.
+ * The keyless part (whom to ask, in what order, what an answer means) is `parts/gather.ts`;
+ * this file is the customer's side: its positions as the part's view, fetch requests, and what
+ * a broken promise costs a member (a strike, see `brokePromise`). Only positions that
+ * acknowledged the fragment are asked, suppliers believed online first, the lowest positions
+ * first; each answer is checked against the fragment's recorded SHA-256 before it is used.
  *
  * @module
  */
 
 import type { NodeId, StepContext } from "../../core/actor.ts";
-import { bytesEqual } from "../../core/ids.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import { brokePromise, markSeen, markSilent } from "./family.ts";
 import type { E } from "./protocol.ts";
@@ -19,37 +18,30 @@ import { request } from "./requests.ts";
 import type { BlockRec, CustomerState, Gather, GatherBase } from "./state.ts";
 import { fragmentKey } from "../../parts/fragment_keys.ts";
 import { missed } from "../../parts/liveness.ts";
+import {
+  gatherAnswered,
+  gatherAsked,
+  gatherComplete,
+  gatherMissed,
+  gatherNext,
+  type GatherView,
+  newGatherProgress,
+  possibleOnline as gatherPossibleOnline,
+} from "../../parts/gather.ts";
 
-const NOT_ASKED = 0;
-const ASKED = 1;
-const GOT = 2;
-const FAILED = 3;
-
-/** The common part of a fresh gather for `block`. */
+/** The gather of `block`, fresh. */
 export function newGather(s: CustomerState, block: BlockRec): GatherBase {
-  const n = s.scheme.n;
-  return {
-    block,
-    fragments: new Array(n).fill(undefined),
-    asked: new Uint8Array(n),
-    inFlight: 0,
-    got: 0,
-    failed: 0,
-    working: true,
-  };
+  return { block, ...newGatherProgress(s.scheme.n) };
 }
 
-/** Positions that should hold the block's fragment, in the order to ask them. */
-function candidates(s: CustomerState, g: Gather): number[] {
-  const online: number[] = [];
-  const offline: number[] = [];
-  for (let p = 0; p < s.positions.length; p++) {
-    const pos = s.positions[p];
-    if (g.asked[p] !== NOT_ASKED || g.block.held[p] !== 1 || pos.state !== "active") continue;
-    if (pos.key === null) continue; // its answer could not be checked (see auth.ts)
-    (pos.online ? online : offline).push(p);
-  }
-  return online.concat(offline);
+/** What the customer knows of its positions, for the gather of `g`'s block. */
+function viewOf(s: CustomerState, g: Gather): GatherView {
+  return {
+    holds: (p) => g.block.held[p] === 1,
+    // An unpinned member's answer could not be checked (see auth.ts).
+    askable: (p) => s.positions[p].state === "active" && s.positions[p].key !== null,
+    online: (p) => s.positions[p].online,
+  };
 }
 
 /**
@@ -57,24 +49,21 @@ function candidates(s: CustomerState, g: Gather): number[] {
  * restore fails at once below K rather than wait a request timeout on each offline one.
  */
 export function possibleOnline(s: CustomerState, g: Gather): number {
-  return g.got + g.inFlight + candidates(s, g).filter((p) => s.positions[p].online).length;
+  return gatherPossibleOnline(g, viewOf(s, g));
 }
 
 /** Asks more positions until K fragments are in hand or in flight; false if that is impossible. */
 export function askMore(s: CustomerState, ctx: StepContext, out: E[], g: Gather): boolean {
-  const k = s.scheme.k;
-  const list = candidates(s, g);
-  if (g.got + g.inFlight + list.length < k) return false;
-  for (const p of list) {
-    if (g.got + g.inFlight >= k) break;
+  const next = gatherNext(g, viewOf(s, g), s.scheme.k);
+  if (next === null) return false;
+  for (const p of next) {
     const supplier = s.positions[p].supplier!;
     const sent = request(s, ctx, out, supplier, {
       type: "fetch",
       key: fragmentKey(g.block.key, p),
     }, { kind: "fetch", position: p, gather: g });
     if (!sent) break; // the request table is full: try again on a later step
-    g.asked[p] = ASKED;
-    g.inFlight++;
+    gatherAsked(g, p);
   }
   return true;
 }
@@ -89,19 +78,16 @@ export function onFetchReply(
   from: NodeId,
   m: MessageOf<"fetch_reply">,
 ): boolean {
-  g.inFlight--;
   const isMember = s.positions[p].supplier === from;
   if (isMember) markSeen(s, p, ctx.nowMs);
-  if (m.outcome === "found" && verifies(ctx, g.block, p, m.data)) {
-    g.asked[p] = GOT;
-    g.fragments[p] = m.data;
-    g.got++;
-    return g.got >= s.scheme.k;
-  }
-  g.asked[p] = FAILED;
-  g.failed++;
+  const outcome = gatherAnswered(g, p, m.outcome === "found" ? m.data : null, {
+    fragmentSize: g.block.fragmentSize,
+    expectedHash: g.block.hashes[p],
+    sha256: (d) => ctx.crypto.sha256(d),
+  });
+  if (outcome === "got") return gatherComplete(g, s.scheme.k);
   if (!isMember) return false;
-  if (m.outcome === "found") {
+  if (outcome === "corrupt") {
     s.counters.corruptFragments++;
     brokePromise(s, ctx, out, p, g.block, "served a fragment that does not match its hash");
   } else if (m.outcome === "not_found" || m.outcome === "no_contract") {
@@ -110,20 +96,9 @@ export function onFetchReply(
   return false;
 }
 
-function verifies(
-  ctx: StepContext,
-  block: BlockRec,
-  p: number,
-  data: Uint8Array,
-): boolean {
-  return data.length === block.fragmentSize && bytesEqual(ctx.crypto.sha256(data), block.hashes[p]);
-}
-
 /** A fetch got no answer. */
 export function onFetchTimeout(s: CustomerState, ctx: StepContext, g: Gather, p: number): void {
-  g.inFlight--;
-  g.asked[p] = FAILED;
-  g.failed++;
+  gatherMissed(g, p);
   if (s.positions[p].state === "active") {
     markSilent(s, p, ctx.nowMs);
     // Fresh evidence it is offline (sent a request timeout ago): a restore does not wait on a

@@ -9,6 +9,7 @@ import type { NodeId } from "../../core/actor.ts";
 import { assert } from "../../core/assert.ts";
 import { type PendingRequest as Pending, RequestTable } from "../../core/requests.ts";
 import { TimerTable } from "../../core/timers.ts";
+import type { GatherProgress } from "../../parts/gather.ts";
 import {
   CUSTOMER_AUDIT_MISSES_MAX,
   CUSTOMER_RENEW_INTERVAL_MS,
@@ -254,16 +255,8 @@ export interface RestoreRun {
 }
 
 /** Fetching the fragments of one block, for a restore or a repair. */
-export interface GatherBase {
+export interface GatherBase extends GatherProgress {
   block: BlockRec;
-  fragments: (Uint8Array | undefined)[];
-  /** Per position: 0 not asked, 1 asked, 2 answered with the fragment, 3 failed. */
-  asked: Uint8Array;
-  inFlight: number;
-  got: number;
-  /** Suppliers that did not answer or did not have it, for the error message. */
-  failed: number;
-  working: boolean;
 }
 
 /** One block of a restore. */
