@@ -61,6 +61,7 @@ import type {
 import { familyPath } from "../parts/idserver_wire.ts";
 import { FAMILY_JSON_BYTES_MAX, familyFromJson, familyToJson } from "./idserver_http.ts";
 import type { NodeKeys } from "./keys.ts";
+import { readStreamCapped } from "./capped_body.ts";
 
 /** Default time limit of one request to an ID server. */
 const ID_REQUEST_TIMEOUT_MS = 5000;
@@ -107,28 +108,8 @@ async function request(
 }
 
 /** The body of `res`, or `null` when it is larger than `maxBytes` (the rest is not read). */
-export async function readCapped(res: Response, maxBytes: number): Promise<Uint8Array | null> {
-  const reader = res.body?.getReader();
-  if (reader === undefined) return new Uint8Array(0);
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > maxBytes) {
-      await reader.cancel();
-      return null;
-    }
-    parts.push(value);
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+export function readCapped(res: Response, maxBytes: number): Promise<Uint8Array | null> {
+  return readStreamCapped(res.body, maxBytes);
 }
 
 /** A response body of at most `max` bytes, parsed as JSON. */

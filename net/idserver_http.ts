@@ -70,6 +70,7 @@ export {
   offerFromJson,
   offerToJson,
 } from "../parts/idserver_wire.ts";
+import { readStreamCapped } from "./capped_body.ts";
 
 /** Longest wait for the actor's answer to one request. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -145,39 +146,11 @@ async function wireRequestOf(c: Context): Promise<WireRequest | null> {
   if (max !== null) {
     const declared = Number(c.req.header("content-length") ?? "0");
     if (declared > max) return null;
-    body = await readBody(c.req.raw.body, max);
+    body = await readStreamCapped(c.req.raw.body, max);
     if (body === null) return null;
   }
   const contentType = c.req.header("content-type") ?? "";
   return { method, path: url.pathname, query, contentType, body };
-}
-
-/** A request body of at most `maxBytes`, or `null` when it is longer (the rest is not read). */
-async function readBody(
-  stream: ReadableStream<Uint8Array> | null,
-  maxBytes: number,
-): Promise<Uint8Array<ArrayBuffer> | null> {
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  const reader = stream?.getReader();
-  for (;;) {
-    if (reader === undefined) break;
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > maxBytes) {
-      await reader.cancel();
-      return null;
-    }
-    parts.push(value);
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function toResponse(r: WireResponse): Response {
