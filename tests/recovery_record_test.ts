@@ -37,7 +37,7 @@ function customerWith(scheme: string, nameBytes: number, versions: number) {
         fragmentSize: 0,
         hashes: [],
         roots: [],
-        held: new Uint8Array(0),
+        heldAt: new Uint32Array(0),
         storing: new Uint8Array(0),
         pending: null,
         repairing: false,

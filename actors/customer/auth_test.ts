@@ -409,7 +409,7 @@ Deno.test("auth: a family record of the format before keys is pinned by probes, 
   }
   if (a.log.filter((e) => e.startsWith("key.pinned")).length !== 8) throw new Error("pinned twice");
   const record = a.net.sim.diskOf(a.net.user).blobs.get("meta/family")!;
-  if (record[4] !== 3) throw new Error(`the family record is still of format ${record[4]}`);
+  if (record[4] !== 4) throw new Error(`the family record is still of format ${record[4]}`);
   const v2 = a.state.versions.find((v) => v.id !== v1)!;
   if (v2?.status !== "complete") throw new Error("the backup did not finish after the upgrade");
   assertNothingDropped(a, family, "after the upgrade");

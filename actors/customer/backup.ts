@@ -40,6 +40,7 @@ import {
   rebuildableWithout,
   retryPositionAt,
 } from "./family.ts";
+import { credit, holders, holds } from "./catalogue.ts";
 import type { E } from "./protocol.ts";
 import { dropRecord } from "./persist.ts";
 import { blockChanged, noticeWhenRecorded, recordChanged, versionChanged } from "./journal.ts";
@@ -65,7 +66,7 @@ function newBlock(s: CustomerState, key: string, plainSize: number): BlockRec {
     fragmentSize: 0,
     hashes: [],
     roots: [],
-    held: new Uint8Array(n),
+    heldAt: new Uint32Array(n),
     storing: new Uint8Array(n),
     pending: null,
     repairing: false,
@@ -180,9 +181,9 @@ export function durableFloor(k: number, n: number): number {
 function onStall(s: CustomerState, ctx: StepContext, out: E[], run: BackupRun): void {
   const late = new Set<number>();
   for (const b of run.uploading) {
-    b.held.forEach((h, p) => {
-      if (h === 0 && run.skipped[p] === 0) late.add(p);
-    });
+    for (let p = 0; p < b.heldAt.length; p++) {
+      if (!holds(s, b, p) && run.skipped[p] === 0) late.add(p);
+    }
   }
   const minutes = Math.round(BACKUP_STALL_MS / 60_000);
   if (late.size === 0) {
@@ -228,13 +229,16 @@ function giveUpPosition(
   out.push({ kind: "trace", event: "backup_position_skipped", detail: { position: p, why } });
   for (const block of [...run.uploading]) {
     if (block.pending !== null) block.pending[p] = undefined;
-    if (blockDone(run, block)) releaseBlock(s, block, out);
+    if (blockDone(s, run, block)) releaseBlock(s, block, out);
   }
   return true;
 }
 
-function blockDone(run: BackupRun, block: BlockRec): boolean {
-  return block.held.every((h, p) => h === 1 || run.skipped[p] === 1);
+function blockDone(s: CustomerState, run: BackupRun, block: BlockRec): boolean {
+  for (let p = 0; p < block.heldAt.length; p++) {
+    if (!holds(s, block, p) && run.skipped[p] !== 1) return false;
+  }
+  return true;
 }
 
 function sealing(run: BackupRun): number {
@@ -383,9 +387,9 @@ export function sendStores(
 ): void {
   const source = repair === null ? block.pending : repair.rebuilt;
   if (source === null) return;
-  for (let p = 0; p < block.held.length; p++) {
+  for (let p = 0; p < block.heldAt.length; p++) {
     const data = source[p];
-    if (data === undefined || block.held[p] === 1 || block.storing[p] === 1) continue;
+    if (data === undefined || holds(s, block, p) || block.storing[p] === 1) continue;
     if (repair !== null && !repair.targets.includes(p)) continue;
     if (!reachable(s, p, ctx.nowMs)) continue;
     const supplier = s.positions[p].supplier!;
@@ -417,7 +421,7 @@ export function onStoreReply(
   const run = ownRun(s, block);
   if (run !== null) run.misses[p] = 0;
   if (m.outcome === "stored") {
-    block.held[p] = 1;
+    credit(s, block, p);
     blockChanged(s, block);
     s.counters.uploadedBytes += block.fragmentSize;
     if (run !== null) {
@@ -426,7 +430,9 @@ export function onStoreReply(
     }
     if (block.pending !== null) {
       block.pending[p] = undefined;
-      const done = run === null ? block.held.every((h) => h === 1) : blockDone(run, block);
+      const done = run === null
+        ? holders(s, block) === block.heldAt.length
+        : blockDone(s, run, block);
       if (done) releaseBlock(s, block, out);
     }
     return;

@@ -10,15 +10,10 @@ import { failBackup } from "./backup.ts";
 import type { E, PositionSummary, VersionSummary } from "./protocol.ts";
 import { dropRecord } from "./persist.ts";
 import { recordChanged } from "./journal.ts";
+import { blocksOf, holds } from "./catalogue.ts";
 import { request } from "./requests.ts";
-import type { BlockRec, CustomerState, VersionRec } from "./state.ts";
+import type { CustomerState } from "./state.ts";
 import { fragmentKey } from "../../parts/fragment_keys.ts";
-
-function blocksOf(v: VersionRec): BlockRec[] {
-  const blocks = v.files.flatMap((f) => f.blocks);
-  if (v.manifest !== null) blocks.push(v.manifest);
-  return blocks;
-}
 
 /** Forgets a version and asks every active supplier to remove the fragments it holds of it. */
 export function deleteVersion(s: CustomerState, ctx: StepContext, out: E[], versionId: string) {
@@ -33,13 +28,13 @@ export function deleteVersion(s: CustomerState, ctx: StepContext, out: E[], vers
   const blocks = blocksOf(v);
   s.positions.forEach((p, i) => {
     if (p.state !== "active") return;
-    const keys = blocks.filter((b) => b.held[i] === 1).map((b) => fragmentKey(b.key, i));
+    const keys = blocks.filter((b) => holds(s, b, i)).map((b) => fragmentKey(b.key, i));
     for (let at = 0; at < keys.length; at += REMOVE_KEYS_MAX) {
       const chunk = keys.slice(at, at + REMOVE_KEYS_MAX);
       request(s, ctx, out, p.supplier!, { type: "remove", keys: chunk }, { kind: "remove" });
     }
   });
-  for (const b of blocks) b.held.fill(0);
+  for (const b of blocks) b.heldAt.fill(0);
   dropRecord(s, out, versionId);
   s.record.waiting.delete(versionId); // its backup_done, if still held, is moot
   recordChanged(s);
@@ -113,10 +108,10 @@ export function status(s: CustomerState): Extract<E, { kind: "notice" }>["notice
     if (v.status !== "complete") continue;
     for (const b of blocksOf(v)) {
       let held = 0;
-      b.held.forEach((h, p) => {
-        if (h === 1 && s.positions[p].state === "active") held++;
+      for (let p = 0; p < b.heldAt.length; p++) {
+        if (holds(s, b, p) && s.positions[p].state === "active") held++;
         else missing[p]++;
-      });
+      }
       if (held < s.scheme.n) degraded++;
       if (held < s.scheme.k) atRisk++;
     }

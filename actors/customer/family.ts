@@ -29,14 +29,9 @@ import {
   PUBLIC_KEY_BYTES,
 } from "../../core/limits.ts";
 import { isWriter } from "./lease.ts";
+import { forEachBlock, holds, uncredit } from "./catalogue.ts";
 import type { E } from "./protocol.ts";
-import {
-  blockChanged,
-  cancelsChanged,
-  familyChanged,
-  familyRecorded,
-  versionChanged,
-} from "./journal.ts";
+import { blockChanged, cancelsChanged, familyChanged, familyRecorded } from "./journal.ts";
 import { continuation, request } from "./requests.ts";
 import type { BlockRec, CustomerState, Position } from "./state.ts";
 import { fragmentKey } from "../../parts/fragment_keys.ts";
@@ -184,23 +179,13 @@ export function fire(s: CustomerState, ctx: StepContext, out: E[], i: number, re
   p.key = null;
   p.renewing = false;
   p.auditMisses = 0;
-  forEachBlock(s, (b) => {
-    b.held[i] = 0;
-  });
+  // Uncredits every fragment it held (catalogue.ts); the family record, written at once,
+  // keeps the new generation, so a reloaded catalogue cannot credit the next member either.
+  p.generation++;
   familyChanged(s);
-  // Written at once too: a reloaded catalogue must not credit the next member of this position.
-  for (const v of s.versions) versionChanged(s, v.id, true);
   s.counters.fired++;
   out.push({ kind: "notice", notice: { type: "fired", position: i, supplier, reason } });
   out.push({ kind: "trace", event: "fired", detail: { position: i, supplier, reason } });
-}
-
-/** Calls `fn` for every block of every version (files and manifests). */
-function forEachBlock(s: CustomerState, fn: (b: BlockRec) => void): void {
-  for (const v of s.versions) {
-    for (const f of v.files) for (const b of f.blocks) fn(b);
-    if (v.manifest !== null) fn(v.manifest);
-  }
 }
 
 /** Starts hiring for empty positions when it is time. */
@@ -308,7 +293,7 @@ export function onContract(
 function holdsNothing(s: CustomerState, i: number): boolean {
   let none = true;
   forEachBlock(s, (b) => {
-    if (b.held[i] === 1) none = false;
+    if (holds(s, b, i)) none = false;
   });
   return none;
 }
@@ -472,12 +457,10 @@ export function rebuildableWithout(s: CustomerState, i: number): boolean {
   const k = s.scheme.k;
   let ok = true;
   forEachBlock(s, (b) => {
-    if (!ok || b.held[i] !== 1) return;
+    if (!ok || !holds(s, b, i)) return;
     let others = 0;
-    for (let q = 0; q < b.held.length; q++) {
-      if (
-        q !== i && b.held[q] === 1 && s.positions[q].state === "active" && s.positions[q].online
-      ) {
+    for (let q = 0; q < b.heldAt.length; q++) {
+      if (q !== i && holds(s, b, q) && s.positions[q].state === "active" && s.positions[q].online) {
         others++;
       }
     }
@@ -500,7 +483,7 @@ export function auditNext(s: CustomerState, ctx: StepContext, out: E[]): void {
   const blocks = v.files.flatMap((f) => f.blocks);
   if (v.manifest !== null) blocks.push(v.manifest);
   const block = blocks[ctx.secret.int(blocks.length)];
-  if (block.held[i] !== 1) return;
+  if (!holds(s, block, i)) return;
   const leafIndex = ctx.secret.int(leafCountOf(block.fragmentSize, AUDIT_LEAF_BYTES));
   request(s, ctx, out, p.supplier!, {
     type: "audit",
@@ -611,8 +594,8 @@ export function brokePromise(
 ): void {
   const supplier = s.positions[i].supplier;
   if (supplier === null) return;
-  if (block.held[i] === 1) {
-    block.held[i] = 0;
+  if (holds(s, block, i)) {
+    uncredit(block, i);
     blockChanged(s, block);
   }
   const strikes = (s.strikes.get(supplier) ?? 0) + 1;

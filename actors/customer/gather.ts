@@ -13,6 +13,7 @@
 import type { NodeId, StepContext } from "../../core/actor.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import { brokePromise, markSeen, markSilent } from "./family.ts";
+import { holds } from "./catalogue.ts";
 import type { E } from "./protocol.ts";
 import { request } from "./requests.ts";
 import type { BlockRec, CustomerState, Gather, GatherBase } from "./state.ts";
@@ -37,7 +38,7 @@ export function newGather(s: CustomerState, block: BlockRec): GatherBase {
 /** What the customer knows of its positions, for the gather of `g`'s block. */
 function viewOf(s: CustomerState, g: Gather): GatherView {
   return {
-    holds: (p) => g.block.held[p] === 1,
+    holds: (p) => holds(s, g.block, p),
     // An unpinned member's answer could not be checked (see auth.ts).
     askable: (p) => s.positions[p].state === "active" && s.positions[p].key !== null,
     online: (p) => s.positions[p].online,

@@ -53,7 +53,7 @@ function recordOf(s: CustomerState, key: string): Uint8Array | null {
   if (key === FAMILY) return encodeFamily(s);
   if (key === CANCELS) return encodeCancels(s);
   const v = s.versions.find((x) => x.id === key);
-  return v === undefined ? null : encodeVersion(v);
+  return v === undefined ? null : encodeVersion(v, s.positions.map((p) => p.generation));
 }
 
 /** A record write finished: release held notices, or retry later on failure. */
@@ -130,6 +130,7 @@ function applyFamily(s: CustomerState, data: Uint8Array): void {
     throw new DecodeError(`family of ${f.positions.length}, the scheme has ${s.positions.length}`);
   }
   adoptFamily(s, f.positions, f.keys, s.nowMs, f.auditMisses);
+  f.generations.forEach((g, i) => (s.positions[i].generation = g));
   // A record of the format before keys leaves its members unpinned: their next probe answers
   // pin them (see auth.ts), and each pin rewrites the record in the new format.
   s.excluded = f.excluded.slice(-s.options.excludedMax);

@@ -8,13 +8,16 @@
  *   seen (so that every claim after a restart goes above the epochs this home wrote at, which
  *   suppliers fence by, even when the ID servers have forgotten the lease);
  * - `meta/cancels`: fired suppliers not yet known to have dropped our contract, with their keys;
- * - `meta/v/<versionId>`: one version: files, blocks, fragment hashes and roots, and which
- *   positions hold each fragment.
+ * - `meta/v/<versionId>`: one version: files, blocks, fragment hashes and roots, which positions
+ *   hold each fragment, and the positions' generations it was written under.
  *
  * Each starts with a 4-byte magic and a format version byte, then the canonical codec encoding.
- * The family record is at version 3 (epoch added; version 2 loads with epoch 0), the cancels
- * record at version 2 (keys added); version 1 records still load, their suppliers unpinned
- * until a probe answer pins them (see `auth.ts`).
+ * The family record is at version 4 (each position's generation added: a fire bumps it, see
+ * `catalogue.ts`; version 3 added the epoch, version 2 loads with epoch 0, older ones with
+ * every generation 1), the version record at version 2 (generations added; a fragment counts
+ * only while its position's generation is still the one it was recorded under, so a fire need
+ * not rewrite every version), the cancels record at version 2 (keys added); version 1 records
+ * still load, their suppliers unpinned until a probe answer pins them (see `auth.ts`).
  * A version is written when its backup starts (as `uploading`), when it completes (the user is
  * told only after that write is done), and after repairs change where its fragments are
  * (batched: at most once per `persistIntervalMs`). At load an `uploading` version becomes
@@ -53,12 +56,20 @@ export function versionKey(versionId: string): string {
 }
 
 const FAMILY_MAGIC = [0x42, 0x44, 0x43, 0x46]; // "BDCF"
-const VERSION_MAGIC = [0x42, 0x44, 0x43, 0x56, 1]; // "BDCV" v1
+const VERSION_MAGIC = [0x42, 0x44, 0x43, 0x56]; // "BDCV"
 const CANCELS_MAGIC = [0x42, 0x44, 0x43, 0x58]; // "BDCX"
 /** Format version of the family and cancels records written now (1: before keys). */
 const KEYED = 2;
-/** Format version of the family record written now (3: with the writer epoch). */
+/** Format version of the family record with the writer epoch. */
 const EPOCHED = 3;
+/**
+ * Format version of the family record written now (with each position's generation) and of the
+ * version record written now (2: with the generations it was written under).
+ */
+const FAMILY_GENERATIONS = 4;
+const VERSION_GENERATIONS = 2;
+/** The generation of every position of a record from before generations (never fired since). */
+const FIRST_GENERATION = 1;
 const name = string(NODE_ID_BYTES_MAX);
 const hash = fixedBytes(32);
 const key = optional(fixedBytes(PUBLIC_KEY_BYTES));
@@ -73,7 +84,9 @@ const familyFieldsV2 = {
   excluded: array(name, 4096),
 };
 const familyCodecV2 = struct(familyFieldsV2);
-const familyCodec = struct({ ...familyFieldsV2, epoch: uint });
+const familyCodecV3 = struct({ ...familyFieldsV2, epoch: uint });
+const generations = array(uint, 256);
+const familyCodec = struct({ ...familyFieldsV2, epoch: uint, generations });
 
 const blockCodec = struct({
   key: string(128),
@@ -85,7 +98,7 @@ const blockCodec = struct({
   held: bytes(256),
 });
 
-const versionCodec = struct({
+const versionFields = {
   id: string(64),
   label: string(1024),
   createdMs: uint,
@@ -102,7 +115,9 @@ const versionCodec = struct({
     1_000_000,
   ),
   manifest: optional(blockCodec),
-});
+};
+const versionCodecV1 = struct(versionFields);
+const versionCodec = struct({ ...versionFields, generations });
 
 function framed(magic: number[], body: Uint8Array): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(magic.length + body.length);
@@ -132,7 +147,7 @@ function unframeVersioned(
 /** The family record of `s`. */
 export function encodeFamily(s: CustomerState): Uint8Array<ArrayBuffer> {
   return framed(
-    [...FAMILY_MAGIC, EPOCHED],
+    [...FAMILY_MAGIC, FAMILY_GENERATIONS],
     encode(familyCodec, {
       positions: s.positions.map((p) =>
         p.state === "active"
@@ -141,6 +156,7 @@ export function encodeFamily(s: CustomerState): Uint8Array<ArrayBuffer> {
       ),
       excluded: s.excluded,
       epoch: s.lease?.epoch ?? 0,
+      generations: s.positions.map((p) => p.generation),
     }),
   );
 }
@@ -183,13 +199,15 @@ export interface FamilyRecord {
   excluded: NodeId[];
   /** The highest writer-lease epoch seen when it was written (0 before format 3). */
   epoch: number;
+  /** Per position, its generation (see `Position.generation`; all 1 before format 4). */
+  generations: number[];
   /** Format version it was read from. */
   version: number;
 }
 
 /** Decodes a family record of either format. */
 export function decodeFamily(data: Uint8Array): FamilyRecord {
-  const [body, version] = unframeVersioned(FAMILY_MAGIC, data, EPOCHED);
+  const [body, version] = unframeVersioned(FAMILY_MAGIC, data, FAMILY_GENERATIONS);
   if (version === 1) {
     const r = decode(familyCodecV1, body);
     return {
@@ -198,23 +216,35 @@ export function decodeFamily(data: Uint8Array): FamilyRecord {
       auditMisses: r.positions.map(() => 0),
       excluded: r.excluded,
       epoch: 0,
+      generations: r.positions.map(() => FIRST_GENERATION),
       version,
     };
   }
+  const first = (r: { positions: unknown[] }) => r.positions.map(() => FIRST_GENERATION);
   const r = version === KEYED
-    ? { ...decode(familyCodecV2, body), epoch: 0 }
+    ? { ...decode(familyCodecV2, body), epoch: 0, generations: undefined }
+    : version === EPOCHED
+    ? { ...decode(familyCodecV3, body), generations: undefined }
     : decode(familyCodec, body);
+  if (r.generations !== undefined && r.generations.length !== r.positions.length) {
+    throw new DecodeError("a family record's generations do not match its positions");
+  }
   return {
     positions: r.positions.map((p) => p?.supplier),
     keys: r.positions.map((p) => p?.key?.slice()),
     auditMisses: r.positions.map((p) => p?.auditMisses ?? 0),
     excluded: r.excluded,
     epoch: r.epoch,
+    generations: r.generations ?? first(r),
     version,
   };
 }
 
-function blockOut(b: BlockRec) {
+function blockOut(b: BlockRec, gens: readonly number[]) {
+  const held = new Uint8Array(b.heldAt.length);
+  for (let p = 0; p < held.length; p++) {
+    held[p] = b.heldAt[p] !== 0 && b.heldAt[p] === gens[p] ? 1 : 0;
+  }
   return {
     key: b.key,
     plainSize: b.plainSize,
@@ -222,20 +252,24 @@ function blockOut(b: BlockRec) {
     fragmentSize: b.fragmentSize,
     hashes: b.hashes,
     roots: b.roots,
-    held: b.held,
+    held,
   };
 }
 
 /** Whether a block has been sealed (its hashes are known). */
 function sealed(b: BlockRec): boolean {
-  return b.cipherSize > 0 && b.hashes.length === b.held.length;
+  return b.cipherSize > 0 && b.hashes.length === b.heldAt.length;
 }
 
-/** The record of version `v` (of an upload in progress, only the blocks sealed so far). */
-export function encodeVersion(v: VersionRec): Uint8Array<ArrayBuffer> {
-  const manifest = v.manifest !== null && sealed(v.manifest) ? blockOut(v.manifest) : undefined;
+/**
+ * The record of version `v` (of an upload in progress, only the blocks sealed so far), with the
+ * positions' generations now: a fragment is recorded as held only if credited under them.
+ */
+export function encodeVersion(v: VersionRec, gens: readonly number[]): Uint8Array<ArrayBuffer> {
+  const out = (b: BlockRec) => blockOut(b, gens);
+  const manifest = v.manifest !== null && sealed(v.manifest) ? out(v.manifest) : undefined;
   return framed(
-    VERSION_MAGIC,
+    [...VERSION_MAGIC, VERSION_GENERATIONS],
     encode(versionCodec, {
       id: v.id,
       label: v.label,
@@ -247,16 +281,19 @@ export function encodeVersion(v: VersionRec): Uint8Array<ArrayBuffer> {
         mode: f.mode,
         mtimeMs: f.mtimeMs,
         salt: f.salt,
-        blocks: f.blocks.filter(sealed).map(blockOut),
+        blocks: f.blocks.filter(sealed).map(out),
       })),
       manifest,
+      generations: [...gens],
     }),
   );
 }
 
-function blockIn(b: ReturnType<typeof blockOut>, n: number): BlockRec {
-  const held = new Uint8Array(n);
-  held.set(b.held.subarray(0, n));
+type BlockIn = Omit<ReturnType<typeof blockOut>, "held"> & { held: Uint8Array };
+
+function blockIn(b: BlockIn, n: number, gens: readonly number[]): BlockRec {
+  const heldAt = new Uint32Array(n);
+  for (let p = 0; p < Math.min(n, b.held.length); p++) if (b.held[p] === 1) heldAt[p] = gens[p];
   return {
     key: b.key,
     plainSize: b.plainSize,
@@ -264,23 +301,34 @@ function blockIn(b: ReturnType<typeof blockOut>, n: number): BlockRec {
     fragmentSize: b.fragmentSize,
     hashes: b.hashes.map((h) => h.slice()),
     roots: b.roots.map((h) => h.slice()),
-    held,
+    heldAt,
     storing: new Uint8Array(n),
     pending: null,
     repairing: false,
   };
 }
 
-/** Decodes a version record for a family of `n` positions; an interrupted upload is marked. */
+/**
+ * Decodes a version record for a family of `n` positions; an interrupted upload is marked. Its
+ * fragments are credited under the generations it was written under (all 1 in format 1): a
+ * position fired since then (a higher generation in the family record) is not credited.
+ */
 export function decodeVersion(data: Uint8Array, n: number): VersionRec {
-  const r = decode(versionCodec, unframe(VERSION_MAGIC, data));
+  const [body, format] = unframeVersioned(VERSION_MAGIC, data, VERSION_GENERATIONS);
+  const r = format === 1
+    ? { ...decode(versionCodecV1, body), generations: new Array(n).fill(FIRST_GENERATION) }
+    : decode(versionCodec, body);
+  if (r.generations.length !== n) {
+    throw new DecodeError(`a version record of ${r.generations.length} positions, not ${n}`);
+  }
+  const gens: number[] = r.generations;
   const files: FileRec[] = r.files.map((f) => ({
     path: f.path,
     size: f.size,
     mode: f.mode,
     mtimeMs: f.mtimeMs,
     salt: f.salt.slice(),
-    blocks: f.blocks.map((b) => blockIn(b, n)),
+    blocks: f.blocks.map((b) => blockIn(b, n, gens)),
   }));
   for (const f of files) {
     for (const b of f.blocks) {
@@ -295,6 +343,6 @@ export function decodeVersion(data: Uint8Array, n: number): VersionRec {
     createdMs: r.createdMs,
     status: r.status === "uploading" ? "incomplete" : r.status,
     files,
-    manifest: r.manifest === undefined ? null : blockIn(r.manifest, n),
+    manifest: r.manifest === undefined ? null : blockIn(r.manifest, n, gens),
   };
 }

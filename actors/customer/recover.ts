@@ -467,9 +467,9 @@ function versionFromManifest(
   r: Extract<StorageJobResult, { type: "manifest_recovered" }>,
 ): VersionRec {
   const n = s.positions.length;
-  const credited = new Uint8Array(n);
+  const credited = new Uint32Array(n);
   s.positions.forEach((p, i) => {
-    if (p.state === "active" && p.supplier === s.recovery.adopted[i]) credited[i] = 1;
+    if (p.state === "active" && p.supplier === s.recovery.adopted[i]) credited[i] = p.generation;
   });
   const block = (key: string, plainSize: number, cipherSize: number): BlockRec => ({
     key,
@@ -478,7 +478,7 @@ function versionFromManifest(
     fragmentSize: Math.ceil(cipherSize / s.scheme.k),
     hashes: [],
     roots: [],
-    held: credited.slice(),
+    heldAt: credited.slice(),
     storing: new Uint8Array(n),
     pending: null,
     repairing: false,
@@ -489,7 +489,7 @@ function versionFromManifest(
   manifest.hashes = r.fragmentHashes.map((h) => h.slice());
   manifest.roots = r.merkleRoots.map((h) => h.slice());
   r.matched.forEach((ok, i) => {
-    manifest.held[i] = ok && credited[i] === 1 ? 1 : 0;
+    manifest.heldAt[i] = ok ? credited[i] : 0;
   });
   return {
     id: fetch.id,

@@ -14,6 +14,7 @@ import type { StepContext } from "../../core/actor.ts";
 import type { StorageJobResult } from "../../core/storage.ts";
 import { sendStores } from "./backup.ts";
 import { reachable } from "./family.ts";
+import { holds } from "./catalogue.ts";
 import { askMore, newGather } from "./gather.ts";
 import type { E } from "./protocol.ts";
 import { continuation } from "./requests.ts";
@@ -22,8 +23,8 @@ import type { BlockRec, CustomerState, RepairTask } from "./state.ts";
 /** Positions of `block` that should be rebuilt now. */
 function missingTargets(s: CustomerState, block: BlockRec, nowMs: number): number[] {
   const targets: number[] = [];
-  for (let p = 0; p < block.held.length; p++) {
-    if (block.held[p] === 1 || block.storing[p] === 1) continue;
+  for (let p = 0; p < block.heldAt.length; p++) {
+    if (holds(s, block, p) || block.storing[p] === 1) continue;
     if (block.pending !== null && block.pending[p] !== undefined) continue; // a backup sends it
     if (reachable(s, p, nowMs)) targets.push(p);
   }

@@ -19,6 +19,7 @@
 import type { StepContext } from "../../core/actor.ts";
 import type { StorageJobResult } from "../../core/storage.ts";
 import { probeStaleOffline } from "./family.ts";
+import { holders } from "./catalogue.ts";
 import { askMore, newGather, possibleOnline } from "./gather.ts";
 import type { E } from "./protocol.ts";
 import { continuation } from "./requests.ts";
@@ -257,7 +258,7 @@ function gatherFailed(s: CustomerState, out: E[], run: RestoreRun, g: RestoreBlo
   const v = versionOf(s, run)!;
   const k = s.scheme.k;
   const n = s.scheme.n;
-  const held = g.block.held.reduce((a, b) => a + b, 0);
+  const held = holders(s, g.block);
   const missing = k - g.got;
   const path = v.files[g.fileIndex].path;
   const off = versionHealth(s, v, [g.block]).offline;

@@ -158,6 +158,12 @@ export interface Position extends PeerLiveness {
    * a daemon that restarts often still catches a supplier that dodges every audit.
    */
   auditMisses: number;
+  /**
+   * Bumped each time the position loses its member (fired): a block's `heldAt[i]` counts only
+   * when it equals this. Starts at 1 and is kept in the family record (version records keep the
+   * generations they were written under, so a reload never credits a later member).
+   */
+  generation: number;
 }
 
 /** A fired supplier still to be told to drop our contract. */
@@ -176,8 +182,13 @@ export interface BlockRec {
   fragmentSize: number;
   hashes: Uint8Array[];
   roots: Uint8Array[];
-  /** Per position: 1 when the position's current supplier acknowledged the fragment. */
-  held: Uint8Array;
+  /**
+   * Per position: the position's generation when its supplier acknowledged the fragment, 0 if
+   * none did. The fragment is held while that is still the position's `generation`: firing a
+   * member bumps it, and every fragment credited to the member stops counting at once, with no
+   * walk over the catalogue (read it through `holds` in catalogue.ts).
+   */
+  heldAt: Uint32Array;
   /** Per position: 1 while a store to it is awaiting its answer. */
   storing: Uint8Array;
   /** Sealed fragments not yet acknowledged (a backup in progress), else null. */
@@ -537,6 +548,7 @@ function emptyPosition(): Position {
     key: null,
     renewing: false,
     auditMisses: 0,
+    generation: 1,
   };
 }
 

@@ -12,6 +12,7 @@
  */
 
 import type { NodeId } from "../../core/actor.ts";
+import { blocksOf, holds } from "./catalogue.ts";
 import type { BlockRec, CustomerState, VersionRec } from "./state.ts";
 
 /** The health of one version as `status` and `ls` show it. */
@@ -41,12 +42,6 @@ export interface VersionHealth {
   recording: boolean;
 }
 
-function blocksOf(v: VersionRec): BlockRec[] {
-  const blocks = v.files.flatMap((f) => f.blocks);
-  if (v.manifest !== null) blocks.push(v.manifest);
-  return blocks;
-}
-
 /** Whether position `p` can serve a fragment now. */
 function usable(s: CustomerState, p: number): boolean {
   const pos = s.positions[p];
@@ -56,9 +51,7 @@ function usable(s: CustomerState, p: number): boolean {
 /** Fragments of `b` on suppliers online now. */
 export function onlineFragments(s: CustomerState, b: BlockRec): number {
   let n = 0;
-  b.held.forEach((h, p) => {
-    if (h === 1 && usable(s, p)) n++;
-  });
+  for (let p = 0; p < b.heldAt.length; p++) if (holds(s, b, p) && usable(s, p)) n++;
   return n;
 }
 
@@ -71,9 +64,9 @@ export function versionHealth(
   const holding = new Set<number>();
   let ok = 0;
   for (const b of blocks) {
-    b.held.forEach((h, p) => {
-      if (h === 1 && s.positions[p]?.state === "active") holding.add(p);
-    });
+    for (let p = 0; p < b.heldAt.length; p++) {
+      if (holds(s, b, p) && s.positions[p].state === "active") holding.add(p);
+    }
     if (onlineFragments(s, b) >= s.scheme.k) ok++;
   }
   const offline: NodeId[] = [];

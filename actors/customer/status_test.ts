@@ -19,7 +19,7 @@ function world(): CustomerState {
   s.positions.forEach((p, i) =>
     Object.assign(p, { state: "active", supplier: `s${i}`, online: true, key: new Uint8Array(32) })
   );
-  const block = (key: string) => ({ key, held: Uint8Array.of(1, 1, 1, 1) });
+  const block = (key: string) => ({ key, heldAt: Uint32Array.of(1, 1, 1, 1) });
   s.versions.push(
     {
       id: "v1",
@@ -69,7 +69,7 @@ Deno.test("status: fragments on offline suppliers do not count as held", () => {
 Deno.test("status: a block with K fragments online and one without are counted apart", () => {
   const s = world();
   const b1 = s.versions[0].files[0].blocks[1];
-  b1.held = Uint8Array.of(1, 0, 0, 1);
+  b1.heldAt = Uint32Array.of(1, 0, 0, 1);
   s.positions[3].online = false;
   const [h] = catalogueHealth(s);
   if (h.blocksRestorableNow !== 1 || h.blocksNotRestorableNow !== 1 || h.restorableNow) {

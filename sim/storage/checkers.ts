@@ -17,6 +17,7 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import type { CustomerState } from "../../actors/customer/mod.ts";
 import { onlineFragments } from "../../actors/customer/status.ts";
+import { heldBits } from "../../actors/customer/catalogue.ts";
 import type { SimNode } from "../simulator.ts";
 import type { Contents } from "./content.ts";
 import type { StorageSimProtocol } from "./world.ts";
@@ -167,11 +168,12 @@ export function pendingWork(customer: Node, repair: boolean): string | null {
       // and K members it counts on hold it. Anything else waits on the firing timeline (a
       // member that may hold last copies is awaited longer than a day) or is a loss, which the
       // durability checks count.
-      const missing = b.held.findIndex((h, p) => h !== 1 && usable(s, p));
+      const held = heldBits(s, b);
+      const missing = held.findIndex((h, p) => h !== 1 && usable(s, p));
       if (missing >= 0 && onlineFragments(s, b) >= s.scheme.k) {
         const p = s.positions[missing];
         return `version ${v.id} misses a fragment at position ${missing} (held ` +
-          `${b.held.join("")}; its supplier ${p.supplier} answers)`;
+          `${held.join("")}; its supplier ${p.supplier} answers)`;
       }
     }
   }

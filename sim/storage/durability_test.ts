@@ -5,6 +5,7 @@
  */
 
 import { parseFlags } from "../flags.ts";
+import { holders } from "../../actors/customer/catalogue.ts";
 import { durableFiles } from "./checkers.ts";
 import { simulateStorage } from "./run.ts";
 
@@ -58,7 +59,7 @@ Deno.test("without repair, durability follows the binomial model (several seeds)
         ...first.files.flatMap((f) => f.blocks),
         ...(first.manifest ? [first.manifest] : []),
       ];
-      if (blocks.some((b) => b.held.some((h) => h !== 1))) continue;
+      if (blocks.some((b) => holders(user.state, b) !== b.heldAt.length)) continue;
       users++;
       const alive = family.filter((s) => run.sim.node(s!)!.status !== "departed").length;
       members += n;

@@ -264,7 +264,7 @@ function audited(blocks: number): CustomerState {
     fragmentSize,
     hashes: [],
     roots: [],
-    held: new Uint8Array(8).fill(1),
+    heldAt: new Uint32Array(8).fill(1),
     storing: new Uint8Array(8),
     pending: null,
     repairing: false,

@@ -314,7 +314,9 @@ Deno.test("scenario: after a recovery, fragments of a half-done backup are remov
   for (let i = 0; i < 10_000 && interrupted === ""; i++) {
     net.runFor(200);
     const run = net.state.backup;
-    const held = run?.version.files.some((f) => f.blocks.some((b) => b.held.some((h) => h)));
+    const held = run?.version.files.some((f) =>
+      f.blocks.some((b) => b.heldAt.some((h) => h !== 0))
+    );
     if (run !== null && held) interrupted = run.version.id;
   }
   if (interrupted === "") throw new Error("the second backup never got going");

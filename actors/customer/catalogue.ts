@@ -1,0 +1,59 @@
+/**
+ * The catalogue's view of who holds what: a block credits position i with its fragment by the
+ * position's generation at the acknowledgement (`BlockRec.heldAt`), so firing a member (a bump of
+ * `Position.generation`, family.ts) uncredits everything it held in O(1), and a record written
+ * before the fire cannot credit the next member after a reload (`records.ts` keeps the
+ * generations a version record was written under).
+ *
+ * Every read of "does position i hold block b" goes through {@link holds}; every credit through
+ * {@link credit}.
+ *
+ * @module
+ */
+
+import type { BlockRec, CustomerState, VersionRec } from "./state.ts";
+
+/** Whether position `p`'s current member acknowledged block `b`'s fragment. */
+export function holds(s: CustomerState, b: BlockRec, p: number): boolean {
+  const at = b.heldAt[p];
+  return at !== 0 && at === s.positions[p].generation;
+}
+
+/** Position `p`'s current member acknowledged block `b`'s fragment. */
+export function credit(s: CustomerState, b: BlockRec, p: number): void {
+  b.heldAt[p] = s.positions[p].generation;
+}
+
+/** Block `b`'s fragment at `p` is no longer held (lost, corrupt, or removed). */
+export function uncredit(b: BlockRec, p: number): void {
+  b.heldAt[p] = 0;
+}
+
+/** How many positions hold block `b`'s fragment. */
+export function holders(s: CustomerState, b: BlockRec): number {
+  let n = 0;
+  for (let p = 0; p < b.heldAt.length; p++) if (holds(s, b, p)) n++;
+  return n;
+}
+
+/** Per position, 1 where block `b`'s fragment is held (for records, status and reports). */
+export function heldBits(s: CustomerState, b: BlockRec): Uint8Array {
+  const bits = new Uint8Array(b.heldAt.length);
+  for (let p = 0; p < bits.length; p++) if (holds(s, b, p)) bits[p] = 1;
+  return bits;
+}
+
+/** A version's blocks: every file's, then the manifest's (if sealed). */
+export function blocksOf(v: VersionRec): BlockRec[] {
+  const blocks = v.files.flatMap((f) => f.blocks);
+  if (v.manifest !== null) blocks.push(v.manifest);
+  return blocks;
+}
+
+/** Calls `fn` for every block of every version (files and manifests). */
+export function forEachBlock(s: CustomerState, fn: (b: BlockRec) => void): void {
+  for (const v of s.versions) {
+    for (const f of v.files) for (const b of f.blocks) fn(b);
+    if (v.manifest !== null) fn(v.manifest);
+  }
+}
