@@ -184,7 +184,7 @@ export class UserDaemon implements DaemonControl {
       blocksAtRisk: complete.reduce((n, h) => n + h.blocksNotRestorableNow, 0),
       blocksRestorableNow: complete.reduce((n, h) => n + h.blocksRestorableNow, 0),
       health,
-      versions: this.#host.state.versions.length,
+      versions: this.#host.state.catalogue.versions.length,
       job: running === null ? null : view(running),
       phase: s.phase,
       versionsToRecover: s.versionsToRecover,

@@ -18,7 +18,7 @@ function customerWith(scheme: string, nameBytes: number, versions: number) {
     scheme: eccScheme(scheme)!,
     fileKey: new Uint8Array(32).fill(9),
   });
-  s.positions.forEach((p, i) => {
+  s.family.positions.forEach((p, i) => {
     p.state = "active";
     p.supplier = `${i}-`.padEnd(nameBytes, "x");
     p.key = new Uint8Array(32).fill(i % 251);
@@ -43,7 +43,7 @@ function customerWith(scheme: string, nameBytes: number, versions: number) {
         repairing: false,
       },
     };
-    s.versions.push(v);
+    s.catalogue.versions.push(v);
   }
   return s;
 }
@@ -55,7 +55,7 @@ Deno.test("family record: a small family keeps every version, newest first", () 
   if (record.versions[0].manifestCipherSize !== 1029) throw new Error("not newest first");
   if (!record.allVersions) throw new Error("a complete record says it is cut");
   const opened = openRecovery(sealRecovery(record, s.fileKey, new Uint8Array(32)), s.fileKey);
-  if (opened.positions[3] !== s.positions[3].supplier) throw new Error("positions differ");
+  if (opened.positions[3] !== s.family.positions[3].supplier) throw new Error("positions differ");
   if (opened.keys?.[3]?.[0] !== 3) throw new Error("the pinned key did not travel");
 });
 

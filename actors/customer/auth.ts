@@ -43,8 +43,8 @@ import type { CustomerState } from "./state.ts";
 
 /** The key pinned for `name` (a member of the family, or a fired supplier still told), or null. */
 function pinnedKey(s: CustomerState, name: NodeId): Uint8Array | null {
-  for (const p of s.positions) if (p.supplier === name && p.key !== null) return p.key;
-  return s.cancels.get(name)?.key ?? null;
+  for (const p of s.family.positions) if (p.supplier === name && p.key !== null) return p.key;
+  return s.family.cancels.get(name)?.key ?? null;
 }
 
 /** Why `m` from `from` over a link authenticated by `fromKey` is refused, or null if it is not. */
@@ -82,7 +82,7 @@ export function refuse(s: CustomerState, from: NodeId, m: Message, why: string):
  * by a record of the format before keys): a one-time upgrade, traced and recorded.
  */
 export function pinOnProbe(s: CustomerState, out: E[], i: number, key: Uint8Array): void {
-  const p = s.positions[i];
+  const p = s.family.positions[i];
   if (p.key !== null || p.supplier === null) return;
   p.key = key.slice();
   s.counters.keysPinnedOnProbe++;

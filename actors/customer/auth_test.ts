@@ -261,7 +261,7 @@ function assertCounted(a: Attack, what: string): void {
 }
 
 function assertPinned(a: Attack, what: string): void {
-  for (const p of a.state.positions) {
+  for (const p of a.state.family.positions) {
     const key = (p as unknown as { key?: Uint8Array | null }).key;
     const real = nodeKeys(a.net.sim.seed, p.supplier!).signingPublic;
     if (key == null || !bytesEqual(key, real)) throw new Error(`${what}: ${p.supplier} unpinned`);
@@ -303,7 +303,7 @@ Deno.test("auth: after a restart, impostors of the family and ID server achieve 
   if (failed === undefined || !/did not answer/.test(failed.reason)) {
     throw new Error(`the second backup did not fail on unanswered stores: ${failed?.reason}`);
   }
-  if (a.state.versions.some((v) => v.id === started.versionId)) {
+  if (a.state.catalogue.versions.some((v) => v.id === started.versionId)) {
     throw new Error("the failed backup was left in the catalogue");
   }
   if (a.state.counters.auditsFailed !== 0 || a.state.counters.corruptFragments !== 0) {
@@ -322,7 +322,7 @@ Deno.test("auth: after a restart, impostors of the family and ID server achieve 
   a.net.online(family);
   a.net.startBackup(SECOND);
   a.underAttack(4 * HOUR_MS);
-  const v2 = a.state.versions.find((v) => v.id !== v1);
+  const v2 = a.state.catalogue.versions.find((v) => v.id !== v1);
   if (v2 === undefined) throw new Error("the second backup never started again");
   if (v2.status !== "complete") throw new Error(`the second backup is ${v2.status}`);
   if (a.net.notices.some((n) => n.type === "backup_done" && n.versionId === v2.id)) {
@@ -410,7 +410,7 @@ Deno.test("auth: a family record of the format before keys is pinned by probes, 
   if (a.log.filter((e) => e.startsWith("key.pinned")).length !== 8) throw new Error("pinned twice");
   const record = a.net.sim.diskOf(a.net.user).blobs.get("meta/family")!;
   if (record[4] !== 4) throw new Error(`the family record is still of format ${record[4]}`);
-  const v2 = a.state.versions.find((v) => v.id !== v1)!;
+  const v2 = a.state.catalogue.versions.find((v) => v.id !== v1)!;
   if (v2?.status !== "complete") throw new Error("the backup did not finish after the upgrade");
   assertNothingDropped(a, family, "after the upgrade");
   assertSame(a.net.restore(v1).files, FIRST, "first version after the upgrade");
@@ -435,13 +435,13 @@ Deno.test("auth: every answer under the wrong key changes no state and is traced
   const net = new Scenario({ seed: 24, ecc: "rs:2+2", suppliers: 6 });
   net.backup(FIRST);
   const s = net.state;
-  const member = s.positions[1].supplier!;
-  const memberKey = s.positions[1].key!;
-  const block = s.versions[0].files[0].blocks[0];
+  const member = s.family.positions[1].supplier!;
+  const memberKey = s.family.positions[1].key!;
+  const block = s.catalogue.versions[0].files[0].blocks[0];
   // A supplier fired earlier, whose key stays pinned while it is told to drop our contract.
   const fired = "n9";
   const firedKey = nodeKeys(net.sim.seed, fired).signingPublic;
-  s.cancels.set(fired, { firedMs: 0, key: firedKey });
+  s.family.cancels.set(fired, { firedMs: 0, key: firedKey });
   const fresh = nodeKeys(net.sim.seed, "an impostor").signingPublic;
   type Purpose = CustomerState["requests"] extends Map<number, infer R>
     ? R extends { purpose: infer P } ? P : never

@@ -75,13 +75,14 @@ function newBlock(s: CustomerState, key: string, plainSize: number): BlockRec {
 
 /** Starts the next queued backup when none runs and the family is complete. */
 export function startBackup(s: CustomerState, ctx: StepContext, out: E[]): void {
-  if (s.backup !== null || s.backupQueue.length === 0) return;
-  if (!s.positions.every((p) => p.state === "active")) return;
-  const job = s.backupQueue.shift()!;
+  if (s.backups.run !== null || s.backups.queue.length === 0) return;
+  if (!s.family.positions.every((p) => p.state === "active")) return;
+  const job = s.backups.queue.shift()!;
   // Ids and salts come from the secret source: salts derive block keys, and suppliers see ids.
   const id = toHex(ctx.secret.bytes(16));
-  if (s.versions.length >= s.options.versionsMax) {
-    const reason = `the catalogue holds ${s.versions.length} versions already; delete some first`;
+  if (s.catalogue.versions.length >= s.options.versionsMax) {
+    const reason =
+      `the catalogue holds ${s.catalogue.versions.length} versions already; delete some first`;
     out.push({ kind: "notice", notice: { type: "backup_failed", versionId: id, reason } });
     return;
   }
@@ -101,10 +102,10 @@ export function startBackup(s: CustomerState, ctx: StepContext, out: E[]): void 
     files,
     manifest: null,
   };
-  s.versions.push(version);
+  s.catalogue.versions.push(version);
   const n = s.scheme.n;
   const blocks = files.reduce((t, f) => t + Math.ceil(f.size / s.options.blockBytes), 0);
-  s.backup = {
+  s.backups.run = {
     version,
     nextFile: 0,
     nextBlock: 0,
@@ -125,11 +126,11 @@ export function startBackup(s: CustomerState, ctx: StepContext, out: E[]): void 
 
 /** Reads more blocks while there is room, sends pending fragments, finishes when all is held. */
 export function pumpBackup(s: CustomerState, ctx: StepContext, out: E[]): void {
-  const run = s.backup;
+  const run = s.backups.run;
   if (run === null) return;
   if (stalled(s, run)) {
     onStall(s, ctx, out, run);
-    if (s.backup !== run) return;
+    if (s.backups.run !== run) return;
   }
   while (run.phase === "blocks" && run.inFlight < s.options.blocksInFlightMax) {
     if (!readNextBlock(s, run, out)) break;
@@ -146,7 +147,7 @@ export function pumpBackup(s: CustomerState, ctx: StepContext, out: E[]): void {
  * after its latest progress), or stops it.
  */
 function armStall(s: CustomerState): void {
-  const run = s.backup;
+  const run = s.backups.run;
   if (run === null) s.deadlines.stop("backup_stall");
   else s.deadlines.set("backup_stall", run.progressAtMs + BACKUP_STALL_MS);
 }
@@ -212,9 +213,9 @@ function giveUpPosition(
   const n = s.scheme.n;
   const left = n - run.skipped.reduce((t, x) => t + x, 0) - 1;
   const floor = durableFloor(s.scheme.k, n);
-  const who = s.positions[p].supplier ?? `position ${p}`;
+  const who = s.family.positions[p].supplier ?? `position ${p}`;
   if (left < floor) {
-    const others = [...run.skipped].map((x, q) => (x === 1 ? s.positions[q].supplier : null))
+    const others = [...run.skipped].map((x, q) => (x === 1 ? s.family.positions[q].supplier : null))
       .filter((x) => x !== null);
     const also = others.length === 0 ? "" : ` (already going on without ${others.join(", ")})`;
     failBackup(
@@ -276,7 +277,7 @@ export function onSourceRead(
   blockIndex: number,
   result: BlobResult,
 ): void {
-  const run = s.backup;
+  const run = s.backups.run;
   if (run === null || !block.key.startsWith(`${run.version.id}/`)) return; // an abandoned backup
   if (!result.ok || result.data === undefined) {
     const why = result.ok ? "no data" : result.error;
@@ -311,7 +312,7 @@ export function onSealed(
   block: BlockRec,
   result: StorageJobResult,
 ): void {
-  const run = s.backup;
+  const run = s.backups.run;
   if (run === null || !block.key.startsWith(`${run.version.id}/`)) return; // an abandoned backup
   if (result.type !== "sealed") {
     failBackup(
@@ -392,7 +393,7 @@ export function sendStores(
     if (data === undefined || holds(s, block, p) || block.storing[p] === 1) continue;
     if (repair !== null && !repair.targets.includes(p)) continue;
     if (!reachable(s, p, ctx.nowMs)) continue;
-    const supplier = s.positions[p].supplier!;
+    const supplier = s.family.positions[p].supplier!;
     const sent = request(s, ctx, out, supplier, {
       type: "store",
       key: fragmentKey(block.key, p),
@@ -416,7 +417,7 @@ export function onStoreReply(
   from: string,
 ): void {
   block.storing[p] = 0;
-  if (s.positions[p].supplier !== from) return; // fired meanwhile
+  if (s.family.positions[p].supplier !== from) return; // fired meanwhile
   markSeen(s, p, ctx.nowMs);
   const run = ownRun(s, block);
   if (run !== null) run.misses[p] = 0;
@@ -455,7 +456,7 @@ export function onStoreReply(
 
 /** The running backup when `block` is one of its blocks still uploading, else null. */
 function ownRun(s: CustomerState, block: BlockRec): BackupRun | null {
-  const run = s.backup;
+  const run = s.backups.run;
   return run !== null && block.pending !== null && run.uploading.includes(block) ? run : null;
 }
 
@@ -471,7 +472,7 @@ export function onStoreTimeout(
   block: BlockRec,
 ) {
   block.storing[p] = 0;
-  if (s.positions[p].state !== "active") return;
+  if (s.family.positions[p].state !== "active") return;
   markSilent(s, p, ctx.nowMs);
   const run = ownRun(s, block);
   if (run === null || run.skipped[p] === 1) return;
@@ -485,7 +486,7 @@ export function onStoreTimeout(
 
 function releaseBlock(s: CustomerState, block: BlockRec, out: E[]): void {
   block.pending = null;
-  const run = s.backup;
+  const run = s.backups.run;
   if (run === null) return;
   const i = run.uploading.indexOf(block);
   if (i < 0) return;
@@ -514,7 +515,7 @@ function finish(s: CustomerState, run: BackupRun, out: E[]): void {
   const v = run.version;
   v.status = "complete";
   recordChanged(s);
-  s.backup = null;
+  s.backups.run = null;
   armStall(s);
   s.counters.backupsDone++;
   const bytes = v.files.reduce((n, f) => n + f.size, 0);
@@ -538,19 +539,19 @@ export const DIVERGED = "another machine running this identity has written since
  */
 export function failBackups(s: CustomerState, out: E[], reason: string): void {
   failBackup(s, out, reason);
-  while (s.backupQueue.shift() !== undefined) {
+  while (s.backups.queue.shift() !== undefined) {
     out.push({ kind: "notice", notice: { type: "backup_failed", versionId: "", reason } });
   }
 }
 
 /** Abandons the running backup: its version is dropped, its fragments asked to be removed. */
 export function failBackup(s: CustomerState, out: E[], reason: string): void {
-  const run = s.backup;
+  const run = s.backups.run;
   if (run === null) return;
-  s.backup = null;
+  s.backups.run = null;
   armStall(s);
   const v = run.version;
-  s.versions = s.versions.filter((x) => x !== v);
+  s.catalogue.versions = s.catalogue.versions.filter((x) => x !== v);
   for (const f of v.files) for (const b of f.blocks) b.pending = null;
   dropRecord(s, out, v.id);
   out.push({ kind: "notice", notice: { type: "backup_failed", versionId: v.id, reason } });

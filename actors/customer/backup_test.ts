@@ -27,12 +27,14 @@ function drawn(random: Random, secret: Random): string {
     scheme: eccScheme("rs:2+1")!,
     fileKey: new Uint8Array(32),
   });
-  for (const p of s.positions) Object.assign(p, { state: "active", supplier: "x", online: true });
-  s.backupQueue.push({ label: "", files: [{ path: "a", size: 1, mode: 0, mtimeMs: 0 }] });
+  for (const p of s.family.positions) {
+    Object.assign(p, { state: "active", supplier: "x", online: true });
+  }
+  s.backups.queue.push({ label: "", files: [{ path: "a", size: 1, mode: 0, mtimeMs: 0 }] });
   const ctx = { nowMs: 0, random, secret, self: "u" } as unknown as StepContext;
   const out: E[] = [];
   startBackup(s, ctx, out);
-  const v = s.versions[0];
+  const v = s.catalogue.versions[0];
   return `${v.id}:${v.files[0].salt.join(",")}`;
 }
 
@@ -64,10 +66,10 @@ function sealedBackup() {
     fileKey: new Uint8Array(32),
   });
   s.phase = "ready";
-  s.positions.forEach((p, i) =>
+  s.family.positions.forEach((p, i) =>
     Object.assign(p, { state: "active", supplier: `s${i}`, online: true, key: new Uint8Array(32) })
   );
-  s.backupQueue.push({ label: "l", files: [{ path: "a", size: 10, mode: 0, mtimeMs: 0 }] });
+  s.backups.queue.push({ label: "l", files: [{ path: "a", size: 10, mode: 0, mtimeMs: 0 }] });
   const ctx = {
     nowMs: 0,
     random: Random.stream(1, "random"),
@@ -77,7 +79,7 @@ function sealedBackup() {
   const out: E[] = [];
   startBackup(s, ctx, out);
   pumpBackup(s, ctx, out); // reads the one block
-  const block = s.backup!.version.files[0].blocks[0];
+  const block = s.backups.run!.version.files[0].blocks[0];
   const n = 8;
   onSealed(s, ctx, out, block, {
     type: "sealed",
@@ -107,7 +109,7 @@ Deno.test("durableFloor keeps K plus half the redundancy", () => {
 
 Deno.test("backup: a silent position is tried again at once, then given up", () => {
   const { s, ctx, out, block } = sealedBackup();
-  const run = s.backup!;
+  const run = s.backups.run!;
   assertEquals(block.storing.every((x) => x === 1), true); // all eight stores sent
   for (let t = 1; t < BACKUP_STORE_TRIES_MAX; t++) {
     onStoreTimeout(s, ctx, out, 0, block);
@@ -122,12 +124,12 @@ Deno.test("backup: a silent position is tried again at once, then given up", () 
   for (let p = 1; p < 8; p++) onStoreReply(s, ctx, out, p, block, stored, `s${p}`);
   assertEquals(run.uploading.length, 0, "the block no longer waits for position 0");
   assertEquals(run.fragmentsDone, 7);
-  assertEquals(s.positions[0].state, "active", "the family logic, not the backup, fires");
+  assertEquals(s.family.positions[0].state, "active", "the family logic, not the backup, fires");
 });
 
 Deno.test("backup: an answer resets the tries of a position", () => {
   const { s, ctx, out, block } = sealedBackup();
-  const run = s.backup!;
+  const run = s.backups.run!;
   onStoreTimeout(s, ctx, out, 3, block);
   onStoreTimeout(s, ctx, out, 3, block);
   assertEquals(run.misses[3], 2);
@@ -138,12 +140,12 @@ Deno.test("backup: an answer resets the tries of a position", () => {
 
 Deno.test("backup: below the durability floor it fails in one line naming the supplier", () => {
   const { s, ctx, out, block } = sealedBackup();
-  const id = s.backup!.version.id;
+  const id = s.backups.run!.version.id;
   for (const p of [0, 1, 2]) {
     for (let t = 0; t < BACKUP_STORE_TRIES_MAX; t++) onStoreTimeout(s, ctx, out, p, block);
   }
-  assertEquals(s.backup, null);
-  assertEquals(s.versions.length, 0, "no version left uploading");
+  assertEquals(s.backups.run, null);
+  assertEquals(s.catalogue.versions.length, 0, "no version left uploading");
   const [failed] = notices(out, "backup_failed") as { versionId: string; reason: string }[];
   assertEquals(failed.versionId, id);
   assertEquals(failed.reason.includes("s2 did not answer 3 stores"), true, failed.reason);
@@ -153,7 +155,7 @@ Deno.test("backup: below the durability floor it fails in one line naming the su
 
 Deno.test("backup: no progress for BACKUP_STALL_MS gives up the stuck positions, or fails", () => {
   const { s, ctx, out, block } = sealedBackup();
-  const run = s.backup!;
+  const run = s.backups.run!;
   for (let p = 2; p < 8; p++) onStoreReply(s, ctx, out, p, block, stored, `s${p}`);
   // Positions 0 and 1 neither answer nor time out (a stuck link): the stall deadline is armed.
   assertEquals(s.deadlines.at("backup_stall"), BACKUP_STALL_MS);
@@ -170,7 +172,7 @@ Deno.test("backup: no progress for BACKUP_STALL_MS gives up the stuck positions,
   const muchLater = { ...ctx, nowMs: 3 * BACKUP_STALL_MS } as StepContext;
   s.deadlines.stop("backup_stall");
   pumpBackup(s, muchLater, out);
-  assertEquals(s.backup, null);
+  assertEquals(s.backups.run, null);
   assertEquals(s.deadlines.at("backup_stall"), null, "no backup, no stall timer");
   assertEquals(notices(out, "backup_failed").length, 1);
 });
@@ -178,8 +180,8 @@ Deno.test("backup: no progress for BACKUP_STALL_MS gives up the stuck positions,
 Deno.test("cancel_backup drops the running version; without one it says so", () => {
   const { s, out } = sealedBackup();
   cancelBackup(s, out);
-  assertEquals(s.backup, null);
-  assertEquals(s.versions.length, 0);
+  assertEquals(s.backups.run, null);
+  assertEquals(s.catalogue.versions.length, 0);
   const [failed] = notices(out, "backup_failed") as { reason: string }[];
   assertEquals(failed.reason, "cancelled by the user");
   cancelBackup(s, out);
@@ -191,7 +193,7 @@ Deno.test("backup: a stall's give-up seals the manifest at once, not on a later 
   for (let p = 2; p < 8; p++) onStoreReply(s, ctx, out, p, block, stored, `s${p}`);
   const later = { ...ctx, nowMs: BACKUP_STALL_MS } as StepContext;
   const effects = customerActor.step(s, { kind: "timeout", nowMs: BACKUP_STALL_MS }, later);
-  assertEquals(s.backup?.phase, "finishing", "the backup moved on to its manifest");
+  assertEquals(s.backups.run?.phase, "finishing", "the backup moved on to its manifest");
   const sealing = effects.some((e) => e.kind === "job" && e.job.type === "seal_manifest");
   assertEquals(sealing, true, "the manifest is being sealed");
   customerActor.invariants(s);

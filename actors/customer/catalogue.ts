@@ -16,12 +16,12 @@ import type { BlockRec, CustomerState, VersionRec } from "./state.ts";
 /** Whether position `p`'s current member acknowledged block `b`'s fragment. */
 export function holds(s: CustomerState, b: BlockRec, p: number): boolean {
   const at = b.heldAt[p];
-  return at !== 0 && at === s.positions[p].generation;
+  return at !== 0 && at === s.family.positions[p].generation;
 }
 
 /** Position `p`'s current member acknowledged block `b`'s fragment. */
 export function credit(s: CustomerState, b: BlockRec, p: number): void {
-  b.heldAt[p] = s.positions[p].generation;
+  b.heldAt[p] = s.family.positions[p].generation;
 }
 
 /** Block `b`'s fragment at `p` is no longer held (lost, corrupt, or removed). */
@@ -52,7 +52,7 @@ export function blocksOf(v: VersionRec): BlockRec[] {
 
 /** Calls `fn` for every block of every version (files and manifests). */
 export function forEachBlock(s: CustomerState, fn: (b: BlockRec) => void): void {
-  for (const v of s.versions) {
+  for (const v of s.catalogue.versions) {
     for (const f of v.files) for (const b of f.blocks) fn(b);
     if (v.manifest !== null) fn(v.manifest);
   }

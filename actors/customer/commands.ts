@@ -17,16 +17,18 @@ import { fragmentKey } from "../../parts/fragment_keys.ts";
 
 /** Forgets a version and asks every active supplier to remove the fragments it holds of it. */
 export function deleteVersion(s: CustomerState, ctx: StepContext, out: E[], versionId: string) {
-  const v = s.versions.find((x) => x.id === versionId);
+  const v = s.catalogue.versions.find((x) => x.id === versionId);
   if (v === undefined) {
     const reason = `no version ${versionId}; list the versions with 'ls'`;
     out.push({ kind: "notice", notice: { type: "command_failed", command: "delete", reason } });
     return;
   }
-  if (s.backup !== null && s.backup.version === v) failBackup(s, out, "deleted by the user");
-  s.versions = s.versions.filter((x) => x !== v);
+  if (s.backups.run !== null && s.backups.run.version === v) {
+    failBackup(s, out, "deleted by the user");
+  }
+  s.catalogue.versions = s.catalogue.versions.filter((x) => x !== v);
   const blocks = blocksOf(v);
-  s.positions.forEach((p, i) => {
+  s.family.positions.forEach((p, i) => {
     if (p.state !== "active") return;
     const keys = blocks.filter((b) => holds(s, b, i)).map((b) => fragmentKey(b.key, i));
     for (let at = 0; at < keys.length; at += REMOVE_KEYS_MAX) {
@@ -36,7 +38,7 @@ export function deleteVersion(s: CustomerState, ctx: StepContext, out: E[], vers
   });
   for (const b of blocks) b.heldAt.fill(0);
   dropRecord(s, out, versionId);
-  s.record.waiting.delete(versionId); // its backup_done, if still held, is moot
+  s.publisher.waiting.delete(versionId); // its backup_done, if still held, is moot
   recordChanged(s);
   out.push({ kind: "notice", notice: { type: "deleted", versionId } });
   out.push({ kind: "trace", event: "deleted", detail: { version: versionId } });
@@ -47,8 +49,8 @@ const CANCELLED = "cancelled by the user";
 
 /** Stops the running backup, else the next queued one; says so when there is none. */
 export function cancelBackup(s: CustomerState, out: E[]): void {
-  if (s.backup !== null) return failBackup(s, out, CANCELLED);
-  if (s.backupQueue.shift() !== undefined) {
+  if (s.backups.run !== null) return failBackup(s, out, CANCELLED);
+  if (s.backups.queue.shift() !== undefined) {
     // Never started: no version, no fragments.
     out.push({
       kind: "notice",
@@ -89,7 +91,7 @@ export function cancelRestore(s: CustomerState, out: E[], restoreId: number): vo
 
 /** The catalogue as the user sees it. */
 export function listVersions(s: CustomerState): VersionSummary[] {
-  return s.versions.map((v) => ({
+  return s.catalogue.versions.map((v) => ({
     versionId: v.id,
     label: v.label,
     createdMs: v.createdMs,
@@ -101,22 +103,22 @@ export function listVersions(s: CustomerState): VersionSummary[] {
 
 /** The family and the health of the catalogue. */
 export function status(s: CustomerState): Extract<E, { kind: "notice" }>["notice"] {
-  const missing = new Array(s.positions.length).fill(0);
+  const missing = new Array(s.family.positions.length).fill(0);
   let degraded = 0;
   let atRisk = 0;
-  for (const v of s.versions) {
+  for (const v of s.catalogue.versions) {
     if (v.status !== "complete") continue;
     for (const b of blocksOf(v)) {
       let held = 0;
       for (let p = 0; p < b.heldAt.length; p++) {
-        if (holds(s, b, p) && s.positions[p].state === "active") held++;
+        if (holds(s, b, p) && s.family.positions[p].state === "active") held++;
         else missing[p]++;
       }
       if (held < s.scheme.n) degraded++;
       if (held < s.scheme.k) atRisk++;
     }
   }
-  const positions: PositionSummary[] = s.positions.map((p, i) => ({
+  const positions: PositionSummary[] = s.family.positions.map((p, i) => ({
     position: i,
     supplier: p.supplier,
     state: p.state,

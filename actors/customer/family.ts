@@ -48,17 +48,17 @@ import {
 
 /** Index of the position `supplier` holds, or -1. */
 function positionOf(s: CustomerState, supplier: NodeId): number {
-  return s.positions.findIndex((p) => p.supplier === supplier);
+  return s.family.positions.findIndex((p) => p.supplier === supplier);
 }
 
 /** Records that the supplier at `i` answered. */
 export function markSeen(s: CustomerState, i: number, nowMs: number): void {
-  seen(s.positions[i], nowMs);
+  seen(s.family.positions[i], nowMs);
 }
 
 /** Records that the supplier at `i` did not answer in time. */
 export function markSilent(s: CustomerState, i: number, nowMs: number): void {
-  s.positions[i].online = false;
+  s.family.positions[i].online = false;
   retryPositionAt(s, i, nowMs + s.options.probeIntervalMs, nowMs);
 }
 
@@ -68,7 +68,7 @@ export function markSilent(s: CustomerState, i: number, nowMs: number): void {
  * the position goes out when it is due rather than on some later input.
  */
 export function retryPositionAt(s: CustomerState, i: number, atMs: number, nowMs: number): void {
-  s.positions[i].retryAtMs = atMs;
+  s.family.positions[i].retryAtMs = atMs;
   const armed = s.deadlines.at("position_retry");
   if (atMs > nowMs && (armed === null || atMs < armed)) s.deadlines.set("position_retry", atMs);
 }
@@ -80,7 +80,7 @@ export function retryPositionAt(s: CustomerState, i: number, atMs: number, nowMs
  */
 export function armPositionRetry(s: CustomerState, nowMs: number): void {
   let due: number | null = null;
-  for (const p of s.positions) {
+  for (const p of s.family.positions) {
     if (p.retryAtMs <= nowMs) continue;
     if (due === null || p.retryAtMs < due) due = p.retryAtMs;
   }
@@ -93,7 +93,7 @@ export function armPositionRetry(s: CustomerState, nowMs: number): void {
  * answers could not be checked) nor while its lapsed contract is being asked for again.
  */
 export function reachable(s: CustomerState, i: number, nowMs: number): boolean {
-  const p = s.positions[i];
+  const p = s.family.positions[i];
   return p.state === "active" && p.key !== null && !p.renewing &&
     (p.online || nowMs >= p.retryAtMs);
 }
@@ -115,9 +115,9 @@ export function adoptFamily(
   const named = new Set<NodeId>();
   const filled: number[] = [];
   positions.forEach((supplier, i) => {
-    if (supplier === undefined || named.has(supplier) || i >= s.positions.length) return;
+    if (supplier === undefined || named.has(supplier) || i >= s.family.positions.length) return;
     named.add(supplier);
-    const p = s.positions[i];
+    const p = s.family.positions[i];
     p.supplier = supplier;
     p.state = "active";
     seen(p, nowMs);
@@ -125,36 +125,36 @@ export function adoptFamily(
     const key = keys[i];
     p.key = key !== undefined && key.length === PUBLIC_KEY_BYTES ? key.slice() : null;
     p.auditMisses = auditMisses[i] ?? 0;
-    s.firstHiresLeft--;
+    s.family.firstHiresLeft--;
     filled.push(i);
   });
   return filled;
 }
 
 function exclude(s: CustomerState, supplier: NodeId): void {
-  if (s.excluded.includes(supplier)) return;
-  s.excluded.push(supplier);
-  if (s.excluded.length > s.options.excludedMax) s.excluded.shift();
+  if (s.family.excluded.includes(supplier)) return;
+  s.family.excluded.push(supplier);
+  if (s.family.excluded.length > s.options.excludedMax) s.family.excluded.shift();
 }
 
 /** Passes over candidate `supplier` for a while (see `CUSTOMER_CANDIDATE_SHUN_MS`). */
 function shun(s: CustomerState, supplier: NodeId, nowMs: number): void {
-  s.shunned.delete(supplier); // re-inserted last: the map stays oldest first
-  s.shunned.set(supplier, nowMs + CUSTOMER_CANDIDATE_SHUN_MS);
-  for (const [name, untilMs] of s.shunned) {
-    if (untilMs > nowMs && s.shunned.size <= s.options.excludedMax) break;
-    s.shunned.delete(name); // expired, or the oldest over the limit
+  s.family.shunned.delete(supplier); // re-inserted last: the map stays oldest first
+  s.family.shunned.set(supplier, nowMs + CUSTOMER_CANDIDATE_SHUN_MS);
+  for (const [name, untilMs] of s.family.shunned) {
+    if (untilMs > nowMs && s.family.shunned.size <= s.options.excludedMax) break;
+    s.family.shunned.delete(name); // expired, or the oldest over the limit
   }
 }
 
 /** Whether `supplier` is not to be hired now: fired, or shunned until later. */
 function passedOver(s: CustomerState, supplier: NodeId, nowMs: number): boolean {
-  return s.excluded.includes(supplier) || (s.shunned.get(supplier) ?? 0) > nowMs;
+  return s.family.excluded.includes(supplier) || (s.family.shunned.get(supplier) ?? 0) > nowMs;
 }
 
 /** Fires the supplier at position `i`: its fragments count as lost and the place is hired again. */
 export function fire(s: CustomerState, ctx: StepContext, out: E[], i: number, reason: string) {
-  const p = s.positions[i];
+  const p = s.family.positions[i];
   if (p.supplier === null) return;
   if (!isWriter(s)) {
     // Another instance of us may be what this supplier reacts to (issue 11): never fire for it.
@@ -164,12 +164,14 @@ export function fire(s: CustomerState, ctx: StepContext, out: E[], i: number, re
     return;
   }
   const supplier = p.supplier;
-  s.strikes.delete(supplier);
+  s.family.strikes.delete(supplier);
   request(s, ctx, out, supplier, { type: "contract_cancel" }, { kind: "cancel", supplier });
-  s.cancels.delete(supplier); // re-inserted last: the map stays in firing order
+  s.family.cancels.delete(supplier); // re-inserted last: the map stays in firing order
   // Its key stays pinned while it is told: only its own answer confirms the cancel.
-  s.cancels.set(supplier, { firedMs: ctx.nowMs, key: p.key });
-  while (s.cancels.size > s.options.excludedMax) s.cancels.delete(s.cancels.keys().next().value!);
+  s.family.cancels.set(supplier, { firedMs: ctx.nowMs, key: p.key });
+  while (s.family.cancels.size > s.options.excludedMax) {
+    s.family.cancels.delete(s.family.cancels.keys().next().value!);
+  }
   cancelsChanged(s);
   exclude(s, supplier);
   p.supplier = null;
@@ -190,12 +192,12 @@ export function fire(s: CustomerState, ctx: StepContext, out: E[], i: number, re
 
 /** Starts hiring for empty positions when it is time. */
 export function hire(s: CustomerState, ctx: StepContext, out: E[]): void {
-  const empty = s.positions.filter((p) => p.state === "empty").length;
+  const empty = s.family.positions.filter((p) => p.state === "empty").length;
   if (empty === 0) return;
-  for (let i = 0; i < s.positions.length && s.candidates.length > 0; i++) {
-    const p = s.positions[i];
+  for (let i = 0; i < s.family.positions.length && s.family.candidates.length > 0; i++) {
+    const p = s.family.positions[i];
     if (p.state !== "empty") continue;
-    const candidate = s.candidates.shift()!;
+    const candidate = s.family.candidates.shift()!;
     if (positionOf(s, candidate) >= 0 || passedOver(s, candidate, ctx.nowMs)) {
       i--;
       continue;
@@ -208,16 +210,20 @@ export function hire(s: CustomerState, ctx: StepContext, out: E[]): void {
     p.state = "hiring";
     p.candidate = candidate;
   }
-  const stillEmpty = s.positions.some((p) => p.state === "empty");
+  const stillEmpty = s.family.positions.some((p) => p.state === "empty");
   const querying = [...s.requests.values()].some((r) => r.purpose.kind === "offer_query");
   // An armed `hire_retry` is the wait after a fruitless round; its firing ends the wait.
   if (!stillEmpty || querying || s.deadlines.at("hire_retry") !== null) return;
-  const family = s.positions.flatMap((p) => [p.supplier, p.candidate]).filter((x) => x !== null);
-  const shunned = [...s.shunned].filter(([, untilMs]) => untilMs > ctx.nowMs).map(([x]) => x);
-  const excludeList = [...family, ...s.excluded, ...shunned].slice(
+  const family = s.family.positions.flatMap((p) => [p.supplier, p.candidate]).filter((x) =>
+    x !== null
+  );
+  const shunned = [...s.family.shunned].filter(([, untilMs]) => untilMs > ctx.nowMs).map(([x]) =>
+    x
+  );
+  const excludeList = [...family, ...s.family.excluded, ...shunned].slice(
     -OFFER_QUERY_EXCLUDE_MAX,
   ) as NodeId[];
-  const server = s.idServers[s.nextIdServer++ % s.idServers.length];
+  const server = s.idServers[s.family.nextIdServer++ % s.idServers.length];
   request(s, ctx, out, server, {
     type: "offer_query",
     count: Math.min(OFFER_QUERY_RESULTS_MAX, empty * 3),
@@ -232,13 +238,15 @@ export function onOffers(
   ctx: StepContext,
   m: MessageOf<"offer_query_reply">,
 ): void {
-  const family = new Set(s.positions.map((p) => p.supplier));
+  const family = new Set(s.family.positions.map((p) => p.supplier));
   // An ID server's name never stands for a supplier: its answers carry no key to pin.
   const fresh = m.offers.map((o) => o.supplier).filter((x) =>
     !family.has(x) && !passedOver(s, x, ctx.nowMs) && x !== s.name && !s.idServers.includes(x)
   );
-  s.candidates = ctx.random.shuffle([...new Set(fresh)]);
-  if (s.candidates.length === 0) s.deadlines.set("hire_retry", ctx.nowMs + s.options.hireRetryMs);
+  s.family.candidates = ctx.random.shuffle([...new Set(fresh)]);
+  if (s.family.candidates.length === 0) {
+    s.deadlines.set("hire_retry", ctx.nowMs + s.options.hireRetryMs);
+  }
 }
 
 /** Nobody answered the offer query: wait before asking again. */
@@ -261,7 +269,7 @@ export function onContract(
   key: Uint8Array | null,
   renew: boolean,
 ): void {
-  const p = s.positions[i];
+  const p = s.family.positions[i];
   if (renew) return onRenewed(s, ctx, out, i, supplier, accepted, key);
   if (p.state !== "hiring" || p.candidate !== supplier) return;
   p.candidate = null;
@@ -277,11 +285,11 @@ export function onContract(
   p.renewing = false;
   p.auditMisses = 0;
   p.hiredMs = ctx.nowMs;
-  if (s.cancels.delete(supplier)) cancelsChanged(s); // hired again: its contract is wanted
+  if (s.family.cancels.delete(supplier)) cancelsChanged(s); // hired again: its contract is wanted
   familyChanged(s);
   markSeen(s, i, ctx.nowMs);
   s.counters.hired++;
-  if (s.firstHiresLeft > 0) s.firstHiresLeft--;
+  if (s.family.firstHiresLeft > 0) s.family.firstHiresLeft--;
   else s.counters.replaced++;
   out.push({ kind: "notice", notice: { type: "hired", position: i, supplier } });
   out.push({ kind: "trace", event: "hired", detail: { position: i, supplier } });
@@ -305,7 +313,7 @@ function holdsNothing(s: CustomerState, i: number): boolean {
  * acknowledged is fired (with repair) and its fragments rebuilt elsewhere.
  */
 export function onContractLost(s: CustomerState, ctx: StepContext, out: E[], i: number): void {
-  const p = s.positions[i];
+  const p = s.family.positions[i];
   if (p.state !== "active") return;
   if (holdsNothing(s, i)) {
     if (p.renewing) return;
@@ -332,7 +340,7 @@ function onRenewed(
   accepted: boolean,
   key: Uint8Array | null,
 ): void {
-  const p = s.positions[i];
+  const p = s.family.positions[i];
   if (p.supplier !== supplier || !p.renewing) return;
   p.renewing = false;
   if (key === null) return markSilent(s, i, ctx.nowMs); // no answer: the next probe asks again
@@ -353,9 +361,9 @@ function onRenewed(
  */
 export function retryCancels(s: CustomerState, ctx: StepContext, out: E[]): void {
   if (!isWriter(s)) return;
-  for (const [supplier, { firedMs }] of s.cancels) {
+  for (const [supplier, { firedMs }] of s.family.cancels) {
     if (ctx.nowMs - firedMs > s.options.cancelGiveUpMs) {
-      s.cancels.delete(supplier);
+      s.family.cancels.delete(supplier);
       cancelsChanged(s);
       continue;
     }
@@ -369,22 +377,22 @@ export function retryCancels(s: CustomerState, ctx: StepContext, out: E[]): void
 
 /** A fired supplier confirmed it dropped our contract. */
 export function onCancelled(s: CustomerState, supplier: NodeId): void {
-  if (s.positions.some((p) => p.supplier === supplier)) return;
-  if (!s.cancels.delete(supplier)) return;
+  if (s.family.positions.some((p) => p.supplier === supplier)) return;
+  if (!s.family.cancels.delete(supplier)) return;
   s.counters.cancelsConfirmed++;
   cancelsChanged(s);
 }
 
 /** Probes every active supplier that has no probe pending. */
 export function probeAll(s: CustomerState, ctx: StepContext, out: E[]): void {
-  s.positions.forEach((p, i) => {
+  s.family.positions.forEach((p, i) => {
     if (p.state === "active" && probeDue(p, ctx.nowMs)) probe(s, ctx, out, i);
   });
 }
 
 /** Probes position `i`'s supplier; false when the request table is full. */
 function probe(s: CustomerState, ctx: StepContext, out: E[], i: number): boolean {
-  const p = s.positions[i];
+  const p = s.family.positions[i];
   if (!request(s, ctx, out, p.supplier!, { type: "probe" }, { kind: "probe", position: i })) {
     return false;
   }
@@ -401,7 +409,7 @@ function probe(s: CustomerState, ctx: StepContext, out: E[], i: number): boolean
  */
 export function probeStaleOffline(s: CustomerState, ctx: StepContext, out: E[]): number[] {
   const stale: number[] = [];
-  s.positions.forEach((p, i) => {
+  s.family.positions.forEach((p, i) => {
     if (p.state !== "active" || !staleOffline(p, ctx.nowMs, s.options)) return;
     if (p.probePending || probe(s, ctx, out, i)) stale.push(i);
   });
@@ -414,7 +422,7 @@ export function probeStaleOffline(s: CustomerState, ctx: StepContext, out: E[]):
  * after the records are read, then every `probeIntervalMs` until it answers.
  */
 export function probeUnpinned(s: CustomerState, ctx: StepContext, out: E[]): void {
-  s.positions.forEach((p, i) => {
+  s.family.positions.forEach((p, i) => {
     if (p.state !== "active" || p.key !== null) return;
     if (probeDue(p, ctx.nowMs, p.retryAtMs)) probe(s, ctx, out, i);
   });
@@ -422,7 +430,7 @@ export function probeUnpinned(s: CustomerState, ctx: StepContext, out: E[]): voi
 
 /** Marks offline every supplier silent for longer than `offlineAfterMs` (the offline rule). */
 export function markOffline(s: CustomerState, ctx: StepContext): void {
-  for (const p of s.positions) {
+  for (const p of s.family.positions) {
     if (p.state === "active" && offlineNow(p, ctx.nowMs, s.options)) p.online = false;
   }
 }
@@ -441,7 +449,7 @@ export function onProbeSilence(
   i: number,
   sentMs: number,
 ): void {
-  const p = s.positions[i];
+  const p = s.family.positions[i];
   missed(p, sentMs);
   markSilent(s, i, ctx.nowMs);
   const o = s.options;
@@ -460,7 +468,10 @@ export function rebuildableWithout(s: CustomerState, i: number): boolean {
     if (!ok || !holds(s, b, i)) return;
     let others = 0;
     for (let q = 0; q < b.heldAt.length; q++) {
-      if (q !== i && holds(s, b, q) && s.positions[q].state === "active" && s.positions[q].online) {
+      if (
+        q !== i && holds(s, b, q) && s.family.positions[q].state === "active" &&
+        s.family.positions[q].online
+      ) {
         others++;
       }
     }
@@ -471,11 +482,11 @@ export function rebuildableWithout(s: CustomerState, i: number): boolean {
 
 /** Audits the next online supplier on a random fragment it should hold. */
 export function auditNext(s: CustomerState, ctx: StepContext, out: E[]): void {
-  const n = s.positions.length;
-  const i = s.nextAuditPosition++ % n;
-  const p = s.positions[i];
+  const n = s.family.positions.length;
+  const i = s.family.nextAuditPosition++ % n;
+  const p = s.family.positions[i];
   if (p.state !== "active" || !p.online || p.key === null) return;
-  const complete = s.versions.filter((v) => v.status === "complete");
+  const complete = s.catalogue.versions.filter((v) => v.status === "complete");
   if (complete.length === 0) return;
   // The challenge comes from the secret source: a supplier that could predict it could keep
   // only the leaves it will be asked for.
@@ -503,7 +514,7 @@ export function onAudit(
   leafIndex: number,
   m: MessageOf<"audit_reply">,
 ): void {
-  const p: Position = s.positions[i];
+  const p: Position = s.family.positions[i];
   if (m.outcome === "busy" || m.outcome === "io_error") {
     return auditMissed(s, ctx, out, i, `audit answered ${m.outcome}`);
   }
@@ -537,11 +548,11 @@ export function onAuditVerified(
   ok: boolean,
 ): void {
   const i = audit.position;
-  if (s.positions[i].supplier !== audit.supplier) return;
+  if (s.family.positions[i].supplier !== audit.supplier) return;
   if (ok) {
     s.counters.auditsPassed++;
-    if (s.positions[i].auditMisses > 0) {
-      s.positions[i].auditMisses = 0;
+    if (s.family.positions[i].auditMisses > 0) {
+      s.family.positions[i].auditMisses = 0;
       familyRecorded(s);
     }
     return;
@@ -562,7 +573,7 @@ export function auditMissed(
   i: number,
   why: string,
 ): void {
-  const p = s.positions[i];
+  const p = s.family.positions[i];
   s.counters.auditsMissed++;
   p.auditMisses++;
   familyRecorded(s);
@@ -592,19 +603,21 @@ export function brokePromise(
   block: BlockRec,
   reason: string,
 ): void {
-  const supplier = s.positions[i].supplier;
+  const supplier = s.family.positions[i].supplier;
   if (supplier === null) return;
   if (holds(s, block, i)) {
     uncredit(block, i);
     blockChanged(s, block);
   }
-  const strikes = (s.strikes.get(supplier) ?? 0) + 1;
-  s.strikes.set(supplier, strikes);
+  const strikes = (s.family.strikes.get(supplier) ?? 0) + 1;
+  s.family.strikes.set(supplier, strikes);
   s.counters.strikes++;
-  if (s.strikes.size > s.positions.length) {
+  if (s.family.strikes.size > s.family.positions.length) {
     // Members only: one left the family some other way (a recovery adopted another family).
-    const members = new Set(s.positions.map((q) => q.supplier));
-    for (const name of s.strikes.keys()) if (!members.has(name)) s.strikes.delete(name);
+    const members = new Set(s.family.positions.map((q) => q.supplier));
+    for (const name of s.family.strikes.keys()) {
+      if (!members.has(name)) s.family.strikes.delete(name);
+    }
   }
   out.push({ kind: "trace", event: "strike", detail: { position: i, supplier, strikes, reason } });
   if (s.options.repair && strikes >= CUSTOMER_STRIKES_MAX) {
@@ -630,7 +643,7 @@ function fireUnlessLastCopies(
     return true;
   }
   s.counters.firesDeferred++;
-  const detail = { position: i, supplier: s.positions[i].supplier ?? "", reason };
+  const detail = { position: i, supplier: s.family.positions[i].supplier ?? "", reason };
   out.push({ kind: "trace", event: "fire_deferred", detail });
   return false;
 }

@@ -40,8 +40,8 @@ function viewOf(s: CustomerState, g: Gather): GatherView {
   return {
     holds: (p) => holds(s, g.block, p),
     // An unpinned member's answer could not be checked (see auth.ts).
-    askable: (p) => s.positions[p].state === "active" && s.positions[p].key !== null,
-    online: (p) => s.positions[p].online,
+    askable: (p) => s.family.positions[p].state === "active" && s.family.positions[p].key !== null,
+    online: (p) => s.family.positions[p].online,
   };
 }
 
@@ -58,7 +58,7 @@ export function askMore(s: CustomerState, ctx: StepContext, out: E[], g: Gather)
   const next = gatherNext(g, viewOf(s, g), s.scheme.k);
   if (next === null) return false;
   for (const p of next) {
-    const supplier = s.positions[p].supplier!;
+    const supplier = s.family.positions[p].supplier!;
     const sent = request(s, ctx, out, supplier, {
       type: "fetch",
       key: fragmentKey(g.block.key, p),
@@ -79,7 +79,7 @@ export function onFetchReply(
   from: NodeId,
   m: MessageOf<"fetch_reply">,
 ): boolean {
-  const isMember = s.positions[p].supplier === from;
+  const isMember = s.family.positions[p].supplier === from;
   if (isMember) markSeen(s, p, ctx.nowMs);
   const outcome = gatherAnswered(g, p, m.outcome === "found" ? m.data : null, {
     fragmentSize: g.block.fragmentSize,
@@ -100,10 +100,10 @@ export function onFetchReply(
 /** A fetch got no answer. */
 export function onFetchTimeout(s: CustomerState, ctx: StepContext, g: Gather, p: number): void {
   gatherMissed(g, p);
-  if (s.positions[p].state === "active") {
+  if (s.family.positions[p].state === "active") {
     markSilent(s, p, ctx.nowMs);
     // Fresh evidence it is offline (sent a request timeout ago): a restore does not wait on a
     // probe of it (see `probeStaleOffline`).
-    missed(s.positions[p], Math.max(0, ctx.nowMs - s.options.requestTimeoutMs));
+    missed(s.family.positions[p], Math.max(0, ctx.nowMs - s.options.requestTimeoutMs));
   }
 }

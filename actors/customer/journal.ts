@@ -18,7 +18,7 @@ export const CANCELS = "cancels";
 
 /** Marks the list of fired suppliers still to be told as changed (batched). */
 export function cancelsChanged(s: CustomerState): void {
-  s.dirty.add(CANCELS);
+  s.journal.dirty.add(CANCELS);
 }
 
 /**
@@ -32,30 +32,30 @@ export function familyChanged(s: CustomerState): void {
 
 /** Writes the local family record at once (without publishing a new one to the ID servers). */
 export function familyRecorded(s: CustomerState): void {
-  s.dirty.add(FAMILY);
-  s.urgent.add(FAMILY);
+  s.journal.dirty.add(FAMILY);
+  s.journal.urgent.add(FAMILY);
 }
 
 /** Marks the record of the version holding `block` as changed. */
 export function blockChanged(s: CustomerState, block: BlockRec): void {
-  s.dirty.add(versionOfKey(block.key));
+  s.journal.dirty.add(versionOfKey(block.key));
 }
 
 /** Marks a version's record as changed; `urgent` writes it without waiting for the batch. */
 export function versionChanged(s: CustomerState, versionId: string, urgent = false): void {
-  s.dirty.add(versionId);
-  if (urgent) s.urgent.add(versionId);
+  s.journal.dirty.add(versionId);
+  if (urgent) s.journal.urgent.add(versionId);
 }
 
 /** Holds `notice` until the record of `versionId` is on disk. */
 export function noticeWhenRecorded(s: CustomerState, versionId: string, notice: CustomerNotice) {
-  const list = s.held.get(versionId) ?? [];
+  const list = s.journal.held.get(versionId) ?? [];
   list.push(notice);
-  s.held.set(versionId, list);
+  s.journal.held.set(versionId, list);
   versionChanged(s, versionId, true);
 }
 
 /** The family or the list of complete versions changed: publish a new record soon. */
 export function recordChanged(s: CustomerState): void {
-  s.record.dirty = true;
+  s.publisher.dirty = true;
 }

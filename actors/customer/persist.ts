@@ -33,15 +33,15 @@ import type { CustomerState } from "./state.ts";
  * while `flush` is armed: it is the end of the batching delay, and its firing ends it).
  */
 export function flush(s: CustomerState, ctx: StepContext, out: E[]): void {
-  if (s.phase !== "ready" || s.dirty.size === 0) return;
+  if (s.phase !== "ready" || s.journal.dirty.size === 0) return;
   const batch = s.deadlines.at("flush") === null;
-  for (const key of [...s.dirty]) {
-    if (s.writing.has(key) || (!batch && !s.urgent.has(key))) continue;
-    s.dirty.delete(key);
-    s.urgent.delete(key);
+  for (const key of [...s.journal.dirty]) {
+    if (s.journal.writing.has(key) || (!batch && !s.journal.urgent.has(key))) continue;
+    s.journal.dirty.delete(key);
+    s.journal.urgent.delete(key);
     const data = recordOf(s, key);
     if (data === null) continue; // deleted meanwhile
-    s.writing.add(key);
+    s.journal.writing.add(key);
     const blobKey = key === FAMILY ? FAMILY_KEY : key === CANCELS ? CANCELS_KEY : versionKey(key);
     const id = continuation(s, { kind: "meta_write", key });
     out.push({ kind: "io", id, op: { op: "write", key: blobKey, data } });
@@ -52,30 +52,30 @@ export function flush(s: CustomerState, ctx: StepContext, out: E[]): void {
 function recordOf(s: CustomerState, key: string): Uint8Array | null {
   if (key === FAMILY) return encodeFamily(s);
   if (key === CANCELS) return encodeCancels(s);
-  const v = s.versions.find((x) => x.id === key);
-  return v === undefined ? null : encodeVersion(v, s.positions.map((p) => p.generation));
+  const v = s.catalogue.versions.find((x) => x.id === key);
+  return v === undefined ? null : encodeVersion(v, s.family.positions.map((p) => p.generation));
 }
 
 /** A record write finished: release held notices, or retry later on failure. */
 export function onRecordWritten(s: CustomerState, out: E[], key: string, r: BlobResult): void {
-  s.writing.delete(key);
+  s.journal.writing.delete(key);
   if (!r.ok) {
     s.counters.recordWriteFailures++;
-    s.dirty.add(key);
-    if (s.held.has(key)) s.urgent.add(key);
+    s.journal.dirty.add(key);
+    if (s.journal.held.has(key)) s.journal.urgent.add(key);
     return;
   }
-  const notices = s.held.get(key);
-  if (notices === undefined || s.dirty.has(key)) return;
-  s.held.delete(key);
+  const notices = s.journal.held.get(key);
+  if (notices === undefined || s.journal.dirty.has(key)) return;
+  s.journal.held.delete(key);
   for (const notice of notices) noticeWhenPublished(s, out, key, notice);
 }
 
 /** Forgets a deleted version's record. */
 export function dropRecord(s: CustomerState, out: E[], versionId: string): void {
-  s.dirty.delete(versionId);
-  s.urgent.delete(versionId);
-  s.held.delete(versionId);
+  s.journal.dirty.delete(versionId);
+  s.journal.urgent.delete(versionId);
+  s.journal.held.delete(versionId);
   const id = continuation(s, { kind: "meta_delete" });
   out.push({ kind: "io", id, op: { op: "delete", key: versionKey(versionId) } });
 }
@@ -94,45 +94,47 @@ export function onRecordList(s: CustomerState, out: E[], r: BlobResult): void {
   for (const key of keys) {
     const id = continuation(s, { kind: "meta_read", key });
     out.push({ kind: "io", id, op: { op: "read", key } });
-    s.loadPending++;
+    s.journal.loadPending++;
   }
-  if (s.loadPending === 0) afterLoad(s);
+  if (s.journal.loadPending === 0) afterLoad(s);
 }
 
 /** One record arrived: decode it into the state. Corrupt records are counted and skipped. */
 export function onRecordRead(s: CustomerState, key: string, r: BlobResult): void {
-  s.loadPending--;
+  s.journal.loadPending--;
   try {
     if (!r.ok || r.data === undefined) throw new DecodeError(r.ok ? "empty" : r.error);
     if (key === FAMILY_KEY) applyFamily(s, r.data);
     else if (key === CANCELS_KEY) {
       for (const c of decodeCancels(r.data).slice(-s.options.excludedMax)) {
-        s.cancels.set(c.supplier, { firedMs: c.firedMs, key: c.key ?? null });
+        s.family.cancels.set(c.supplier, { firedMs: c.firedMs, key: c.key ?? null });
       }
-    } else if (key.startsWith("meta/v/") && s.versions.length < s.options.versionsMax) {
+    } else if (key.startsWith("meta/v/") && s.catalogue.versions.length < s.options.versionsMax) {
       const v = decodeVersion(r.data, s.scheme.n);
-      if (v.id === key.slice("meta/v/".length)) s.versions.push(v);
+      if (v.id === key.slice("meta/v/".length)) s.catalogue.versions.push(v);
       else s.counters.recordsCorrupt++;
     }
   } catch (e) {
     if (!(e instanceof DecodeError)) throw e;
     s.counters.recordsCorrupt++;
   }
-  if (s.loadPending === 0) {
-    s.versions.sort((a, b) => a.createdMs - b.createdMs || (a.id < b.id ? -1 : 1));
+  if (s.journal.loadPending === 0) {
+    s.catalogue.versions.sort((a, b) => a.createdMs - b.createdMs || (a.id < b.id ? -1 : 1));
     afterLoad(s);
   }
 }
 
 function applyFamily(s: CustomerState, data: Uint8Array): void {
   const f = decodeFamily(data);
-  if (f.positions.length !== s.positions.length) {
-    throw new DecodeError(`family of ${f.positions.length}, the scheme has ${s.positions.length}`);
+  if (f.positions.length !== s.family.positions.length) {
+    throw new DecodeError(
+      `family of ${f.positions.length}, the scheme has ${s.family.positions.length}`,
+    );
   }
   adoptFamily(s, f.positions, f.keys, s.nowMs, f.auditMisses);
-  f.generations.forEach((g, i) => (s.positions[i].generation = g));
+  f.generations.forEach((g, i) => (s.family.positions[i].generation = g));
   // A record of the format before keys leaves its members unpinned: their next probe answers
   // pin them (see auth.ts), and each pin rewrites the record in the new format.
-  s.excluded = f.excluded.slice(-s.options.excludedMax);
+  s.family.excluded = f.excluded.slice(-s.options.excludedMax);
   rememberEpoch(s, f.epoch);
 }

@@ -149,14 +149,14 @@ export function encodeFamily(s: CustomerState): Uint8Array<ArrayBuffer> {
   return framed(
     [...FAMILY_MAGIC, FAMILY_GENERATIONS],
     encode(familyCodec, {
-      positions: s.positions.map((p) =>
+      positions: s.family.positions.map((p) =>
         p.state === "active"
           ? { supplier: p.supplier!, key: p.key ?? undefined, auditMisses: p.auditMisses }
           : undefined
       ),
-      excluded: s.excluded,
+      excluded: s.family.excluded,
       epoch: s.lease?.epoch ?? 0,
-      generations: s.positions.map((p) => p.generation),
+      generations: s.family.positions.map((p) => p.generation),
     }),
   );
 }
@@ -166,7 +166,7 @@ const cancelsCodec = array(struct({ supplier: name, firedMs: uint, key }), 4096)
 
 /** The record of fired suppliers still to be told. */
 export function encodeCancels(s: CustomerState): Uint8Array<ArrayBuffer> {
-  const list = [...s.cancels].map(([supplier, c]) => ({
+  const list = [...s.family.cancels].map(([supplier, c]) => ({
     supplier,
     firedMs: Math.max(0, Math.floor(c.firedMs)),
     key: c.key ?? undefined,

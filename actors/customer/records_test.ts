@@ -28,17 +28,17 @@ function customer() {
     scheme: eccScheme("rs:2+1")!,
     fileKey: new Uint8Array(32),
   });
-  s.positions[0] = {
-    ...s.positions[0],
+  s.family.positions[0] = {
+    ...s.family.positions[0],
     state: "active",
     supplier: "s0",
     key: key(1),
     auditMisses: 2,
   };
-  s.positions[2] = { ...s.positions[2], state: "active", supplier: "s2", key: null };
-  s.excluded = ["bad"];
-  s.cancels.set("fired", { firedMs: 1234, key: key(7) });
-  s.cancels.set("old", { firedMs: 99, key: null });
+  s.family.positions[2] = { ...s.family.positions[2], state: "active", supplier: "s2", key: null };
+  s.family.excluded = ["bad"];
+  s.family.cancels.set("fired", { firedMs: 1234, key: key(7) });
+  s.family.cancels.set("old", { firedMs: 99, key: null });
   return s;
 }
 
@@ -139,7 +139,7 @@ Deno.test("records: fired suppliers keep their keys; format 1 loads without", ()
 
 /** A complete version of one block, credited to every position of `s` now. */
 function creditedVersion(s: ReturnType<typeof customer>): VersionRec {
-  const n = s.positions.length;
+  const n = s.family.positions.length;
   const block = {
     key: "v1/0/0",
     plainSize: 10,
@@ -147,7 +147,7 @@ function creditedVersion(s: ReturnType<typeof customer>): VersionRec {
     fragmentSize: 20,
     hashes: Array.from({ length: n }, (_, i) => key(i)),
     roots: Array.from({ length: n }, (_, i) => key(10 + i)),
-    heldAt: Uint32Array.from(s.positions, (p) => p.generation),
+    heldAt: Uint32Array.from(s.family.positions, (p) => p.generation),
     storing: new Uint8Array(n),
     pending: null,
     repairing: false,
@@ -159,23 +159,23 @@ function creditedVersion(s: ReturnType<typeof customer>): VersionRec {
 Deno.test("records: a fire uncredits by generation, and an older version record stays so", () => {
   const s = customer();
   const v = creditedVersion(s);
-  s.versions.push(v);
-  const before = encodeVersion(v, s.positions.map((p) => p.generation));
+  s.catalogue.versions.push(v);
+  const before = encodeVersion(v, s.family.positions.map((p) => p.generation));
   // Position 0 is fired and hired again: its new member holds nothing yet.
-  s.positions[0].generation++;
+  s.family.positions[0].generation++;
   if (holds(s, v.files[0].blocks[0], 0)) throw new Error("a fired member still credited");
   if (!holds(s, v.files[0].blocks[0], 2)) throw new Error("another member uncredited");
   // A reload: the family record (written at the fire) and the version record from before it.
   const family = decodeFamily(encodeFamily(s));
   if (family.generations.join() !== "2,1,1") throw new Error(`${family.generations}`);
   const reloaded = customer();
-  family.generations.forEach((g, i) => (reloaded.positions[i].generation = g));
+  family.generations.forEach((g, i) => (reloaded.family.positions[i].generation = g));
   const old = decodeVersion(before, 3);
   const b = old.files[0].blocks[0];
   const credited = [0, 1, 2].map((p) => holds(reloaded, b, p));
   if (credited.join() !== "false,true,true") throw new Error(`credited ${credited}`);
   // Written after the fire, the record says the same, in the new generations.
-  const after = decodeVersion(encodeVersion(v, s.positions.map((p) => p.generation)), 3);
+  const after = decodeVersion(encodeVersion(v, s.family.positions.map((p) => p.generation)), 3);
   const again = [0, 1, 2].map((p) => holds(reloaded, after.files[0].blocks[0], p));
   if (again.join() !== "false,true,true") throw new Error(`credited ${again}`);
 });
@@ -190,7 +190,7 @@ Deno.test("records: a version record of format 1 credits under the first generat
   const v1 = data.slice(0, data.length - gensBytes);
   v1[4] = 1;
   const old = decodeVersion(v1, 3);
-  s.positions[1].generation = 3; // fired twice since (a family record of format 4)
+  s.family.positions[1].generation = 3; // fired twice since (a family record of format 4)
   const credited = [0, 1, 2].map((p) => holds(s, old.files[0].blocks[0], p));
   if (credited.join() !== "true,false,true") throw new Error(`credited ${credited}`);
   let refused = false;

@@ -63,10 +63,10 @@ export function noticeWhenPublished(
     out.push({ kind: "notice", notice });
     return;
   }
-  const list = s.record.waiting.get(versionId) ?? [];
+  const list = s.publisher.waiting.get(versionId) ?? [];
   list.push(notice);
-  s.record.waiting.set(versionId, list);
-  s.record.dirty = true;
+  s.publisher.waiting.set(versionId, list);
+  s.publisher.dirty = true;
   out.push({ kind: "notice", notice: { type: "backup_recording", versionId } });
 }
 
@@ -109,7 +109,7 @@ export function onIdentityPublished(
   s: CustomerState,
   m: MessageOf<"identity_publish_reply">,
 ): void {
-  if (m.outcome === "stored" && s.record.revision > 0) recordChanged(s);
+  if (m.outcome === "stored" && s.publisher.revision > 0) recordChanged(s);
 }
 
 // ---- publishing ----
@@ -119,7 +119,7 @@ export function onIdentityPublished(
  * for (an armed `record_retry`: the wait after a failed publish; its firing ends the wait).
  */
 export function pumpRecord(s: CustomerState, ctx: StepContext, out: E[]): void {
-  const r = s.record;
+  const r = s.publisher;
   if (!r.dirty || r.sealing || r.awaiting > 0 || s.deadlines.at("record_retry") !== null) return;
   if (!canRequest(s, s.idServers.length)) return;
   r.dirty = false;
@@ -149,13 +149,15 @@ export function recoveryRecordOf(s: CustomerState): RecoveryRecord {
   const versions: RecoveryRecord["versions"] = [];
   for (const p of s.recovery.pending) versions.push(p);
   for (const f of s.recovery.active) versions.push({ id: f.id, manifestCipherSize: f.cipherSize });
-  for (let i = s.versions.length - 1; i >= 0; i--) {
-    const v = s.versions[i];
+  for (let i = s.catalogue.versions.length - 1; i >= 0; i--) {
+    const v = s.catalogue.versions[i];
     if (v.status !== "complete" || v.manifest === null) continue;
     versions.push({ id: v.id, manifestCipherSize: v.manifest.cipherSize });
   }
-  const positions = s.positions.map((p) => (p.state === "active" ? p.supplier! : undefined));
-  const keys = s.positions.map((p) => (p.state === "active" ? p.key ?? undefined : undefined));
+  const positions = s.family.positions.map((p) => (p.state === "active" ? p.supplier! : undefined));
+  const keys = s.family.positions.map((
+    p,
+  ) => (p.state === "active" ? p.key ?? undefined : undefined));
   // Stay inside the sealed-size limit whatever the names: a version costs at most its id, a
   // length byte and a 10-byte number; a position its name, its key and 4 bytes.
   let budget = FAMILY_SEALED_BYTES_MAX - 256;
@@ -184,7 +186,7 @@ export function onRecordSealed(
   out: E[],
   result: StorageJobResult,
 ): void {
-  const r = s.record;
+  const r = s.publisher;
   r.sealing = false;
   if (result.type !== "recovery_sealed") {
     s.counters.recordPublishFailures++;
@@ -215,7 +217,7 @@ export function onRecordPublished(
   out: E[],
   m: MessageOf<"family_publish_reply"> | null,
 ): void {
-  const r = s.record;
+  const r = s.publisher;
   r.awaiting = Math.max(0, r.awaiting - 1);
   if (m !== null && (m.outcome === "stored" || m.outcome === "unchanged")) {
     s.counters.recordsPublished++;
@@ -243,7 +245,8 @@ export function onRecordPublished(
 
 /** Records are loaded: with none at all, look for a family record before doing anything. */
 export function afterLoad(s: CustomerState): void {
-  const fresh = s.versions.length === 0 && s.positions.every((p) => p.state === "empty");
+  const fresh = s.catalogue.versions.length === 0 &&
+    s.family.positions.every((p) => p.state === "empty");
   s.phase = fresh ? "recovering" : "ready";
   if (fresh) s.recovery.stage = "fetch";
 }
@@ -330,17 +333,17 @@ export function onRecoveryOpened(
     );
   }
   const record = result.record;
-  if (record.scheme !== s.scheme.text || record.positions.length !== s.positions.length) {
+  if (record.scheme !== s.scheme.text || record.positions.length !== s.family.positions.length) {
     const want = record.scheme;
     const reason = `your data is stored with ${want} but this node is set up for ` +
       `${s.scheme.text}; stop the daemon and import your key backup again into an empty ` +
       `--data directory with --ecc ${want}`;
     return stuck(s, out, reason);
   }
-  s.record.revision = Math.max(s.record.revision, revision);
+  s.publisher.revision = Math.max(s.publisher.revision, revision);
   // The keys come with the names: the family is pinned before anybody is asked anything.
   const filled = adoptFamily(s, record.positions, record.keys ?? [], ctx.nowMs);
-  for (const i of filled) rec.adopted[i] = s.positions[i].supplier;
+  for (const i of filled) rec.adopted[i] = s.family.positions[i].supplier;
   const ids = new Set<string>();
   rec.pending = record.versions.filter((v) => {
     if (ids.has(v.id)) return false;
@@ -367,10 +370,12 @@ export function onRecoveryOpened(
 /** Fetches the manifests of recovered versions, a few at a time. */
 export function pumpManifests(s: CustomerState, ctx: StepContext, out: E[]): void {
   const rec = s.recovery;
-  const n = s.positions.length;
+  const n = s.family.positions.length;
   // Members of a record of the format before keys are probed first (their answers pin them):
   // wait for those probes, so that their fragments count.
-  if (s.positions.some((p) => p.state === "active" && p.key === null && p.probePending)) return;
+  if (s.family.positions.some((p) => p.state === "active" && p.key === null && p.probePending)) {
+    return;
+  }
   while (rec.active.length < MANIFESTS_IN_FLIGHT && rec.pending.length > 0) {
     const next = rec.pending[0];
     if (s.deadlines.at("recovery_retry") !== null || !canRequest(s, n)) return;
@@ -382,7 +387,7 @@ export function pumpManifests(s: CustomerState, ctx: StepContext, out: E[]): voi
       waiting: 0,
     };
     rec.active.push(fetch);
-    s.positions.forEach((p, i) => {
+    s.family.positions.forEach((p, i) => {
       if (p.state !== "active" || p.key === null) return;
       const sent = request(s, ctx, out, p.supplier!, {
         type: "fetch",
@@ -449,12 +454,15 @@ export function onManifestRecovered(
     s.deadlines.set("recovery_retry", ctx.nowMs + s.options.offlineAfterMs);
     return;
   }
-  if (s.versions.some((v) => v.id === fetch.id) || s.versions.length >= s.options.versionsMax) {
+  if (
+    s.catalogue.versions.some((v) => v.id === fetch.id) ||
+    s.catalogue.versions.length >= s.options.versionsMax
+  ) {
     return;
   }
   const version = versionFromManifest(s, fetch, result);
-  s.versions.push(version);
-  s.versions.sort((a, b) => a.createdMs - b.createdMs || (a.id < b.id ? -1 : 1));
+  s.catalogue.versions.push(version);
+  s.catalogue.versions.sort((a, b) => a.createdMs - b.createdMs || (a.id < b.id ? -1 : 1));
   versionChanged(s, version.id, true);
   recordChanged(s);
   s.counters.versionsRecovered++;
@@ -466,9 +474,9 @@ function versionFromManifest(
   fetch: ManifestFetch,
   r: Extract<StorageJobResult, { type: "manifest_recovered" }>,
 ): VersionRec {
-  const n = s.positions.length;
+  const n = s.family.positions.length;
   const credited = new Uint32Array(n);
-  s.positions.forEach((p, i) => {
+  s.family.positions.forEach((p, i) => {
     if (p.state === "active" && p.supplier === s.recovery.adopted[i]) credited[i] = p.generation;
   });
   const block = (key: string, plainSize: number, cipherSize: number): BlockRec => ({

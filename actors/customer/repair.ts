@@ -33,33 +33,33 @@ function missingTargets(s: CustomerState, block: BlockRec, nowMs: number): numbe
 
 /** Looks for blocks to repair and starts tasks while there is room. */
 export function scanForRepairs(s: CustomerState, ctx: StepContext, out: E[]): void {
-  for (const v of s.versions) {
+  for (const v of s.catalogue.versions) {
     const blocks = v.files.flatMap((f) => f.blocks);
     if (v.manifest !== null) blocks.push(v.manifest);
     for (const block of blocks) {
-      if (s.repairs.length >= s.options.repairsInFlightMax) return;
+      if (s.repairs.tasks.length >= s.options.repairsInFlightMax) return;
       if (block.repairing || block.cipherSize === 0) continue;
       const targets = missingTargets(s, block, ctx.nowMs);
       if (targets.length === 0) continue;
       const task: RepairTask = {
         ...newGather(s, block),
         role: "repair",
-        id: s.nextRepairId++,
+        id: s.repairs.nextId++,
         targets,
         rebuilt: null,
         storesPending: 0,
       };
       if (!askMore(s, ctx, out, task)) continue; // fewer than K holders reachable: cannot now
       block.repairing = true;
-      s.repairs.push(task);
+      s.repairs.tasks.push(task);
     }
   }
 }
 
 /** Keeps running tasks fed: asks for replacement fragments, ends tasks that are done. */
 export function pumpRepairs(s: CustomerState, ctx: StepContext, out: E[]): void {
-  for (const task of [...s.repairs]) {
-    if (!s.versions.some((v) => blockOf(v, task.block))) {
+  for (const task of [...s.repairs.tasks]) {
+    if (!s.catalogue.versions.some((v) => blockOf(v, task.block))) {
       endTask(s, task, false); // the version was deleted
     } else if (task.working && task.got + task.inFlight < s.scheme.k) {
       if (!askMore(s, ctx, out, task)) endTask(s, task, false);
@@ -102,7 +102,7 @@ export function onRebuilt(
   task: RepairTask,
   result: StorageJobResult,
 ): void {
-  if (!s.repairs.includes(task)) return;
+  if (!s.repairs.tasks.includes(task)) return;
   if (result.type !== "rebuilt") return endTask(s, task, false);
   const rebuilt: (Uint8Array | undefined)[] = new Array(s.scheme.n).fill(undefined);
   task.targets.forEach((p, i) => (rebuilt[p] = result.fragments[i]));
@@ -121,16 +121,16 @@ export function onRepairStore(s: CustomerState, id: number, stored: boolean, byt
     s.counters.repairFragments++;
     s.counters.repairBytes += bytes;
   }
-  const task = s.repairs.find((t) => t.id === id);
+  const task = s.repairs.tasks.find((t) => t.id === id);
   if (task === undefined) return;
   task.storesPending--;
   if (task.storesPending === 0) endTask(s, task, true);
 }
 
 function endTask(s: CustomerState, task: RepairTask, ok: boolean): void {
-  const i = s.repairs.indexOf(task);
+  const i = s.repairs.tasks.indexOf(task);
   if (i < 0) return;
-  s.repairs.splice(i, 1);
+  s.repairs.tasks.splice(i, 1);
   task.block.repairing = false;
   task.working = false;
   if (!ok) s.counters.repairTasksFailed++;

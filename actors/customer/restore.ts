@@ -37,7 +37,7 @@ export function queueRestore(
   const fail = (reason: string): void => {
     out.push({ kind: "notice", notice: { type: "restore_failed", restoreId, reason, missing: 0 } });
   };
-  const v = s.versions.find((x) => x.id === versionId);
+  const v = s.catalogue.versions.find((x) => x.id === versionId);
   if (v === undefined) return fail(`no version ${versionId}; list the versions with 'ls'`);
   if (v.status !== "complete") return fail(`version ${versionId} is not completely backed up`);
   const wanted = files.length === 0 ? v.files.map((_, i) => i) : files;
@@ -58,7 +58,7 @@ export function queueRestore(
 }
 
 function versionOf(s: CustomerState, run: RestoreRun): VersionRec | undefined {
-  return s.versions.find((v) => v.id === run.versionId);
+  return s.catalogue.versions.find((v) => v.id === run.versionId);
 }
 
 /**
@@ -105,8 +105,8 @@ function reachableOrProbed(
   if (h.blocksNotRestorableNow === 0) return true;
   run.probed ??= probeStaleOffline(s, ctx, out);
   const asking = run.probed.some((i) =>
-    s.positions[i].state === "active" &&
-    !s.positions[i].online && s.positions[i].probePending
+    s.family.positions[i].state === "active" &&
+    !s.family.positions[i].online && s.family.positions[i].probePending
   );
   if (asking) return false;
   failRestore(s, out, run, notRestorableLine(h), h.blocksNotRestorableNow);
@@ -121,7 +121,8 @@ function reachableOrProbed(
 function probingStale(s: CustomerState, ctx: StepContext, out: E[], run: RestoreRun): boolean {
   run.probedLate ??= probeStaleOffline(s, ctx, out);
   return run.probedLate.some((i) =>
-    s.positions[i].state === "active" && !s.positions[i].online && s.positions[i].probePending
+    s.family.positions[i].state === "active" && !s.family.positions[i].online &&
+    s.family.positions[i].probePending
   );
 }
 

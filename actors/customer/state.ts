@@ -434,14 +434,8 @@ export interface CustomerCounters {
   strikes: number;
 }
 
-/** The whole state of a customer node. */
-export interface CustomerState {
-  name: NodeId;
-  idServers: NodeId[];
-  scheme: EccScheme;
-  fileKey: Uint8Array;
-  identityDocument: Uint8Array | null;
-  options: CustomerOptions;
+/** The family (family.ts; auth.ts pins keys): who holds each position, and whom to avoid. */
+export interface FamilyState {
   positions: Position[];
   /** Offers not yet tried, from the last query. */
   candidates: NodeId[];
@@ -455,18 +449,76 @@ export interface CustomerState {
   /** Hires that fill the family for the first time; later ones are replacements. */
   firstHiresLeft: number;
   nextIdServer: number;
+  nextAuditPosition: number;
+  /** Fired suppliers not yet known to have dropped our contract, with when they were fired. */
+  cancels: Map<NodeId, Cancel>;
+  /**
+   * Broken promises about content per member (memory only; at most one entry per position,
+   * dropped when it is fired): `CUSTOMER_STRIKES_MAX` fire it.
+   */
+  strikes: Map<NodeId, number>;
+}
+
+/** The catalogue (catalogue.ts): the versions, oldest first, and who holds what of them. */
+export interface Catalogue {
   versions: VersionRec[];
-  backup: BackupRun | null;
-  backupQueue: { label: string; files: SourceFile[] }[];
-  restores: RestoreRun[];
-  repairs: RepairTask[];
+}
+
+/** Backups (backup.ts): the one running and those waiting their turn. */
+export interface Backups {
+  run: BackupRun | null;
+  queue: { label: string; files: SourceFile[] }[];
+}
+
+/** Repairs (repair.ts): the blocks being rebuilt. */
+export interface Repairs {
+  tasks: RepairTask[];
   /** The id of the next repair task. */
-  nextRepairId: number;
+  nextId: number;
+}
+
+/** The journal (journal.ts, persist.ts): what is to be written to the local records, and when. */
+export interface Journal {
+  /** Record reads still outstanding while loading. */
+  loadPending: number;
+  /** Records to write: `family` or a version id; `urgent` ones skip the batching delay. */
+  dirty: Set<string>;
+  urgent: Set<string>;
+  writing: Set<string>;
+  /** Notices held until the named record is on disk (a backup is done only once recorded). */
+  held: Map<string, CustomerNotice[]>;
+}
+
+/**
+ * The whole state of a customer node: what it was configured with, the machinery every part
+ * shares (requests, continuations, timers, counters, the lease), and one sub-state per part,
+ * each written by the file that owns it (named on its type; tidy checks direct writes). Other
+ * parts read a sub-state, and change it only by calling its owner.
+ */
+export interface CustomerState {
+  name: NodeId;
+  idServers: NodeId[];
+  scheme: EccScheme;
+  fileKey: Uint8Array;
+  identityDocument: Uint8Array | null;
+  options: CustomerOptions;
+  family: FamilyState;
+  catalogue: Catalogue;
+  backups: Backups;
+  /** Restores (restore.ts): the one running first, then those waiting their turn. */
+  restores: RestoreRun[];
+  repairs: Repairs;
+  journal: Journal;
+  /** Publishing the family record (publisher.ts). */
+  publisher: RecordPublishing;
+  /** Recovering with only the key (recovery.ts). */
+  recovery: Recovery;
+  /** The sweep of members' keys after a recovery (sweep.ts). */
+  sweep: Sweep | null;
   /** Requests awaiting answers (`core/requests.ts`), at most `requestsInFlightMax`. */
   requests: RequestTable<RequestPurpose>;
   continuations: Map<number, Continuation>;
   nextOpId: number;
-  nextAuditPosition: number;
   started: boolean;
   /**
    * Time of the latest `start` (boot or back from a pause): an audit sent before it and not
@@ -478,24 +530,6 @@ export interface CustomerState {
    * customer without records looks for its family record, then `ready`.
    */
   phase: "new" | "loading" | "recovering" | "ready";
-  record: RecordPublishing;
-  recovery: Recovery;
-  sweep: Sweep | null;
-  /** Fired suppliers not yet known to have dropped our contract, with when they were fired. */
-  cancels: Map<NodeId, Cancel>;
-  /**
-   * Broken promises about content per member (memory only; at most one entry per position,
-   * dropped when it is fired): `CUSTOMER_STRIKES_MAX` fire it.
-   */
-  strikes: Map<NodeId, number>;
-  /** Record reads still outstanding while loading. */
-  loadPending: number;
-  /** Records to write: `family` or a version id; `urgent` ones skip the batching delay. */
-  dirty: Set<string>;
-  urgent: Set<string>;
-  writing: Set<string>;
-  /** Notices held until the named record is on disk (a backup is done only once recorded). */
-  held: Map<string, CustomerNotice[]>;
   /** Time of the latest step (for what runs without a context: `isWriter`, the invariants). */
   nowMs: number;
   /**
@@ -604,26 +638,35 @@ export function customerState(config: CustomerConfig): CustomerState {
     fileKey: config.fileKey,
     identityDocument: config.identityDocument ?? null,
     options,
-    positions,
-    candidates: [],
-    excluded: [],
-    shunned: new Map(),
-    firstHiresLeft: config.scheme.n,
-    nextIdServer: 0,
-    versions: [],
-    backup: null,
-    backupQueue: [],
+    family: {
+      positions,
+      candidates: [],
+      excluded: [],
+      shunned: new Map(),
+      firstHiresLeft: config.scheme.n,
+      nextIdServer: 0,
+      nextAuditPosition: 0,
+      cancels: new Map(),
+      strikes: new Map(),
+    },
+    catalogue: { versions: [] },
+    backups: { run: null, queue: [] },
     restores: [],
-    repairs: [],
-    nextRepairId: 1,
+    repairs: { tasks: [], nextId: 1 },
+    journal: {
+      loadPending: 0,
+      dirty: new Set(),
+      urgent: new Set(),
+      writing: new Set(),
+      held: new Map(),
+    },
     requests: new RequestTable(options.requestsInFlightMax),
     continuations: new Map(),
     nextOpId: 1,
-    nextAuditPosition: 0,
     started: false,
     startedAtMs: 0,
     phase: "new",
-    record: {
+    publisher: {
       revision: 0,
       dirty: false,
       sealing: false,
@@ -643,13 +686,6 @@ export function customerState(config: CustomerConfig): CustomerState {
       allVersions: true,
     },
     sweep: null,
-    cancels: new Map(),
-    strikes: new Map(),
-    loadPending: 0,
-    dirty: new Set(),
-    urgent: new Set(),
-    writing: new Set(),
-    held: new Map(),
     nowMs: 0,
     deadlines: new TimerTable(CUSTOMER_TIMERS),
     counters: zeroCounters(),
@@ -661,13 +697,13 @@ export function customerState(config: CustomerConfig): CustomerState {
 export function invariants(s: CustomerState): void {
   const o = s.options;
   assert(s.requests.size <= o.requestsInFlightMax, "too many requests in flight");
-  assert(s.repairs.length <= o.repairsInFlightMax, "too many repairs");
-  assert(s.excluded.length <= o.excludedMax, "exclusion list over its limit");
-  assert(s.shunned.size <= o.excludedMax, "shunned candidates over their limit");
-  assert(s.versions.length <= o.versionsMax, "too many versions");
-  assert(s.backupQueue.length + s.restores.length <= 2 * o.queuedMax, "queues over their limit");
+  assert(s.repairs.tasks.length <= o.repairsInFlightMax, "too many repairs");
+  assert(s.family.excluded.length <= o.excludedMax, "exclusion list over its limit");
+  assert(s.family.shunned.size <= o.excludedMax, "shunned candidates over their limit");
+  assert(s.catalogue.versions.length <= o.versionsMax, "too many versions");
+  assert(s.backups.queue.length + s.restores.length <= 2 * o.queuedMax, "queues over their limit");
   const seen = new Set<NodeId>();
-  for (const p of s.positions) {
+  for (const p of s.family.positions) {
     assert((p.state === "active") === (p.supplier !== null), "active iff it has a supplier");
     assert((p.state === "hiring") === (p.candidate !== null), "hiring iff it has a candidate");
     assert(p.key === null || p.state === "active", "only an active position has a key");
@@ -678,9 +714,12 @@ export function invariants(s: CustomerState): void {
       seen.add(p.supplier);
     }
   }
-  if (s.backup !== null) {
-    assert(s.backup.inFlight <= o.blocksInFlightMax, "backup holds too many blocks");
-    assert(s.backup.inFlight >= s.backup.uploading.length, "uploading blocks not counted");
+  if (s.backups.run !== null) {
+    assert(s.backups.run.inFlight <= o.blocksInFlightMax, "backup holds too many blocks");
+    assert(
+      s.backups.run.inFlight >= s.backups.run.uploading.length,
+      "uploading blocks not counted",
+    );
   }
   // Request deadlines are in sending order by construction (one timeout for all); checking the
   // whole table after every step would cost more than the rest of the step.

@@ -44,7 +44,7 @@ export interface VersionHealth {
 
 /** Whether position `p` can serve a fragment now. */
 function usable(s: CustomerState, p: number): boolean {
-  const pos = s.positions[p];
+  const pos = s.family.positions[p];
   return pos.state === "active" && pos.online && pos.key !== null;
 }
 
@@ -65,7 +65,7 @@ export function versionHealth(
   let ok = 0;
   for (const b of blocks) {
     for (let p = 0; p < b.heldAt.length; p++) {
-      if (holds(s, b, p) && s.positions[p].state === "active") holding.add(p);
+      if (holds(s, b, p) && s.family.positions[p].state === "active") holding.add(p);
     }
     if (onlineFragments(s, b) >= s.scheme.k) ok++;
   }
@@ -73,7 +73,7 @@ export function versionHealth(
   let online = 0;
   for (const p of [...holding].sort((a, b) => a - b)) {
     if (usable(s, p)) online++;
-    else offline.push(s.positions[p].supplier!);
+    else offline.push(s.family.positions[p].supplier!);
   }
   return {
     versionId: v.id,
@@ -86,13 +86,13 @@ export function versionHealth(
     suppliersHolding: holding.size,
     suppliersNeeded: s.scheme.k,
     offline,
-    recording: s.record.waiting.has(v.id),
+    recording: s.publisher.waiting.has(v.id),
   };
 }
 
 /** The health of every version, in catalogue order. */
 export function catalogueHealth(s: CustomerState): VersionHealth[] {
-  return s.versions.map((v) => versionHealth(s, v));
+  return s.catalogue.versions.map((v) => versionHealth(s, v));
 }
 
 /**

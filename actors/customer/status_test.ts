@@ -16,11 +16,11 @@ function world(): CustomerState {
     scheme: eccScheme("rs:2+2")!,
     fileKey: new Uint8Array(32),
   });
-  s.positions.forEach((p, i) =>
+  s.family.positions.forEach((p, i) =>
     Object.assign(p, { state: "active", supplier: `s${i}`, online: true, key: new Uint8Array(32) })
   );
   const block = (key: string) => ({ key, heldAt: Uint32Array.of(1, 1, 1, 1) });
-  s.versions.push(
+  s.catalogue.versions.push(
     {
       id: "v1",
       label: "",
@@ -28,7 +28,7 @@ function world(): CustomerState {
       status: "complete",
       manifest: null,
       files: [{ path: "a", size: 2, blocks: [block("b0"), block("b1")] }],
-    } as unknown as CustomerState["versions"][0],
+    } as unknown as CustomerState["catalogue"]["versions"][0],
   );
   return s;
 }
@@ -47,14 +47,14 @@ Deno.test("status: fragments on offline suppliers do not count as held", () => {
   ) {
     throw new Error(`healthy: ${JSON.stringify(h)}`);
   }
-  s.positions[1].online = false;
-  s.positions[3].online = false;
+  s.family.positions[1].online = false;
+  s.family.positions[3].online = false;
   [h] = catalogueHealth(s);
   // Still K = 2 online: restorable, with the two offline named.
   if (!h.restorableNow || h.offline.join() !== "s1,s3" || h.suppliersOnline !== 2) {
     throw new Error(`two offline: ${JSON.stringify(h)}`);
   }
-  s.positions[2].online = false;
+  s.family.positions[2].online = false;
   [h] = catalogueHealth(s);
   if (h.restorableNow || h.blocksNotRestorableNow !== 2 || h.suppliersOnline !== 1) {
     throw new Error(`three offline: ${JSON.stringify(h)}`);
@@ -68,9 +68,9 @@ Deno.test("status: fragments on offline suppliers do not count as held", () => {
 
 Deno.test("status: a block with K fragments online and one without are counted apart", () => {
   const s = world();
-  const b1 = s.versions[0].files[0].blocks[1];
+  const b1 = s.catalogue.versions[0].files[0].blocks[1];
   b1.heldAt = Uint32Array.of(1, 0, 0, 1);
-  s.positions[3].online = false;
+  s.family.positions[3].online = false;
   const [h] = catalogueHealth(s);
   if (h.blocksRestorableNow !== 1 || h.blocksNotRestorableNow !== 1 || h.restorableNow) {
     throw new Error(JSON.stringify(h));
@@ -81,13 +81,17 @@ Deno.test("restore: fails at once, sending nothing, when fewer than K are online
   const s = world();
   // Fresh evidence: s0 and s1 let a probe time out a moment ago, s2's has been pending a while.
   for (const p of [0, 1]) {
-    Object.assign(s.positions[p], {
+    Object.assign(s.family.positions[p], {
       online: false,
       probedMs: DAY_MS - 1000,
       missedMs: DAY_MS - 40_000,
     });
   }
-  Object.assign(s.positions[2], { online: false, probePending: true, probedMs: DAY_MS - 700_000 });
+  Object.assign(s.family.positions[2], {
+    online: false,
+    probePending: true,
+    probedMs: DAY_MS - 700_000,
+  });
   const out: E[] = [];
   queueRestore(s, out, 7, "v1", []);
   pumpRestore(s, ctx(DAY_MS), out);
@@ -105,7 +109,7 @@ Deno.test("restore: fails at once, sending nothing, when fewer than K are online
 Deno.test("restore: suppliers offline on old evidence are probed before it fails", () => {
   const s = world();
   // Last probed a day ago (probes are rare with repair off): they may be back by now.
-  for (const p of [0, 1, 2]) s.positions[p].online = false;
+  for (const p of [0, 1, 2]) s.family.positions[p].online = false;
   const out: E[] = [];
   queueRestore(s, out, 7, "v1", []);
   pumpRestore(s, ctx(DAY_MS), out);
@@ -113,7 +117,7 @@ Deno.test("restore: suppliers offline on old evidence are probed before it fails
   if (sent.join() !== "probe s0,probe s1,probe s2") throw new Error(`sent ${sent}`);
   if (out.some((e) => e.kind === "notice")) throw new Error("it failed without waiting");
   // s1 answers (marked online): K are online, so it starts at once, from s1 and s3.
-  Object.assign(s.positions[1], { online: true, probePending: false });
+  Object.assign(s.family.positions[1], { online: true, probePending: false });
   const later: E[] = [];
   pumpRestore(s, ctx(DAY_MS + 1000), later);
   const fetches = later.flatMap((e) => e.kind === "send" ? [`${e.message.type} ${e.to}`] : []);
@@ -125,11 +129,11 @@ Deno.test("restore: suppliers offline on old evidence are probed before it fails
 
 Deno.test("restore: probed suppliers that stay silent fail it with one line", () => {
   const s = world();
-  for (const p of [0, 1, 2]) s.positions[p].online = false;
+  for (const p of [0, 1, 2]) s.family.positions[p].online = false;
   const out: E[] = [];
   queueRestore(s, out, 7, "v1", []);
   pumpRestore(s, ctx(DAY_MS), out);
-  for (const p of [0, 1, 2]) s.positions[p].probePending = false; // all three timed out
+  for (const p of [0, 1, 2]) s.family.positions[p].probePending = false; // all three timed out
   const later: E[] = [];
   pumpRestore(s, ctx(DAY_MS + 30_000), later);
   if (later.some((e) => e.kind === "send")) throw new Error("asked again");
@@ -139,8 +143,8 @@ Deno.test("restore: probed suppliers that stay silent fail it with one line", ()
 
 Deno.test("restore: with K suppliers online it asks them and does not fail", () => {
   const s = world();
-  s.positions[0].online = false;
-  s.positions[1].online = false;
+  s.family.positions[0].online = false;
+  s.family.positions[1].online = false;
   const out: E[] = [];
   queueRestore(s, out, 7, "v1", []);
   pumpRestore(s, ctx(), out);
@@ -161,8 +165,8 @@ Deno.test("restore: a fetch timing out, with only offline suppliers left, fails 
   // s2 and s3 went offline meanwhile (their probes went unanswered: fresh evidence, so they
   // are not probed again), and the fetch from s0 times out.
   for (const i of [2, 3]) {
-    s.positions[i].online = false;
-    s.positions[i].missedMs = ctx(10_000_000).nowMs;
+    s.family.positions[i].online = false;
+    s.family.positions[i].missedMs = ctx(10_000_000).nowMs;
   }
   onFetchTimeout(s, ctx(10_000_000), g, 0);
   const later: E[] = [];
@@ -185,7 +189,7 @@ Deno.test("restore: a fetch failing with members offline on old evidence probes 
   pumpRestore(s, t, out);
   const g = s.restores[0].active[0];
   // s2 and s3 are believed offline, but nobody asked them lately; the fetch from s0 times out.
-  for (const i of [2, 3]) s.positions[i].online = false;
+  for (const i of [2, 3]) s.family.positions[i].online = false;
   onFetchTimeout(s, t, g, 0);
   const later: E[] = [];
   pumpRestore(s, t, later);
@@ -197,7 +201,7 @@ Deno.test("restore: a fetch failing with members offline on old evidence probes 
     throw new Error("failed before the probes were answered");
   }
   // They answer, and are still no use (no contract with us, say): fail, do not probe again.
-  for (const i of [2, 3]) s.positions[i].probePending = false;
+  for (const i of [2, 3]) s.family.positions[i].probePending = false;
   const last: E[] = [];
   pumpRestore(s, t, last);
   if (last.some((e) => e.kind === "send")) throw new Error("probed again: this would loop");
@@ -220,7 +224,7 @@ Deno.test("restore: a cancelled restore stops its gathers (late fetch answers ar
 
 Deno.test("status: a complete version whose record is not kept yet says its backup runs", () => {
   const s = world();
-  s.record.waiting.set("v1", []);
+  s.publisher.waiting.set("v1", []);
   const [h] = catalogueHealth(s);
   if (!h.recording || !healthWord(h).includes("recording (its backup is still running)")) {
     throw new Error(healthWord(h));

@@ -234,7 +234,7 @@ function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
     return;
   }
   // Back from a pause: our absence says nothing about the suppliers.
-  for (const p of s.positions) {
+  for (const p of s.family.positions) {
     if (p.state !== "active") continue;
     p.lastSeenMs = ctx.nowMs;
     p.online = true;
@@ -275,7 +275,7 @@ function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
   hire(s, ctx, out);
   startBackup(s, ctx, out);
   pumpBackup(s, ctx, out);
-  if (s.backup === null) {
+  if (s.backups.run === null) {
     // The backup that just ended makes room for the next one now, not on some later input.
     startBackup(s, ctx, out);
     pumpBackup(s, ctx, out);
@@ -369,13 +369,13 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
         purpose.renew,
       );
     case "probe":
-      s.positions[purpose.position].probePending = false;
-      if (s.positions[purpose.position].supplier === r.to) {
+      s.family.positions[purpose.position].probePending = false;
+      if (s.family.positions[purpose.position].supplier === r.to) {
         onProbeSilence(s, ctx, out, purpose.position, r.deadlineMs - s.options.requestTimeoutMs);
       }
       return;
     case "audit":
-      if (s.positions[purpose.position].supplier === r.to) {
+      if (s.family.positions[purpose.position].supplier === r.to) {
         markSilent(s, purpose.position, ctx.nowMs);
         // Unless we were away meanwhile: then its answer may have come while we could not hear.
         const sentMs = r.deadlineMs - s.options.requestTimeoutMs;
@@ -437,7 +437,7 @@ function onMessage(
     return onContract(s, ctx, out, p.position, p.supplier, accepted, fromKey, p.renew);
   }
   if (m.type === "probe_reply" && p.kind === "probe") {
-    const position = s.positions[p.position];
+    const position = s.family.positions[p.position];
     position.probePending = false;
     if (position.supplier !== from) return;
     // An unpinned position (a record of the format before keys) is pinned by its probe answer.
@@ -455,7 +455,7 @@ function onMessage(
   }
   if (m.type === "fetch_reply" && p.kind === "fetch") return onFetched(s, ctx, out, p, from, m);
   if (m.type === "audit_reply" && p.kind === "audit") {
-    if (s.positions[p.position].supplier !== from) return;
+    if (s.family.positions[p.position].supplier !== from) return;
     markSeen(s, p.position, ctx.nowMs);
     return onAudit(s, ctx, out, p.position, p.block, p.leafIndex, m);
   }
@@ -489,7 +489,7 @@ function onSupersededWrite(
       markSilent(s, p.position, ctx.nowMs);
       break;
     case "contract": {
-      const position = s.positions[p.position];
+      const position = s.family.positions[p.position];
       if (p.renew && position.supplier === from) position.renewing = false;
       if (!p.renew && position.state === "hiring" && position.candidate === from) {
         position.candidate = null;
@@ -588,12 +588,12 @@ function onJob(s: CustomerState, ctx: StepContext, out: E[], id: number, r: Stor
 function onCommand(s: CustomerState, ctx: StepContext, out: E[], c: CustomerCommand): void {
   switch (c.type) {
     case "backup":
-      if (s.backupQueue.length >= s.options.queuedMax) {
+      if (s.backups.queue.length >= s.options.queuedMax) {
         const reason = "too many backups queued; try later";
         out.push({ kind: "notice", notice: { type: "command_failed", command: "backup", reason } });
         return;
       }
-      s.backupQueue.push({ label: c.label, files: c.files });
+      s.backups.queue.push({ label: c.label, files: c.files });
       return;
     case "restore":
       return queueRestore(s, out, c.restoreId, c.versionId, c.files);
@@ -640,7 +640,7 @@ function timerInvariants(s: CustomerState): void {
     assert(!s.options.repair || t.at("repair_scan") !== null, "repair_scan stopped");
     assert(s.identityDocument === null || t.at("identity_refresh") !== null, "refresh stopped");
   }
-  const run = s.backup;
+  const run = s.backups.run;
   if (run !== null) {
     // Armed at the stall, or stopped once it passed (the backup waits for `pump` as a writer).
     const stallMs = run.progressAtMs + BACKUP_STALL_MS;
@@ -653,7 +653,7 @@ function timerInvariants(s: CustomerState): void {
     const leaseDue = leaseDeadlineMs(s, l.otherSeen && s.phase === "ready");
     if (leaseDue !== null) armedBy("lease", leaseDue, "the lease's next deadline");
   }
-  s.positions.forEach((p, i) => {
+  s.family.positions.forEach((p, i) => {
     if (p.retryAtMs > s.nowMs) {
       armedBy("position_retry", p.retryAtMs, `position ${i}'s retry`);
     }
@@ -668,10 +668,12 @@ function timerInvariants(s: CustomerState): void {
 function servedGates(s: CustomerState): void {
   const t = s.deadlines;
   const batch = t.at("flush") === null;
-  for (const key of s.dirty) {
-    if (batch || s.urgent.has(key)) assert(s.writing.has(key), `record ${key} left unwritten`);
+  for (const key of s.journal.dirty) {
+    if (batch || s.journal.urgent.has(key)) {
+      assert(s.journal.writing.has(key), `record ${key} left unwritten`);
+    }
   }
-  const empty = s.positions.some((p) => p.state === "empty");
+  const empty = s.family.positions.some((p) => p.state === "empty");
   if (empty && t.at("hire_retry") === null && s.requests.canOpen() && isWriter(s)) {
     const querying = [...s.requests.values()].some((r) => r.purpose.kind === "offer_query");
     assert(querying, "a position is empty and nobody was asked for offers");

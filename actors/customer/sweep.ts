@@ -30,7 +30,7 @@ import { isManifestFragmentOf } from "../../parts/fragment_keys.ts";
  * catalogue is whole and this instance writes.
  */
 export function onSweepTimer(s: CustomerState): void {
-  if (s.sweep === null) s.sweep = { queue: s.positions.map((_, i) => i), current: null };
+  if (s.sweep === null) s.sweep = { queue: s.family.positions.map((_, i) => i), current: null };
   s.deadlines.stop("sweep");
 }
 
@@ -54,7 +54,7 @@ export function pumpSweep(s: CustomerState, ctx: StepContext, out: E[]): void {
       s.sweep = null;
       return;
     }
-    const supplier = s.positions[position].supplier;
+    const supplier = s.family.positions[position].supplier;
     if (supplier === null || !reachable(s, position, ctx.nowMs)) continue;
     sweep.current = { position, supplier, candidates: new Map(), manifests: new Set() };
     if (!askPage(s, ctx, out, "")) {
@@ -111,7 +111,7 @@ export function onSweepList(
     if (last === undefined || !askPage(s, ctx, out, last)) sweep.current = null;
     return;
   }
-  const known = new Set(s.versions.map((v) => v.id));
+  const known = new Set(s.catalogue.versions.map((v) => v.id));
   const orphans: string[] = [];
   for (const [versionId, keys] of c.candidates) {
     if (known.has(versionId)) continue;

@@ -66,20 +66,20 @@ Deno.test("timers: flush batches records until its delay ends", () => {
   const { s, step, timeout } = ready();
   const writes = (out: readonly E[]) => out.flatMap((e) => e.kind === "io" ? [e.id] : []);
   timeout(0); // the first offer query; nothing dirty yet
-  s.dirty.add("family");
+  s.journal.dirty.add("family");
   const [id] = writes(timeout(1));
   if (id === undefined) throw new Error("the first change is not written at once");
   const end = 1 + s.options.persistIntervalMs;
   eq(s.deadlines.at("flush"), end, "then the batching delay runs");
   step(2, { kind: "io_done", id, result: { ok: true } });
-  s.dirty.add("family");
+  s.journal.dirty.add("family");
   eq(writes(timeout(3)), [], "a change within the delay waits");
   eq(writes(timeout(end)).length, 1, "and is written when the delay ends");
 });
 
 Deno.test("timers: position_retry is held at the earliest retry time still ahead", () => {
   const { s, timeout } = ready();
-  s.positions.forEach((p, i) =>
+  s.family.positions.forEach((p, i) =>
     Object.assign(p, { state: "active", supplier: `s${i}`, online: true, key: new Uint8Array(32) })
   );
   timeout(0);

@@ -29,7 +29,7 @@ import {
 } from "../../parts/fragment_keys.ts";
 
 type Node = SimNode<StorageSimProtocol>;
-type Block = CustomerState["versions"][0]["files"][0]["blocks"][0];
+type Block = CustomerState["catalogue"]["versions"][0]["files"][0]["blocks"][0];
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
@@ -43,7 +43,7 @@ export function fragmentsOnDisk(
 ): number {
   const s = customer.state as CustomerState;
   let count = 0;
-  s.positions.forEach((p, i) => {
+  s.family.positions.forEach((p, i) => {
     if (p.supplier === null) return;
     const node = lookup(p.supplier);
     if (node === undefined || node.status === "departed" || node.disk === null) return;
@@ -63,7 +63,7 @@ export function durableFiles(
   const s = customer.state as CustomerState;
   const k = s.scheme.k;
   const out = new Map<string, boolean[]>();
-  for (const v of s.versions) {
+  for (const v of s.catalogue.versions) {
     if (v.status !== "complete") continue;
     out.set(
       v.id,
@@ -76,7 +76,7 @@ export function durableFiles(
 /** Acknowledged versions of one customer whose manifest is no longer durable. */
 export function lostManifests(customer: Node, lookup: (id: string) => Node | undefined): number {
   const s = customer.state as CustomerState;
-  return s.versions.filter((v) =>
+  return s.catalogue.versions.filter((v) =>
     v.status === "complete" && v.manifest !== null &&
     fragmentsOnDisk(customer, v.manifest, lookup) < s.scheme.k
   ).length;
@@ -131,11 +131,11 @@ export function supplierBytes(
         const state = lookup(owner)?.state as CustomerState | undefined;
         o = state === undefined
           ? null
-          : { state, versions: new Set(state.versions.map((v) => v.id)) };
+          : { state, versions: new Set(state.catalogue.versions.map((v) => v.id)) };
         owners.set(owner, o);
       }
       const position = Number(parts[parts.length - 1]);
-      const useful = o !== null && o.state.positions[position]?.supplier === node.id &&
+      const useful = o !== null && o.state.family.positions[position]?.supplier === node.id &&
         o.versions.has(parts[2]);
       if (!useful) orphaned += data.length;
     }
@@ -152,14 +152,14 @@ export function supplierBytes(
  */
 export function pendingWork(customer: Node, repair: boolean): string | null {
   const s = customer.state as CustomerState;
-  if (s.backup !== null) return "a backup is running";
+  if (s.backups.run !== null) return "a backup is running";
   if (s.restores.length > 0) return `${s.restores.length} restores are queued or running`;
   const stage = s.recovery.stage;
   if (stage !== "idle" && stage !== "done") return `recovery is at ${stage}`;
   if (!repair) return null;
-  const unfilled = s.positions.findIndex((p) => p.state !== "active");
-  if (unfilled >= 0) return `position ${unfilled} is ${s.positions[unfilled].state}`;
-  for (const v of s.versions) {
+  const unfilled = s.family.positions.findIndex((p) => p.state !== "active");
+  if (unfilled >= 0) return `position ${unfilled} is ${s.family.positions[unfilled].state}`;
+  for (const v of s.catalogue.versions) {
     if (v.status !== "complete") continue;
     const blocks = v.files.flatMap((f) => f.blocks);
     if (v.manifest !== null) blocks.push(v.manifest);
@@ -171,7 +171,7 @@ export function pendingWork(customer: Node, repair: boolean): string | null {
       const held = heldBits(s, b);
       const missing = held.findIndex((h, p) => h !== 1 && usable(s, p));
       if (missing >= 0 && onlineFragments(s, b) >= s.scheme.k) {
-        const p = s.positions[missing];
+        const p = s.family.positions[missing];
         return `version ${v.id} misses a fragment at position ${missing} (held ` +
           `${held.join("")}; its supplier ${p.supplier} answers)`;
       }
@@ -182,6 +182,6 @@ export function pendingWork(customer: Node, repair: boolean): string | null {
 
 /** Whether position `p` of `s` can take a fragment now: active, answering, key pinned. */
 function usable(s: CustomerState, p: number): boolean {
-  const pos = s.positions[p];
+  const pos = s.family.positions[p];
   return pos.state === "active" && pos.online && pos.key !== null;
 }

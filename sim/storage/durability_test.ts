@@ -51,8 +51,8 @@ Deno.test("without repair, durability follows the binomial model (several seeds)
     const { report, run } = simulateStorage(flags, flags, {});
     const lookup = (id: string) => run.sim.node(id);
     for (const user of run.users) {
-      const family = user.state.positions.map((p) => p.supplier);
-      const first = user.state.versions.find((v) => v.status === "complete");
+      const family = user.state.family.positions.map((p) => p.supplier);
+      const first = user.state.catalogue.versions.find((v) => v.status === "complete");
       if (family.some((s) => s === null) || first === undefined) continue;
       // A backup that gave up a silent position keeps fewer fragments: the model is for N.
       const blocks = [

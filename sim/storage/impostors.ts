@@ -225,7 +225,7 @@ export class Impostors {
     for (let i = 0; i < TRIES; i++) {
       const customer = customers[rng.int(customers.length)];
       const s = customer.state as CustomerState;
-      const members = s.positions.filter((p) => p.state === "active" && p.supplier !== null);
+      const members = s.family.positions.filter((p) => p.state === "active" && p.supplier !== null);
       if (members.length === 0) continue;
       const supplier = this.sim.node(members[rng.int(members.length)].supplier!);
       if (supplier === undefined || supplier.status !== "online") continue;
@@ -433,6 +433,6 @@ function answers(kind: typeof TO_CUSTOMER[number], purpose: Purpose): boolean {
  * or, for a cancellation's answer, a fired one it still tells to cancel.
  */
 function pins(s: CustomerState, name: NodeId, kind: typeof TO_CUSTOMER[number]): boolean {
-  if (kind === "contract_cancel_reply" && s.cancels.has(name)) return true;
-  return s.positions.some((p) => p.state === "active" && p.supplier === name);
+  if (kind === "contract_cancel_reply" && s.family.cancels.has(name)) return true;
+  return s.family.positions.some((p) => p.state === "active" && p.supplier === name);
 }

@@ -35,7 +35,7 @@ function supplierCount(net: Net, name: string): number {
 function missingFragments(net: Net): number {
   const s = net.state;
   let missing = 0;
-  for (const v of s.versions) {
+  for (const v of s.catalogue.versions) {
     if (v.status !== "complete") continue;
     const blocks = [...v.files.flatMap((f) => f.blocks), ...(v.manifest ? [v.manifest] : [])];
     for (const b of blocks) {
@@ -140,7 +140,7 @@ const CASES: Case[] = [
     kind: "fetch_reply",
     customer: QUIET,
     during: (net) => {
-      const v = net.state.versions[0].id;
+      const v = net.state.catalogue.versions[0].id;
       for (let i = 0; i < 4; i++) net.restore(v);
     },
     harm: (net, before) => [

@@ -254,7 +254,7 @@ function audited(blocks: number): CustomerState {
     scheme: eccScheme("rs:4+4")!,
     fileKey: new Uint8Array(32),
   });
-  s.positions.forEach((p, i) => {
+  s.family.positions.forEach((p, i) => {
     Object.assign(p, { state: "active", supplier: `s${i}`, online: true, key: new Uint8Array(32) });
   });
   const block = (key: string, fragmentSize: number): BlockRec => ({
@@ -269,7 +269,7 @@ function audited(blocks: number): CustomerState {
     pending: null,
     repairing: false,
   });
-  s.versions.push({
+  s.catalogue.versions.push({
     id: "v",
     label: "",
     createdMs: 0,
@@ -289,7 +289,7 @@ function audited(blocks: number): CustomerState {
 
 /** The challenge `auditNext` would draw from `stream` for customer `s`, drawn the same way. */
 function predict(s: CustomerState, stream: Random): string {
-  const v = s.versions[stream.int(1)];
+  const v = s.catalogue.versions[stream.int(1)];
   const blocks = [...v.files.flatMap((f) => f.blocks), v.manifest!];
   const b = blocks[stream.int(blocks.length)];
   return `${b.key}#${stream.int(leafCountOf(b.fragmentSize, AUDIT_LEAF_BYTES))}`;

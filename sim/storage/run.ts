@@ -481,7 +481,7 @@ class StorageRun {
         stored += list.length;
         lost += list.filter((ok) => !ok).length;
       }
-      for (const v of user.state.versions) {
+      for (const v of user.state.catalogue.versions) {
         if (v.status !== "complete") continue;
         const blocks = v.files.flatMap((f) => f.blocks);
         if (v.manifest !== null) blocks.push(v.manifest);

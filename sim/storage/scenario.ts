@@ -186,7 +186,7 @@ export class Scenario {
 
   /** The current family, by position (null where empty). */
   family(): (NodeId | null)[] {
-    return this.state.positions.map((p) => (p.state === "active" ? p.supplier : null));
+    return this.state.family.positions.map((p) => (p.state === "active" ? p.supplier : null));
   }
 
   /**
@@ -195,11 +195,11 @@ export class Scenario {
    */
   fullMembers(): number {
     const s = this.state;
-    return s.positions.filter((p, i) => {
+    return s.family.positions.filter((p, i) => {
       if (p.state !== "active") return false;
       const node = this.sim.node(p.supplier!);
       if (node === undefined || node.status === "departed" || node.disk === null) return false;
-      return s.versions.every((v) =>
+      return s.catalogue.versions.every((v) =>
         [...v.files.flatMap((f) => f.blocks), ...(v.manifest ? [v.manifest] : [])].every((b) => {
           const data = node.disk!.blobs.get(
             storedFragmentBlob(this.user.id, fragmentKey(b.key, i)),
@@ -257,7 +257,7 @@ export class Scenario {
         (n.type === "restore_done" || n.type === "restore_failed") && n.restoreId === restoreId,
     );
     if (end === undefined) throw new Error("the restore did not finish in time");
-    const version = this.state.versions.find((v) => v.id === versionId)!;
+    const version = this.state.catalogue.versions.find((v) => v.id === versionId)!;
     const files = new Map<string, Uint8Array>();
     for (const n of this.notices.slice(before)) {
       if (n.type !== "restored_block" || n.restoreId !== restoreId) continue;

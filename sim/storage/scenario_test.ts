@@ -212,7 +212,9 @@ Deno.test("scenario: a restarted user keeps family and versions; interrupted is 
   net.runFor(300);
   net.restartUser();
   net.runFor(60_000);
-  const versions = net.state.versions.map((x) => `${x.id === v ? "first" : "second"}:${x.status}`);
+  const versions = net.state.catalogue.versions.map((x) =>
+    `${x.id === v ? "first" : "second"}:${x.status}`
+  );
   if (versions.join() !== "first:complete,second:incomplete") throw new Error(versions.join());
   assertIdentical(net.restore(v).files, "after an interrupted backup");
 });
@@ -222,7 +224,7 @@ Deno.test("scenario: queued backups and restores finish without timers (no repai
   net.startBackup({ "a.bin": bytes(8, 1000) });
   net.startBackup({ "b.bin": bytes(9, 2000) });
   net.runFor(HOUR_MS);
-  const versions = net.state.versions.filter((v) => v.status === "complete");
+  const versions = net.state.catalogue.versions.filter((v) => v.status === "complete");
   if (versions.length !== 2) throw new Error(`${versions.length} of 2 backups completed`);
   // Three restores queued at once: each starts as soon as the one before it ends.
   for (let i = 0; i < 3; i++) {
@@ -250,7 +252,9 @@ Deno.test("scenario: a user who loses the machine gets family and versions back 
   const family = net.family();
   const before = net.notices.length;
   net.loseMachine();
-  if (net.state.versions.length !== 0) throw new Error("the wiped machine still knows versions");
+  if (net.state.catalogue.versions.length !== 0) {
+    throw new Error("the wiped machine still knows versions");
+  }
   net.runFor(HOUR_MS);
   const recovered = net.notices.slice(before).find((n) => n.type === "recovered");
   if (recovered === undefined || recovered.type !== "recovered") {
@@ -313,7 +317,7 @@ Deno.test("scenario: after a recovery, fragments of a half-done backup are remov
   let interrupted = "";
   for (let i = 0; i < 10_000 && interrupted === ""; i++) {
     net.runFor(200);
-    const run = net.state.backup;
+    const run = net.state.backups.run;
     const held = run?.version.files.some((f) =>
       f.blocks.some((b) => b.heldAt.some((h) => h !== 0))
     );
@@ -329,8 +333,8 @@ Deno.test("scenario: after a recovery, fragments of a half-done backup are remov
   if (onDisks() === 0) throw new Error("no fragment of the interrupted backup was stored");
   net.loseMachine();
   net.runFor(2 * HOUR_MS);
-  if (net.state.versions.map((v) => v.id).join() !== v1) {
-    throw new Error(`catalogue after recovery: ${net.state.versions.map((v) => v.id)}`);
+  if (net.state.catalogue.versions.map((v) => v.id).join() !== v1) {
+    throw new Error(`catalogue after recovery: ${net.state.catalogue.versions.map((v) => v.id)}`);
   }
   if (onDisks() !== 0) throw new Error(`${onDisks()} orphaned fragments left on the suppliers`);
   if (net.state.counters.orphansRemoved === 0) throw new Error("nothing counted as removed");
@@ -343,7 +347,7 @@ Deno.test("scenario: a backup is done only once a record naming it is on an ID s
   net.sim.setOffline(ids);
   net.startBackup(FILES);
   net.runFor(2 * HOUR_MS);
-  const v = net.state.versions[0];
+  const v = net.state.catalogue.versions[0];
   if (v?.status !== "complete") throw new Error(`the version is ${v?.status}`);
   if (net.notices.some((n) => n.type === "backup_done")) {
     throw new Error("done before any ID server holds a record that lists it");
