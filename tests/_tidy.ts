@@ -695,6 +695,86 @@ export function bannedProblems(tree: Tree): string[] {
 }
 
 // -----------------------------------------------------------------------------------------------
+// Sub-state ownership.
+
+/** Methods that change the collection they are called on. */
+const MUTATORS = new Set([
+  "push",
+  "pop",
+  "shift",
+  "unshift",
+  "splice",
+  "sort",
+  "reverse",
+  "fill",
+  "copyWithin",
+  "set",
+  "add",
+  "delete",
+  "clear",
+]);
+
+/** The expression a node writes to, if it is a write (assignment, `++`/`--`, a mutator call). */
+function writtenBy(node: ts.Node): ts.Expression | null {
+  if (ts.isBinaryExpression(node)) {
+    const op = node.operatorToken.kind;
+    const assigns = op >= ts.SyntaxKind.FirstAssignment && op <= ts.SyntaxKind.LastAssignment;
+    return assigns ? node.left : null;
+  }
+  if (ts.isPrefixUnaryExpression(node) || ts.isPostfixUnaryExpression(node)) {
+    const op = node.operator;
+    const steps = op === ts.SyntaxKind.PlusPlusToken || op === ts.SyntaxKind.MinusMinusToken;
+    return steps ? node.operand : null;
+  }
+  if (ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression)) {
+    return MUTATORS.has(node.expression.name.text) ? node.expression.expression : null;
+  }
+  return null;
+}
+
+/**
+ * Rule: in `folder`, a sub-state of the actor's state (`s.<sub>...`, `s` the state's name in
+ * every function) is written only by the files `owners` names for it: an assignment, `++`/`--`
+ * or a mutating method call on a path through it anywhere else fails. Writes through a local
+ * alias (`const p = s.family.positions[i]; p.online = true`) are not seen; the rule keeps the
+ * visible ones honest. Tests aside.
+ */
+export function ownershipProblems(
+  tree: Tree,
+  folder: string,
+  owners: Record<string, string[]>,
+  state = "s",
+): string[] {
+  const problems: string[] = [];
+  for (const p of tree.files) {
+    if (isTest(p.file) || !p.file.startsWith(folder)) continue;
+    const name = p.file.slice(folder.length);
+    const visit = (node: ts.Node) => {
+      const target = writtenBy(node);
+      if (target !== null) {
+        // The first member after the state variable names the sub-state.
+        const path: string[] = [];
+        let e: ts.Expression = target;
+        while (ts.isPropertyAccessExpression(e) || ts.isElementAccessExpression(e)) {
+          if (ts.isPropertyAccessExpression(e)) path.unshift(e.name.text);
+          e = e.expression;
+        }
+        const sub = ts.isIdentifier(e) && e.text === state ? path[0] : undefined;
+        if (sub !== undefined && sub in owners && !owners[sub].includes(name)) {
+          problems.push(
+            `${p.file}:${lineOf(p.sf, node)}: writes ${state}.${sub} (owned by ` +
+              `${owners[sub].join(", ")})`,
+          );
+        }
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(p.sf);
+  }
+  return problems;
+}
+
+// -----------------------------------------------------------------------------------------------
 // Names, lines and headers.
 
 /**

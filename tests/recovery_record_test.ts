@@ -5,7 +5,7 @@
  */
 
 import { customerState } from "../actors/customer/mod.ts";
-import { recoveryRecordOf } from "../actors/customer/recover.ts";
+import { recoveryRecordOf } from "../actors/customer/publisher.ts";
 import type { VersionRec } from "../actors/customer/state.ts";
 import { NODE_ID_BYTES_MAX, RECOVERY_VERSIONS_MAX } from "../core/limits.ts";
 import { eccScheme } from "../core/storage.ts";

@@ -18,6 +18,8 @@
  * - snake_case names, `mod.ts` never `index.ts`, every `mod.ts` with a `@module` header, lines
  *   of at most 100 columns.
  *
+ * - The customer's sub-states ({@link CUSTOMER_OWNERS}) are written only by their owners.
+ *
  * An exception-list entry that no longer matches anything fails, asking to delete or lower it.
  *
  * @module
@@ -33,6 +35,7 @@ import {
   lengthProblems,
   makeTree,
   nameProblems,
+  ownershipProblems,
   readTree,
   type Tree,
   unusedExportProblems,
@@ -62,6 +65,22 @@ const LONG_FUNCTIONS: Record<string, number> = {
 const UNSEEN_IMPORTERS: Record<string, string> = {
   "net/job_pool.ts:JobWorkerCrashError": "imported by the child script net/job_pool_test.ts runs",
   "bench/*_bench.ts:run": "bench/main.ts imports every bench/*_bench.ts by name and calls run()",
+};
+
+/**
+ * Who writes each of the customer's sub-states (`actors/customer/state.ts`): every other file
+ * reads it and changes it only by calling one of these (or by an internal event, step.ts).
+ */
+const CUSTOMER_OWNERS: Record<string, string[]> = {
+  family: ["family.ts", "auth.ts"],
+  catalogue: ["catalogue.ts"],
+  backups: ["backup.ts"],
+  restores: ["restore.ts"],
+  repairs: ["repair.ts"],
+  journal: ["journal.ts", "persist.ts"],
+  publisher: ["publisher.ts"],
+  recovery: ["recovery.ts"],
+  sweep: ["sweep.ts"],
 };
 
 /** Imports between `sim/` and `net/` outside tests (`from -> to`), each with why. */
@@ -246,6 +265,31 @@ Deno.test("tidy rule: exports nobody imports, with entry points read from deno.j
   ]);
 });
 
+Deno.test("tidy rule: a sub-state is written only by its owners", () => {
+  const tree = makeTree({
+    "a/own.ts": "export function f(s: S) { s.box.n = 1; s.box.list.push(2); s.other.n++; }",
+    "a/thief.ts": [
+      "export function g(s: S, t: S) {",
+      "  s.box.n = 1;", // a write
+      "  s.box.list[0] = 3;", // through an element
+      "  s.box.map.delete(1);", // a mutating method
+      "  s.box.n += 2;", // a compound assignment
+      "  const n = s.box.n + s.box.list.length;", // reads are fine
+      "  t.box.n = 1;", // not the state variable
+      "  s.box.list.forEach((x) => x);", // not a mutator
+      "  return n;",
+      "}",
+    ].join("\n"),
+    "a/thief_test.ts": "s.box.n = 1;",
+  });
+  expectExactly(ownershipProblems(tree, "a/", { box: ["own.ts"] }), [
+    "a/thief.ts:2: writes s.box",
+    "a/thief.ts:3: writes s.box",
+    "a/thief.ts:4: writes s.box",
+    "a/thief.ts:5: writes s.box",
+  ]);
+});
+
 Deno.test("tidy rule: names, lines and mod.ts headers", () => {
   const tree = makeTree({
     "core/BadName.ts": "",
@@ -305,6 +349,11 @@ Deno.test("tidy: no function over 70 lines unless listed", async () => {
 
 Deno.test("tidy: no exported value that nobody imports", async () => {
   expectNone(unusedExportProblems(await projectTree(), UNSEEN_IMPORTERS), "unused exports");
+});
+
+Deno.test("tidy: the customer's sub-states are written only by their owners", async () => {
+  const tree = await projectTree();
+  expectNone(ownershipProblems(tree, "actors/customer/", CUSTOMER_OWNERS), "sub-state writes");
 });
 
 Deno.test("tidy: snake_case names, no index.ts, short lines, mod.ts headers", async () => {

@@ -40,8 +40,8 @@ import {
   rebuildableWithout,
   retryPositionAt,
 } from "./family.ts";
-import { credit, holders, holds } from "./catalogue.ts";
-import type { E } from "./protocol.ts";
+import { addVersion, credit, holders, holds, removeVersion } from "./catalogue.ts";
+import { CANCELLED, type E } from "./protocol.ts";
 import { dropRecord } from "./persist.ts";
 import { blockChanged, noticeWhenRecorded, recordChanged, versionChanged } from "./journal.ts";
 import { continuation, request } from "./requests.ts";
@@ -102,7 +102,7 @@ export function startBackup(s: CustomerState, ctx: StepContext, out: E[]): void 
     files,
     manifest: null,
   };
-  s.catalogue.versions.push(version);
+  addVersion(s, version);
   const n = s.scheme.n;
   const blocks = files.reduce((t, f) => t + Math.ceil(f.size / s.options.blockBytes), 0);
   s.backups.run = {
@@ -406,6 +406,15 @@ export function sendStores(
   }
 }
 
+/**
+ * A store to position `p` was refused as superseded (another instance of us writes at a newer
+ * epoch): not done, asked again after the usual wait (not at once, or it would loop).
+ */
+export function onStoreSuperseded(s: CustomerState, ctx: StepContext, p: number, block: BlockRec) {
+  block.storing[p] = 0;
+  markSilent(s, p, ctx.nowMs);
+}
+
 /** A supplier answered a store. */
 export function onStoreReply(
   s: CustomerState,
@@ -551,9 +560,37 @@ export function failBackup(s: CustomerState, out: E[], reason: string): void {
   s.backups.run = null;
   armStall(s);
   const v = run.version;
-  s.catalogue.versions = s.catalogue.versions.filter((x) => x !== v);
+  removeVersion(s, v);
   for (const f of v.files) for (const b of f.blocks) b.pending = null;
   dropRecord(s, out, v.id);
   out.push({ kind: "notice", notice: { type: "backup_failed", versionId: v.id, reason } });
   out.push({ kind: "trace", event: "backup_failed", detail: { version: v.id } });
+}
+
+/** Stops the running backup, else the next queued one; says so when there is none. */
+export function cancelBackup(s: CustomerState, out: E[]): void {
+  if (s.backups.run !== null) return failBackup(s, out, CANCELLED);
+  if (s.backups.queue.shift() !== undefined) {
+    // Never started: no version, no fragments.
+    out.push({
+      kind: "notice",
+      notice: { type: "backup_failed", versionId: "", reason: CANCELLED },
+    });
+    return;
+  }
+  const reason = "no backup is running";
+  out.push({
+    kind: "notice",
+    notice: { type: "command_failed", command: "cancel_backup", reason },
+  });
+}
+
+/** Queues a backup of `files` (refused with a notice when the queue is full). */
+export function queueBackup(s: CustomerState, out: E[], label: string, files: SourceFile[]): void {
+  if (s.backups.queue.length >= s.options.queuedMax) {
+    const reason = "too many backups queued; try later";
+    out.push({ kind: "notice", notice: { type: "command_failed", command: "backup", reason } });
+    return;
+  }
+  s.backups.queue.push({ label, files });
 }

@@ -5,6 +5,7 @@ import { BACKUP_STALL_MS, BACKUP_STORE_TRIES_MAX } from "../../core/limits.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import type { StorageJobResult } from "../../core/storage.ts";
 import {
+  cancelBackup,
   durableFloor,
   onSealed,
   onStoreReply,
@@ -13,7 +14,6 @@ import {
   sendStores,
   startBackup,
 } from "./backup.ts";
-import { cancelBackup } from "./commands.ts";
 import { reachable } from "./family.ts";
 import type { E } from "./protocol.ts";
 import { customerState } from "./state.ts";

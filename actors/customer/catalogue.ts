@@ -6,7 +6,7 @@
  * generations a version record was written under).
  *
  * Every read of "does position i hold block b" goes through {@link holds}; every credit through
- * {@link credit}.
+ * {@link credit}. Owns `s.catalogue` (the versions); others add and drop versions through it.
  *
  * @module
  */
@@ -48,6 +48,21 @@ export function blocksOf(v: VersionRec): BlockRec[] {
   const blocks = v.files.flatMap((f) => f.blocks);
   if (v.manifest !== null) blocks.push(v.manifest);
   return blocks;
+}
+
+/** Adds version `v` last (a new backup, a loaded or recovered record). */
+export function addVersion(s: CustomerState, v: VersionRec): void {
+  s.catalogue.versions.push(v);
+}
+
+/** Drops version `v` (deleted, or a failed backup's). */
+export function removeVersion(s: CustomerState, v: VersionRec): void {
+  s.catalogue.versions = s.catalogue.versions.filter((x) => x !== v);
+}
+
+/** Puts the versions in creation order (ties by id) after records were loaded or recovered. */
+export function sortVersions(s: CustomerState): void {
+  s.catalogue.versions.sort((a, b) => a.createdMs - b.createdMs || (a.id < b.id ? -1 : 1));
 }
 
 /** Calls `fn` for every block of every version (files and manifests). */

@@ -10,7 +10,7 @@ import { failBackup } from "./backup.ts";
 import type { E, PositionSummary, VersionSummary } from "./protocol.ts";
 import { dropRecord } from "./persist.ts";
 import { recordChanged } from "./journal.ts";
-import { blocksOf, holds } from "./catalogue.ts";
+import { blocksOf, holds, removeVersion } from "./catalogue.ts";
 import { request } from "./requests.ts";
 import type { CustomerState } from "./state.ts";
 import { fragmentKey } from "../../parts/fragment_keys.ts";
@@ -26,7 +26,7 @@ export function deleteVersion(s: CustomerState, ctx: StepContext, out: E[], vers
   if (s.backups.run !== null && s.backups.run.version === v) {
     failBackup(s, out, "deleted by the user");
   }
-  s.catalogue.versions = s.catalogue.versions.filter((x) => x !== v);
+  removeVersion(s, v);
   const blocks = blocksOf(v);
   s.family.positions.forEach((p, i) => {
     if (p.state !== "active") return;
@@ -38,55 +38,10 @@ export function deleteVersion(s: CustomerState, ctx: StepContext, out: E[], vers
   });
   for (const b of blocks) b.heldAt.fill(0);
   dropRecord(s, out, versionId);
-  s.publisher.waiting.delete(versionId); // its backup_done, if still held, is moot
+  s.events.push({ kind: "version_deleted", versionId });
   recordChanged(s);
   out.push({ kind: "notice", notice: { type: "deleted", versionId } });
   out.push({ kind: "trace", event: "deleted", detail: { version: versionId } });
-}
-
-/** The reason a cancelled job reports. */
-const CANCELLED = "cancelled by the user";
-
-/** Stops the running backup, else the next queued one; says so when there is none. */
-export function cancelBackup(s: CustomerState, out: E[]): void {
-  if (s.backups.run !== null) return failBackup(s, out, CANCELLED);
-  if (s.backups.queue.shift() !== undefined) {
-    // Never started: no version, no fragments.
-    out.push({
-      kind: "notice",
-      notice: { type: "backup_failed", versionId: "", reason: CANCELLED },
-    });
-    return;
-  }
-  const reason = "no backup is running";
-  out.push({
-    kind: "notice",
-    notice: { type: "command_failed", command: "cancel_backup", reason },
-  });
-}
-
-/**
- * Stops a restore, running or queued. Answers still in flight for it find no run and are
- * dropped, as after any failed restore.
- */
-export function cancelRestore(s: CustomerState, out: E[], restoreId: number): void {
-  const run = s.restores.find((r) => r.restoreId === restoreId);
-  if (run === undefined) {
-    const reason = `no restore ${restoreId} is running`;
-    out.push({
-      kind: "notice",
-      notice: { type: "command_failed", command: "cancel_restore", reason },
-    });
-    return;
-  }
-  for (const g of run.active) g.working = false; // late answers to its fetches are dropped
-  s.restores = s.restores.filter((r) => r !== run);
-  s.counters.restoresFailed++;
-  out.push({
-    kind: "notice",
-    notice: { type: "restore_failed", restoreId, reason: CANCELLED, missing: 0 },
-  });
-  out.push({ kind: "trace", event: "restore_cancelled", detail: { restore: restoreId } });
 }
 
 /** The catalogue as the user sees it. */

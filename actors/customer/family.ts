@@ -28,11 +28,13 @@ import {
   OFFER_QUERY_RESULTS_MAX,
   PUBLIC_KEY_BYTES,
 } from "../../core/limits.ts";
-import { isWriter } from "./lease.ts";
+import { isWriter, onNewerEpoch } from "./lease.ts";
+import { pinOnProbe } from "./auth.ts";
 import { forEachBlock, holds, uncredit } from "./catalogue.ts";
 import type { E } from "./protocol.ts";
 import { blockChanged, cancelsChanged, familyChanged, familyRecorded } from "./journal.ts";
 import { continuation, request } from "./requests.ts";
+import type { CancelRecord, FamilyRecord } from "./records.ts";
 import type { BlockRec, CustomerState, Position } from "./state.ts";
 import { fragmentKey } from "../../parts/fragment_keys.ts";
 import {
@@ -129,6 +131,78 @@ export function adoptFamily(
     filled.push(i);
   });
   return filled;
+}
+
+/** The local family record was read back: take its family, generations and exclusions. */
+export function loadFamily(s: CustomerState, f: FamilyRecord): void {
+  adoptFamily(s, f.positions, f.keys, s.nowMs, f.auditMisses);
+  f.generations.forEach((g, i) => (s.family.positions[i].generation = g));
+  s.family.excluded = f.excluded.slice(-s.options.excludedMax);
+}
+
+/** The local record of fired suppliers still to be told was read back. */
+export function loadCancels(s: CustomerState, cancels: readonly CancelRecord[]): void {
+  for (const c of cancels.slice(-s.options.excludedMax)) {
+    s.family.cancels.set(c.supplier, { firedMs: c.firedMs, key: c.key ?? null });
+  }
+}
+
+/** Back from a pause: our own absence says nothing about the suppliers. */
+export function backFromPause(s: CustomerState, nowMs: number): void {
+  for (const p of s.family.positions) {
+    if (p.state !== "active") continue;
+    p.lastSeenMs = nowMs;
+    p.online = true;
+    p.retryAtMs = 0;
+    p.probePending = false;
+  }
+}
+
+/** A probe of position `i` (sent to `to` at `sentMs`) got no answer. */
+export function onProbeTimeout(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  i: number,
+  to: NodeId,
+  sentMs: number,
+): void {
+  const p = s.family.positions[i];
+  p.probePending = false;
+  if (p.supplier === to) onProbeSilence(s, ctx, out, i, sentMs);
+}
+
+/** Position `i`'s supplier (or whoever holds it now) answered a probe. */
+export function onProbeReply(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  i: number,
+  from: NodeId,
+  fromKey: Uint8Array | null,
+  m: MessageOf<"probe_reply">,
+): void {
+  const p = s.family.positions[i];
+  p.probePending = false;
+  if (p.supplier !== from) return;
+  // An unpinned position (a record of the format before keys) is pinned by its probe answer.
+  if (p.key === null && fromKey !== null) pinOnProbe(s, out, i, fromKey);
+  markSeen(s, i, ctx.nowMs);
+  if (m.epoch > 0) onNewerEpoch(s, out, from, m.epoch);
+  if (!m.contract) onContractLost(s, ctx, out, i);
+}
+
+/**
+ * A contract request to `from` for position `i` was refused as superseded (another instance
+ * of us writes at a newer epoch): the hire or the renewal is off, nobody is blamed.
+ */
+export function onContractSuperseded(s: CustomerState, i: number, from: NodeId, renew: boolean) {
+  const p = s.family.positions[i];
+  if (renew && p.supplier === from) p.renewing = false;
+  if (!renew && p.state === "hiring" && p.candidate === from) {
+    p.candidate = null;
+    p.state = "empty";
+  }
 }
 
 function exclude(s: CustomerState, supplier: NodeId): void {
@@ -442,7 +516,7 @@ export function markOffline(s: CustomerState, ctx: StepContext): void {
  * whose fragments cannot all be rebuilt from the online members at once may hold the last
  * readable copies: it is awaited `LAST_COPY_PATIENCE` times longer before it is given up.
  */
-export function onProbeSilence(
+function onProbeSilence(
   s: CustomerState,
   ctx: StepContext,
   out: E[],

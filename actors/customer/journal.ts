@@ -1,8 +1,9 @@
 /**
  * The journal: which of the customer's local records changed and must be written (`persist.ts`
- * writes them), and whether the published family record must be sealed again (`recover.ts`
- * publishes it). Every sub-machine that changes what a record holds says so here; the marks are
- * the whole interface, so this file imports nothing of the customer but its state's type.
+ * writes them), and whether the published family record must be sealed again (an internal
+ * `record_changed` event, which step.ts routes to `publisher.ts`). Every sub-machine that
+ * changes what a record holds says so here; the marks are the whole interface, so this file
+ * imports nothing of the customer but its state's type.
  *
  * @module
  */
@@ -30,6 +31,11 @@ export function familyChanged(s: CustomerState): void {
   recordChanged(s);
 }
 
+/** The family or the list of complete versions changed: publish a new family record soon. */
+export function recordChanged(s: CustomerState): void {
+  s.events.push({ kind: "record_changed" });
+}
+
 /** Writes the local family record at once (without publishing a new one to the ID servers). */
 export function familyRecorded(s: CustomerState): void {
   s.journal.dirty.add(FAMILY);
@@ -53,9 +59,4 @@ export function noticeWhenRecorded(s: CustomerState, versionId: string, notice: 
   list.push(notice);
   s.journal.held.set(versionId, list);
   versionChanged(s, versionId, true);
-}
-
-/** The family or the list of complete versions changed: publish a new record soon. */
-export function recordChanged(s: CustomerState): void {
-  s.publisher.dirty = true;
 }

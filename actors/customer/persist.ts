@@ -21,9 +21,11 @@ import {
   META_PREFIX,
   versionKey,
 } from "./records.ts";
-import { afterLoad, noticeWhenPublished } from "./recover.ts";
+import { afterLoad } from "./recovery.ts";
+import { noticeWhenPublished } from "./publisher.ts";
 import { CANCELS, FAMILY } from "./journal.ts";
-import { adoptFamily } from "./family.ts";
+import { loadCancels, loadFamily } from "./family.ts";
+import { addVersion, sortVersions } from "./catalogue.ts";
 import { continuation } from "./requests.ts";
 import { rememberEpoch } from "./lease.ts";
 import type { CustomerState } from "./state.ts";
@@ -106,12 +108,10 @@ export function onRecordRead(s: CustomerState, key: string, r: BlobResult): void
     if (!r.ok || r.data === undefined) throw new DecodeError(r.ok ? "empty" : r.error);
     if (key === FAMILY_KEY) applyFamily(s, r.data);
     else if (key === CANCELS_KEY) {
-      for (const c of decodeCancels(r.data).slice(-s.options.excludedMax)) {
-        s.family.cancels.set(c.supplier, { firedMs: c.firedMs, key: c.key ?? null });
-      }
+      loadCancels(s, decodeCancels(r.data));
     } else if (key.startsWith("meta/v/") && s.catalogue.versions.length < s.options.versionsMax) {
       const v = decodeVersion(r.data, s.scheme.n);
-      if (v.id === key.slice("meta/v/".length)) s.catalogue.versions.push(v);
+      if (v.id === key.slice("meta/v/".length)) addVersion(s, v);
       else s.counters.recordsCorrupt++;
     }
   } catch (e) {
@@ -119,7 +119,7 @@ export function onRecordRead(s: CustomerState, key: string, r: BlobResult): void
     s.counters.recordsCorrupt++;
   }
   if (s.journal.loadPending === 0) {
-    s.catalogue.versions.sort((a, b) => a.createdMs - b.createdMs || (a.id < b.id ? -1 : 1));
+    sortVersions(s);
     afterLoad(s);
   }
 }
@@ -131,10 +131,8 @@ function applyFamily(s: CustomerState, data: Uint8Array): void {
       `family of ${f.positions.length}, the scheme has ${s.family.positions.length}`,
     );
   }
-  adoptFamily(s, f.positions, f.keys, s.nowMs, f.auditMisses);
-  f.generations.forEach((g, i) => (s.family.positions[i].generation = g));
   // A record of the format before keys leaves its members unpinned: their next probe answers
   // pin them (see auth.ts), and each pin rewrites the record in the new format.
-  s.family.excluded = f.excluded.slice(-s.options.excludedMax);
+  loadFamily(s, f);
   rememberEpoch(s, f.epoch);
 }

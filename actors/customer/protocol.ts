@@ -136,3 +136,6 @@ export interface CustomerProtocol {
 
 /** An effect of the customer. */
 export type E = Effect<CustomerProtocol>;
+
+/** The reason a backup or restore cancelled by the user reports. */
+export const CANCELLED = "cancelled by the user";

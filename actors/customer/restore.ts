@@ -21,7 +21,7 @@ import type { StorageJobResult } from "../../core/storage.ts";
 import { probeStaleOffline } from "./family.ts";
 import { holders } from "./catalogue.ts";
 import { askMore, newGather, possibleOnline } from "./gather.ts";
-import type { E } from "./protocol.ts";
+import { CANCELLED, type E } from "./protocol.ts";
 import { continuation } from "./requests.ts";
 import type { BlockRec, CustomerState, RestoreBlock, RestoreRun, VersionRec } from "./state.ts";
 import { notRestorableLine, onlineFragments, versionHealth } from "./status.ts";
@@ -286,4 +286,28 @@ function failRestore(
     notice: { type: "restore_failed", restoreId: run.restoreId, reason, missing },
   });
   out.push({ kind: "trace", event: "restore_failed", detail: { missing } });
+}
+
+/**
+ * Stops a restore, running or queued. Answers still in flight for it find no run and are
+ * dropped, as after any failed restore.
+ */
+export function cancelRestore(s: CustomerState, out: E[], restoreId: number): void {
+  const run = s.restores.find((r) => r.restoreId === restoreId);
+  if (run === undefined) {
+    const reason = `no restore ${restoreId} is running`;
+    out.push({
+      kind: "notice",
+      notice: { type: "command_failed", command: "cancel_restore", reason },
+    });
+    return;
+  }
+  for (const g of run.active) g.working = false; // late answers to its fetches are dropped
+  s.restores = s.restores.filter((r) => r !== run);
+  s.counters.restoresFailed++;
+  out.push({
+    kind: "notice",
+    notice: { type: "restore_failed", restoreId, reason: CANCELLED, missing: 0 },
+  });
+  out.push({ kind: "trace", event: "restore_cancelled", detail: { restore: restoreId } });
 }

@@ -490,6 +490,18 @@ export interface Journal {
 }
 
 /**
+ * What one part of the customer tells the others; step.ts's `route` hands each to the parts
+ * that care, after the input's handler and between the stages of `pump`, so no part writes
+ * another's state (and none imports another just to tell it something).
+ * - `record_changed`: the family or the list of complete versions changed (the publisher seals
+ *   and publishes a new family record);
+ * - `version_deleted`: the user deleted a version (the publisher drops its held notice).
+ */
+export type CustomerEvent =
+  | { kind: "record_changed" }
+  | { kind: "version_deleted"; versionId: string };
+
+/**
  * The whole state of a customer node: what it was configured with, the machinery every part
  * shares (requests, continuations, timers, counters, the lease), and one sub-state per part,
  * each written by the file that owns it (named on its type; tidy checks direct writes). Other
@@ -515,6 +527,8 @@ export interface CustomerState {
   recovery: Recovery;
   /** The sweep of members' keys after a recovery (sweep.ts). */
   sweep: Sweep | null;
+  /** Internal events not yet routed (empty between steps). */
+  events: CustomerEvent[];
   /** Requests awaiting answers (`core/requests.ts`), at most `requestsInFlightMax`. */
   requests: RequestTable<RequestPurpose>;
   continuations: Map<number, Continuation>;
@@ -660,6 +674,7 @@ export function customerState(config: CustomerConfig): CustomerState {
       writing: new Set(),
       held: new Map(),
     },
+    events: [],
     requests: new RequestTable(options.requestsInFlightMax),
     continuations: new Map(),
     nextOpId: 1,
@@ -697,6 +712,7 @@ export function customerState(config: CustomerConfig): CustomerState {
 export function invariants(s: CustomerState): void {
   const o = s.options;
   assert(s.requests.size <= o.requestsInFlightMax, "too many requests in flight");
+  assert(s.events.length === 0, "internal events left unrouted");
   assert(s.repairs.tasks.length <= o.repairsInFlightMax, "too many repairs");
   assert(s.family.excluded.length <= o.excludedMax, "exclusion list over its limit");
   assert(s.family.shunned.size <= o.excludedMax, "shunned candidates over their limit");

@@ -1,4 +1,4 @@
-import { cancelRestore } from "./commands.ts";
+import { cancelRestore } from "./restore.ts";
 import type { StepContext } from "../../core/actor.ts";
 import { Random } from "../../core/prng.ts";
 import { eccScheme } from "../../core/storage.ts";

@@ -104,20 +104,24 @@ import type { Actor, BlobResult, Input, StepContext } from "../../core/actor.ts"
 import type { Message } from "../../core/protocol/mod.ts";
 import type { StorageJobResult } from "../../core/storage.ts";
 import {
+  cancelBackup,
   DIVERGED,
   failBackups,
   onSealed,
   onSourceRead,
   onStoreReply,
+  onStoreSuperseded,
   onStoreTimeout,
   pumpBackup,
+  queueBackup,
   startBackup,
 } from "./backup.ts";
-import { cancelBackup, cancelRestore, deleteVersion, listVersions, status } from "./commands.ts";
+import { deleteVersion, listVersions, status } from "./commands.ts";
 import {
   armPositionRetry,
   auditMissed,
   auditNext,
+  backFromPause,
   hire,
   markOffline,
   markSeen,
@@ -126,16 +130,17 @@ import {
   onAuditVerified,
   onCancelled,
   onContract,
-  onContractLost,
+  onContractSuperseded,
   onOffers,
   onOffersTimeout,
-  onProbeSilence,
+  onProbeReply,
+  onProbeTimeout,
   probeAll,
   probeUnpinned,
   retryCancels,
 } from "./family.ts";
 import { onFetchReply, onFetchTimeout } from "./gather.ts";
-import { pinOnProbe, refusal, refuse } from "./auth.ts";
+import { refusal, refuse } from "./auth.ts";
 import type { CustomerCommand, CustomerProtocol, E } from "./protocol.ts";
 import {
   onRebuilt,
@@ -155,24 +160,28 @@ import {
 } from "./lease.ts";
 import { expiredRequests, takeRequest } from "./requests.ts";
 import {
-  onFamilyFetched,
+  forgetWaiting,
   onIdentityPublished,
-  onManifestFragment,
-  onManifestRecovered,
+  onRecordChanged,
   onRecordPublished,
   onRecordSealed,
-  onRecoveryOpened,
   publishIdentity,
-  pumpManifests,
   pumpRecord,
-  pumpRecovery,
   republishIdentity,
   retryIdentityPublish,
-} from "./recover.ts";
+} from "./publisher.ts";
+import {
+  onFamilyFetched,
+  onManifestFragment,
+  onManifestRecovered,
+  onRecoveryOpened,
+  pumpManifests,
+  pumpRecovery,
+} from "./recovery.ts";
 import { onSweepList, onSweepTimer, pumpSweep } from "./sweep.ts";
 import { familyRecorded } from "./journal.ts";
 import { flush, onRecordList, onRecordRead, onRecordWritten, startLoad } from "./persist.ts";
-import { onOpened, openGathered, pumpRestore, queueRestore } from "./restore.ts";
+import { cancelRestore, onOpened, openGathered, pumpRestore, queueRestore } from "./restore.ts";
 import {
   type CustomerState,
   type CustomerTimer,
@@ -210,8 +219,29 @@ function step(s: CustomerState, input: Input<CustomerProtocol>, ctx: StepContext
       onCommand(s, ctx, out, input.command);
       break;
   }
+  route(s);
   pump(s, ctx, out);
+  route(s);
   return out;
+}
+
+/**
+ * Hands every internal event (`CustomerEvent`, state.ts) to the parts that care, in the order
+ * they were raised. Runs after the input's handler, before the publisher's stage of `pump`, and
+ * at the end of the step: every reader of what an event changes runs after its routing.
+ */
+function route(s: CustomerState): void {
+  for (const e of s.events) {
+    switch (e.kind) {
+      case "record_changed":
+        onRecordChanged(s);
+        break;
+      case "version_deleted":
+        forgetWaiting(s, e.versionId);
+        break;
+    }
+  }
+  s.events.length = 0;
 }
 
 function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
@@ -233,14 +263,7 @@ function onStart(s: CustomerState, ctx: StepContext, out: E[]): void {
     if (s.lease !== null) onLeaseTimer(s, ctx, out); // the first claim, at once
     return;
   }
-  // Back from a pause: our absence says nothing about the suppliers.
-  for (const p of s.family.positions) {
-    if (p.state !== "active") continue;
-    p.lastSeenMs = ctx.nowMs;
-    p.online = true;
-    p.retryAtMs = 0;
-    p.probePending = false;
-  }
+  backFromPause(s, ctx.nowMs);
   if (o.repair) {
     s.deadlines.set("probe", Math.min(s.deadlines.at("probe") ?? Infinity, ctx.nowMs + 1000));
   }
@@ -282,6 +305,7 @@ function pump(s: CustomerState, ctx: StepContext, out: E[]): void {
   }
   pumpRestore(s, ctx, out);
   if (s.options.repair) pumpRepairs(s, ctx, out);
+  route(s);
   pumpRecord(s, ctx, out);
   pumpSweep(s, ctx, out);
   flush(s, ctx, out);
@@ -341,6 +365,7 @@ function onTimeout(s: CustomerState, ctx: StepContext, out: E[]): void {
 }
 
 function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: PendingRequest) {
+  const timeoutMs = s.options.requestTimeoutMs;
   s.counters.timeouts++;
   const purpose = r.purpose;
   switch (purpose.kind) {
@@ -369,11 +394,7 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
         purpose.renew,
       );
     case "probe":
-      s.family.positions[purpose.position].probePending = false;
-      if (s.family.positions[purpose.position].supplier === r.to) {
-        onProbeSilence(s, ctx, out, purpose.position, r.deadlineMs - s.options.requestTimeoutMs);
-      }
-      return;
+      return onProbeTimeout(s, ctx, out, purpose.position, r.to, r.deadlineMs - timeoutMs);
     case "audit":
       if (s.family.positions[purpose.position].supplier === r.to) {
         markSilent(s, purpose.position, ctx.nowMs);
@@ -437,15 +458,7 @@ function onMessage(
     return onContract(s, ctx, out, p.position, p.supplier, accepted, fromKey, p.renew);
   }
   if (m.type === "probe_reply" && p.kind === "probe") {
-    const position = s.family.positions[p.position];
-    position.probePending = false;
-    if (position.supplier !== from) return;
-    // An unpinned position (a record of the format before keys) is pinned by its probe answer.
-    if (position.key === null && fromKey !== null) pinOnProbe(s, out, p.position, fromKey);
-    markSeen(s, p.position, ctx.nowMs);
-    if (m.epoch > 0) onNewerEpoch(s, out, from, m.epoch);
-    if (!m.contract) onContractLost(s, ctx, out, p.position);
-    return;
+    return onProbeReply(s, ctx, out, p.position, from, fromKey, m);
   }
   if (m.type === "store_reply" && p.kind === "store") {
     onStoreReply(s, ctx, out, p.position, p.block, m, from);
@@ -483,20 +496,12 @@ function onSupersededWrite(
 ): void {
   switch (p.kind) {
     case "store":
-      p.block.storing[p.position] = 0;
+      onStoreSuperseded(s, ctx, p.position, p.block);
       if (p.repair !== null) onRepairStore(s, p.repair, false, 0);
-      // Asked again after the usual wait, not at once (or it would be asked in a loop).
-      markSilent(s, p.position, ctx.nowMs);
       break;
-    case "contract": {
-      const position = s.family.positions[p.position];
-      if (p.renew && position.supplier === from) position.renewing = false;
-      if (!p.renew && position.state === "hiring" && position.candidate === from) {
-        position.candidate = null;
-        position.state = "empty";
-      }
+    case "contract":
+      onContractSuperseded(s, p.position, from, p.renew);
       break;
-    }
     case "cancel":
     case "remove":
       break;
@@ -588,13 +593,7 @@ function onJob(s: CustomerState, ctx: StepContext, out: E[], id: number, r: Stor
 function onCommand(s: CustomerState, ctx: StepContext, out: E[], c: CustomerCommand): void {
   switch (c.type) {
     case "backup":
-      if (s.backups.queue.length >= s.options.queuedMax) {
-        const reason = "too many backups queued; try later";
-        out.push({ kind: "notice", notice: { type: "command_failed", command: "backup", reason } });
-        return;
-      }
-      s.backups.queue.push({ label: c.label, files: c.files });
-      return;
+      return queueBackup(s, out, c.label, c.files);
     case "restore":
       return queueRestore(s, out, c.restoreId, c.versionId, c.files);
     case "delete":

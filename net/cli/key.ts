@@ -3,7 +3,7 @@
  * passphrase-protected backup of a user's keys. Whoever holds the keys can read everything the
  * user stored; whoever loses them loses it all. On a new machine, the daemon started after an
  * import finds the user's family record on the ID servers and reads the catalogue back from the
- * suppliers (`actors/customer/recover.ts`).
+ * suppliers (`actors/customer/publisher.ts`, `recovery.ts`).
  *
  * Import checks everything before it writes anything: the flags, that the directory holds no
  * keys, the ID servers (from `--idserver`, or the directory's config), the backup and its
