@@ -23,6 +23,21 @@ export function manifestBlockKey(versionId: string): string {
   return `${versionId}/m/0`;
 }
 
+/**
+ * Where a block key points within its version: `{ file, block }` for a data block, `manifest`
+ * for the manifest, null for a key of no format here.
+ */
+export function blockPlace(key: string): { file: number; block: number } | "manifest" | null {
+  const parts = key.split("/");
+  if (parts.length !== 3) return null;
+  if (parts[1] === "m" && parts[2] === "0") return "manifest";
+  const file = Number(parts[1]);
+  const block = Number(parts[2]);
+  return Number.isInteger(file) && Number.isInteger(block) && file >= 0 && block >= 0
+    ? { file, block }
+    : null;
+}
+
 /** The version a block key (or fragment key) belongs to. */
 export function versionOfKey(key: string): string {
   return key.slice(0, key.indexOf("/"));

@@ -141,7 +141,7 @@ function forgedAnswer(
       return {
         type: "store_reply",
         requestId,
-        key: `${purpose.block.key}/${purpose.position}`,
+        key: `${purpose.block}/${purpose.position}`,
         outcome: "stored",
       };
     case "probe":
@@ -157,9 +157,9 @@ function forgedAnswer(
       return {
         type: "audit_reply",
         requestId,
-        key: `${purpose.block.key}/${purpose.position}`,
+        key: `${purpose.block}/${purpose.position}`,
         outcome: "found",
-        size: purpose.block.fragmentSize,
+        size: 10,
         leaf: garbage,
         path: [],
       };
@@ -448,8 +448,8 @@ Deno.test("auth: every answer under the wrong key changes no state and is traced
     : never;
   const cases: [NodeId, Purpose][] = [
     [member, { kind: "probe", position: 1 }],
-    [member, { kind: "store", position: 1, block, repair: null }],
-    [member, { kind: "audit", position: 1, block, leafIndex: 0 }],
+    [member, { kind: "store", position: 1, block: block.key, bytes: 10, repair: null }],
+    [member, { kind: "audit", position: 1, block: block.key, leafIndex: 0 }],
     [member, { kind: "sweep_list", position: 1, supplier: member }],
     [member, { kind: "remove" }],
     [member, { kind: "contract", position: 1, supplier: member, renew: true }],

@@ -40,7 +40,15 @@ import {
   rebuildableWithout,
   retryPositionAt,
 } from "./family.ts";
-import { addVersion, credit, holders, holds, removeVersion } from "./catalogue.ts";
+import {
+  addVersion,
+  blockOfVersion,
+  credit,
+  findBlock,
+  holders,
+  holds,
+  removeVersion,
+} from "./catalogue.ts";
 import { CANCELLED, type E } from "./protocol.ts";
 import { dropRecord } from "./persist.ts";
 import { blockChanged, noticeWhenRecorded, recordChanged, versionChanged } from "./journal.ts";
@@ -261,7 +269,8 @@ function readNextBlock(s: CustomerState, run: BackupRun, out: E[]): boolean {
     const block = newBlock(s, dataBlockKey(run.version.id, run.nextFile, blockIndex), length);
     file.blocks.push(block);
     run.inFlight++;
-    const id = continuation(s, { kind: "source", block, file, blockIndex });
+    const source = { block: block.key, fileIndex: run.nextFile, blockIndex };
+    const id = continuation(s, { kind: "source", ...source });
     out.push({ kind: "io", id, op: { op: "read", key: `src:${file.path}`, offset, length } });
     return true;
   }
@@ -272,13 +281,14 @@ function readNextBlock(s: CustomerState, run: BackupRun, out: E[]): boolean {
 export function onSourceRead(
   s: CustomerState,
   out: E[],
-  block: BlockRec,
-  file: FileRec,
-  blockIndex: number,
+  c: { block: string; fileIndex: number; blockIndex: number },
   result: BlobResult,
 ): void {
   const run = s.backups.run;
-  if (run === null || !block.key.startsWith(`${run.version.id}/`)) return; // an abandoned backup
+  const block = run === null ? null : blockOfVersion(run.version, c.block);
+  if (run === null || block === null) return; // an abandoned backup
+  const file = run.version.files[c.fileIndex];
+  const blockIndex = c.blockIndex;
   if (!result.ok || result.data === undefined) {
     const why = result.ok ? "no data" : result.error;
     return failBackup(s, out, `cannot read ${file.path}: ${why}`);
@@ -289,7 +299,7 @@ export function onSourceRead(
       `at offset ${offset}, read ${result.data.length}`;
     return failBackup(s, out, reason);
   }
-  const id = continuation(s, { kind: "seal", block });
+  const id = continuation(s, { kind: "seal", block: block.key });
   out.push({
     kind: "job",
     id,
@@ -309,11 +319,12 @@ export function onSealed(
   s: CustomerState,
   ctx: StepContext,
   out: E[],
-  block: BlockRec,
+  key: string,
   result: StorageJobResult,
 ): void {
   const run = s.backups.run;
-  if (run === null || !block.key.startsWith(`${run.version.id}/`)) return; // an abandoned backup
+  const block = run === null ? null : blockOfVersion(run.version, key);
+  if (run === null || block === null) return; // an abandoned backup
   if (result.type !== "sealed") {
     failBackup(
       s,
@@ -338,7 +349,7 @@ function sealManifest(s: CustomerState, ctx: StepContext, run: BackupRun, out: E
   run.inFlight++;
   const block = newBlock(s, manifestBlockKey(v.id), 0);
   v.manifest = block;
-  const id = continuation(s, { kind: "seal", block });
+  const id = continuation(s, { kind: "seal", block: block.key });
   const manifest = {
     versionId: fromHex(v.id),
     createdMs: Math.max(0, Math.floor(v.createdMs)),
@@ -399,7 +410,13 @@ export function sendStores(
       key: fragmentKey(block.key, p),
       hash: block.hashes[p],
       data,
-    }, { kind: "store", position: p, block, repair: repair?.id ?? null });
+    }, {
+      kind: "store",
+      position: p,
+      block: block.key,
+      bytes: block.fragmentSize,
+      repair: repair?.id ?? null,
+    });
     if (!sent) return;
     block.storing[p] = 1;
     if (repair !== null) repair.storesPending++;
@@ -410,8 +427,9 @@ export function sendStores(
  * A store to position `p` was refused as superseded (another instance of us writes at a newer
  * epoch): not done, asked again after the usual wait (not at once, or it would loop).
  */
-export function onStoreSuperseded(s: CustomerState, ctx: StepContext, p: number, block: BlockRec) {
-  block.storing[p] = 0;
+export function onStoreSuperseded(s: CustomerState, ctx: StepContext, p: number, key: string) {
+  const block = findBlock(s, key);
+  if (block !== null) block.storing[p] = 0;
   markSilent(s, p, ctx.nowMs);
 }
 
@@ -421,16 +439,18 @@ export function onStoreReply(
   ctx: StepContext,
   out: E[],
   p: number,
-  block: BlockRec,
+  key: string,
   m: MessageOf<"store_reply">,
   from: string,
 ): void {
-  block.storing[p] = 0;
+  const block = findBlock(s, key);
+  if (block !== null) block.storing[p] = 0;
   if (s.family.positions[p].supplier !== from) return; // fired meanwhile
   markSeen(s, p, ctx.nowMs);
-  const run = ownRun(s, block);
+  const run = block === null ? null : ownRun(s, block);
   if (run !== null) run.misses[p] = 0;
   if (m.outcome === "stored") {
+    if (block === null) return; // its version was deleted meanwhile
     credit(s, block, p);
     blockChanged(s, block);
     s.counters.uploadedBytes += block.fragmentSize;
@@ -478,12 +498,13 @@ export function onStoreTimeout(
   ctx: StepContext,
   out: E[],
   p: number,
-  block: BlockRec,
+  key: string,
 ) {
-  block.storing[p] = 0;
+  const block = findBlock(s, key);
+  if (block !== null) block.storing[p] = 0;
   if (s.family.positions[p].state !== "active") return;
   markSilent(s, p, ctx.nowMs);
-  const run = ownRun(s, block);
+  const run = block === null ? null : ownRun(s, block);
   if (run === null || run.skipped[p] === 1) return;
   run.misses[p]++;
   if (run.misses[p] < BACKUP_STORE_TRIES_MAX) {

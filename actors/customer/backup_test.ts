@@ -81,7 +81,7 @@ function sealedBackup() {
   pumpBackup(s, ctx, out); // reads the one block
   const block = s.backups.run!.version.files[0].blocks[0];
   const n = 8;
-  onSealed(s, ctx, out, block, {
+  onSealed(s, ctx, out, block.key, {
     type: "sealed",
     cipherSize: 40,
     fragmentSize: 10,
@@ -112,16 +112,16 @@ Deno.test("backup: a silent position is tried again at once, then given up", () 
   const run = s.backups.run!;
   assertEquals(block.storing.every((x) => x === 1), true); // all eight stores sent
   for (let t = 1; t < BACKUP_STORE_TRIES_MAX; t++) {
-    onStoreTimeout(s, ctx, out, 0, block);
+    onStoreTimeout(s, ctx, out, 0, block.key);
     assertEquals(run.skipped[0], 0);
     assertEquals(reachable(s, 0, ctx.nowMs), true, "tried again now, not after a probe round");
     sendStores(s, ctx, out, block, null);
     assertEquals(block.storing[0], 1);
   }
-  onStoreTimeout(s, ctx, out, 0, block);
+  onStoreTimeout(s, ctx, out, 0, block.key);
   assertEquals(run.skipped[0], 1, "given up after the last try");
   assertEquals(block.pending![0], undefined, "its fragment is left to repair");
-  for (let p = 1; p < 8; p++) onStoreReply(s, ctx, out, p, block, stored, `s${p}`);
+  for (let p = 1; p < 8; p++) onStoreReply(s, ctx, out, p, block.key, stored, `s${p}`);
   assertEquals(run.uploading.length, 0, "the block no longer waits for position 0");
   assertEquals(run.fragmentsDone, 7);
   assertEquals(s.family.positions[0].state, "active", "the family logic, not the backup, fires");
@@ -130,10 +130,10 @@ Deno.test("backup: a silent position is tried again at once, then given up", () 
 Deno.test("backup: an answer resets the tries of a position", () => {
   const { s, ctx, out, block } = sealedBackup();
   const run = s.backups.run!;
-  onStoreTimeout(s, ctx, out, 3, block);
-  onStoreTimeout(s, ctx, out, 3, block);
+  onStoreTimeout(s, ctx, out, 3, block.key);
+  onStoreTimeout(s, ctx, out, 3, block.key);
   assertEquals(run.misses[3], 2);
-  onStoreReply(s, ctx, out, 3, block, stored, "s3");
+  onStoreReply(s, ctx, out, 3, block.key, stored, "s3");
   assertEquals(run.misses[3], 0);
   assertEquals(run.skipped[3], 0);
 });
@@ -142,7 +142,7 @@ Deno.test("backup: below the durability floor it fails in one line naming the su
   const { s, ctx, out, block } = sealedBackup();
   const id = s.backups.run!.version.id;
   for (const p of [0, 1, 2]) {
-    for (let t = 0; t < BACKUP_STORE_TRIES_MAX; t++) onStoreTimeout(s, ctx, out, p, block);
+    for (let t = 0; t < BACKUP_STORE_TRIES_MAX; t++) onStoreTimeout(s, ctx, out, p, block.key);
   }
   assertEquals(s.backups.run, null);
   assertEquals(s.catalogue.versions.length, 0, "no version left uploading");
@@ -156,7 +156,7 @@ Deno.test("backup: below the durability floor it fails in one line naming the su
 Deno.test("backup: no progress for BACKUP_STALL_MS gives up the stuck positions, or fails", () => {
   const { s, ctx, out, block } = sealedBackup();
   const run = s.backups.run!;
-  for (let p = 2; p < 8; p++) onStoreReply(s, ctx, out, p, block, stored, `s${p}`);
+  for (let p = 2; p < 8; p++) onStoreReply(s, ctx, out, p, block.key, stored, `s${p}`);
   // Positions 0 and 1 neither answer nor time out (a stuck link): the stall deadline is armed.
   assertEquals(s.deadlines.at("backup_stall"), BACKUP_STALL_MS);
   // Before it fires, the pipeline waits.
@@ -190,7 +190,7 @@ Deno.test("cancel_backup drops the running version; without one it says so", () 
 
 Deno.test("backup: a stall's give-up seals the manifest at once, not on a later input", () => {
   const { s, ctx, out, block } = sealedBackup();
-  for (let p = 2; p < 8; p++) onStoreReply(s, ctx, out, p, block, stored, `s${p}`);
+  for (let p = 2; p < 8; p++) onStoreReply(s, ctx, out, p, block.key, stored, `s${p}`);
   const later = { ...ctx, nowMs: BACKUP_STALL_MS } as StepContext;
   const effects = customerActor.step(s, { kind: "timeout", nowMs: BACKUP_STALL_MS }, later);
   assertEquals(s.backups.run?.phase, "finishing", "the backup moved on to its manifest");

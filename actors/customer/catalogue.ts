@@ -11,6 +11,7 @@
  * @module
  */
 
+import { blockPlace, versionOfKey } from "../../parts/fragment_keys.ts";
 import type { BlockRec, CustomerState, VersionRec } from "./state.ts";
 
 /** Whether position `p`'s current member acknowledged block `b`'s fragment. */
@@ -63,6 +64,32 @@ export function removeVersion(s: CustomerState, v: VersionRec): void {
 /** Puts the versions in creation order (ties by id) after records were loaded or recovered. */
 export function sortVersions(s: CustomerState): void {
   s.catalogue.versions.sort((a, b) => a.createdMs - b.createdMs || (a.id < b.id ? -1 : 1));
+}
+
+/**
+ * The block named `key` in version `v` (a file's block or its manifest), or null. Requests and
+ * continuations name blocks by key, not by pointer: an answer for a block of a version deleted
+ * meanwhile finds nothing, and changes nothing of the catalogue.
+ */
+export function blockOfVersion(v: VersionRec, key: string): BlockRec | null {
+  const place = blockPlace(key);
+  if (place === null || versionOfKey(key) !== v.id) return null;
+  if (place === "manifest") return v.manifest?.key === key ? v.manifest : null;
+  const blocks = v.files[place.file]?.blocks;
+  if (blocks === undefined) return null;
+  // Blocks are kept in order, but a record reloaded mid-upload keeps only the sealed ones.
+  const at = blocks[place.block];
+  return at?.key === key ? at : blocks.find((b) => b.key === key) ?? null;
+}
+
+/** The block named `key` in the catalogue, or null (its version is gone). */
+export function findBlock(s: CustomerState, key: string): BlockRec | null {
+  const id = versionOfKey(key);
+  const versions = s.catalogue.versions;
+  for (let i = versions.length - 1; i >= 0; i--) {
+    if (versions[i].id === id) return blockOfVersion(versions[i], key);
+  }
+  return null;
 }
 
 /** Calls `fn` for every block of every version (files and manifests). */

@@ -30,7 +30,7 @@ import {
 } from "../../core/limits.ts";
 import { isWriter, onNewerEpoch } from "./lease.ts";
 import { pinOnProbe } from "./auth.ts";
-import { forEachBlock, holds, uncredit } from "./catalogue.ts";
+import { findBlock, forEachBlock, holds, uncredit } from "./catalogue.ts";
 import type { E } from "./protocol.ts";
 import { blockChanged, cancelsChanged, familyChanged, familyRecorded } from "./journal.ts";
 import { continuation, request } from "./requests.ts";
@@ -575,7 +575,7 @@ export function auditNext(s: CustomerState, ctx: StepContext, out: E[]): void {
     key: fragmentKey(block.key, i),
     leafIndex,
     leafBytes: AUDIT_LEAF_BYTES,
-  }, { kind: "audit", position: i, block, leafIndex });
+  }, { kind: "audit", position: i, block: block.key, leafIndex });
 }
 
 /** An audit answer: check the proof against the recorded root, or fire on a refusal. */
@@ -584,11 +584,13 @@ export function onAudit(
   ctx: StepContext,
   out: E[],
   i: number,
-  block: BlockRec,
+  key: string,
   leafIndex: number,
   m: MessageOf<"audit_reply">,
 ): void {
   const p: Position = s.family.positions[i];
+  const block = findBlock(s, key);
+  if (block === null) return; // its version was deleted meanwhile: nothing to hold it to
   if (m.outcome === "busy" || m.outcome === "io_error") {
     return auditMissed(s, ctx, out, i, `audit answered ${m.outcome}`);
   }
@@ -597,7 +599,8 @@ export function onAudit(
     brokePromise(s, ctx, out, i, block, `audit answered ${m.outcome}`);
     return;
   }
-  const id = continuation(s, { kind: "verify_audit", position: i, supplier: p.supplier!, block });
+  const audit = { position: i, supplier: p.supplier!, block: block.key };
+  const id = continuation(s, { kind: "verify_audit", ...audit });
   out.push({
     kind: "job",
     id,
@@ -618,11 +621,12 @@ export function onAuditVerified(
   s: CustomerState,
   ctx: StepContext,
   out: E[],
-  audit: { position: number; supplier: NodeId; block: BlockRec },
+  audit: { position: number; supplier: NodeId; block: string },
   ok: boolean,
 ): void {
   const i = audit.position;
   if (s.family.positions[i].supplier !== audit.supplier) return;
+  const block = findBlock(s, audit.block);
   if (ok) {
     s.counters.auditsPassed++;
     if (s.family.positions[i].auditMisses > 0) {
@@ -631,8 +635,9 @@ export function onAuditVerified(
     }
     return;
   }
+  if (block === null) return; // its version was deleted meanwhile: nothing to hold it to
   s.counters.auditsFailed++;
-  brokePromise(s, ctx, out, i, audit.block, "audit proof does not match the recorded Merkle root");
+  brokePromise(s, ctx, out, i, block, "audit proof does not match the recorded Merkle root");
 }
 
 /**

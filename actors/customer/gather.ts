@@ -16,7 +16,7 @@ import { brokePromise, markSeen, markSilent } from "./family.ts";
 import { holds } from "./catalogue.ts";
 import type { E } from "./protocol.ts";
 import { request } from "./requests.ts";
-import type { BlockRec, CustomerState, Gather, GatherBase } from "./state.ts";
+import type { BlockRec, CustomerState, Gather, GatherBase, GatherRef } from "./state.ts";
 import { fragmentKey } from "../../parts/fragment_keys.ts";
 import { missed } from "../../parts/liveness.ts";
 import {
@@ -53,6 +53,22 @@ export function possibleOnline(s: CustomerState, g: Gather): number {
   return gatherPossibleOnline(g, viewOf(s, g));
 }
 
+/** How requests and continuations name gather `g`. */
+function refOf(g: Gather): GatherRef {
+  return g.role === "restore"
+    ? { role: "restore", restoreId: g.run.restoreId, block: g.block.key }
+    : { role: "repair", id: g.id };
+}
+
+/** The gather `ref` names if it is still working, else null (ended, or its restore failed). */
+export function findGather(s: CustomerState, ref: GatherRef): Gather | null {
+  const g = ref.role === "restore"
+    ? s.restores.find((r) => r.restoreId === ref.restoreId)?.active
+      .find((a) => a.block.key === ref.block)
+    : s.repairs.tasks.find((t) => t.id === ref.id);
+  return g !== undefined && g.working ? g : null;
+}
+
 /** Asks more positions until K fragments are in hand or in flight; false if that is impossible. */
 export function askMore(s: CustomerState, ctx: StepContext, out: E[], g: Gather): boolean {
   const next = gatherNext(g, viewOf(s, g), s.scheme.k);
@@ -62,7 +78,7 @@ export function askMore(s: CustomerState, ctx: StepContext, out: E[], g: Gather)
     const sent = request(s, ctx, out, supplier, {
       type: "fetch",
       key: fragmentKey(g.block.key, p),
-    }, { kind: "fetch", position: p, gather: g });
+    }, { kind: "fetch", position: p, gather: refOf(g) });
     if (!sent) break; // the request table is full: try again on a later step
     gatherAsked(g, p);
   }
@@ -97,9 +113,14 @@ export function onFetchReply(
   return false;
 }
 
-/** A fetch got no answer. */
-export function onFetchTimeout(s: CustomerState, ctx: StepContext, g: Gather, p: number): void {
-  gatherMissed(g, p);
+/** A fetch for `g` (null: ended meanwhile) got no answer. */
+export function onFetchTimeout(
+  s: CustomerState,
+  ctx: StepContext,
+  g: Gather | null,
+  p: number,
+): void {
+  if (g !== null) gatherMissed(g, p);
   if (s.family.positions[p].state === "active") {
     markSilent(s, p, ctx.nowMs);
     // Fresh evidence it is offline (sent a request timeout ago): a restore does not wait on a

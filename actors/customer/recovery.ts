@@ -213,7 +213,7 @@ export function onManifestFragment(
 }
 
 function openFetched(s: CustomerState, out: E[], fetch: ManifestFetch): void {
-  const id = continuation(s, { kind: "recover_manifest", fetch });
+  const id = continuation(s, { kind: "recover_manifest", versionId: fetch.id });
   out.push({
     kind: "job",
     id,
@@ -232,10 +232,12 @@ export function onManifestRecovered(
   s: CustomerState,
   ctx: StepContext,
   out: E[],
-  fetch: ManifestFetch,
+  versionId: string,
   result: StorageJobResult,
 ): void {
   const rec = s.recovery;
+  const fetch = rec.active.find((f) => f.id === versionId);
+  if (fetch === undefined) return;
   rec.active = rec.active.filter((f) => f !== fetch);
   if (result.type !== "manifest_recovered") {
     // Too few of its holders are online now (or the bytes are gone): try again later.

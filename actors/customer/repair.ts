@@ -78,7 +78,7 @@ function blockOf(v: { files: { blocks: BlockRec[] }[]; manifest: BlockRec | null
 export function rebuildGathered(s: CustomerState, out: E[], task: RepairTask): void {
   task.working = false;
   for (const f of task.fragments) if (f !== undefined) s.counters.repairBytes += f.length;
-  const id = continuation(s, { kind: "rebuild", task });
+  const id = continuation(s, { kind: "rebuild", task: task.id });
   out.push({
     kind: "job",
     id,
@@ -99,10 +99,11 @@ export function onRebuilt(
   s: CustomerState,
   ctx: StepContext,
   out: E[],
-  task: RepairTask,
+  taskId: number,
   result: StorageJobResult,
 ): void {
-  if (!s.repairs.tasks.includes(task)) return;
+  const task = s.repairs.tasks.find((t) => t.id === taskId);
+  if (task === undefined) return;
   if (result.type !== "rebuilt") return endTask(s, task, false);
   const rebuilt: (Uint8Array | undefined)[] = new Array(s.scheme.n).fill(undefined);
   task.targets.forEach((p, i) => (rebuilt[p] = result.fragments[i]));

@@ -183,7 +183,8 @@ export function openGathered(s: CustomerState, out: E[], run: RestoreRun, g: Res
   const v = versionOf(s, run)!;
   const file = v.files[g.fileIndex];
   g.working = false;
-  const id = continuation(s, { kind: "open", gather: g, run });
+  const gather = { role: "restore" as const, restoreId: run.restoreId, block: g.block.key };
+  const id = continuation(s, { kind: "open", gather });
   out.push({
     kind: "job",
     id,
@@ -204,11 +205,13 @@ export function openGathered(s: CustomerState, out: E[], run: RestoreRun, g: Res
 export function onOpened(
   s: CustomerState,
   out: E[],
-  run: RestoreRun,
-  g: RestoreBlock,
+  ref: { restoreId: number; block: string },
   result: StorageJobResult,
 ): void {
-  if (s.restores[0] !== run) return; // the restore failed meanwhile
+  const run = s.restores[0];
+  if (run === undefined || run.restoreId !== ref.restoreId) return; // it failed meanwhile
+  const g = run.active.find((a) => a.block.key === ref.block);
+  if (g === undefined) return;
   const v = versionOf(s, run);
   if (v === undefined) return;
   if (result.type !== "opened") {

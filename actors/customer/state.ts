@@ -293,6 +293,14 @@ export interface RepairTask extends GatherBase {
 /** A gather of either kind. */
 export type Gather = RestoreBlock | RepairTask;
 
+/**
+ * A gather as requests and continuations name it (by ids and keys, never by pointer): a
+ * restore's block by the restore's id and the block's key, a repair by its task's id.
+ */
+export type GatherRef =
+  | { role: "restore"; restoreId: number; block: string }
+  | { role: "repair"; id: number };
+
 /** A version's manifest being fetched back from the family while recovering. */
 export interface ManifestFetch {
   id: string;
@@ -347,7 +355,11 @@ export interface Sweep {
   } | null;
 }
 
-/** Why a request was sent: decides what its answer or its timeout does. */
+/**
+ * Why a request was sent: decides what its answer or its timeout does. Purposes hold ids, keys
+ * and values, never pointers into the state: what they name is looked up when the answer comes,
+ * and may be gone by then (a deleted version, an ended gather).
+ */
 export type RequestPurpose =
   | { kind: "offer_query" }
   | { kind: "identity_publish" }
@@ -363,31 +375,35 @@ export type RequestPurpose =
   | { kind: "contract"; position: number; supplier: NodeId; renew: boolean }
   | { kind: "cancel"; supplier: NodeId }
   | { kind: "probe"; position: number }
-  | { kind: "audit"; position: number; block: BlockRec; leafIndex: number }
-  /** `repair`: the id of the repair task storing a rebuilt fragment, null for a backup's store. */
-  | { kind: "store"; position: number; block: BlockRec; repair: number | null }
-  | { kind: "fetch"; position: number; gather: Gather }
+  /** `block`: the audited block's key (an answer for a block deleted meanwhile is dropped). */
+  | { kind: "audit"; position: number; block: string; leafIndex: number }
+  /**
+   * `block`: the block's key; `bytes`: the fragment's size; `repair`: the id of the repair task
+   * storing a rebuilt fragment, null for a backup's store.
+   */
+  | { kind: "store"; position: number; block: string; bytes: number; repair: number | null }
+  | { kind: "fetch"; position: number; gather: GatherRef }
   | { kind: "remove" }
   | { kind: "lease_claim" };
 
 /** A request awaiting its answer. */
 export type PendingRequest = Pending<RequestPurpose>;
 
-/** What a blob read or a job is for. */
+/** What a blob read or a job is for (ids and keys, never pointers, like {@link RequestPurpose}). */
 export type Continuation =
   | { kind: "meta_list" }
   | { kind: "meta_read"; key: string }
   | { kind: "meta_write"; key: string }
   | { kind: "meta_delete" }
-  | { kind: "source"; block: BlockRec; file: FileRec; blockIndex: number }
-  | { kind: "seal"; block: BlockRec }
-  | { kind: "seal_manifest"; version: VersionRec }
-  | { kind: "open"; gather: RestoreBlock; run: RestoreRun }
-  | { kind: "rebuild"; task: RepairTask }
-  | { kind: "verify_audit"; position: number; supplier: NodeId; block: BlockRec }
+  | { kind: "source"; block: string; fileIndex: number; blockIndex: number }
+  | { kind: "seal"; block: string }
+  | { kind: "open"; gather: GatherRef & { role: "restore" } }
+  | { kind: "rebuild"; task: number }
+  | { kind: "verify_audit"; position: number; supplier: NodeId; block: string }
   | { kind: "seal_recovery" }
   | { kind: "open_recovery"; revision: number }
-  | { kind: "recover_manifest"; fetch: ManifestFetch };
+  /** `versionId`: the version whose manifest `recovery.active` is fetching. */
+  | { kind: "recover_manifest"; versionId: string };
 
 /** Counters for reports and tests. */
 export interface CustomerCounters {

@@ -139,7 +139,7 @@ import {
   probeUnpinned,
   retryCancels,
 } from "./family.ts";
-import { onFetchReply, onFetchTimeout } from "./gather.ts";
+import { findGather, onFetchReply, onFetchTimeout } from "./gather.ts";
 import { refusal, refuse } from "./auth.ts";
 import type { CustomerCommand, CustomerProtocol, E } from "./protocol.ts";
 import {
@@ -408,7 +408,7 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
       if (purpose.repair !== null) onRepairStore(s, purpose.repair, false, 0);
       return;
     case "fetch":
-      onFetchTimeout(s, ctx, purpose.gather, purpose.position);
+      onFetchTimeout(s, ctx, findGather(s, purpose.gather), purpose.position);
       return;
     case "lease_claim":
       return onLeaseReply(s, ctx, out, null);
@@ -463,7 +463,7 @@ function onMessage(
   if (m.type === "store_reply" && p.kind === "store") {
     onStoreReply(s, ctx, out, p.position, p.block, m, from);
     const stored = m.outcome === "stored";
-    if (p.repair !== null) onRepairStore(s, p.repair, stored, stored ? p.block.fragmentSize : 0);
+    if (p.repair !== null) onRepairStore(s, p.repair, stored, stored ? p.bytes : 0);
     return;
   }
   if (m.type === "fetch_reply" && p.kind === "fetch") return onFetched(s, ctx, out, p, from, m);
@@ -534,8 +534,8 @@ function onFetched(
   from: string,
   m: Extract<Message, { type: "fetch_reply" }>,
 ): void {
-  const g = p.gather;
-  if (!g.working) return;
+  const g = findGather(s, p.gather);
+  if (g === null) return; // ended meanwhile
   const complete = onFetchReply(s, ctx, out, g, p.position, from, m);
   if (!complete) return;
   if (g.role === "restore") openGathered(s, out, g.run, g);
@@ -548,7 +548,7 @@ function onIo(s: CustomerState, out: E[], id: number, result: BlobResult): void 
   s.continuations.delete(id);
   switch (c.kind) {
     case "source":
-      return onSourceRead(s, out, c.block, c.file, c.blockIndex, result);
+      return onSourceRead(s, out, c, result);
     case "meta_list":
       return onRecordList(s, out, result);
     case "meta_read":
@@ -567,14 +567,13 @@ function onJob(s: CustomerState, ctx: StepContext, out: E[], id: number, r: Stor
   switch (c.kind) {
     case "seal":
       return onSealed(s, ctx, out, c.block, r);
-    case "seal_manifest":
     case "meta_list":
     case "meta_read":
     case "meta_write":
     case "meta_delete":
       return;
     case "open":
-      return onOpened(s, out, c.run, c.gather, r);
+      return onOpened(s, out, c.gather, r);
     case "rebuild":
       return onRebuilt(s, ctx, out, c.task, r);
     case "verify_audit":
@@ -586,7 +585,7 @@ function onJob(s: CustomerState, ctx: StepContext, out: E[], id: number, r: Stor
     case "open_recovery":
       return onRecoveryOpened(s, ctx, out, c.revision, r);
     case "recover_manifest":
-      return onManifestRecovered(s, ctx, out, c.fetch, r);
+      return onManifestRecovered(s, ctx, out, c.versionId, r);
   }
 }
 

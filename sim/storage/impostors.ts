@@ -56,6 +56,7 @@ import type { SupplierState } from "../../actors/supplier/mod.ts";
 import type { ImpostorOutcome, ImpostorStanding, SimNode, Simulator } from "../simulator.ts";
 import { nodeKeys, type StorageSimProtocol } from "./world.ts";
 import { fragmentKey } from "../../parts/fragment_keys.ts";
+import { findBlock } from "../../actors/customer/catalogue.ts";
 
 const HOUR_MS = 3_600_000;
 /** Fresh keys in the attacker's pool. */
@@ -345,7 +346,7 @@ export class Impostors {
       case "store_reply": {
         if (p.kind !== "store") break;
         const outcome = rng.int(4) === 0 ? "no_contract" as const : "stored" as const;
-        return { type: kind, requestId, key: fragmentKey(p.block.key, p.position), outcome };
+        return { type: kind, requestId, key: fragmentKey(p.block, p.position), outcome };
       }
       case "probe_reply": {
         // For a supplier that is down, "all is well" (never fired); for one that is up, "I
@@ -357,8 +358,8 @@ export class Impostors {
       }
       case "audit_reply": {
         if (p.kind !== "audit") break;
-        const key = fragmentKey(p.block.key, p.position);
-        const size = p.block.fragmentSize;
+        const key = fragmentKey(p.block, p.position);
+        const size = findBlock(s, p.block)?.fragmentSize ?? 0;
         if (rng.int(4) === 0) {
           const outcome = "not_found";
           return { type: kind, requestId, key, outcome, size: 0, leaf: EMPTY, path: [] };
@@ -371,8 +372,14 @@ export class Impostors {
         let key: string;
         let size: number;
         if (p.kind === "fetch") {
-          key = `${p.gather.block.key}/${p.position}`;
-          size = p.gather.block.fragmentSize;
+          const ref = p.gather;
+          const block = ref.role === "restore"
+            ? findBlock(s, ref.block)
+            : s.repairs.tasks.find((t) => t.id === ref.id)?.block;
+          // A gather that ended meanwhile: still answered, for a block of no consequence.
+          const blockKey = block?.key ?? (ref.role === "restore" ? ref.block : "x/0/0");
+          key = fragmentKey(blockKey, p.position);
+          size = block?.fragmentSize ?? 1;
         } else if (p.kind === "manifest_fetch") {
           key = `${p.fetch.id}/m/0/${p.position}`;
           size = Math.ceil(p.fetch.cipherSize / s.scheme.k);
