@@ -100,6 +100,12 @@ export type StorageJob =
     cipherSize: number;
     /** When given, fragments are checked against them first and bad ones treated as missing. */
     fragmentHashes?: Uint8Array[];
+    /**
+     * When given, the SHA-256 each rebuilt fragment must have (from the fragment index), one per
+     * `wanted` entry, in its order: the job checks its own outputs (and their size) and says in
+     * its result which did not match, so the hashing runs where the coding does, not in a step.
+     */
+    wantedHashes?: Uint8Array[];
   }
   | { type: "prove"; data: Uint8Array; leafIndex: number; leafBytes: number }
   | {
@@ -168,7 +174,16 @@ export type StorageJobResult =
     fragmentSize: number;
   }
   | { type: "opened"; plaintext: Uint8Array }
-  | { type: "rebuilt"; fragments: Uint8Array[] }
+  | {
+    type: "rebuilt";
+    /** One per `wanted` position of the job, in its order. */
+    fragments: Uint8Array[];
+    /**
+     * Only when the job carried `wantedHashes`: the wanted positions whose rebuilt fragment has
+     * the wrong SHA-256 or size (empty when all match). Those must not be stored.
+     */
+    unmatched?: number[];
+  }
   | { type: "proved"; size: number; leaf: Uint8Array; path: Uint8Array[] }
   | { type: "verified"; ok: boolean }
   | { type: "manifest"; manifest: Manifest }

@@ -29,6 +29,7 @@ import {
   openBlock,
   openBlockAsync,
   rebuildFragments,
+  rebuildVerified,
   sealBlock,
   sealBlockAsync,
 } from "./pipeline.ts";
@@ -81,8 +82,11 @@ function run(job: StorageJob): StorageJobResult {
     }
     case "open":
       return { type: "opened", plaintext: openBlock(job) };
-    case "rebuild":
-      return { type: "rebuilt", fragments: rebuildFragments(job) };
+    case "rebuild": {
+      const { wantedHashes } = job;
+      if (wantedHashes === undefined) return { type: "rebuilt", fragments: rebuildFragments(job) };
+      return { type: "rebuilt", ...rebuildVerified({ ...job, wantedHashes }) };
+    }
     case "prove": {
       const proof = merkleProof(job.data, job.leafIndex, job.leafBytes);
       const leaf = merkleLeaf(job.data, job.leafIndex, job.leafBytes).slice();
@@ -155,6 +159,8 @@ export function storageJobCostMs(job: StorageJob): number {
     case "seal":
       return job.plaintext.length / (0.5 * mbPerMs * 1000);
     case "open":
+    // A rebuild's check of its outputs (`wantedHashes`) is inside this figure: coding and
+    // hashing up to K wanted fragments of a 4 MiB block stayed below it when measured here.
     case "rebuild":
       return job.cipherSize / (0.5 * mbPerMs * 1000);
     case "prove":

@@ -37,3 +37,35 @@ Deno.test("jobs: the WebCrypto runner seals and opens like the synchronous one",
     assertEquals(failed.type === "failed" ? failed.error : failed.type, "authentication");
   }
 });
+
+Deno.test("jobs: a rebuild job with the wanted hashes names the outputs that do not match", () => {
+  const plaintext = new Uint8Array(70_000).map((_, i) => (i * 17) & 0xff);
+  const sealed = runStorageJob({
+    type: "seal",
+    fileKey,
+    fileSalt,
+    blockIndex: 0,
+    plaintext,
+    scheme: "rs:4+4",
+  });
+  if (sealed.type !== "sealed") throw new Error(`sealing failed: ${sealed.type}`);
+  const wanted = [0, 6];
+  const rebuild: StorageJob = {
+    type: "rebuild",
+    scheme: "rs:4+4",
+    fragments: sealed.fragments.map((f, i) => (wanted.includes(i) ? undefined : f)),
+    wanted,
+    cipherSize: sealed.cipherSize,
+  };
+  const fragments = wanted.map((p) => sealed.fragments[p]);
+  // Without hashes the answer is as it always was: no verdict.
+  assertEquals(runStorageJob(rebuild), { type: "rebuilt", fragments });
+  const wantedHashes = [sealed.fragmentHashes[0], new Uint8Array(32)];
+  assertEquals(runStorageJob({ ...rebuild, wantedHashes }), {
+    type: "rebuilt",
+    fragments,
+    unmatched: [6],
+  });
+  const tooFew = runStorageJob({ ...rebuild, fragments: new Array(8).fill(undefined) });
+  assertEquals(tooFew.type === "failed" ? tooFew.error : tooFew.type, "too_few_fragments");
+});

@@ -314,7 +314,8 @@ export interface RebuildInput {
 
 /**
  * Keyless repair: recomputes the fragments at `wanted` from any K good ones. Callers should
- * check the results against the fragment index (`verifyFragment`) before storing them.
+ * check the results against the fragment index ({@link rebuildVerified} does) before storing
+ * them.
  */
 export function rebuildFragments(input: RebuildInput): Uint8Array[] {
   const s = toScheme(input.scheme);
@@ -327,6 +328,51 @@ export function rebuildFragments(input: RebuildInput): Uint8Array[] {
   return reconstructFragments(s, fragments, input.wanted, input.cipherSize).map((f) =>
     f.byteOffset === 0 && f.byteLength === f.buffer.byteLength ? f : f.slice()
   );
+}
+
+/** What {@link rebuildVerified} gives back. */
+export interface VerifiedRebuild {
+  /** One per `wanted` position, in its order, matched or not. */
+  fragments: Uint8Array[];
+  /** The wanted positions whose rebuilt fragment has the wrong SHA-256 or size. */
+  unmatched: number[];
+}
+
+/**
+ * {@link rebuildFragments}, then every rebuilt fragment checked against `wantedHashes` (the
+ * SHA-256 the fragment index records for each wanted position, in `wanted`'s order) and against
+ * the block's fragment size. With K good fragments in hand and a right index every one matches;
+ * one that does not means the inputs, the index or the coder are wrong, and it must not be
+ * stored. Throws like {@link rebuildFragments}, and `RangeError` when the hashes do not pair up
+ * with `wanted`.
+ *
+ * @example
+ * ```ts
+ * import { newFileSalt, randomKey } from "./aead.ts";
+ * import { rebuildVerified, sealBlock } from "./pipeline.ts";
+ * const plaintext = new TextEncoder().encode("kept without a key");
+ * const sealed = sealBlock({ fileKey: randomKey(), fileSalt: newFileSalt(), blockIndex: 0,
+ *   plaintext, scheme: "rs:2+2" });
+ * const r = rebuildVerified({ scheme: "rs:2+2", wanted: [0, 3], cipherSize: sealed.cipherSize,
+ *   fragments: [undefined, sealed.fragments[1], sealed.fragments[2], undefined],
+ *   wantedHashes: [sealed.fragmentHashes[0], sealed.fragmentHashes[3]] });
+ * console.assert(r.unmatched.length === 0);
+ * ```
+ */
+export function rebuildVerified(
+  input: RebuildInput & { wantedHashes: readonly Uint8Array[] },
+): VerifiedRebuild {
+  const { wanted, wantedHashes } = input;
+  if (wantedHashes.length !== wanted.length) {
+    throw new RangeError(`${wantedHashes.length} hashes for ${wanted.length} wanted fragments`);
+  }
+  const fragments = rebuildFragments(input);
+  const size = fragmentSize(toScheme(input.scheme), input.cipherSize);
+  const unmatched: number[] = [];
+  fragments.forEach((f, i) => {
+    if (f.length !== size || !sameHash(sha256(f), wantedHashes[i])) unmatched.push(wanted[i]);
+  });
+  return { fragments, unmatched };
 }
 
 /** Arguments of the whole-file sealers. */

@@ -8,6 +8,7 @@ import {
   corruptFragments,
   openBlock,
   rebuildFragments,
+  rebuildVerified,
   sealBlock,
   sealBlockAsync,
   sealBytes,
@@ -152,6 +153,30 @@ Deno.test("property: keyless rebuild gives back the lost fragments byte for byte
       },
     ),
     150,
+  );
+});
+
+Deno.test("rebuildVerified() names the rebuilt fragments that fail their hash", () => {
+  const plaintext = new Uint8Array(5000).map((_, i) => i * 7);
+  const sealed = sealBlock({ fileKey, fileSalt, blockIndex: 0, plaintext, scheme: "rs:4+2" });
+  const wanted = [4, 1];
+  const wantedHashes = wanted.map((p) => sealed.fragmentHashes[p]);
+  const holed = sealed.fragments.map((f, i) => (wanted.includes(i) ? undefined : f));
+  const input = { scheme: "rs:4+2", wanted, cipherSize: sealed.cipherSize, wantedHashes };
+  const good = rebuildVerified({ ...input, fragments: holed });
+  assertEquals(good, { fragments: wanted.map((p) => sealed.fragments[p]), unmatched: [] });
+  // An altered input that nobody checked first: both outputs come out wrong, and say so.
+  const altered = holed.map((f, i) => (i === 0 ? f!.map((b) => b ^ 1) : f));
+  assertEquals(rebuildVerified({ ...input, fragments: altered }).unmatched, [4, 1]);
+  // A wrong hash in the index fails its position only.
+  const forged = { ...input, wantedHashes: [wantedHashes[0], new Uint8Array(32)] };
+  assertEquals(rebuildVerified({ ...forged, fragments: holed }).unmatched, [1]);
+  // A wrong cipher size never gets that far: the inputs' sizes disagree with it.
+  const wrongSize = { ...input, fragments: holed, cipherSize: sealed.cipherSize - 4 };
+  assertThrows(() => rebuildVerified(wrongSize), IntegrityError);
+  assertThrows(
+    () => rebuildVerified({ ...input, fragments: holed, wantedHashes: [wantedHashes[0]] }),
+    RangeError,
   );
 });
 

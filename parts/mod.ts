@@ -14,6 +14,10 @@
  *   gateway and server and, through `sim/idserver_facade.ts`, by the simulator.
  * - `liveness.ts`: what a watcher believes of a peer (online, offline, dead) from its answers
  *   and silences; the customer's family runs on it.
+ * - `rebuild.ts`: the rebuild after a gather, without any key: the `rebuild` job for the wanted
+ *   positions, which checks every rebuilt fragment against the block's fragment index, and
+ *   what its answer means (the matched fragments to store, by position; the positions that
+ *   failed; or why the job did).
  *
  * @module
  */
@@ -23,3 +27,4 @@ export * from "./gather.ts";
 export * from "./idserver_link.ts";
 export * from "./idserver_wire.ts";
 export * from "./liveness.ts";
+export * from "./rebuild.ts";
