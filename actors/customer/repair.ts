@@ -1,7 +1,10 @@
 /**
  * Repair: find fragments that an active member of the family should hold but does not (it was
  * hired to replace a fired one, or it lost data), fetch K good fragments of the block from the
- * others, recompute the missing ones (no key needed), and store them at their positions.
+ * others, recompute the missing ones (no key needed, `parts/rebuild.ts`: the job checks every
+ * rebuilt fragment against the block's SHA-256 before it may be stored; one that does not match
+ * is counted in `rebuildsUnverified` and left to the next scan), and store them at their
+ * positions.
  *
  * A scan runs every `repairScanMs` and right after a hire; at most `repairsInFlightMax` blocks
  * are repaired at once. Repair traffic (fragments fetched and stored) is counted in
@@ -18,6 +21,7 @@ import { holds } from "./catalogue.ts";
 import { askMore, newGather } from "./gather.ts";
 import type { E } from "./protocol.ts";
 import { continuation } from "./requests.ts";
+import { rebuildJob, rebuildOutcome } from "../../parts/rebuild.ts";
 import type { BlockRec, CustomerState, RepairTask } from "./state.ts";
 
 /** Positions of `block` that should be rebuilt now. */
@@ -82,15 +86,15 @@ export function rebuildGathered(s: CustomerState, out: E[], task: RepairTask): v
   out.push({
     kind: "job",
     id,
-    job: {
-      type: "rebuild",
+    // Every fragment in hand was checked against its hash on arrival (gather.ts); the job
+    // checks each rebuilt one against the block's hashes before anything is stored.
+    job: rebuildJob({
       scheme: s.scheme.text,
+      cipherSize: task.block.cipherSize,
       fragments: task.fragments,
       wanted: task.targets,
-      cipherSize: task.block.cipherSize,
-      // Every fragment in hand was checked against its hash on arrival (gather.ts).
-      fragmentHashes: undefined,
-    },
+      fragmentHashes: task.block.hashes,
+    }),
   });
 }
 
@@ -104,10 +108,11 @@ export function onRebuilt(
 ): void {
   const task = s.repairs.tasks.find((t) => t.id === taskId);
   if (task === undefined) return;
-  if (result.type !== "rebuilt") return endTask(s, task, false);
-  const rebuilt: (Uint8Array | undefined)[] = new Array(s.scheme.n).fill(undefined);
-  task.targets.forEach((p, i) => (rebuilt[p] = result.fragments[i]));
-  task.rebuilt = rebuilt;
+  const r = rebuildOutcome(result, task.targets, s.scheme.n);
+  if (r.kind === "failed") return endTask(s, task, false);
+  // A fragment that does not match the block's hash is not stored (the next scan tries again).
+  s.counters.rebuildsUnverified += r.bad.length;
+  task.rebuilt = r.fragments;
   task.fragments = [];
   sendStores(s, ctx, out, task.block, task);
   if (task.storesPending === 0) endTask(s, task, true);

@@ -448,6 +448,8 @@ export interface CustomerCounters {
   firesDeferred: number;
   /** Broken promises about content counted against members (see `brokePromise`). */
   strikes: number;
+  /** Rebuilt fragments that did not match the block's hash, and were not stored. */
+  rebuildsUnverified: number;
 }
 
 /** The family (family.ts; auth.ts pins keys): who holds each position, and whom to avoid. */
@@ -652,6 +654,7 @@ function zeroCounters(): CustomerCounters {
     superseded: 0,
     firesDeferred: 0,
     strikes: 0,
+    rebuildsUnverified: 0,
   };
 }
 
