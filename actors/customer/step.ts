@@ -10,6 +10,20 @@
  * then `complete`). Work in progress: one backup at a time, restores one at a time in queue
  * order, up to `repairsInFlightMax` repair tasks, and requests awaiting answers.
  *
+ * Parts. The state (state.ts) is one sub-state per part, each written only by its file (tidy's
+ * `CUSTOMER_OWNERS`): `family` (family.ts, auth.ts: positions, candidates, exclusions, cancels,
+ * strikes), `catalogue` (catalogue.ts: the versions; a block credits position i with the
+ * position's generation, and firing bumps it, so no fire walks the catalogue), `backups`
+ * (backup.ts), `restores` (restore.ts), `repairs` (repair.ts; the rebuild is parts/rebuild.ts),
+ * `journal` (journal.ts, persist.ts: the local records), `publisher` (publisher.ts: the family
+ * record on the ID servers), `recovery` (recovery.ts: with only the key), `sweep` (sweep.ts).
+ * Every other file reads a sub-state and changes it by calling its owner; what a part must tell
+ * others without importing them goes as an internal event (`CustomerEvent`: `record_changed`,
+ * `version_deleted`), which `route` below hands on after the input's handler, before the
+ * publisher's stage of `pump`, and at the end of the step. Requests and continuations name
+ * blocks by key and gathers, tasks and fetches by id: an answer whose subject is gone finds
+ * nothing and changes nothing.
+ *
  * Timers: a `TimerTable` (core/timers.ts) in `s.deadlines`, one deadline per `CustomerTimer`
  * kind, and the only record of when to do something next; `nextDeadlineMs` is its `next()`.
  * Every place that schedules work at a time sets its kind, every place that cancels it stops
