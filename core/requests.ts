@@ -21,8 +21,9 @@
  *   insertion-ordered map is the earliest, and both calls cost O(1) per request they return.
  *   An insert with an earlier deadline than the last one makes both scan the table instead.
  *
- * Reads are a `Map`'s (`get`, `has`, `values`, `size`, iteration), so a host or a test may read
- * the table as one; `set` is refused: entries come in through {@link RequestTable.open} only.
+ * The table wraps a `Map` and shows only reads of it (`get`, `has`, `values`, `size`): entries
+ * come in through {@link RequestTable.open} only, and leave through `settle`, `expired` or
+ * `clear`, so nothing gets past the limit or the ordering bookkeeping.
  *
  * @example
  * ```ts
@@ -49,7 +50,7 @@ export interface PendingRequest<P> {
 }
 
 /** Requests awaiting answers, by id, at most `limit` at once. */
-export class RequestTable<P> extends Map<number, PendingRequest<P>> {
+export class RequestTable<P> {
   /** Most requests awaiting answers at once. */
   readonly limit: number;
   #nextId: number;
@@ -58,8 +59,9 @@ export class RequestTable<P> extends Map<number, PendingRequest<P>> {
   #lastDeadlineMs = -Infinity;
 
   /** An empty table; `limit` must be a positive integer. */
+  readonly #entries = new Map<number, PendingRequest<P>>();
+
   constructor(limit: number) {
-    super();
     if (!Number.isInteger(limit) || limit < 1) {
       throw new RangeError(`a request table's limit must be a positive integer, got ${limit}`);
     }
@@ -79,7 +81,7 @@ export class RequestTable<P> extends Map<number, PendingRequest<P>> {
     const id = this.#nextId++;
     if (deadlineMs < this.#lastDeadlineMs) this.#ordered = false;
     this.#lastDeadlineMs = deadlineMs;
-    super.set(id, { id, to, deadlineMs, purpose });
+    this.#entries.set(id, { id, to, deadlineMs, purpose });
     return id;
   }
 
@@ -90,7 +92,7 @@ export class RequestTable<P> extends Map<number, PendingRequest<P>> {
   settle(id: number, from?: NodeId): PendingRequest<P> | null {
     const r = this.get(id);
     if (r === undefined || (from !== undefined && r.to !== from)) return null;
-    this.delete(id);
+    this.#delete(id);
     return r;
   }
 
@@ -111,27 +113,42 @@ export class RequestTable<P> extends Map<number, PendingRequest<P>> {
       if (r.deadlineMs <= nowMs) due.push(r);
       else if (this.#ordered) break;
     }
-    for (const r of due) this.delete(r.id);
+    for (const r of due) this.#delete(r.id);
     return due;
   }
 
-  /** Refused: requests come in through {@link RequestTable.open}, which checks the limit. */
-  override set(_id: number, _request: PendingRequest<P>): this {
-    throw new TypeError("RequestTable.set: use open()");
+  /** Requests awaiting answers. */
+  get size(): number {
+    return this.#entries.size;
   }
 
-  override delete(id: number): boolean {
-    const gone = super.delete(id);
-    if (this.size === 0) {
+  /** Request `id`, if it awaits its answer. */
+  get(id: number): PendingRequest<P> | undefined {
+    return this.#entries.get(id);
+  }
+
+  /** Whether request `id` awaits its answer. */
+  has(id: number): boolean {
+    return this.#entries.has(id);
+  }
+
+  /** The requests awaiting answers, in sending order. */
+  values(): IterableIterator<PendingRequest<P>> {
+    return this.#entries.values();
+  }
+
+  /** Forgets every request (a host that starts over, a test). */
+  clear(): void {
+    this.#entries.clear();
+    this.#ordered = true;
+    this.#lastDeadlineMs = -Infinity;
+  }
+
+  #delete(id: number): void {
+    this.#entries.delete(id);
+    if (this.#entries.size === 0) {
       this.#ordered = true; // nothing left out of order
       this.#lastDeadlineMs = -Infinity;
     }
-    return gone;
-  }
-
-  override clear(): void {
-    super.clear();
-    this.#ordered = true;
-    this.#lastDeadlineMs = -Infinity;
   }
 }

@@ -19,7 +19,7 @@ import { Random } from "../../core/prng.ts";
 import type { Message } from "../../core/protocol/mod.ts";
 import { Scenario } from "../../sim/storage/scenario.ts";
 import { nodeKeys, type StorageSimProtocol } from "../../sim/storage/world.ts";
-import type { CustomerState } from "./state.ts";
+import type { CustomerState, RequestPurpose } from "./state.ts";
 import { customerActor } from "./step.ts";
 
 const HOUR_MS = 3_600_000;
@@ -131,10 +131,7 @@ const garbage = new Uint8Array(64).fill(0xee);
 function forgedAnswer(
   s: CustomerState,
   requestId: number,
-  purpose: CustomerState["requests"] extends Map<number, infer R>
-    ? R extends { purpose: infer P } ? P
-    : never
-    : never,
+  purpose: RequestPurpose,
 ): Message {
   switch (purpose.kind) {
     case "store":
@@ -443,9 +440,7 @@ Deno.test("auth: every answer under the wrong key changes no state and is traced
   const firedKey = nodeKeys(net.sim.seed, fired).signingPublic;
   s.family.cancels.set(fired, { firedMs: 0, key: firedKey });
   const fresh = nodeKeys(net.sim.seed, "an impostor").signingPublic;
-  type Purpose = CustomerState["requests"] extends Map<number, infer R>
-    ? R extends { purpose: infer P } ? P : never
-    : never;
+  type Purpose = RequestPurpose;
   const cases: [NodeId, Purpose][] = [
     [member, { kind: "probe", position: 1 }],
     [member, { kind: "store", position: 1, block: block.key, bytes: 10, repair: null }],

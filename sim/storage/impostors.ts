@@ -51,7 +51,7 @@ import type { NodeId } from "../../core/actor.ts";
 import { AUDIT_LEAF_BYTES } from "../../core/storage.ts";
 import { Random, type Seed } from "../../core/prng.ts";
 import type { Message } from "../../core/protocol/mod.ts";
-import type { CustomerState } from "../../actors/customer/mod.ts";
+import type { CustomerState, PendingRequest, RequestPurpose } from "../../actors/customer/state.ts";
 import type { SupplierState } from "../../actors/supplier/mod.ts";
 import type { ImpostorOutcome, ImpostorStanding, SimNode, Simulator } from "../simulator.ts";
 import { nodeKeys, type StorageSimProtocol } from "./world.ts";
@@ -68,8 +68,7 @@ const REMOVE_KEYS = 16;
 
 type Sim = Simulator<StorageSimProtocol>;
 type Node = SimNode<StorageSimProtocol>;
-type PendingRequest = CustomerState["requests"] extends Map<number, infer R> ? R : never;
-type Purpose = PendingRequest["purpose"];
+type Purpose = RequestPurpose;
 type CustomerRecord = SupplierState["customers"] extends Map<string, infer R> ? R : never;
 
 /** Messages to a supplier, claiming one of its customers. */
