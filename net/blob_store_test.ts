@@ -1,20 +1,9 @@
 import assert from "node:assert/strict";
 import { blobStoreContract } from "./_blob_store_contract.ts";
 import { MemoryBlobStore, runBlobOp } from "./blob_store.ts";
-import { runRangedBlobOp } from "./routed_store.ts";
-import { blobOpsContract } from "../tests/_blob_ops_contract.ts";
 
 blobStoreContract("MemoryBlobStore", {
   open: () => Promise.resolve(new MemoryBlobStore({ capacityBytes: 4 * 1024 * 1024 })),
-  largeBlobBytes: 300 * 1024,
-  tooLargeBlobBytes: 5 * 1024 * 1024,
-});
-
-blobOpsContract("MemoryBlobStore", {
-  open() {
-    const store = new MemoryBlobStore({ capacityBytes: 4 * 1024 * 1024 });
-    return Promise.resolve({ run: (op) => runRangedBlobOp(store, op), close: () => store.close() });
-  },
   largeBlobBytes: 300 * 1024,
   tooLargeBlobBytes: 5 * 1024 * 1024,
 });

@@ -10,7 +10,6 @@ import {
   storeError,
 } from "./fs_store.ts";
 import { runRangedBlobOp } from "./routed_store.ts";
-import { blobOpsContract } from "../tests/_blob_ops_contract.ts";
 
 let dir = "";
 const contractDirs: string[] = [];
@@ -22,21 +21,6 @@ blobStoreContract("FsBlobStore", {
     return await FsBlobStore.open(`${dir}/blobs`);
   },
   reopen: () => FsBlobStore.open(`${dir}/blobs`),
-  largeBlobBytes: 1024 * 1024,
-});
-
-let opsDir = "";
-const opsRunner = (store: FsBlobStore) => ({
-  run: (op: Parameters<typeof runRangedBlobOp>[1]) => runRangedBlobOp(store, op),
-  close: () => store.close(),
-});
-blobOpsContract("FsBlobStore", {
-  async open() {
-    opsDir = await Deno.makeTempDir({ prefix: "bitdust-fs-ops-" });
-    contractDirs.push(opsDir);
-    return opsRunner(await FsBlobStore.open(`${opsDir}/blobs`));
-  },
-  reopen: async () => opsRunner(await FsBlobStore.open(`${opsDir}/blobs`)),
   largeBlobBytes: 1024 * 1024,
 });
 

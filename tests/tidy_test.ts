@@ -52,7 +52,6 @@ const FUNCTION_LINES_MAX = 70;
  */
 const LONG_FUNCTIONS: Record<string, number> = {
   // Contract suites: one list of cases each, run against every implementation.
-  "net/_blob_store_contract.ts:blobStoreContract": 97,
   "net/_transport_contract.ts:transportContract": 76,
   // Daemon entry points: flags, set-up and shut-down in the order a reader follows.
   "net/cli/daemon.ts:run": 133,
