@@ -15,6 +15,7 @@
 import { customerActor, type CustomerNotice, customerState } from "../../actors/customer/mod.ts";
 import type { CustomerConfig, CustomerOptions, CustomerState } from "../../actors/customer/mod.ts";
 import { idServerActor, idServerState } from "../../actors/idserver/mod.ts";
+import { httpFacade, httpFacadeState } from "../idserver_facade.ts";
 import { supplierActor, supplierState } from "../../actors/supplier/mod.ts";
 import type { Actor, NodeId } from "../../core/actor.ts";
 import { bytesEqual } from "../../core/ids.ts";
@@ -100,7 +101,9 @@ export class Scenario {
       },
     });
     this.#wrapSupplier = o.wrapSupplier;
-    const ids = this.sim.addNode("idserver", idServerActor, idServerState());
+    // The ID server as every storage run has it: behind the HTTP translators (idserver_facade).
+    const server = httpFacade(idServerActor);
+    const ids = this.sim.addNode("idserver", server, httpFacadeState(idServerState()));
     for (let i = 0; i < o.suppliers; i++) this.addSupplier(ids.id);
     const name = `n${this.sim.nodes.length}`;
     this.#config = {
