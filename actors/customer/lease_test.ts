@@ -6,7 +6,6 @@
  */
 
 import assert from "node:assert/strict";
-import type { IdServerState } from "../../actors/idserver/mod.ts";
 import type { SupplierState } from "../../actors/supplier/mod.ts";
 import { isWriter } from "./lease.ts";
 import { Random } from "../../core/prng.ts";
@@ -47,7 +46,7 @@ Deno.test("lease: a customer that lost its lease fires, removes and backs up not
   assert.ok(lease.held !== null, "the single instance holds the lease");
 
   // Another instance of the same identity takes the lease over at the ID server.
-  const ids = net.idServer.state as IdServerState;
+  const ids = net.idServerState;
   const ours = ids.leases.get(net.user.id)!;
   ids.leases.set(net.user.id, {
     ...ours,

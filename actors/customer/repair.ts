@@ -17,20 +17,20 @@ import type { StepContext } from "../../core/actor.ts";
 import type { StorageJobResult } from "../../core/storage.ts";
 import { sendStores } from "./backup.ts";
 import { reachable } from "./family.ts";
-import { holds } from "./catalogue.ts";
+import { findBlock, holds } from "./catalogue.ts";
 import { askMore, newGather } from "./gather.ts";
 import type { E } from "./protocol.ts";
 import { continuation } from "./requests.ts";
 import { rebuildJob, rebuildOutcome } from "../../parts/rebuild.ts";
 import type { BlockRec, CustomerState, RepairTask } from "./state.ts";
 
-/** Positions of `block` that should be rebuilt now. */
-function missingTargets(s: CustomerState, block: BlockRec, nowMs: number): number[] {
-  const targets: number[] = [];
+/** Positions of `block` that should be rebuilt now (null: none; most blocks miss nothing). */
+function missingTargets(s: CustomerState, block: BlockRec, nowMs: number): number[] | null {
+  let targets: number[] | null = null;
   for (let p = 0; p < block.heldAt.length; p++) {
     if (holds(s, block, p) || block.storing[p] === 1) continue;
     if (block.pending !== null && block.pending[p] !== undefined) continue; // a backup sends it
-    if (reachable(s, p, nowMs)) targets.push(p);
+    if (reachable(s, p, nowMs)) (targets ??= []).push(p);
   }
   return targets;
 }
@@ -38,32 +38,37 @@ function missingTargets(s: CustomerState, block: BlockRec, nowMs: number): numbe
 /** Looks for blocks to repair and starts tasks while there is room. */
 export function scanForRepairs(s: CustomerState, ctx: StepContext, out: E[]): void {
   for (const v of s.catalogue.versions) {
-    const blocks = v.files.flatMap((f) => f.blocks);
-    if (v.manifest !== null) blocks.push(v.manifest);
-    for (const block of blocks) {
-      if (s.repairs.tasks.length >= s.options.repairsInFlightMax) return;
-      if (block.repairing || block.cipherSize === 0) continue;
-      const targets = missingTargets(s, block, ctx.nowMs);
-      if (targets.length === 0) continue;
-      const task: RepairTask = {
-        ...newGather(s, block),
-        role: "repair",
-        id: s.repairs.nextId++,
-        targets,
-        rebuilt: null,
-        storesPending: 0,
-      };
-      if (!askMore(s, ctx, out, task)) continue; // fewer than K holders reachable: cannot now
-      block.repairing = true;
-      s.repairs.tasks.push(task);
+    for (const f of v.files) {
+      for (const block of f.blocks) if (!tryRepair(s, ctx, out, block)) return;
     }
+    if (v.manifest !== null && !tryRepair(s, ctx, out, v.manifest)) return;
   }
+}
+
+/** Starts a task for `block` if it misses fragments; false once no task fits any more. */
+function tryRepair(s: CustomerState, ctx: StepContext, out: E[], block: BlockRec): boolean {
+  if (s.repairs.tasks.length >= s.options.repairsInFlightMax) return false;
+  if (block.repairing || block.cipherSize === 0) return true;
+  const targets = missingTargets(s, block, ctx.nowMs);
+  if (targets === null) return true;
+  const task: RepairTask = {
+    ...newGather(s, block),
+    role: "repair",
+    id: s.repairs.nextId++,
+    targets,
+    rebuilt: null,
+    storesPending: 0,
+  };
+  if (!askMore(s, ctx, out, task)) return true; // fewer than K holders reachable: cannot now
+  block.repairing = true;
+  s.repairs.tasks.push(task);
+  return true;
 }
 
 /** Keeps running tasks fed: asks for replacement fragments, ends tasks that are done. */
 export function pumpRepairs(s: CustomerState, ctx: StepContext, out: E[]): void {
   for (const task of [...s.repairs.tasks]) {
-    if (!s.catalogue.versions.some((v) => blockOf(v, task.block))) {
+    if (findBlock(s, task.block.key) !== task.block) {
       endTask(s, task, false); // the version was deleted
     } else if (task.working && task.got + task.inFlight < s.scheme.k) {
       if (!askMore(s, ctx, out, task)) endTask(s, task, false);
@@ -72,10 +77,6 @@ export function pumpRepairs(s: CustomerState, ctx: StepContext, out: E[]): void 
       if (task.storesPending === 0) endTask(s, task, true);
     }
   }
-}
-
-function blockOf(v: { files: { blocks: BlockRec[] }[]; manifest: BlockRec | null }, b: BlockRec) {
-  return v.manifest === b || v.files.some((f) => f.blocks.includes(b));
 }
 
 /** The task has K fragments: recompute the missing ones. */

@@ -727,6 +727,29 @@ export function customerState(config: CustomerConfig): CustomerState {
   };
 }
 
+/**
+ * No supplier holds two positions. A family is small (the scheme's N, at most 256): pairs are
+ * compared without allocating, up to 32 positions; above that a set is cheaper.
+ */
+function assertDistinctSuppliers(positions: readonly Position[]): void {
+  if (positions.length > 32) {
+    const seen = new Set<NodeId>();
+    for (const p of positions) {
+      if (p.supplier === null) continue;
+      if (seen.has(p.supplier)) assert(false, `supplier ${p.supplier} holds two positions`);
+      seen.add(p.supplier);
+    }
+    return;
+  }
+  for (let i = 1; i < positions.length; i++) {
+    const a = positions[i].supplier;
+    if (a === null) continue;
+    for (let j = 0; j < i; j++) {
+      if (positions[j].supplier === a) assert(false, `supplier ${a} holds two positions`);
+    }
+  }
+}
+
 /** The customer's own rules; a violation is a bug. */
 export function invariants(s: CustomerState): void {
   const o = s.options;
@@ -737,18 +760,16 @@ export function invariants(s: CustomerState): void {
   assert(s.family.shunned.size <= o.excludedMax, "shunned candidates over their limit");
   assert(s.catalogue.versions.length <= o.versionsMax, "too many versions");
   assert(s.backups.queue.length + s.restores.length <= 2 * o.queuedMax, "queues over their limit");
-  const seen = new Set<NodeId>();
-  for (const p of s.family.positions) {
+  const positions = s.family.positions;
+  for (let i = 0; i < positions.length; i++) {
+    const p = positions[i];
     assert((p.state === "active") === (p.supplier !== null), "active iff it has a supplier");
     assert((p.state === "hiring") === (p.candidate !== null), "hiring iff it has a candidate");
     assert(p.key === null || p.state === "active", "only an active position has a key");
     assert(p.key === null || p.key.length === PUBLIC_KEY_BYTES, "a pinned key is Ed25519");
     assert(!p.renewing || p.state === "active", "only an active position renews");
-    if (p.supplier !== null) {
-      assert(!seen.has(p.supplier), `supplier ${p.supplier} holds two positions`);
-      seen.add(p.supplier);
-    }
   }
+  assertDistinctSuppliers(positions);
   if (s.backups.run !== null) {
     assert(s.backups.run.inFlight <= o.blocksInFlightMax, "backup holds too many blocks");
     assert(

@@ -640,12 +640,8 @@ function nextDeadlineMs(s: CustomerState): number | null {
  */
 function timerInvariants(s: CustomerState): void {
   const t = s.deadlines;
-  const armedBy = (kind: CustomerTimer, dueMs: number, what: string) => {
-    const at = t.at(kind);
-    assert(at !== null && at <= dueMs, `${kind} armed at ${at}, after ${what} at ${dueMs}`);
-  };
   const requestDue = s.requests.next();
-  if (requestDue !== null) armedBy("request", requestDue, "the oldest request");
+  if (requestDue !== null) armedBy(t, "request", requestDue, "the oldest request");
   if (s.started) {
     assert(t.at("probe") !== null, "probe stopped");
     assert(!s.options.repair || t.at("audit") !== null, "audit stopped");
@@ -656,21 +652,38 @@ function timerInvariants(s: CustomerState): void {
   if (run !== null) {
     // Armed at the stall, or stopped once it passed (the backup waits for `pump` as a writer).
     const stallMs = run.progressAtMs + BACKUP_STALL_MS;
-    if (t.at("backup_stall") !== null) armedBy("backup_stall", stallMs, "the backup's stall");
+    if (t.at("backup_stall") !== null) armedBy(t, "backup_stall", stallMs, "the backup's stall");
     else assert(stallMs <= s.nowMs, "backup_stall stopped before the stall");
   }
   const l = s.lease;
   if (l !== null && s.started) {
     // As the lease computes it, without `isDiverged`'s clearing (a check changes nothing).
     const leaseDue = leaseDeadlineMs(s, l.otherSeen && s.phase === "ready");
-    if (leaseDue !== null) armedBy("lease", leaseDue, "the lease's next deadline");
+    if (leaseDue !== null) armedBy(t, "lease", leaseDue, "the lease's next deadline");
   }
-  s.family.positions.forEach((p, i) => {
-    if (p.retryAtMs > s.nowMs) {
-      armedBy("position_retry", p.retryAtMs, `position ${i}'s retry`);
-    }
-  });
+  const positions = s.family.positions;
+  for (let i = 0; i < positions.length; i++) {
+    const due = positions[i].retryAtMs;
+    if (due > s.nowMs) armedBy(t, "position_retry", due, "a position's retry", i);
+  }
   if (s.phase === "ready") servedGates(s);
+}
+
+/**
+ * Fails unless timer `kind` is armed no later than `dueMs` (the deadline of `what`, of position
+ * `position` if given); the message is built only on failure (this runs after every step).
+ */
+function armedBy(
+  t: CustomerState["deadlines"],
+  kind: CustomerTimer,
+  dueMs: number,
+  what: string,
+  position?: number,
+): void {
+  const at = t.at(kind);
+  if (at !== null && at <= dueMs) return;
+  const of = position === undefined ? what : `${what} (position ${position})`;
+  assert(false, `${kind} armed at ${at}, after ${of} at ${dueMs}`);
 }
 
 /**
@@ -681,8 +694,8 @@ function servedGates(s: CustomerState): void {
   const t = s.deadlines;
   const batch = t.at("flush") === null;
   for (const key of s.journal.dirty) {
-    if (batch || s.journal.urgent.has(key)) {
-      assert(s.journal.writing.has(key), `record ${key} left unwritten`);
+    if ((batch || s.journal.urgent.has(key)) && !s.journal.writing.has(key)) {
+      assert(false, `record ${key} left unwritten`);
     }
   }
   const empty = s.family.positions.some((p) => p.state === "empty");

@@ -14,7 +14,7 @@ import type { IdServerState } from "./mod.ts";
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 function idServer(net: Scenario): IdServerState {
-  return net.sim.nodes.find((n) => n.role === "idserver")!.state as IdServerState;
+  return net.idServerState;
 }
 
 Deno.test("refresh (sim): live suppliers and the user keep their identities for 45 days", () => {

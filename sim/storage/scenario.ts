@@ -14,8 +14,8 @@
 
 import { customerActor, type CustomerNotice, customerState } from "../../actors/customer/mod.ts";
 import type { CustomerConfig, CustomerOptions, CustomerState } from "../../actors/customer/mod.ts";
-import { idServerActor, idServerState } from "../../actors/idserver/mod.ts";
-import { httpFacade, httpFacadeState } from "../idserver_facade.ts";
+import { idServerActor, type IdServerState, idServerState } from "../../actors/idserver/mod.ts";
+import { httpFacade, type HttpFacadeState, httpFacadeState } from "../idserver_facade.ts";
 import { supplierActor, supplierState } from "../../actors/supplier/mod.ts";
 import type { Actor, NodeId } from "../../core/actor.ts";
 import { bytesEqual } from "../../core/ids.ts";
@@ -175,6 +175,11 @@ export class Scenario {
   /** The ID server's node (the first node). */
   get idServer(): Node {
     return this.sim.nodes[0];
+  }
+
+  /** The ID server actor's own state, inside its HTTP facade. */
+  get idServerState(): IdServerState {
+    return (this.idServer.state as HttpFacadeState<IdServerState>).server;
   }
 
   /** The user's state. */
