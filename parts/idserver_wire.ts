@@ -69,6 +69,7 @@ import {
   type SignedOffer,
 } from "../core/protocol/identity.ts";
 import type { Message, MessageOf } from "../core/protocol/mod.ts";
+import type { IdServerAnswer, IdServerRequest } from "../core/protocol/idserver.ts";
 
 // -----------------------------------------------------------------------------------------------
 // Values and limits.
@@ -604,31 +605,13 @@ function leaseReply(m: MessageOf<"lease_claim">, a: Answer): ClientReply {
 // Server side: requests to the actor's questions, its answers to responses.
 
 /**
- * A question for the ID-server actor (the shape of its `IdServerRequest` command; `parts/` may
- * not import actors). {@link inputOf} leaves `requestId` 0: the host gives each its own.
+ * A question for the ID-server actor: its `IdServerRequest` (core/protocol/idserver.ts), with
+ * the name and address a publish over HTTP always carries. {@link inputOf} leaves `requestId`
+ * 0: the host gives each its own.
  */
 export type ServerAsk =
-  | (MessageOf<"identity_publish"> & { name: NodeId; address: string })
-  | MessageOf<"identity_fetch">
-  | MessageOf<"offer_announce">
-  | MessageOf<"offer_query">
-  | MessageOf<"family_publish">
-  | MessageOf<"family_fetch">
-  | MessageOf<"lease_claim">
-  | { type: "lease_fetch"; requestId: number; owner: NodeId }
-  | { type: "identity_list"; requestId: number; after: string; limit: number };
-
-/** The actor's answer to a {@link ServerAsk} (the shape of its `IdServerAnswer`). */
-export type ServerAnswer =
-  | MessageOf<"identity_publish_reply">
-  | MessageOf<"identity_fetch_reply">
-  | MessageOf<"offer_announce_reply">
-  | MessageOf<"offer_query_reply">
-  | MessageOf<"family_publish_reply">
-  | MessageOf<"family_fetch_reply">
-  | MessageOf<"lease_claim_reply">
-  | { type: "lease_fetch_reply"; requestId: number; owner: NodeId; current?: SignedLease }
-  | { type: "identity_list_reply"; requestId: number; names: NodeId[]; more: boolean };
+  | Exclude<IdServerRequest, { type: "identity_publish" }>
+  | (MessageOf<"identity_publish"> & { name: NodeId; address: string });
 
 /** What {@link inputOf} says to do with a request: ask the actor, or answer at once. */
 export type ServerInput =
@@ -1010,7 +993,7 @@ function leaseInput(route: Route & { name: string }, request: WireRequest): Serv
  * The response to `ask` given the actor's `answer`, or `null` when it gave none (it did not
  * answer in time, or too many requests waited): 503 `timeout`.
  */
-export function responseOf(ask: ServerAsk, answer: ServerAnswer | null): WireResponse {
+export function responseOf(ask: ServerAsk, answer: IdServerAnswer | null): WireResponse {
   const timeout = fail(503, "timeout");
   switch (ask.type) {
     case "identity_list": {
@@ -1053,7 +1036,7 @@ function documentResponse(answer: MessageOf<"identity_fetch_reply">): WireRespon
 
 function ownerResponse(
   ask: ServerAsk & { type: "family_fetch" | "family_publish" | "lease_fetch" | "lease_claim" },
-  answer: ServerAnswer | null,
+  answer: IdServerAnswer | null,
 ): WireResponse {
   const timeout = fail(503, "timeout");
   switch (ask.type) {

@@ -18,7 +18,12 @@ import {
   IDSERVER_REGISTRATION_BLOCKS_MAX,
   IDSERVER_WRITES_PENDING_MAX,
 } from "../../core/limits.ts";
-import type { Message, MessageOf } from "../../core/protocol/mod.ts";
+import type { Message } from "../../core/protocol/mod.ts";
+import type {
+  IdentityListReply,
+  IdServerAnswer,
+  IdServerRequest,
+} from "../../core/protocol/idserver.ts";
 import type { SignedFamilyRecord, SignedLease, SignedOffer } from "../../core/protocol/identity.ts";
 import { type RegistrationBudget, registrationBudget } from "./rate.ts";
 
@@ -44,42 +49,7 @@ export function familyKey(owner: NodeId): string {
  */
 export const IDSERVER_FAMILIES_MAX = 65_536;
 
-/**
- * Requests the ID server answers, from its local host (HTTP) or from other nodes. A publish from
- * the host may carry the name of the URL it was uploaded to (`name`) and the client's IP address
- * (`address`, for the registration budget of its block; see `rate.ts`).
- */
-export type IdServerRequest =
-  | (MessageOf<"identity_publish"> & { name?: NodeId; address?: string })
-  | MessageOf<"identity_fetch">
-  | MessageOf<"offer_announce">
-  | MessageOf<"offer_query">
-  | MessageOf<"family_publish">
-  | MessageOf<"family_fetch">
-  | MessageOf<"lease_claim">
-  | { type: "lease_fetch"; requestId: number; owner: NodeId }
-  | { type: "identity_list"; requestId: number; after: string; limit: number };
-
-/** A page of hosted names, answering `identity_list`. */
-export interface IdentityListReply {
-  type: "identity_list_reply";
-  requestId: number;
-  names: NodeId[];
-  /** Whether names after the last one listed exist. */
-  more: boolean;
-}
-
-/** Answers to {@link IdServerRequest}s, as notices to the host or messages to nodes. */
-export type IdServerAnswer =
-  | MessageOf<"identity_publish_reply">
-  | MessageOf<"identity_fetch_reply">
-  | MessageOf<"offer_announce_reply">
-  | MessageOf<"offer_query_reply">
-  | MessageOf<"family_publish_reply">
-  | MessageOf<"family_fetch_reply">
-  | MessageOf<"lease_claim_reply">
-  | { type: "lease_fetch_reply"; requestId: number; owner: NodeId; current?: SignedLease }
-  | IdentityListReply;
+export type { IdentityListReply, IdServerAnswer, IdServerRequest };
 
 /** What the actor tells its host besides answers: when its documents are loaded. */
 export type IdServerNotice =
