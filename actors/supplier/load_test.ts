@@ -176,3 +176,24 @@ Deno.test("load: kept fragments stay within the limits; an empty damaged record 
   assert.equal(contractRequest(loaded, 5000).outcome, "accepted");
   assert.equal(loaded.state.fragmentCount, 3);
 });
+
+Deno.test("load: kept fragments are not deleted under a contract being written for them", () => {
+  const { disk, blobs } = tornAlice();
+  const d = new Driver({}, disk);
+  d.holdIo = true;
+  const m: Message = { type: "contract_request", requestId: 7, epoch: 0, quotaBytes: 5000 };
+  assert.deepEqual(d.from("alice", m), [], "answered once written");
+  d.advance(2 * SUPPLIER_LEASE_LOAD_GRACE_MS);
+  assert.equal(d.counter("unclaimed.expired"), 0);
+  assert.ok(d.counter("unclaimed.deferred") >= 1);
+  d.holdIo = false;
+  d.release();
+  assert.equal(as(lastReply(d), "contract_reply").outcome, "accepted");
+  assert.equal(d.state.customers.get("alice")!.fragments.size, 2);
+  assert.equal(blobs.size, 3);
+  assert.equal(d.state.deadlines.at("unclaimed"), null);
+});
+
+function lastReply(d: Driver): Message {
+  return d.sent.filter((s) => s.to === "alice").at(-1)!.message;
+}

@@ -81,14 +81,15 @@ export function armUnclaimed(state: SupplierState): void {
 /**
  * The `unclaimed` timer: deletes the fragments (and the damaged record) of each name whose time
  * ran out, as an `orphans` task named after it, or tries again `deleteRetryMs` later when the
- * task table is full.
+ * task table is full or a new contract's record for the name is being written.
  */
 export function onUnclaimedTimer(state: SupplierState, ctx: StepContext): Out {
   const out: Out = [];
   let full = false;
   for (const [name, u] of state.unclaimed) {
     if (u.deleting || u.untilMs > ctx.nowMs) continue;
-    if (!taskRoom(state)) {
+    // A new contract's record being written would go with the blobs: decide after it.
+    if (state.customers.has(name) || !taskRoom(state)) {
       u.untilMs = ctx.nowMs + state.options.deleteRetryMs;
       full = true;
       continue;
@@ -100,7 +101,7 @@ export function onUnclaimedTimer(state: SupplierState, ctx: StepContext): Out {
     out.push(trace("supplier.unclaimed_expired", { customer: name, fragments: u.fragments.size }));
     out.push(...addTask(state, "orphans", name, 0, keys));
   }
-  if (full) count(state, "unclaimed.busy");
+  if (full) count(state, "unclaimed.deferred");
   armUnclaimed(state);
   return out;
 }
