@@ -23,6 +23,7 @@ import { abandonRemovals, addTask, taskRoom } from "./deletes.ts";
 import { lapsedLately, openWindow } from "./leases.ts";
 import { contractKey, encodeContract } from "./records.ts";
 import { armDeadline, compactTimers } from "./_timers.ts";
+import { adoptUnclaimed, unclaimedOf } from "./unclaimed.ts";
 import {
   chargeOf,
   count,
@@ -65,19 +66,7 @@ export function onContractRequest(
     return silent(state, "contract.busy");
   }
   if (!ioRoom(state)) return silent(state, "contract.busy");
-  if (c === undefined) {
-    if (state.customers.size >= state.options.customersMax) {
-      return answer(state, from, m.requestId, "too_many_customers", 0);
-    }
-    if (m.quotaBytes > freeBytes(state)) return answer(state, from, m.requestId, "no_space", 0);
-    const fresh = customerRecord("pending", ctx.nowMs, fromKey, ctx.nowMs);
-    fresh.epoch = m.epoch;
-    state.customers.set(from, fresh);
-    // A name whose contract lapsed lately gets one again, but holding no space until it stores.
-    const reserve = !lapsedLately(state, from, ctx.nowMs);
-    if (!reserve) count(state, "contract.unreserved");
-    return [writeContract(state, from, fresh, m.quotaBytes, m.requestId, reserve)];
-  }
+  if (c === undefined) return newContract(state, from, fromKey, m, ctx);
   // The same quota again renews nothing (no window re-opens); a lower one never goes below use.
   const want = Math.max(m.quotaBytes, projectedBytes(c));
   if (want === c.quotaBytes) return answer(state, from, m.requestId, "accepted", want);
@@ -86,6 +75,36 @@ export function onContractRequest(
   }
   const reserve = want > c.quotaBytes && c.grewSinceGrant;
   return [writeContract(state, from, c, want, m.requestId, reserve)];
+}
+
+/**
+ * A contract for a name that has none: granted to `fromKey` once written. Fragments kept for
+ * the name under a damaged record (`unclaimed.ts`) become the contract's, so the quota covers
+ * them; while they are being deleted, the name is told `closing`.
+ */
+function newContract(
+  state: SupplierState,
+  from: NodeId,
+  fromKey: Uint8Array,
+  m: MessageOf<"contract_request">,
+  ctx: StepContext,
+): Out {
+  if (state.unclaimed.get(from)?.deleting === true) {
+    return answer(state, from, m.requestId, "closing", 0);
+  }
+  if (state.customers.size >= state.options.customersMax) {
+    return answer(state, from, m.requestId, "too_many_customers", 0);
+  }
+  const kept = unclaimedOf(state, from)?.usedBytes ?? 0;
+  const quotaBytes = Math.max(m.quotaBytes, kept);
+  if (quotaBytes > freeBytes(state) + kept) return answer(state, from, m.requestId, "no_space", 0);
+  const fresh = customerRecord("pending", ctx.nowMs, fromKey, ctx.nowMs);
+  fresh.epoch = m.epoch;
+  state.customers.set(from, fresh);
+  // A name whose contract lapsed lately gets one again, but holding no space until it stores.
+  const reserve = !lapsedLately(state, from, ctx.nowMs);
+  if (!reserve) count(state, "contract.unreserved");
+  return [writeContract(state, from, fresh, quotaBytes, m.requestId, reserve)];
 }
 
 function silent(state: SupplierState, counter: string): Out {
@@ -142,7 +161,8 @@ export function finishContractWrite(
     return [...answer(state, customer, requestId, "no_space", c.quotaBytes), ...out];
   }
   // Stores admitted meanwhile were held to the smaller quota, so the new one covers them.
-  const opening = c.status === "pending" || pending.reserve;
+  const fresh = c.status === "pending";
+  const opening = fresh || pending.reserve;
   recharge(state, c, () => {
     c.quotaBytes = pending.bytes;
     c.pendingQuota = null;
@@ -151,9 +171,11 @@ export function finishContractWrite(
   c.keyStored = true;
   c.renewedStoredMs = pending.renewedMs;
   c.status = "active";
+  const adopted = fresh ? adoptUnclaimed(state, customer, c) : [];
   armDeadline(state, customer, c);
   const quotaBytes = c.quotaBytes;
   return [
+    ...adopted,
     ...answer(state, customer, requestId, "accepted", quotaBytes),
     { kind: "notice", notice: { type: "contract", customer, quotaBytes } },
     trace("supplier.contract", { customer, quotaBytes }),

@@ -25,6 +25,7 @@ import {
   type DeleteTask,
   earliestDeleteRetry,
   recharge,
+  releaseUnclaimed,
   type SupplierState,
 } from "./state.ts";
 
@@ -205,6 +206,8 @@ function finishTask(state: SupplierState, task: DeleteTask): Out {
     case "remove":
       return [send(customer, { type: "remove_reply", requestId, removed })];
     case "orphans":
+      // One named after a customer deleted what a damaged record kept (`unclaimed.ts`).
+      if (customer !== "") releaseUnclaimed(state, customer);
       return [trace("supplier.orphans_removed", { removed, failed: task.keys.length - removed })];
     case "cancel": {
       const c = state.customers.get(customer);

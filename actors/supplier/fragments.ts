@@ -7,6 +7,9 @@
 import { assert } from "../../core/assert.ts";
 import { type CustomerRecord, recharge, type SupplierState } from "./state.ts";
 
+/** What a listing reads: fragments by key, and their keys sorted (`null`: not sorted yet). */
+type Listed = Pick<CustomerRecord, "sorted"> & { fragments: Map<string, unknown> };
+
 /** Records fragment `key` of `c` with `size` bytes, replacing an older entry. */
 export function putFragment(
   state: SupplierState,
@@ -41,7 +44,7 @@ export function dropFragment(state: SupplierState, c: CustomerRecord, key: strin
   return true;
 }
 
-function sortedKeys(c: CustomerRecord): string[] {
+function sortedKeys(c: Listed): string[] {
   if (c.sorted === null) c.sorted = [...c.fragments.keys()].sort();
   return c.sorted;
 }
@@ -63,7 +66,7 @@ function search(keys: string[], bound: string, strictly: boolean): number {
  * sorted, and whether more follow.
  */
 export function listPage(
-  c: CustomerRecord,
+  c: Listed,
   prefix: string,
   after: string,
   max: number,

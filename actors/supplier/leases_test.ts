@@ -283,7 +283,13 @@ Deno.test("restart: a record of the format before keys is pinned once, losing no
   const { data } = fragment(500, 3);
   blobs.set("frag/alice/v/0", data);
   const d = new Driver({}, first.disk);
-  assert.deepEqual(d.notices[0], { type: "loaded", customers: 1, fragments: 1, orphans: 0 });
+  assert.deepEqual(d.notices[0], {
+    type: "loaded",
+    customers: 1,
+    fragments: 1,
+    orphans: 0,
+    damaged: 0,
+  });
   assert.equal(d.counter("load.unpinned"), 1);
   const writes = countWrites(d, "contract/alice");
   // A keyless link pins nothing; the first authenticated request pins its key.

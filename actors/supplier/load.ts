@@ -3,9 +3,18 @@
  * supplier restarted from a fresh state over its old disk comes back with everything.
  *
  * Order: list `contract/`, read each record (as many at once as the blob budget allows), then
- * list `frag/` (keys and sizes) and index each fragment under its customer. A blob that belongs
- * to no contract (left by a cancellation cut short, or under a damaged record) is an orphan and
- * is deleted once loaded. A failed list or read restarts the load after `loadRetryMs`.
+ * list `frag/` (keys and sizes) and index each fragment under its customer. A fragment that
+ * belongs to no record (left by a cancellation cut short) is an orphan and is deleted once
+ * loaded, and so is a blob under `contract/` that names no customer. A failed list or read
+ * restarts the load after `loadRetryMs`.
+ *
+ * A damaged record (`contract/<customer>` that does not decode: a write torn by a crash, say)
+ * costs its customer nothing: its fragments are kept, not deleted as orphans, and only read
+ * for the name until it asks for a contract again (`unclaimed.ts`). A damaged record with no
+ * fragment is deleted; one whose fragments find no room (`customersMax`) stays, unloaded.
+ * Counted: `load.contract_corrupt` for every record that does not decode,
+ * `load.contract_damaged` for each one whose fragments are kept, `load.fragments_unclaimed` for
+ * those fragments; the `loaded` notice says how many records were damaged.
  *
  * Loaded contracts are charged for their bytes only (their reservation windows are not kept on
  * disk); one that holds nothing gets a new window, reserving its quota if that still fits, so
@@ -18,12 +27,15 @@
 
 import type { BlobResult, StepContext } from "../../core/actor.ts";
 import { assert } from "../../core/assert.ts";
+import { isNodeId } from "../../core/ids.ts";
 import { issue, type Out, trace } from "./_effects.ts";
 import { putFragment } from "./fragments.ts";
 import { gracedRenewal, openWindow } from "./leases.ts";
 import { armDeadline, clearTimers } from "./_timers.ts";
+import { armUnclaimed, keepUnclaimed } from "./unclaimed.ts";
 import {
   CONTRACT_PREFIX,
+  contractKey,
   decodeContract,
   FRAGMENT_PREFIX,
   parseFragmentBlobKey,
@@ -47,6 +59,10 @@ export function beginLoad(state: SupplierState): Out {
   state.chargedBytes = 0;
   clearTimers(state);
   state.fragmentCount = 0;
+  state.unclaimed.clear();
+  state.unclaimedBytes = 0;
+  state.unclaimedFragments = 0;
+  state.deadlines.stop("unclaimed");
   state.capacityBytes = state.options.capacityBytes;
   state.load = emptyLoad();
   state.load.inFlight = 1;
@@ -81,7 +97,7 @@ export function onLoadIo(
     count(state, "load.no_sizes");
     return { out: loadFailed(state, io, { ok: false, error: "io_error" }, ctx), done: false };
   }
-  indexFragments(state, result.keys, result.sizes);
+  indexFragments(state, result.keys, result.sizes, ctx.nowMs);
   return { out: finishLoad(state, ctx.nowMs), done: true };
 }
 
@@ -112,7 +128,10 @@ function loadContract(state: SupplierState, key: string, result: BlobResult, now
   const record = decodeContract(key, result.data ?? new Uint8Array(0));
   if (record === null) {
     count(state, "load.contract_corrupt");
-    load.orphans.push(key);
+    const name = key.slice(CONTRACT_PREFIX.length);
+    // Its fragments are kept if there are any (`adoptDamaged`); the record is decided on then.
+    if (isNodeId(name) && contractKey(name) === key) load.damaged.add(name);
+    else load.orphans.push(key);
     return;
   }
   if (state.customers.size >= state.options.customersMax) {
@@ -151,7 +170,7 @@ function continueReads(state: SupplierState): Out {
   return out;
 }
 
-function indexFragments(state: SupplierState, keys: string[], sizes: number[]): void {
+function indexFragments(state: SupplierState, keys: string[], sizes: number[], nowMs: number) {
   const o = state.options;
   const load = state.load;
   for (let i = 0; i < keys.length; i++) {
@@ -159,10 +178,17 @@ function indexFragments(state: SupplierState, keys: string[], sizes: number[]): 
     const c = parsed === null ? undefined : state.customers.get(parsed.customer);
     if (parsed !== null && load.skipped.has(parsed.customer)) {
       count(state, "load.fragment_skipped");
+    } else if (parsed !== null && c === undefined && load.damaged.has(parsed.customer)) {
+      const { customer, key } = parsed;
+      if (!keepUnclaimed(state, customer, key, sizes[i], nowMs)) {
+        count(state, "load.fragment_skipped");
+        if (!state.unclaimed.has(customer)) skipDamaged(state, customer);
+      }
     } else if (c === undefined || parsed === null) {
       load.orphans.push(keys[i]);
     } else if (
-      c.fragments.size >= o.fragmentsPerCustomerMax || state.fragmentCount >= o.fragmentsMax
+      c.fragments.size >= o.fragmentsPerCustomerMax ||
+      state.fragmentCount + state.unclaimedFragments >= o.fragmentsMax
     ) {
       count(state, "load.fragment_skipped");
     } else {
@@ -171,9 +197,41 @@ function indexFragments(state: SupplierState, keys: string[], sizes: number[]): 
   }
 }
 
+/**
+ * No name more fits: `name`'s damaged record and fragments stay on disk, unloaded, like an
+ * intact record's beyond the limit, for a later load to keep.
+ */
+function skipDamaged(state: SupplierState, name: string): void {
+  count(state, "load.contract_skipped");
+  state.load.skipped.add(name);
+}
+
+/**
+ * Damaged records, once the fragments are indexed: one whose customer has fragments stays on
+ * disk with them (`unclaimed.ts`), traced; one without is deleted.
+ */
+function settleDamaged(state: SupplierState): Out {
+  const load = state.load;
+  const out: Out = [];
+  for (const name of load.damaged) {
+    const u = state.unclaimed.get(name);
+    if (u === undefined) {
+      if (!load.skipped.has(name)) load.orphans.push(contractKey(name));
+      continue;
+    }
+    count(state, "load.contract_damaged");
+    count(state, "load.fragments_unclaimed", u.fragments.size);
+    const detail = { customer: name, fragments: u.fragments.size, bytes: u.usedBytes };
+    out.push(trace("supplier.contract_damaged", detail));
+  }
+  armUnclaimed(state);
+  return out;
+}
+
 function finishLoad(state: SupplierState, nowMs: number): Out {
   const load = state.load;
   assert(load.inFlight === 0, "loaded with operations in flight");
+  const out = settleDamaged(state);
   state.phase = "ready";
   // The operator may have lowered the capacity below what the disk holds: keep every byte.
   state.capacityBytes = Math.max(state.capacityBytes, state.chargedBytes);
@@ -184,7 +242,6 @@ function finishLoad(state: SupplierState, nowMs: number): Out {
     }
     armDeadline(state, name, c);
   }
-  const out: Out = [];
   if (state.capacityBytes > state.options.capacityBytes) {
     count(state, "load.over_capacity");
     out.push(trace("supplier.over_capacity", { charged: state.chargedBytes }));
@@ -193,6 +250,7 @@ function finishLoad(state: SupplierState, nowMs: number): Out {
     customers: state.customers.size,
     fragments: state.fragmentCount,
     orphans: load.orphans.length,
+    damaged: load.damaged.size,
   };
   out.push({ kind: "notice", notice: { type: "loaded", ...loaded } });
   out.push(trace("supplier.loaded", loaded));

@@ -227,6 +227,7 @@ function checkReload(d: Driver): void {
     customers: d.state.customers.size,
     fragments: d.state.fragmentCount,
     orphans: 0,
+    damaged: 0,
   });
   let used = 0;
   for (const [name, c] of d.state.customers) {

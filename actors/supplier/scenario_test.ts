@@ -227,7 +227,7 @@ Deno.test("supplier: a fresh state over the old disk recovers every contract and
   const before = net.state.customers.get("alice")!.usedBytes;
   net.restart();
   const loaded = net.notices.filter((n) => n.notice.type === "loaded").at(-1)!.notice;
-  assert.deepEqual(loaded, { type: "loaded", customers: 2, fragments: 12, orphans: 0 });
+  assert.deepEqual(loaded, { type: "loaded", customers: 2, fragments: 12, orphans: 0, damaged: 0 });
   assert.equal(net.state.customers.get("alice")!.usedBytes, before);
   assert.equal(net.state.customers.get("alice")!.quotaBytes, 300_000);
   // Reservations are not kept on disk: loaded contracts are charged the bytes they hold.

@@ -70,7 +70,14 @@ export type ContractEnd = "cancelled" | "lapsed" | "expired";
 
 /** What the supplier tells its operator. */
 export type SupplierNotice =
-  | { type: "loaded"; customers: number; fragments: number; orphans: number }
+  | {
+    type: "loaded";
+    customers: number;
+    fragments: number;
+    orphans: number;
+    /** Contract records that did not decode (their fragments are kept: `unclaimed.ts`). */
+    damaged: number;
+  }
   | { type: "contract"; customer: NodeId; quotaBytes: number }
   | { type: "contract_ended"; customer: NodeId; removed: number; reason: ContractEnd }
   | { type: "publish_refused"; idServer: NodeId; outcome: PublishOutcome }
@@ -214,6 +221,22 @@ export interface CustomerRecord {
   locked: Set<string>;
 }
 
+/**
+ * The fragments of a customer whose contract record was found damaged at load (`unclaimed.ts`):
+ * kept on disk, charged against the capacity, only read for the name, until its next contract
+ * request re-creates the contract over them or `untilMs` passes and they are deleted.
+ */
+export interface UnclaimedRecord {
+  /** Fragments by key: their sizes, and (always 0) the io id that wrote them. */
+  fragments: Map<string, FragmentEntry>;
+  /** The keys sorted, or `null` until a `list` sorts them. */
+  sorted: string[] | null;
+  usedBytes: number;
+  untilMs: number;
+  /** Their deletion (an `orphans` task named after the customer) is under way. */
+  deleting: boolean;
+}
+
 /** A blob operation in flight and what to do when it completes. */
 export type PendingIo =
   | { op: "load_list"; what: "contracts" | "fragments" }
@@ -259,7 +282,7 @@ export interface DeleteTask {
   kind: "remove" | "cancel" | "orphans";
   /** Why a contract ends (`cancel` tasks; `cancelled` for the others). */
   reason: ContractEnd;
-  /** The customer (empty for orphans). */
+  /** The customer (for orphans: empty, or the name whose unclaimed fragments they are). */
   customer: NodeId;
   requestId: number;
   /** Fragment keys (orphans: whole blob keys) still to delete, from `next` on. */
@@ -281,7 +304,15 @@ export interface LoadState {
   next: number;
   /** Customers whose contract could not be loaded under the limits: their fragments stay. */
   skipped: Set<NodeId>;
-  /** Blobs to delete once loaded: fragments without a contract, unreadable contracts. */
+  /**
+   * Customers whose record is damaged (does not decode): their fragments are kept, unclaimed
+   * (`unclaimed.ts`). At most one per contract blob listed.
+   */
+  damaged: Set<NodeId>;
+  /**
+   * Blobs to delete once loaded: fragments without a record, blobs under `contract/` that name
+   * no customer, damaged records that kept no fragment.
+   */
   orphans: string[];
   /**
    * Load operations in flight, and whether one failed: the load restarts `loadRetryMs` after
@@ -334,6 +365,13 @@ export interface SupplierState {
   lapsed: Map<NodeId, number>;
   /** Fragments indexed over all customers. */
   fragmentCount: number;
+  /**
+   * Fragments under damaged records, by customer (`unclaimed.ts`), at most `customersMax`
+   * names; their sums count against the capacity and the fragment index as if stored.
+   */
+  unclaimed: Map<NodeId, UnclaimedRecord>;
+  unclaimedBytes: number;
+  unclaimedFragments: number;
   /** Stores in flight that create a new key, over all customers. */
   newKeysInFlight: number;
   ops: Map<number, PendingIo>;
@@ -408,12 +446,13 @@ function resolveOptions(config: SupplierConfig): SupplierOptions {
 }
 
 /** The supplier's timer kinds, in tie-break order (what arms each: step.ts's theory block). */
-const SUPPLIER_TIMERS = ["load_retry", "links", "delete_retry", "contracts"] as const;
+const SUPPLIER_TIMERS = ["load_retry", "links", "delete_retry", "contracts", "unclaimed"] as const;
 
 /**
  * A kind of supplier timer: `load_retry` loads again after a failed load; `links` is the
  * earliest ID server deadline; `delete_retry` the earliest failed-delete retry of a
- * cancellation; `contracts` the top of the contract-timer heap.
+ * cancellation; `contracts` the top of the contract-timer heap; `unclaimed` the earliest end of
+ * the fragments kept under a damaged record.
  */
 export type SupplierTimer = (typeof SUPPLIER_TIMERS)[number];
 
@@ -440,6 +479,9 @@ export function supplierState(config: SupplierConfig): SupplierState {
     nextTimerGen: 1,
     lapsed: new Map(),
     fragmentCount: 0,
+    unclaimed: new Map(),
+    unclaimedBytes: 0,
+    unclaimedFragments: 0,
     newKeysInFlight: 0,
     ops: new Map(),
     deletesInFlight: 0,
@@ -462,6 +504,7 @@ export function emptyLoad(): LoadState {
     keys: [],
     next: 0,
     skipped: new Set(),
+    damaged: new Set(),
     orphans: [],
     inFlight: 0,
     failed: false,
@@ -559,9 +602,18 @@ export function settleCapacity(state: SupplierState): void {
   }
 }
 
-/** Bytes free for new grants and for stores beyond what is held. */
+/** Bytes free for new grants and for stores beyond what is held (unclaimed bytes are held). */
 export function freeBytes(state: SupplierState): number {
-  return Math.max(0, state.capacityBytes - state.chargedBytes);
+  return Math.max(0, state.capacityBytes - state.chargedBytes - state.unclaimedBytes);
+}
+
+/** Forgets `name`'s unclaimed fragments (adopted by a contract, or deleted). */
+export function releaseUnclaimed(state: SupplierState, name: NodeId): void {
+  const u = state.unclaimed.get(name);
+  if (u === undefined) return;
+  state.unclaimed.delete(name);
+  state.unclaimedBytes -= u.usedBytes;
+  state.unclaimedFragments -= u.fragments.size;
 }
 
 /** What an offer announces: free bytes, or 0 while no new customer could be taken. */

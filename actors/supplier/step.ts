@@ -25,7 +25,11 @@
  *   Ed25519 key, a key under the name of one of our ID servers. A record of format 1 (before
  *   keys) loads unpinned and is pinned by its name's first authenticated request (`key.pinned`):
  *   trust on first use of a link the transport confirmed with the ID servers, a one-time
- *   upgrade that keeps every contract and fragment. Keys never change: no re-pinning.
+ *   upgrade that keeps every contract and fragment. Keys never change: no re-pinning. A record
+ *   that does not decode (torn by a crash) pins nothing: its fragments are kept and only read
+ *   for the name (probe, fetch, audit, list) until its next `contract_request`, a new
+ *   contract's, takes them over, or deleted once the name is silent for the load grace
+ *   (`unclaimed.ts`).
  * - Accounting: what is charged against the capacity never exceeds it. A customer is charged
  *   its used bytes (the sum of its indexed fragments) plus the growth its stores in flight
  *   reserve (their size beyond the fragment each replaces), and, only while its reservation
@@ -61,6 +65,10 @@
  *     Firing (`onContractTimers`) pops at most `contractTimersPerStepMax` due entries, never a
  *     scan of every customer; due entries left over keep it due. Many same-kind deadlines stay
  *     a heap: the table holds only its earliest.
+ *   - `unclaimed`: the earliest end of the fragments kept under a damaged record; set by the
+ *     load and by each change of them (`armUnclaimed` in `unclaimed.ts`). Firing hands each
+ *     expired name's blobs to an `orphans` task (or waits `deleteRetryMs` for room), re-sets
+ *     it at the earliest end left, or stops it.
  * - Limits (named in `core/limits.ts`, lowered by options in tests): customers, fragments per
  *   customer and in all, blob operations in flight (deletes use at most half), audits in
  *   flight, queued delete tasks, remembered lapsed names, contract timers per step; each is
@@ -127,6 +135,7 @@ import {
   rewriteIfDue,
 } from "./leases.ts";
 import { beginLoad, onLoadIo } from "./load.ts";
+import { onUnclaimedTimer, touchUnclaimed } from "./unclaimed.ts";
 import {
   finishAuditRead,
   finishFetch,
@@ -257,6 +266,7 @@ function onMessage(
   if (refusal !== null) return refuseAuth(state, from, m, refusal);
   const fenced = c === undefined ? null : fence(state, from, c, m);
   if (fenced !== null) return fenced;
+  if (c === undefined) touchUnclaimed(state, from, ctx.nowMs);
   const pinned = c === undefined ? [] : admit(state, from, c, fromKey!, m, ctx);
   const out = handle(state, from, fromKey, m, ctx);
   const rewrite = c === undefined ? [] : rewriteIfDue(state, from, ctx);
@@ -373,6 +383,9 @@ function onTimeout(state: SupplierState, ctx: StepContext): Out {
         break;
       case "contracts":
         out.push(...onContractTimers(state, ctx));
+        break;
+      case "unclaimed":
+        out.push(...onUnclaimedTimer(state, ctx));
         break;
     }
   }

@@ -51,7 +51,13 @@ Deno.test("step: answers busy while loading and stays silent where it cannot say
   d.holdIo = false;
   d.release();
   assert.equal(d.state.phase, "ready");
-  assert.deepEqual(d.notices[0], { type: "loaded", customers: 0, fragments: 0, orphans: 0 });
+  assert.deepEqual(d.notices[0], {
+    type: "loaded",
+    customers: 0,
+    fragments: 0,
+    orphans: 0,
+    damaged: 0,
+  });
   assert.equal(lastTo(d, "ids").type, "identity_publish");
 });
 
@@ -68,16 +74,17 @@ Deno.test("step: a failed list restarts the load after loadRetryMs", () => {
   assert.equal(d.state.phase, "ready");
 });
 
-Deno.test("step: orphans and damaged contracts found at start are deleted, the rest loaded", () => {
+Deno.test("step: orphans found at start are deleted; a damaged record keeps its fragments", () => {
   const first = new Driver();
   first.contract("alice", 5000);
   first.store("alice", "v/0/0/0", 100);
   first.store("alice", "v/0/0/1", 200);
   const blobs = first.disk.blobs;
   blobs.set("frag/bob/v/0/0/0", new Uint8Array(10)); // no contract
-  blobs.set("contract/carol", new Uint8Array([1, 2, 3])); // damaged
+  blobs.set("contract/carol", new Uint8Array([1, 2, 3])); // damaged, with a fragment: kept
   blobs.set("frag/carol/x", new Uint8Array(10));
   blobs.set("frag/nope", new Uint8Array(1)); // names no customer
+  blobs.set("contract/Not A Name", new Uint8Array(3)); // names no customer
   const key = keyOf("dave");
   const misfiled = encodeContract({
     customer: "dave",
@@ -87,18 +94,30 @@ Deno.test("step: orphans and damaged contracts found at start are deleted, the r
     renewedMs: 0,
     epoch: 0,
   });
-  blobs.set("contract/erin", misfiled);
+  blobs.set("contract/erin", misfiled); // damaged for erin, who has no fragment: deleted
   const d = new Driver({}, first.disk);
-  assert.deepEqual(d.notices[0], { type: "loaded", customers: 1, fragments: 2, orphans: 5 });
+  assert.deepEqual(d.notices[0], {
+    type: "loaded",
+    customers: 1,
+    fragments: 2,
+    orphans: 4,
+    damaged: 2,
+  });
   assert.deepEqual([...blobs.keys()].sort(), [
     "contract/alice",
+    "contract/carol",
     "frag/alice/v/0/0/0",
     "frag/alice/v/0/0/1",
+    "frag/carol/x",
   ]);
-  assert.equal(d.counter("load.contract_corrupt"), 2);
+  assert.equal(d.counter("load.contract_corrupt"), 3);
+  assert.equal(d.counter("load.contract_damaged"), 1);
   assert.equal(d.state.customers.get("alice")!.usedBytes, 300);
   assert.equal(d.state.customers.get("alice")!.quotaBytes, 5000);
+  assert.equal(d.state.customers.has("carol"), false, "kept, but no contract");
+  assert.equal(d.state.unclaimed.get("carol")!.usedBytes, 10);
   assert.equal(d.state.chargedBytes, 300, "a loaded contract is charged its bytes");
+  assert.equal(d.state.unclaimedBytes, 10, "and what a damaged record kept is held too");
 });
 
 Deno.test("step: bytes beyond the capacity on disk are kept; nothing more is offered", () => {

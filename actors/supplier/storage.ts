@@ -23,6 +23,7 @@ import { addTask, deleteLate, taskRoom } from "./deletes.ts";
 import { dropFragment, listPage, putFragment } from "./fragments.ts";
 import { onGrowth } from "./leases.ts";
 import { fragmentBlobKey } from "./records.ts";
+import { unclaimedOf } from "./unclaimed.ts";
 import {
   chargeOf,
   count,
@@ -83,7 +84,8 @@ export function onStore(
       count(state, "store.too_many_fragments");
       return refuse("over_quota");
     }
-    if (state.fragmentCount + state.newKeysInFlight >= o.fragmentsMax) return refuse("no_space");
+    const indexed = state.fragmentCount + state.newKeysInFlight + state.unclaimedFragments;
+    if (indexed >= o.fragmentsMax) return refuse("no_space");
   }
   const size = m.data.length;
   const oldSize = old?.size ?? 0;
@@ -159,15 +161,18 @@ function fetchReply(
   return { type: "fetch_reply", requestId, key, outcome, data };
 }
 
-/** The sender's fragment `key`, or why it cannot be read now. */
+/**
+ * The sender's fragment `key` (its own, or one kept for it under a damaged record: those are
+ * read, never written, see `unclaimed.ts`), or why it cannot be read now.
+ */
 function locate(state: SupplierState, from: NodeId, key: string) {
   if (state.phase !== "ready") return "busy" as const;
-  const c = activeCustomer(state, from);
-  if (c === undefined) return "no_contract" as const;
+  const fragments = activeCustomer(state, from)?.fragments ?? unclaimedOf(state, from)?.fragments;
+  if (fragments === undefined) return "no_contract" as const;
   if (!isFragmentKey(key)) return "bad_key" as const;
-  const entry = c.fragments.get(key);
+  const entry = fragments.get(key);
   if (entry === undefined) return "not_found" as const;
-  return { c, entry };
+  return { entry };
 }
 
 /** `fetch`: reads the sender's own fragment. */
@@ -337,12 +342,14 @@ export function onProbe(state: SupplierState, from: NodeId, m: MessageOf<"probe"
   if (state.phase !== "ready") return refusal(state, from, "probe", "starting");
   count(state, "probe");
   const c = state.customers.get(from);
+  // Fragments kept under a damaged record are still held for the name (`unclaimed.ts`).
+  const kept = c?.status === "active" ? undefined : unclaimedOf(state, from);
   return [send(from, {
     type: "probe_reply",
     requestId: m.requestId,
-    contract: c?.status === "active",
-    usedBytes: c?.usedBytes ?? 0,
-    quotaBytes: c?.quotaBytes ?? 0,
+    contract: c?.status === "active" || kept !== undefined,
+    usedBytes: kept?.usedBytes ?? c?.usedBytes ?? 0,
+    quotaBytes: kept?.usedBytes ?? c?.quotaBytes ?? 0,
     epoch: c?.epoch ?? 0,
   })];
 }
@@ -351,9 +358,9 @@ export function onProbe(state: SupplierState, from: NodeId, m: MessageOf<"probe"
 export function onList(state: SupplierState, from: NodeId, m: MessageOf<"list">): Out {
   if (state.phase !== "ready") return refusal(state, from, "list", "starting");
   count(state, "list");
-  const c = activeCustomer(state, from);
-  const page = c === undefined
+  const held = activeCustomer(state, from) ?? unclaimedOf(state, from);
+  const page = held === undefined
     ? { keys: [], more: false }
-    : listPage(c, m.prefix, m.after, LIST_KEYS_MAX);
+    : listPage(held, m.prefix, m.after, LIST_KEYS_MAX);
   return [send(from, { type: "list_reply", requestId: m.requestId, ...page })];
 }
