@@ -38,6 +38,15 @@ export function blockPlace(key: string): { file: number; block: number } | "mani
     : null;
 }
 
+/** The block key and position a fragment key names, or null for a key of no format here. */
+export function fragmentOfKey(key: string): { block: string; position: number } | null {
+  const slash = key.lastIndexOf("/");
+  const position = Number(key.slice(slash + 1));
+  if (slash <= 0 || !Number.isInteger(position) || position < 0) return null;
+  const block = key.slice(0, slash);
+  return blockPlace(block) === null ? null : { block, position };
+}
+
 /** The version a block key (or fragment key) belongs to. */
 export function versionOfKey(key: string): string {
   return key.slice(0, key.indexOf("/"));

@@ -159,10 +159,12 @@ export function describeSwarm(o: SwarmOptions): string {
  * so nothing was stored (the swarm's users retry failed backups now). 1555: a restore failed on
  * a rotten fragment while the good copy sat on a member not probed since the day before. 2035:
  * a user's only identity publish was lost, and its lease waited for the daily refresh. 2111: a
- * restore re-probed a member that answered "no contract" on every answer, forever. (1255
+ * restore re-probed a member that answered "no contract" on every answer, forever. 3372: a
+ * store answer lost after the backup gave up waiting left a durable fragment uncredited, so the
+ * final restore never asked its holder (sweeps now recheck listed, uncredited fragments). (1255
  * and 1330, failed by the first liveness check, are in the CI range now.)
  */
-export const SWARM_REGRESSION_SEEDS: readonly number[] = [1399, 1555, 2035, 2111];
+export const SWARM_REGRESSION_SEEDS: readonly number[] = [1399, 1555, 2035, 2111, 3372];
 
 /** Registers one test per seed in [from, to): a failure names the seed and what it drew. */
 export function swarmTests(from: number, to: number): void {

@@ -444,7 +444,7 @@ Deno.test("auth: every answer under the wrong key changes no state and is traced
   const cases: [NodeId, Purpose][] = [
     [member, { kind: "probe", position: 1 }],
     [member, { kind: "store", position: 1, block: block.key, bytes: 10, repair: null }],
-    [member, { kind: "audit", position: 1, block: block.key, leafIndex: 0 }],
+    [member, { kind: "audit", position: 1, block: block.key, leafIndex: 0, recheck: false }],
     [member, { kind: "sweep_list", position: 1, supplier: member }],
     [member, { kind: "remove" }],
     [member, { kind: "contract", position: 1, supplier: member, renew: true }],

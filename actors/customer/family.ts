@@ -30,7 +30,7 @@ import {
 } from "../../core/limits.ts";
 import { isWriter, onNewerEpoch } from "./lease.ts";
 import { pinOnProbe } from "./auth.ts";
-import { findBlock, forEachBlock, holds, uncredit } from "./catalogue.ts";
+import { credit, findBlock, forEachBlock, holds, uncredit } from "./catalogue.ts";
 import type { E } from "./protocol.ts";
 import { blockChanged, cancelsChanged, familyChanged, familyRecorded } from "./journal.ts";
 import { continuation, request } from "./requests.ts";
@@ -575,7 +575,32 @@ export function auditNext(s: CustomerState, ctx: StepContext, out: E[]): void {
     key: fragmentKey(block.key, i),
     leafIndex,
     leafBytes: AUDIT_LEAF_BYTES,
-  }, { kind: "audit", position: i, block: block.key, leafIndex });
+  }, { kind: "audit", position: i, block: block.key, leafIndex, recheck: false });
+}
+
+/**
+ * Member `i` listed block `block`'s fragment, which we do not credit to it (its store answer
+ * was lost after the backup moved on, or a reload lost the credit): audit it on a secret leaf,
+ * and credit it if the proof matches the recorded root. A fragment a member holds but we do not
+ * credit is invisible to restores and repairs, so this is how such a fragment counts again.
+ * Returns false when the request table is full.
+ */
+export function recheckListed(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  i: number,
+  block: BlockRec,
+): boolean {
+  const p = s.family.positions[i];
+  if (p.state !== "active" || p.key === null || block.roots.length <= i) return true;
+  const leafIndex = ctx.secret.int(leafCountOf(block.fragmentSize, AUDIT_LEAF_BYTES));
+  return request(s, ctx, out, p.supplier!, {
+    type: "audit",
+    key: fragmentKey(block.key, i),
+    leafIndex,
+    leafBytes: AUDIT_LEAF_BYTES,
+  }, { kind: "audit", position: i, block: block.key, leafIndex, recheck: true });
 }
 
 /** An audit answer: check the proof against the recorded root, or fire on a refusal. */
@@ -587,10 +612,13 @@ export function onAudit(
   key: string,
   leafIndex: number,
   m: MessageOf<"audit_reply">,
+  recheck = false,
 ): void {
   const p: Position = s.family.positions[i];
   const block = findBlock(s, key);
   if (block === null) return; // its version was deleted meanwhile: nothing to hold it to
+  // A recheck of a fragment we never counted on: only a matching proof changes anything.
+  if (recheck && m.outcome !== "found") return;
   if (m.outcome === "busy" || m.outcome === "io_error") {
     return auditMissed(s, ctx, out, i, `audit answered ${m.outcome}`);
   }
@@ -599,7 +627,7 @@ export function onAudit(
     brokePromise(s, ctx, out, i, block, `audit answered ${m.outcome}`);
     return;
   }
-  const audit = { position: i, supplier: p.supplier!, block: block.key };
+  const audit = { position: i, supplier: p.supplier!, block: block.key, recheck };
   const id = continuation(s, { kind: "verify_audit", ...audit });
   out.push({
     kind: "job",
@@ -621,12 +649,21 @@ export function onAuditVerified(
   s: CustomerState,
   ctx: StepContext,
   out: E[],
-  audit: { position: number; supplier: NodeId; block: string },
+  audit: { position: number; supplier: NodeId; block: string; recheck: boolean },
   ok: boolean,
 ): void {
   const i = audit.position;
   if (s.family.positions[i].supplier !== audit.supplier) return;
   const block = findBlock(s, audit.block);
+  if (audit.recheck) {
+    if (!ok || block === null || holds(s, block, i)) return;
+    credit(s, block, i);
+    blockChanged(s, block);
+    s.counters.fragmentsRecredited++;
+    const detail = { position: i, supplier: audit.supplier, block: block.key };
+    out.push({ kind: "trace", event: "fragment_recredited", detail });
+    return;
+  }
   if (ok) {
     s.counters.auditsPassed++;
     if (s.family.positions[i].auditMisses > 0) {

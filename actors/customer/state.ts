@@ -375,8 +375,12 @@ export type RequestPurpose =
   | { kind: "contract"; position: number; supplier: NodeId; renew: boolean }
   | { kind: "cancel"; supplier: NodeId }
   | { kind: "probe"; position: number }
-  /** `block`: the audited block's key (an answer for a block deleted meanwhile is dropped). */
-  | { kind: "audit"; position: number; block: string; leafIndex: number }
+  /**
+   * `block`: the audited block's key (an answer for a block deleted meanwhile is dropped);
+   * `recheck`: the fragment is listed by its member but not credited (a pass credits it, and
+   * nothing else counts for or against the member; see `recheckListed`).
+   */
+  | { kind: "audit"; position: number; block: string; leafIndex: number; recheck: boolean }
   /**
    * `block`: the block's key; `bytes`: the fragment's size; `repair`: the id of the repair task
    * storing a rebuilt fragment, null for a backup's store.
@@ -399,7 +403,7 @@ export type Continuation =
   | { kind: "seal"; block: string }
   | { kind: "open"; gather: GatherRef & { role: "restore" } }
   | { kind: "rebuild"; task: number }
-  | { kind: "verify_audit"; position: number; supplier: NodeId; block: string }
+  | { kind: "verify_audit"; position: number; supplier: NodeId; block: string; recheck: boolean }
   | { kind: "seal_recovery" }
   | { kind: "open_recovery"; revision: number }
   /** `versionId`: the version whose manifest `recovery.active` is fetching. */
@@ -450,6 +454,8 @@ export interface CustomerCounters {
   strikes: number;
   /** Rebuilt fragments that did not match the block's hash, and were not stored. */
   rebuildsUnverified: number;
+  /** Fragments a member listed but we did not credit, audited and credited (`recheckListed`). */
+  fragmentsRecredited: number;
 }
 
 /** The family (family.ts; auth.ts pins keys): who holds each position, and whom to avoid. */
@@ -655,6 +661,7 @@ function zeroCounters(): CustomerCounters {
     firesDeferred: 0,
     strikes: 0,
     rebuildsUnverified: 0,
+    fragmentsRecredited: 0,
   };
 }
 

@@ -413,8 +413,11 @@ function onRequestTimeout(s: CustomerState, ctx: StepContext, out: E[], r: Pendi
       if (s.family.positions[purpose.position].supplier === r.to) {
         markSilent(s, purpose.position, ctx.nowMs);
         // Unless we were away meanwhile: then its answer may have come while we could not hear.
+        // A recheck (a fragment we never counted on) is housekeeping: its silence costs nothing.
         const sentMs = r.deadlineMs - s.options.requestTimeoutMs;
-        if (sentMs >= s.startedAtMs) auditMissed(s, ctx, out, purpose.position, "no answer");
+        if (sentMs >= s.startedAtMs && !purpose.recheck) {
+          auditMissed(s, ctx, out, purpose.position, "no answer");
+        }
       }
       return;
     case "store":
@@ -484,7 +487,7 @@ function onMessage(
   if (m.type === "audit_reply" && p.kind === "audit") {
     if (s.family.positions[p.position].supplier !== from) return;
     markSeen(s, p.position, ctx.nowMs);
-    return onAudit(s, ctx, out, p.position, p.block, p.leafIndex, m);
+    return onAudit(s, ctx, out, p.position, p.block, p.leafIndex, m, p.recheck);
   }
   if (m.type === "contract_cancel_reply" && p.kind === "cancel") return onCancelled(s, p.supplier);
   if (m.type === "lease_claim_reply" && p.kind === "lease_claim") {

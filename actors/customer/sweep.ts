@@ -12,6 +12,12 @@
  * supplier is kept. One supplier at a time; a
  * supplier that does not answer is skipped (this is housekeeping, not safety).
  *
+ * The same lists show fragments of versions we have that a member holds but we do not credit to
+ * it (a store answer lost after the backup moved on; swarm seed 3372 lost a durable file to
+ * that): up to `SWEEP_RECHECKS_MAX` of them per member and sweep are audited on a secret leaf
+ * and credited when the proof matches (`recheckListed` in family.ts); a failed or unanswered
+ * recheck counts for nothing, for or against the member.
+ *
  * @module
  */
 
@@ -19,10 +25,41 @@ import type { StepContext } from "../../core/actor.ts";
 import { REMOVE_KEYS_MAX } from "../../core/limits.ts";
 import type { MessageOf } from "../../core/protocol/mod.ts";
 import type { E } from "./protocol.ts";
-import { reachable } from "./family.ts";
+import { reachable, recheckListed } from "./family.ts";
+import { findBlock, holds } from "./catalogue.ts";
 import { request } from "./requests.ts";
 import type { CustomerState } from "./state.ts";
-import { isManifestFragmentOf } from "../../parts/fragment_keys.ts";
+import { fragmentOfKey, isManifestFragmentOf } from "../../parts/fragment_keys.ts";
+
+/** Most listed but uncredited fragments audited per member and sweep (each is one request). */
+const SWEEP_RECHECKS_MAX = 32;
+
+/**
+ * Of `keys` (a member's list, for a version we have), audits up to `room` fragments at the
+ * member's own position that we do not credit to it, so a fragment whose store answer was lost
+ * counts again once it proves itself (`recheckListed`). Returns how many were asked.
+ */
+function recheckUncredited(
+  s: CustomerState,
+  ctx: StepContext,
+  out: E[],
+  position: number,
+  keys: readonly string[],
+  room: number,
+): number {
+  let asked = 0;
+  for (const key of keys) {
+    if (asked >= room) break;
+    const f = fragmentOfKey(key);
+    if (f === null || f.position !== position) continue;
+    const block = findBlock(s, f.block);
+    if (block === null || block.cipherSize === 0 || block.storing[position] === 1) continue;
+    if (holds(s, block, position)) continue;
+    if (!recheckListed(s, ctx, out, position, block)) break;
+    asked++;
+  }
+  return asked;
+}
 
 /**
  * The `sweep` timer fired: a sweep of every member is due. It is queued (unless one is still
@@ -113,8 +150,12 @@ export function onSweepList(
   }
   const known = new Set(s.catalogue.versions.map((v) => v.id));
   const orphans: string[] = [];
+  let rechecks = 0;
   for (const [versionId, keys] of c.candidates) {
-    if (known.has(versionId)) continue;
+    if (known.has(versionId)) {
+      rechecks += recheckUncredited(s, ctx, out, c.position, keys, SWEEP_RECHECKS_MAX - rechecks);
+      continue;
+    }
     // Unsure the catalogue is whole (a record cut at its limit, or local records that could
     // not be read): a version whose manifest is there may be a complete one; keep it.
     const unsure = !s.recovery.allVersions || s.counters.recordsCorrupt > 0;

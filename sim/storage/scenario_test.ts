@@ -1,5 +1,6 @@
 import { Random } from "../../core/prng.ts";
 import { Scenario } from "./scenario.ts";
+import { holds, uncredit } from "../../actors/customer/catalogue.ts";
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -407,4 +408,32 @@ Deno.test("scenario: a deletion a member missed while offline is swept later", (
   if (keysOf(net, away, v1) !== 0) throw new Error(`${keysOf(net, away, v1)} keys of v1 left`);
   if (keysOf(net, away, v2) === 0) throw new Error("the sweep removed the live version too");
   if (net.state.counters.orphansRemoved === 0) throw new Error("nothing counted as swept");
+});
+
+Deno.test("scenario: a fragment held but not counted is audited and counted again", () => {
+  const net = new Scenario({
+    seed: 23,
+    ecc: "rs:2+2",
+    suppliers: 6,
+    customer: { sweepIntervalMs: 3 * HOUR_MS, repair: false },
+  });
+  const v = net.backup(FILES);
+  const version = net.state.catalogue.versions.find((x) => x.id === v)!;
+  const blocks = [...version.files.flatMap((f) => f.blocks), version.manifest!];
+  // As when store answers are lost after the backup has moved on: the member holds the
+  // fragments, the customer does not count them. Position 1 keeps its bytes; position 2's rot.
+  for (const b of blocks) uncredit(b, 1), uncredit(b, 2);
+  const rotten = net.sim.node(net.family()[2]!)!;
+  for (const [key, data] of rotten.disk!.blobs) {
+    if (key.startsWith("frag/")) data[data.length >> 1] ^= 0x10;
+  }
+  net.runFor(4 * HOUR_MS);
+  const counted = (p: number) => blocks.filter((b) => holds(net.state, b, p)).length;
+  if (counted(1) !== blocks.length) throw new Error(`${counted(1)} of ${blocks.length} counted`);
+  if (counted(2) !== 0) throw new Error(`${counted(2)} rotten fragments counted`);
+  if (net.state.counters.fragmentsRecredited !== blocks.length) {
+    throw new Error(`recredited ${net.state.counters.fragmentsRecredited}`);
+  }
+  if (net.family()[2] !== rotten.id) throw new Error("a recheck cost the rotten member its place");
+  assertIdentical(net.restore(v).files, "after the recheck");
 });
