@@ -235,8 +235,9 @@ export class Impostors {
       if (message === null) continue;
       const name = customer.id;
       this.#send(kind, supplier, name, message, (target) => {
-        const holds = (target.state as SupplierState).customers.has(name);
-        return holds ? "pinned" : "unpinned";
+        // Pinned only with a key: a record of the format before keys pins nobody yet.
+        const record = (target.state as SupplierState).customers.get(name);
+        return record !== undefined && record.key !== null ? "pinned" : "unpinned";
       });
       return true;
     }
