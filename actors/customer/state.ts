@@ -310,7 +310,7 @@ export interface ManifestFetch {
   waiting: number;
 }
 
-/** Publishing the family record (see `recover.ts`). */
+/** Publishing the family record (see `publisher.ts`). */
 export interface RecordPublishing {
   /** Revision of the last record published or seen. */
   revision: number;
@@ -325,7 +325,7 @@ export interface RecordPublishing {
   covering: string[];
 }
 
-/** Recovering the family and catalogue on a machine that has no records (see `recover.ts`). */
+/** Recovering the family and catalogue on a machine that has no records (see `recovery.ts`). */
 export interface Recovery {
   stage: "idle" | "fetch" | "fetching" | "opening" | "stuck" | "done";
   best: SignedFamilyRecord | null;

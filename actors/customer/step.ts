@@ -47,7 +47,7 @@
  * |                    |                                        | (`renewIntervalMs` w/o repair)|
  * | `audit`            | first start (repair only)              | audit one supplier, round     |
  * |                    |                                        | robin; re-set                 |
- * | `identity_refresh` | `publishIdentity` (recover.ts), ~daily | publish the identity again    |
+ * | `identity_refresh` | `publishIdentity` (publisher.ts), daily| publish the identity again    |
  * |                    |                                        | (which re-sets it)            |
  * | `repair_scan`      | first start (repair only); a hire, now | look for fragments to rebuild;|
  * |                    |                                        | re-set `repairScanMs` on      |
@@ -58,11 +58,11 @@
  * |                    | earliest of next claim, end of a take- | lease's next deadline         |
  * |                    | over's wait, end of the lease held     |                               |
  * | `sweep`            | sweep.ts: `sweepIntervalMs` after the  | a sweep is queued (unless one |
- * |                    | last one started; recover.ts: now,     | runs) and the kind stopped:   |
+ * |                    | last one started; recovery.ts: now,    | runs) and the kind stopped:   |
  * |                    | after a recovery                       | `pump` starts it and re-sets  |
  * | `flush`            | persist.ts, after a batch of writes    | gate: the batching delay ends |
- * | `record_retry`     | recover.ts, after a failed publish     | gate: publish the record again|
- * | `recovery_retry`   | recover.ts, after a fruitless fetch or | gate: fetch the family record |
+ * | `record_retry`     | publisher.ts, after a failed publish   | gate: publish the record again|
+ * | `recovery_retry`   | recovery.ts, after a fruitless fetch or| gate: fetch the family record |
  * |                    | a manifest that did not open           | or the manifests again        |
  * | `hire_retry`       | family.ts, after a fruitless offer     | gate: ask for offers again    |
  * |                    | query (or one nobody answered)         |                               |
@@ -97,13 +97,13 @@
  * |                      |           | `auditMissesMax` unanswered in a row: fire           |
  * | `remove`, `contract_cancel` | supplier | best effort                                  |
  * | `identity_publish`   | ID server | `stored` on a refresh: publish the record again      |
- * | `family_publish`     | ID server | refusals: publish again (see `recover.ts`)           |
+ * | `family_publish`     | ID server | refusals: publish again (see `publisher.ts`)         |
  * | `family_fetch`       | ID server | a customer without records adopts the newest record  |
  * | `list`               | supplier  | after a recovery, unknown versions' keys are removed |
  *
  * A customer that starts with no records at all first looks for its family record on the ID
  * servers (`recovering`): a user on a new machine with only the key gets the family and the
- * catalogue back; see `recover.ts`.
+ * catalogue back; see `recovery.ts`.
  *
  * Lifecycle: on the first `start` the timers are armed and hiring begins. On a later `start`
  * (back from offline) every supplier is given a fresh grace period: the customer's own absence
