@@ -5,7 +5,7 @@
  */
 
 import type { Effect, NodeId } from "../../core/actor.ts";
-import { assert } from "../../core/assert.ts";
+import { assert, AssertionError } from "../../core/assert.ts";
 import { toHex } from "../../core/ids.ts";
 import { TimerTable } from "../../core/timers.ts";
 import {
@@ -384,9 +384,11 @@ export function invariants(state: IdServerState): void {
     state.registrations.blocks.size <= state.limits.registrationBlocksMax,
     "more address blocks than the maximum",
   );
+  // The loops below name the culprit only once a check fails: a message built on every pass cost
+  // more than the checks themselves (this runs after every step of every ID server).
   if (docs.size <= FULL_CHECK_MAX) {
     for (let i = 1; i < names.length; i++) assert(names[i - 1] < names[i], "names unsorted");
-    for (const name of names) assert(docs.has(name), `listed name ${name} is not hosted`);
+    for (const name of names) if (!docs.has(name)) fail(`listed name ${name} is not hosted`);
   }
   if (docs.size <= KEY_CHECK_MAX) {
     const perKey = new Map<string, number>();
@@ -399,11 +401,18 @@ export function invariants(state: IdServerState): void {
   }
   if (state.families.size <= FULL_CHECK_MAX) {
     for (const [owner, f] of state.families) {
-      assert(f.record.owner === owner, `family record of ${owner} filed under another owner`);
-      assert(docs.has(owner), `family record of ${owner}, whose identity is not hosted`);
+      if (f.record.owner !== owner) fail(`family record of ${owner} filed under another owner`);
+      if (!docs.has(owner)) fail(`family record of ${owner}, whose identity is not hosted`);
     }
   }
   if (offers.size <= FULL_CHECK_MAX) {
-    offerOrder.forEach((name, i) => assert(offerSlot.get(name) === i, `offer slot of ${name}`));
+    for (let i = 0; i < offerOrder.length; i++) {
+      if (offerSlot.get(offerOrder[i]) !== i) fail(`offer slot of ${offerOrder[i]}`);
+    }
   }
+}
+
+/** An invariant does not hold: {@link assert}'s failure, with a message built only now. */
+function fail(message: string): never {
+  throw new AssertionError(message);
 }
