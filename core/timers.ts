@@ -98,13 +98,15 @@ export class TimerTable<Kind extends string> {
   expired(nowMs: number): Kind[] {
     const next = this.next();
     if (next === null || next > nowMs) return [];
+    const at = this.#at;
     const due: number[] = [];
-    for (let i = 0; i < this.#at.length; i++) {
-      const t = this.#at[i];
+    for (let i = 0; i < at.length; i++) {
+      const t = at[i];
       if (t !== null && t <= nowMs) due.push(i);
     }
+    if (due.length === 1) return [this.kinds[due[0]]]; // most timeouts: nothing to order
     // Stable sort keeps declaration order among equal deadlines.
-    due.sort((a, b) => (this.#at[a] as number) - (this.#at[b] as number));
+    due.sort((a, b) => (at[a] as number) - (at[b] as number));
     return due.map((i) => this.kinds[i]);
   }
 }
