@@ -21,7 +21,8 @@
  *   trace does not depend on anything but the inputs.
  *
  * Kinds are few (under a dozen), so a linear scan of a fixed array beats any heap here and
- * allocates nothing on `next()`.
+ * allocates nothing on `next()`, which also keeps its answer until the next `set` or `stop` (hosts
+ * ask it after every step, most of which arm nothing).
  *
  * @example
  * ```ts
@@ -36,7 +37,7 @@
  * @module
  */
 
-import { assert } from "./assert.ts";
+import { assert, AssertionError } from "./assert.ts";
 
 /** One deadline (ms, or null when stopped) per kind of a closed union of timer kinds. */
 export class TimerTable<Kind extends string> {
@@ -44,6 +45,8 @@ export class TimerTable<Kind extends string> {
   readonly kinds: readonly Kind[];
   readonly #index: Map<Kind, number>;
   readonly #at: (number | null)[];
+  /** {@link TimerTable.next}'s answer, or `undefined` once a `set` or `stop` made it stale. */
+  #next: number | null | undefined = null;
 
   /** A table with every kind stopped; `kinds` must be distinct. */
   constructor(kinds: readonly Kind[]) {
@@ -53,21 +56,25 @@ export class TimerTable<Kind extends string> {
     this.#at = kinds.map(() => null);
   }
 
+  // The checks below throw by hand rather than call `assert`: its message would be built on every
+  // call, and these run several times per step of every node.
   #slot(kind: Kind): number {
     const i = this.#index.get(kind);
-    assert(i !== undefined, `unknown timer kind ${kind}`);
+    if (i === undefined) throw new AssertionError(`unknown timer kind ${kind}`);
     return i;
   }
 
   /** Arms `kind` to fire at `atMs` (replacing any earlier deadline of that kind). */
   set(kind: Kind, atMs: number): void {
-    assert(Number.isFinite(atMs), `timer ${kind}: deadline must be finite`);
+    if (!Number.isFinite(atMs)) throw new AssertionError(`timer ${kind}: deadline must be finite`);
     this.#at[this.#slot(kind)] = atMs;
+    this.#next = undefined;
   }
 
   /** Disarms `kind` (no-op when already stopped). */
   stop(kind: Kind): void {
     this.#at[this.#slot(kind)] = null;
+    this.#next = undefined;
   }
 
   /** The deadline of `kind` in ms, or null when stopped. */
@@ -77,8 +84,10 @@ export class TimerTable<Kind extends string> {
 
   /** The earliest armed deadline in ms, or null when every kind is stopped. */
   next(): number | null {
+    if (this.#next !== undefined) return this.#next;
     let due: number | null = null;
     for (const t of this.#at) if (t !== null && (due === null || t < due)) due = t;
+    this.#next = due;
     return due;
   }
 
@@ -87,13 +96,17 @@ export class TimerTable<Kind extends string> {
    * nothing: each handler re-sets or stops its kind.
    */
   expired(nowMs: number): Kind[] {
+    const next = this.next();
+    if (next === null || next > nowMs) return [];
+    const at = this.#at;
     const due: number[] = [];
-    for (let i = 0; i < this.#at.length; i++) {
-      const t = this.#at[i];
+    for (let i = 0; i < at.length; i++) {
+      const t = at[i];
       if (t !== null && t <= nowMs) due.push(i);
     }
+    if (due.length === 1) return [this.kinds[due[0]]]; // most timeouts: nothing to order
     // Stable sort keeps declaration order among equal deadlines.
-    due.sort((a, b) => (this.#at[a] as number) - (this.#at[b] as number));
+    due.sort((a, b) => (at[a] as number) - (at[b] as number));
     return due.map((i) => this.kinds[i]);
   }
 }

@@ -22,8 +22,13 @@
  */
 
 import { customerActor, type CustomerConfig, customerState } from "../../actors/customer/mod.ts";
-import { idServerActor, idServerState } from "../../actors/idserver/mod.ts";
-import { httpFacade, httpFacadeState } from "../idserver_facade.ts";
+import {
+  idServerActor,
+  type IdServerState,
+  idServerState,
+  invariants as idServerInvariants,
+} from "../../actors/idserver/mod.ts";
+import { httpFacade, type HttpFacadeState, httpFacadeState } from "../idserver_facade.ts";
 import { supplierActor, type SupplierConfig, supplierState } from "../../actors/supplier/mod.ts";
 import type { Actor, NodeId, Protocol } from "../../core/actor.ts";
 import { bytesEqual } from "../../core/ids.ts";
@@ -34,7 +39,13 @@ import { Churn } from "../churn.ts";
 import { FlagError, type SimFlags } from "../flags.ts";
 import type { Report } from "../report.ts";
 import type { NetworkConfig } from "../network.ts";
-import { AUTH_REFUSED, type FrameFaults, type SimNode, Simulator } from "../simulator.ts";
+import {
+  AUTH_REFUSED,
+  type FrameFaults,
+  type SimNode,
+  SimulationError,
+  Simulator,
+} from "../simulator.ts";
 import { Impostors } from "./impostors.ts";
 import {
   durableFiles,
@@ -249,7 +260,21 @@ class StorageRun {
     const settled = this.#settle(healEnd, () => progress?.(0.95, this.sim.counters.events));
     const recovered = this.#recoverAll(measured.durable, finalMs);
     progress?.(1, this.sim.counters.events);
+    this.#finalChecks();
     return this.#report(started, measured, recovered, settled);
+  }
+
+  /** The checks the actors run only now and then between steps, on every node once more. */
+  #finalChecks(): void {
+    for (const id of this.idServers) {
+      const state = this.sim.node(id)!.state as HttpFacadeState<IdServerState>;
+      try {
+        idServerInvariants(state.server, true);
+      } catch (e) {
+        const what = `node ${id} (idserver) failed its final check: ${(e as Error).message}`;
+        throw new SimulationError(what, this.flags.seed, this.sim.nowMs, e);
+      }
+    }
   }
 
   /**
