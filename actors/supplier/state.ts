@@ -701,7 +701,7 @@ function fullCheck(state: SupplierState): void {
   for (const [name, c] of state.customers) {
     let used = 0;
     for (const entry of c.fragments.values()) used += entry.size;
-    assert(used === c.usedBytes, `used bytes of ${name} differ from its index`);
+    if (used !== c.usedBytes) assert(false, `used bytes of ${name} differ from its index`);
     if (c.sorted !== null) assert(c.sorted.length === c.fragments.size, "stale sorted keys");
   }
   let deletes = 0;
