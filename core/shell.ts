@@ -55,8 +55,14 @@ export interface ShellOptions<S, P extends Protocol> {
   state: S;
   /** The protocol's codec, for {@link NodeShell.decode} and {@link NodeShell.encode}. */
   codec?: Codec<P["message"]>;
-  /** Run `invariants` after every step (default true). */
+  /** Run `invariants` after steps at all (default true). */
   checkInvariants?: boolean;
+  /**
+   * With `checkInvariants`, run them after every `checkEvery`-th step of this node (default 1:
+   * after every step). A host that samples checks the whole state at the end with
+   * {@link NodeShell.check}; a violation is then found up to `checkEvery - 1` steps late.
+   */
+  checkEvery?: number;
 }
 
 /** One actor and its state, stepped the same way on every host. */
@@ -68,7 +74,8 @@ export class NodeShell<S, P extends Protocol> {
   /** Frames that did not decode (see {@link decode}). */
   malformed = 0;
   readonly #codec: Codec<P["message"]> | undefined;
-  readonly #check: boolean;
+  /** Invariants after every `#every`-th step; 0: never. */
+  readonly #every: number;
   /** The deadline the host's timer is armed for, in the actor's clock, or Infinity. */
   #armedAt = Infinity;
 
@@ -76,7 +83,14 @@ export class NodeShell<S, P extends Protocol> {
     this.actor = options.actor;
     this.state = options.state;
     this.#codec = options.codec;
-    this.#check = options.checkInvariants ?? true;
+    const every = options.checkEvery ?? 1;
+    assert(Number.isInteger(every) && every >= 1, `checkEvery must be a positive integer`);
+    this.#every = options.checkInvariants === false ? 0 : every;
+  }
+
+  /** Runs the actor's invariants now (a host's final check when it samples them). */
+  check(): void {
+    this.actor.invariants(this.state);
   }
 
   /** The deadline the host's timer should be armed for (Infinity when none). */
@@ -103,7 +117,7 @@ export class NodeShell<S, P extends Protocol> {
     this.steps++;
     const effects = this.actor.step(this.state, input, ctx);
     assert(effects.length <= STEP_EFFECTS_MAX, `step returned ${effects.length} effects`);
-    if (this.#check) this.actor.invariants(this.state);
+    if (this.#every !== 0 && this.steps % this.#every === 0) this.actor.invariants(this.state);
     for (let i = 0; i < effects.length; i++) apply(effects[i], port);
   }
 

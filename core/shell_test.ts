@@ -160,3 +160,20 @@ Deno.test("replay window: each number once, any order within the span, none too 
     highest = Math.max(highest, expected ? seq : highest);
   }
 });
+
+Deno.test("shell: checkEvery samples the invariants; check() runs them now", () => {
+  const shell = new NodeShell<S, P>({
+    actor,
+    state: { deadline: null, broken: false, checked: 0 },
+    checkEvery: 4,
+  });
+  const log: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    shell.step({ kind: "command", command: { effects: [] } }, ctx, recordingPort(log));
+  }
+  assert.equal(shell.state.checked, 2, "after steps 4 and 8");
+  // A state broken by step 9 goes unseen between samples, and the final check finds it.
+  shell.step({ kind: "command", command: { break: true } }, ctx, recordingPort(log));
+  assert.throws(() => shell.check(), AssertionError);
+  assert.throws(() => new NodeShell<S, P>({ actor, state: shell.state, checkEvery: 0 }));
+});

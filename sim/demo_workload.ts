@@ -31,6 +31,7 @@ export function runDemo(flags: SimFlags, progress?: Progress): Report {
   const sim: Simulator<HeartbeatProtocol> = new Simulator<HeartbeatProtocol>({
     seed: flags.seed,
     codec: messageCodec,
+    checkEvery: flags.checkEvery,
     onNotice: (_node, notice) => {
       if ("suspected" in notice) suspicions++;
       else recoveries++;
@@ -72,6 +73,7 @@ export function runDemo(flags: SimFlags, progress?: Progress): Report {
     progress?.(Math.min(t, endMs) / endMs, sim.counters.events);
   }
   const c = sim.counters;
+  sim.checkAll();
   return {
     note: "the kernel's heartbeat actors: no storage",
     heartbeat: { suspicions, recoveries },

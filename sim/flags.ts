@@ -28,6 +28,12 @@ export interface SimFlags {
   auditHours: number;
   /** Impostor messages per simulated hour across the network (0: none). */
   impostors: number;
+  /**
+   * Each node's invariants run after every `checkEvery`-th of its steps, and on every node at
+   * the end of the run (1: after every step, the default here and in every test; the
+   * `deno task sim` command line samples, see `CLI_CHECK_EVERY` in sim/main.ts).
+   */
+  checkEvery: number;
   workload: "storage" | "demo";
   json: string | null;
   quiet: boolean;
@@ -51,6 +57,7 @@ export const DEFAULT_FLAGS: SimFlags = {
   fireAfterHours: 24,
   auditHours: 24,
   impostors: 0,
+  checkEvery: 1,
   workload: "storage",
   json: null,
   quiet: false,
@@ -207,6 +214,17 @@ const SPECS: Record<string, FlagSpec> = {
     takesValue: true,
     help: "impostor messages per simulated hour (names claimed under other keys)",
     set: number("impostors", 0, 1e6),
+  },
+  "check-every": {
+    takesValue: true,
+    help: "run each node's invariants after every Nth of its steps, and all at the end",
+    set: (flags, value, name) => {
+      const n = Number(value);
+      if (value.trim() === "" || !Number.isInteger(n) || n < 1 || n > 1_000_000) {
+        throw new FlagError(`--${name} must be a whole number from 1 to 1000000, got '${value}'`);
+      }
+      flags.checkEvery = n;
+    },
   },
   workload: {
     takesValue: true,

@@ -115,8 +115,13 @@ export interface SimConfig<P extends Protocol> {
   onNotice?: (node: SimNode<P>, notice: P["notice"], sim: Simulator<P>) => void;
   /** Called for every `trace` effect, for logs; the hash covers them either way. */
   onTrace?: (node: SimNode<P>, event: string, detail: Record<string, unknown> | undefined) => void;
-  /** Call `invariants` after every step (default true). */
+  /** Call `invariants` after steps at all (default true). */
   checkInvariants?: boolean;
+  /**
+   * Call them after every `checkEvery`-th step of each node (default 1: every step); with more,
+   * call {@link Simulator.checkAll} at the end so that nothing goes unchecked in the end state.
+   */
+  checkEvery?: number;
 }
 
 /**
@@ -359,7 +364,13 @@ export class Simulator<P extends Protocol> {
     const name = id ?? simNodeId(index);
     assert(!this.#byId.has(name), `duplicate node name ${name}`);
     const random = Random.stream(this.seed, `node:${index}`);
-    const shell = { actor, state, codec: this.#config.codec, checkInvariants: this.#check };
+    const shell = {
+      actor,
+      state,
+      codec: this.#config.codec,
+      checkInvariants: this.#check,
+      checkEvery: this.#config.checkEvery,
+    };
     const secret = Random.stream(this.seed, `secret:${index}`);
     const node = new NodeRecord<P, S>(index, name, role, shell, random, secret);
     node.signingKey = this.#config.keyFor?.(node) ?? null;
@@ -421,6 +432,22 @@ export class Simulator<P extends Protocol> {
   diskOf(node: SimNode<P>): SimDisk {
     if (node.disk === null) node.disk = new SimDisk(this.#disk);
     return node.disk;
+  }
+
+  /**
+   * Runs every node's invariants now, departed ones too (their state stays as they left it):
+   * the end-of-run check of a simulator that samples them (`checkEvery` above 1). A violation
+   * is a {@link SimulationError} naming the node.
+   */
+  checkAll(): void {
+    if (!this.#check) return;
+    for (const node of this.nodes) {
+      try {
+        (node as NodeRecord<P>).check();
+      } catch (e) {
+        throw this.#wrap(e, `node ${node.id} (${node.role}) failed its final check`);
+      }
+    }
   }
 
   /** The node named `id`, if it was ever added. */

@@ -218,6 +218,7 @@ class StorageRun {
       cryptoFor: simCrypto(flags.seed),
       keyFor: simKeys(flags.seed),
       onNotice: (node, notice) => this.#onNotice(node, notice),
+      checkEvery: flags.checkEvery,
       network: faults.network,
       faults: faults.frames,
       disk: {
@@ -264,8 +265,12 @@ class StorageRun {
     return this.#report(started, measured, recovered, settled);
   }
 
-  /** The checks the actors run only now and then between steps, on every node once more. */
+  /**
+   * The checks the actors (or `--check-every`) run only now and then between steps, on every
+   * node once more.
+   */
   #finalChecks(): void {
+    this.sim.checkAll();
     for (const id of this.idServers) {
       const state = this.sim.node(id)!.state as HttpFacadeState<IdServerState>;
       try {
