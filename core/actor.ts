@@ -125,7 +125,16 @@ export type Input<P extends Protocol> =
 
 /** Everything `step` can ask of its host. */
 export type Effect<P extends Protocol> =
-  | { kind: "send"; to: NodeId; message: P["message"] }
+  | {
+    kind: "send";
+    to: NodeId;
+    message: P["message"];
+    /**
+     * Open a new connection to `to`'s advertised address instead of using a session that is
+     * already open (a reachability dial-back: only a node that accepts connections gets it).
+     */
+    dial?: true;
+  }
   | { kind: "io"; id: number; op: BlobOp }
   | { kind: "job"; id: number; job: P["job"] }
   | { kind: "notice"; notice: P["notice"] }

@@ -391,3 +391,34 @@ export const WRITER_LEASE_MACHINE_BYTES_MAX = 64;
 export const WRITER_LEASE_INSTANCE_BYTES = 32;
 /** Most owners an ID server keeps a writer lease for (memory: about 300 bytes each). */
 export const IDSERVER_LEASES_MAX = 65_536;
+
+// ---------------------------------------------------------------------------------------------
+// Routers and relayed packets (actors/router, core/protocol/relay.ts, issue 13)
+
+/** Largest relayed envelope: a whole message sealed, with room for the relay header. */
+export const RELAY_ENVELOPE_BYTES_MAX = MESSAGE_BYTES_MAX - 1024;
+/** Most routes one router holds at once (memory: see `deno task bench router`). */
+export const ROUTER_ROUTES_MAX = 4096;
+/**
+ * Bytes a router keeps waiting for one route (envelopes accepted but not yet passed on because
+ * the route is over its bandwidth share): the bytes in flight per route.
+ */
+export const ROUTE_QUEUE_BYTES_MAX = 8 * 1024 * 1024;
+/** Envelopes a router keeps waiting for one route. */
+export const ROUTE_QUEUE_FRAMES_MAX = 256;
+/** Bytes all of a router's route queues hold together. */
+export const ROUTER_QUEUE_BYTES_MAX = 256 * 1024 * 1024;
+/** A router's default relay bandwidth, bytes per second (100 Mbit/s). */
+export const ROUTER_BANDWIDTH_BYTES_PER_SEC = 12_500_000;
+/** Most of a router's bandwidth one route may take (its share; the rest waits in its queue). */
+export const ROUTE_BANDWIDTH_SHARE_MAX = 0.25;
+/** How often a router pings each route (it also keeps the node's NAT mapping open). */
+export const ROUTE_PING_MS = 30_000;
+/** Pings a route may leave unanswered in a row before the router drops it. */
+export const ROUTE_MISSED_PINGS_MAX = 3;
+/** Dial-backs (`reach_check`) a router makes per minute, for everyone together. */
+export const ROUTER_REACH_CHECKS_PER_MINUTE = 120;
+/** How long a node waits for a router's answer (registration, reachability) before moving on. */
+export const ROUTE_ANSWER_TIMEOUT_MS = 10_000;
+/** How long after a `reach_check_reply` a node still waits for the dial-back probe. */
+export const REACH_PROBE_GRACE_MS = 5_000;

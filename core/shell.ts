@@ -34,8 +34,11 @@ import { STEP_EFFECTS_MAX } from "./limits.ts";
 
 /** Where a shell's effects go: the part of a host that differs between hosts. */
 export interface EffectPort<P extends Protocol> {
-  /** Sends `message` to `to` (encode it with {@link NodeShell.encode} to cross a wire). */
-  send(to: NodeId, message: P["message"]): void;
+  /**
+   * Sends `message` to `to` (encode it with {@link NodeShell.encode} to cross a wire); with
+   * `dial`, over a new connection to `to`'s advertised address (see the `send` effect).
+   */
+  send(to: NodeId, message: P["message"], dial?: true): void;
   /** Starts blob operation `id`; its result comes back later as `io_done`. */
   io(id: number, op: BlobOp): void;
   /** Starts CPU job `id`; its result comes back later as `job_done`. */
@@ -171,7 +174,9 @@ export class NodeShell<S, P extends Protocol> {
 function apply<P extends Protocol>(effect: Effect<P>, port: EffectPort<P>): void {
   switch (effect.kind) {
     case "send":
-      return port.send(effect.to, effect.message);
+      return effect.dial === undefined
+        ? port.send(effect.to, effect.message)
+        : port.send(effect.to, effect.message, true);
     case "io":
       return port.io(effect.id, effect.op);
     case "job":

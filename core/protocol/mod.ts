@@ -14,12 +14,14 @@
 import { type Codec, union, type UnionOf } from "../codec.ts";
 import { demoMessages } from "./demo.ts";
 import { identityMessages } from "./identity.ts";
+import { relayMessages } from "./relay.ts";
 import { storageMessages } from "./storage.ts";
 
 const table = {
   ...demoMessages,
   ...identityMessages,
   ...storageMessages,
+  ...relayMessages,
 };
 
 /** Every message of the protocol, discriminated by `type`. */
