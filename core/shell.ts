@@ -21,6 +21,13 @@
  * pushes back costs one early wake-up, not a cancel per step. Deadlines are in the actor's own
  * clock (`ctx.nowMs`); a host with a skewed clock converts when it arms.
  *
+ * Companion: a host may give the shell a second, smaller state machine that runs beside the
+ * actor on the same inputs and the same port (`parts/route_client.ts`: a node behind NAT keeps
+ * its route to a router). It sees every input first: the messages it claims never reach the
+ * actor; `start` and `timeout` go to both (the companion first); its deadline joins the
+ * actor's for the host's one timer, and its invariants are checked with the actor's. Its
+ * state is its own, so the actor's state and type stay as they are.
+ *
  * An exception out of the actor is a bug of ours; the shell lets it through for the host to
  * report (the simulator names the seed, the real host stops).
  *
@@ -49,6 +56,21 @@ export interface EffectPort<P extends Protocol> {
   trace(event: string, detail: Record<string, string | number | boolean> | undefined): void;
 }
 
+/** A state machine that runs beside the actor (see the module comment). */
+export interface Companion<P extends Protocol> {
+  /**
+   * Handles `input`: its effects, or `null` when the input is not its own. A `message` it
+   * handles does not reach the actor; `start` and `timeout` always do.
+   */
+  step(input: Input<P>, ctx: StepContext): readonly Effect<P>[] | null;
+  /** Its earliest deadline, or `null`. */
+  nextDeadlineMs(): number | null;
+  /** Asserts its own rules. */
+  invariants(): void;
+  /** The process restarted: forget what lived in memory. */
+  reset(): void;
+}
+
 /** {@link NodeShell.rearm}'s answer when no deadline is left: cancel the armed timer. */
 export const DISARM = -Infinity;
 
@@ -66,6 +88,8 @@ export interface ShellOptions<S, P extends Protocol> {
    * {@link NodeShell.check}; a violation is then found up to `checkEvery - 1` steps late.
    */
   checkEvery?: number;
+  /** A companion state machine (see the module comment). */
+  companion?: Companion<P>;
 }
 
 /** One actor and its state, stepped the same way on every host. */
@@ -76,6 +100,8 @@ export class NodeShell<S, P extends Protocol> {
   steps = 0;
   /** Frames that did not decode (see {@link decode}). */
   malformed = 0;
+  /** The companion, or `null`. */
+  companion: Companion<P> | null;
   readonly #codec: Codec<P["message"]> | undefined;
   /** Invariants after every `#every`-th step; 0: never. */
   readonly #every: number;
@@ -86,6 +112,7 @@ export class NodeShell<S, P extends Protocol> {
     this.actor = options.actor;
     this.state = options.state;
     this.#codec = options.codec;
+    this.companion = options.companion ?? null;
     const every = options.checkEvery ?? 1;
     assert(Number.isInteger(every) && every >= 1, `checkEvery must be a positive integer`);
     this.#every = options.checkInvariants === false ? 0 : every;
@@ -94,6 +121,7 @@ export class NodeShell<S, P extends Protocol> {
   /** Runs the actor's invariants now (a host's final check when it samples them). */
   check(): void {
     this.actor.invariants(this.state);
+    this.companion?.invariants();
   }
 
   /** The deadline the host's timer should be armed for (Infinity when none). */
@@ -104,6 +132,7 @@ export class NodeShell<S, P extends Protocol> {
   /** The process restarts from `state`: whatever the old one had armed is forgotten. */
   reset(state: S): void {
     this.state = state;
+    this.companion?.reset();
     this.#armedAt = Infinity;
   }
 
@@ -118,10 +147,34 @@ export class NodeShell<S, P extends Protocol> {
    */
   step(input: Input<P>, ctx: StepContext, port: EffectPort<P>): void {
     this.steps++;
+    const companion = this.companion;
+    if (companion !== null) {
+      const its = companion.step(input, ctx);
+      if (its !== null) {
+        for (let i = 0; i < its.length; i++) apply(its[i], port);
+        if (input.kind === "message") {
+          if (this.#every !== 0 && this.steps % this.#every === 0) companion.invariants();
+          return;
+        }
+      }
+    }
     const effects = this.actor.step(this.state, input, ctx);
     assert(effects.length <= STEP_EFFECTS_MAX, `step returned ${effects.length} effects`);
-    if (this.#every !== 0 && this.steps % this.#every === 0) this.actor.invariants(this.state);
+    if (this.#every !== 0 && this.steps % this.#every === 0) {
+      this.actor.invariants(this.state);
+      companion?.invariants();
+    }
     for (let i = 0; i < effects.length; i++) apply(effects[i], port);
+  }
+
+  /** The earliest deadline of the actor and its companion. */
+  #due(): number | null {
+    const due = this.actor.nextDeadlineMs(this.state);
+    const companion = this.companion;
+    if (companion === null) return due;
+    const its = companion.nextDeadlineMs();
+    if (its === null) return due;
+    return due === null || its < due ? its : due;
   }
 
   /**
@@ -130,7 +183,7 @@ export class NodeShell<S, P extends Protocol> {
    * that deadline has passed already.
    */
   rearm(nowMs: number): number | null {
-    const due = this.actor.nextDeadlineMs(this.state);
+    const due = this.#due();
     if (due === null) {
       if (this.#armedAt === Infinity) return null;
       this.#armedAt = Infinity;
@@ -147,7 +200,7 @@ export class NodeShell<S, P extends Protocol> {
    */
   fired(nowMs: number): true | number | null {
     this.#armedAt = Infinity;
-    const due = this.actor.nextDeadlineMs(this.state);
+    const due = this.#due();
     if (due === null) return null;
     if (due > nowMs) {
       this.#armedAt = due;

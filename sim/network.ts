@@ -19,6 +19,10 @@
  * 6. Clogging: a clogged node's messages, both ways, take `clogMs` longer (a congested or
  *    bufferbloated link: late, not lost).
  *
+ * 7. NAT: a node behind NAT ({@link Network.setNat}) can send to anyone but cannot be dialed. The
+ *    network keeps the flag; the simulator enforces it, because whether a session is open is a
+ *    property of the links it owns (see `sim/simulator.ts`, "NAT and routers").
+ *
  * Per-node state is a few typed-array slots; per-link state ({@link LinkTiming}) is created by
  * the caller for links that carry traffic and holds the link's base latency and FIFO horizon.
  *
@@ -96,6 +100,7 @@ export class Network {
   #downRate = new Float64Array(64);
   #group = new Int32Array(64);
   #clogMs = new Float64Array(64);
+  #nat = new Uint8Array(64);
   /** The partition drops only what listed groups send out (see the module comment). */
   #oneWay = false;
   /** Whether any node was clogged since the last heal (the common case pays one branch). */
@@ -146,6 +151,20 @@ export class Network {
     this.#downRate = grow(this.#downRate, new Float64Array(n));
     this.#group = grow(this.#group, new Int32Array(n));
     this.#clogMs = grow(this.#clogMs, new Float64Array(n));
+    const nat = new Uint8Array(n);
+    nat.set(this.#nat);
+    this.#nat = nat;
+  }
+
+  /** Puts `node` behind NAT (it can dial out, nobody can dial it) or takes it out. */
+  setNat(node: number, behind: boolean): void {
+    assert(node < this.#nodes, `no node ${node}`);
+    this.#nat[node] = behind ? 1 : 0;
+  }
+
+  /** Whether `node` is behind NAT. */
+  isNat(node: number): boolean {
+    return this.#nat[node] === 1;
   }
 
   /** Number of nodes registered. */

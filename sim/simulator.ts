@@ -27,6 +27,18 @@
  * step that handled it emitted an `auth.refused` trace, `accepted` when it did not; a network
  * of correct actors accepts none. Impostor frames are counted apart from the honest traffic.
  *
+ * NAT and routers: a node behind NAT (`network.setNat`) can send to anyone; a message to it is
+ * delivered only over a session it opened: it sent to the sender within `natIdleMs` (each
+ * delivery over the session keeps it open, as a real NAT's mapping is kept by traffic both
+ * ways). A send with `dial` (a reachability dial-back) never passes a NAT. Without a session, a
+ * message to a NATed node goes through the router its identity names ({@link SimRelay}: the
+ * stand-in for the identity lookup the real transport does): the frame is sealed in an envelope
+ * and handed to the router node as a `relay` message; the router actor forwards it on the
+ * node's session; at delivery the envelope is opened and the inner frame reaches the actor as
+ * if it came from its sender, under the sender's key. Without a router (none, or the sender is
+ * that router) the message is dropped and counted (`dropNat`). Bytes are counted by path:
+ * sent directly, relayed (inner frames), forwarded by routers.
+ *
  * Node lifecycle: online → offline (timers stop, messages to it are dropped, its disk stays;
  * completions of its blob operations and jobs wait until it returns) → online again (it gets a
  * `start` input and its overdue timer fires) … or departed (node and disk gone for good).
@@ -63,6 +75,7 @@ import { SIM_NODES_MAX } from "../core/limits.ts";
 import { Random, type Seed } from "../core/prng.ts";
 import { acceptSequence, type ReplayWindow } from "../core/replay_window.ts";
 import {
+  type Companion,
   DISARM,
   type EffectPort,
   encodeMessage,
@@ -122,7 +135,32 @@ export interface SimConfig<P extends Protocol> {
    * call {@link Simulator.checkAll} at the end so that nothing goes unchecked in the end state.
    */
   checkEvery?: number;
+  /** How nodes behind NAT are reached (see the module header); without it NAT only drops. */
+  relay?: SimRelay<P>;
+  /** How long a NAT keeps a session open without traffic, in ms (default 5 min). */
+  natIdleMs?: number;
 }
+
+/** How the simulator reaches nodes behind NAT through routers (see the module header). */
+export interface SimRelay<P extends Protocol> {
+  /** The router `target`'s identity names now (`relay://<router>`), or `null`. */
+  contactOf(target: SimNode<P>): NodeId | null;
+  /** Whether `node` is a router: what it sends is counted as forwarded, never wrapped. */
+  isRouter(node: SimNode<P>): boolean;
+  /** The message that asks the router to pass `frame` (sealed) from `from` to `to`. */
+  wrap(from: SimNode<P>, to: SimNode<P>, frame: Uint8Array): P["message"];
+  /**
+   * `message`, delivered to `node`, opened: `undefined` if it is not a relayed envelope, `null`
+   * if it is one that does not open or does not verify, else its sender's name and inner frame.
+   */
+  open(
+    node: SimNode<P>,
+    message: P["message"],
+  ): { from: NodeId; frame: Uint8Array } | null | undefined;
+}
+
+/** Default of {@link SimConfig.natIdleMs}. */
+const NAT_IDLE_MS = 5 * 60_000;
 
 /**
  * One simulated node. `S` is its actor's state: {@link Simulator.addNode} returns the node
@@ -162,6 +200,8 @@ export interface SimNode<P extends Protocol, S = unknown> {
 /** One directed link: network timing, the sender's sequence, the receiver's replay window. */
 interface SimLink extends LinkTiming, ReplayWindow {
   sendSeq: number;
+  /** When the sender last sent on it, or a session over it was used (NAT mappings). */
+  lastSentMs: number;
 }
 
 /** A failure of the simulation itself (a bug): carries what is needed to reproduce it. */
@@ -263,6 +303,18 @@ export interface SimCounters {
   writesLost: number;
   /** Writes in flight at a crash that left a prefix of their bytes. */
   writesTorn: number;
+  /** Messages to a node behind NAT with no session open and no router to go through. */
+  dropNat: number;
+  /** Bytes nodes other than routers sent directly (every frame, routers' own excepted). */
+  bytesDirect: number;
+  /** Messages sealed and handed to a router, and their inner frames' bytes. */
+  relayWrapped: number;
+  relayBytes: number;
+  /** Bytes routers sent (their forwards, mostly). */
+  bytesRouted: number;
+  /** Relayed envelopes opened at their recipient, and ones that did not open or verify. */
+  relayOpened: number;
+  relayRejected: number;
 }
 
 export class Simulator<P extends Protocol> {
@@ -294,6 +346,13 @@ export class Simulator<P extends Protocol> {
     impostorDropped: 0,
     writesLost: 0,
     writesTorn: 0,
+    dropNat: 0,
+    bytesDirect: 0,
+    relayWrapped: 0,
+    relayBytes: 0,
+    bytesRouted: 0,
+    relayOpened: 0,
+    relayRejected: 0,
   };
   #now = 0;
   readonly #queue = new EventQueue<SimEvent>();
@@ -319,6 +378,7 @@ export class Simulator<P extends Protocol> {
   /** `auth.refused` trace effects applied so far (read around an impostor's delivery). */
   #refusals = 0;
   #watch: ((from: SimNode<P>, to: NodeId, message: P["message"]) => void) | null = null;
+  readonly #natIdleMs: number;
 
   constructor(config: SimConfig<P>) {
     this.seed = config.seed;
@@ -332,6 +392,7 @@ export class Simulator<P extends Protocol> {
     this.#faults = { alter: 0, forge: 0, garbage: 0, ...config.faults };
     this.#faultsOn = this.#faults.alter + this.#faults.forge + this.#faults.garbage > 0;
     this.#check = config.checkInvariants ?? true;
+    this.#natIdleMs = config.natIdleMs ?? NAT_IDLE_MS;
     const cryptoOfCurrent = () => this.#cryptoOf(this.#ctxNode!);
     this.#ctx = {
       nowMs: 0,
@@ -356,9 +417,15 @@ export class Simulator<P extends Protocol> {
 
   /**
    * Adds a node running `actor` from `state`; it boots (gets `start`) at the current time.
-   * Its name is `n<index>` unless `id` is given.
+   * Its name is `n<index>` unless `id` is given; `companion` runs beside it (`core/shell.ts`).
    */
-  addNode<S>(role: string, actor: Actor<S, P>, state: S, id?: NodeId): SimNode<P, S> {
+  addNode<S>(
+    role: string,
+    actor: Actor<S, P>,
+    state: S,
+    id?: NodeId,
+    companion?: Companion<P>,
+  ): SimNode<P, S> {
     const index = this.nodes.length;
     assert(index < SIM_NODES_MAX, `more than ${SIM_NODES_MAX} nodes`);
     const name = id ?? simNodeId(index);
@@ -370,6 +437,7 @@ export class Simulator<P extends Protocol> {
       codec: this.#config.codec,
       checkInvariants: this.#check,
       checkEvery: this.#config.checkEvery,
+      companion,
     };
     const secret = Random.stream(this.seed, `secret:${index}`);
     const node = new NodeRecord<P, S>(index, name, role, shell, random, secret);
@@ -669,6 +737,9 @@ export class Simulator<P extends Protocol> {
     trace.word(from);
     trace.word(ev.node);
     trace.bytes(frame);
+    const relay = this.#config.relay;
+    const opened = relay === undefined ? undefined : relay.open(node, message);
+    if (opened !== undefined) return this.#deliverOpened(node, opened);
     const sender = this.nodes[from];
     this.#guard(node, {
       kind: "message",
@@ -676,6 +747,24 @@ export class Simulator<P extends Protocol> {
       fromKey: sender.signingKey,
       message,
     });
+  }
+
+  /** A relayed envelope, opened: its inner message reaches the actor from its sender. */
+  #deliverOpened(node: SimNode<P>, opened: { from: NodeId; frame: Uint8Array } | null): void {
+    const c = this.counters;
+    const sender = opened === null ? undefined : this.#byId.get(opened.from);
+    if (opened === null || sender === undefined) {
+      c.relayRejected++;
+      return;
+    }
+    const message = node.shell.decode(opened.frame);
+    if (message === undefined) {
+      c.dropMalformed++;
+      return;
+    }
+    c.relayOpened++;
+    const from = this.nodes[sender];
+    this.#guard(node, { kind: "message", from: from.id, fromKey: from.signingKey, message });
   }
 
   #deliverImpostor(ev: SimEvent): void {
@@ -795,7 +884,7 @@ export class Simulator<P extends Protocol> {
 
   /** Where every node's effects go (see `core/shell.ts`); the running node is `#current`. */
   readonly #port: EffectPort<P> = {
-    send: (to, message) => this.#send(this.#current!, to, message),
+    send: (to, message, dial) => this.#send(this.#current!, to, message, dial === true),
     io: (id, op) => this.#io(this.#current!, id, op),
     job: (id, job) => this.#job(this.#current!, id, job),
     notice: (notice) => this.#config.onNotice?.(this.#current!, notice, this),
@@ -828,7 +917,7 @@ export class Simulator<P extends Protocol> {
     this.#push(Kind.Job, t, node.index, id, node.incarnation, outcome.result, 0, null);
   }
 
-  #send(node: SimNode<P>, to: NodeId, message: P["message"]): void {
+  #send(node: SimNode<P>, to: NodeId, message: P["message"], dial = false): void {
     const target = this.#byId.get(to);
     const c = this.counters;
     if (target === undefined || this.nodes[target].status === "departed") {
@@ -836,10 +925,50 @@ export class Simulator<P extends Protocol> {
       return;
     }
     if (this.#watch !== null) this.#watch(node, to, message);
-    let frame = encodeMessage(this.#config.codec, message);
+    const frame = encodeMessage(this.#config.codec, message);
+    if (this.network.isNat(target) && !this.#sessionOpen(node, target, dial)) {
+      return this.#sendRelayed(node, this.nodes[target], frame, dial);
+    }
+    this.#transmit(node, target, frame);
+  }
+
+  /** Whether `target` (behind NAT) has a session open to `node`; using it keeps it open. */
+  #sessionOpen(node: SimNode<P>, target: number, dial: boolean): boolean {
+    if (dial) return false;
+    const back = this.nodes[target].links?.get(node.index);
+    if (back === undefined || back.lastSentMs < this.#now - this.#natIdleMs) return false;
+    back.lastSentMs = this.#now;
+    return true;
+  }
+
+  /** `frame` to `target`, behind NAT without a session: through its router, or dropped. */
+  #sendRelayed(node: SimNode<P>, target: SimNode<P>, frame: Uint8Array, dial: boolean): void {
+    const c = this.counters;
+    const relay = this.#config.relay;
+    const router = dial || relay === undefined ? null : relay.contactOf(target);
+    const via = router === null ? undefined : this.#byId.get(router);
+    if (via === undefined || via === node.index || this.nodes[via].status === "departed") {
+      c.dropNat++;
+      return;
+    }
+    c.relayWrapped++;
+    c.relayBytes += frame.length;
+    const wrapped = encodeMessage(this.#config.codec, relay!.wrap(node, target, frame));
+    this.#transmit(node, via, wrapped, true);
+  }
+
+  /** Hands an encoded frame to the network model (and the frame faults). */
+  #transmit(node: SimNode<P>, target: number, frame: Uint8Array, relayed = false): void {
+    const c = this.counters;
     c.sent++;
     c.bytesSent += frame.length;
+    if (!relayed) {
+      // A relayed frame's inner bytes are counted by the caller (`relayBytes`).
+      if (this.#config.relay?.isRouter(node) === true) c.bytesRouted += frame.length;
+      else c.bytesDirect += frame.length;
+    }
     const link = this.#linkOf(node, target);
+    link.lastSentMs = this.#now;
     const seq = link.sendSeq++;
     const plan = this.network.transmit(node.index, target, frame.length, this.#now, link);
     if (plan.copies === 0) {
@@ -864,7 +993,7 @@ export class Simulator<P extends Protocol> {
     let link = links.get(target);
     if (link === undefined) {
       const timing = this.network.link(node.index, target);
-      link = { ...timing, sendSeq: 0, recvHighest: -1, recvMask: 0 };
+      link = { ...timing, sendSeq: 0, recvHighest: -1, recvMask: 0, lastSentMs: -Infinity };
       links.set(target, link);
     }
     return link;
