@@ -28,6 +28,10 @@ export interface SimFlags {
   auditHours: number;
   /** Impostor messages per simulated hour across the network (0: none). */
   impostors: number;
+  /** Share of users and suppliers behind NAT: they can dial out but cannot be dialed. */
+  nat: number;
+  /** Share of nodes that are routers (at least one when `nat` > 0). */
+  routers: number;
   /**
    * Each node's invariants run after every `checkEvery`-th of its steps, and on every node at
    * the end of the run (1: after every step, the default here and in every test; the
@@ -57,6 +61,8 @@ export const DEFAULT_FLAGS: SimFlags = {
   fireAfterHours: 24,
   auditHours: 24,
   impostors: 0,
+  nat: 0.5,
+  routers: 0.02,
   checkEvery: 1,
   workload: "storage",
   json: null,
@@ -86,7 +92,9 @@ function number(
     | "probeMinutes"
     | "fireAfterHours"
     | "auditHours"
-    | "impostors",
+    | "impostors"
+    | "nat"
+    | "routers",
   min: number,
   max: number,
   minExclusive = false,
@@ -214,6 +222,16 @@ const SPECS: Record<string, FlagSpec> = {
     takesValue: true,
     help: "impostor messages per simulated hour (names claimed under other keys)",
     set: number("impostors", 0, 1e6),
+  },
+  nat: {
+    takesValue: true,
+    help: "share of users and suppliers behind NAT (reached through routers)",
+    set: number("nat", 0, 1),
+  },
+  routers: {
+    takesValue: true,
+    help: "share of nodes that are routers",
+    set: number("routers", 0, 0.5),
   },
   "check-every": {
     takesValue: true,

@@ -55,6 +55,8 @@ function parameters(flags: SimFlags): Report {
     fireAfterHours: flags.fireAfterHours,
     auditHours: flags.auditHours,
     impostorsPerHour: flags.impostors,
+    nat: flags.nat,
+    routerShare: flags.routers,
     checkEvery: flags.checkEvery,
   };
 }

@@ -102,6 +102,9 @@ export function drawSwarm(seed: number, size = 1): SwarmOptions {
   }));
   faults.clockSkewMs = pick([0, 0, 2_000, 60_000, 300_000]);
   faults.backupRetryMs = 3_600_000; // a user told "try again" does, an hour later
+  // NAT and routers (issue 13): the flags default to NAT for half the nodes; a swarm world
+  // draws its own share, none in some, and enough routers that one of them churning matters.
+  flags.push(`--nat=${pick([0, 0.3, 0.5, 0.8])}`, `--routers=${pick([0.02, 0.05, 0.1])}`);
   for (const key of Object.keys(faults) as (keyof StorageFaults)[]) {
     if (faults[key] === undefined) delete faults[key];
   }

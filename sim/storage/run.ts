@@ -47,6 +47,7 @@ import {
   Simulator,
 } from "../simulator.ts";
 import { Impostors } from "./impostors.ts";
+import { routerCount, Routing, SIM_NAT_IDLE_MS, storageRelay } from "./routing.ts";
 import {
   durableFiles,
   lostManifests,
@@ -115,11 +116,13 @@ export interface StorageTuning {
 }
 
 /** Sizes of a network of `nodes` nodes: ID servers, users, suppliers. */
-function roles(nodes: number, customers: number) {
+function roles(flags: SimFlags) {
+  const nodes = flags.nodes;
   const idServers = Math.max(1, Math.min(6, Math.round(nodes / 100)));
-  const users = Math.max(1, Math.round(customers * nodes));
-  const suppliers = nodes - idServers - users;
-  return { idServers, users, suppliers };
+  const routers = routerCount(flags);
+  const users = Math.max(1, Math.round(flags.customers * nodes));
+  const suppliers = nodes - idServers - routers - users;
+  return { idServers, routers, users, suppliers };
 }
 
 /** Faults beyond churn, for swarm tests: they apply in the main phase and heal with it. */
@@ -161,11 +164,11 @@ export function simulateStorage(
 ): { report: Report; run: StorageRun } {
   const scheme = eccScheme(flags.ecc);
   if (scheme === null) throw new FlagError(`--ecc: bad ECC scheme ${flags.ecc}`);
-  const counts = roles(flags.nodes, flags.customers);
+  const counts = roles(flags);
   if (counts.suppliers < scheme.n) {
     throw new FlagError(
       `${flags.nodes} nodes leave ${counts.suppliers} suppliers, fewer than the ${scheme.n} ` +
-        `an ${flags.ecc} family needs; use more --nodes or fewer --customers`,
+        `an ${flags.ecc} family needs; use more --nodes or fewer --customers or --routers`,
     );
   }
   const run = new StorageRun(flags, tuning, scheme, faults);
@@ -183,6 +186,7 @@ class StorageRun {
   readonly random: Random;
   readonly behaviour: UserBehaviour;
   readonly churn: Churn<StorageSimProtocol>;
+  readonly routing: Routing;
   phase: "main" | "heal" = "main";
   /** The attacker, when `--impostors` is on. */
   impostors: Impostors | null = null;
@@ -219,6 +223,8 @@ class StorageRun {
       keyFor: simKeys(flags.seed),
       onNotice: (node, notice) => this.#onNotice(node, notice),
       checkEvery: flags.checkEvery,
+      relay: storageRelay(flags.seed, () => this.sim),
+      natIdleMs: SIM_NAT_IDLE_MS,
       network: faults.network,
       faults: faults.frames,
       disk: {
@@ -239,6 +245,7 @@ class StorageRun {
       onDepart: () => this.#addSupplier(),
       onMachineLost: (node) => this.#loseMachine(node),
     });
+    this.routing = new Routing(this.sim, flags);
   }
 
   run(progress?: Progress): Report {
@@ -320,8 +327,8 @@ class StorageRun {
     }
   }
 
-  #build(): { users: number; suppliers: number; idServers: number } {
-    const counts = roles(this.flags.nodes, this.flags.customers);
+  #build(): ReturnType<typeof roles> {
+    const counts = roles(this.flags);
     const perVersion = this.flags.files *
         (Math.ceil(
           (this.flags.fileSize + 16 * Math.ceil(this.flags.fileSize / BLOCK_BYTES)) /
@@ -339,6 +346,7 @@ class StorageRun {
       this.#skew(node);
       this.idServers.push(node.id);
     }
+    this.routing.addRouters(counts.routers, this.churn);
     const isUser = new Set(
       this.random.shuffle(
         Array.from({ length: counts.users + counts.suppliers }, (_, i) => i),
@@ -387,7 +395,14 @@ class StorageRun {
       announceIntervalMs: ANNOUNCE_INTERVAL_MS,
       offerTtlMs: 2 * ANNOUNCE_INTERVAL_MS,
     };
-    const node = this.sim.addNode("supplier", this.#actor(supplierActor), supplierState(config));
+    const node = this.sim.addNode(
+      "supplier",
+      this.#actor(supplierActor),
+      supplierState(config),
+      name,
+      this.routing.client(),
+    );
+    this.routing.place(node);
     if (this.faults.crashes !== undefined) this.#supplierConfigs.set(node.index, config);
     this.#skew(node);
     this.churn.watch(node);
@@ -416,7 +431,14 @@ class StorageRun {
         auditIntervalMs: this.tuning.auditHours * HOUR_MS,
       },
     };
-    const node = this.sim.addNode("customer", this.#actor(customerActor), customerState(config));
+    const node = this.sim.addNode(
+      "customer",
+      this.#actor(customerActor),
+      customerState(config),
+      name,
+      this.routing.client(),
+    );
+    this.routing.place(node);
     this.#skew(node);
     const user = new User(node, random, config);
     this.users.push(user);
@@ -518,7 +540,10 @@ class StorageRun {
         for (const b of blocks) storedBytes += b.fragmentSize * this.scheme.n;
       }
     }
-    const leaks = plaintextLeaks(this.sim.nodes, this.contents);
+    const leaks = [
+      ...plaintextLeaks(this.sim.nodes, this.contents),
+      ...this.routing.leaks(this.contents),
+    ];
     const disks = supplierBytes(this.sim.nodes, lookup);
     return { durable, stored, lost, storedBytes, leaks, manifestsLost, disks };
   }
@@ -584,7 +609,7 @@ class StorageRun {
   }
 
   #report(
-    counts: { users: number; suppliers: number; idServers: number },
+    counts: ReturnType<typeof roles>,
     m: Measured,
     r: Recovered,
     settled: Settled,
@@ -600,7 +625,7 @@ class StorageRun {
     );
     const repairBytes = sum((u) => u.counter("repairBytes"));
     return {
-      roles: { idServers: counts.idServers, suppliers: counts.suppliers, users: counts.users },
+      roles: { ...counts },
       files: { stored: m.stored, lost: m.lost },
       manifestsLost: m.manifestsLost,
       durability: m.stored === 0 ? 1 : (m.stored - m.lost) / m.stored,
@@ -639,6 +664,7 @@ class StorageRun {
         recovered: sum((u) => u.counter("recoveries")),
         versionsRecovered: sum((u) => u.counter("versionsRecovered")),
       },
+      ...this.routing.report(),
       ...(this.tally === null ? {} : {
         faults: { ...this.tally, writesLost: c.writesLost, writesTorn: c.writesTorn },
       }),

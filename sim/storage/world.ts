@@ -19,6 +19,7 @@ import { publicKeyOf, stepCryptoFor } from "../../data/signing.ts";
 import type { CustomerCommand, CustomerNotice } from "../../actors/customer/mod.ts";
 import type { SupplierCommand, SupplierNotice } from "../../actors/supplier/mod.ts";
 import type { IdServerNotice, IdServerRequest } from "../../actors/idserver/mod.ts";
+import type { RouterCommand, RouterNotice } from "../../actors/router/mod.ts";
 import type { JobOutcome, SimNode } from "../simulator.ts";
 
 /** The protocol of a whole simulated storage network: every role's commands and notices. */
@@ -26,8 +27,8 @@ export interface StorageSimProtocol {
   message: Message;
   job: StorageJob;
   jobResult: StorageJobResult;
-  command: CustomerCommand | SupplierCommand | IdServerRequest;
-  notice: CustomerNotice | SupplierNotice | IdServerNotice;
+  command: CustomerCommand | SupplierCommand | IdServerRequest | RouterCommand;
+  notice: CustomerNotice | SupplierNotice | IdServerNotice | RouterNotice;
 }
 
 /** A simulated node's keys. */
